@@ -1,0 +1,37 @@
+#!/usr/bin/env node
+import { AgentError, messageOf } from './errors.ts';
+
+// Each command lives in agent/commands/<name>.ts and exports
+// `main(args: string[]): Promise<number>` (the exit code). Loading them lazily keeps
+// `stage` (an init container) from loading the HTTP server and MySQL driver.
+const commands: Record<string, { summary: string; load: () => Promise<{ main(args: string[]): Promise<number> }> }> = {
+  stage: { summary: 'stage --conf-dir DIR --init-dir DIR   write this pod\'s .cnf and init SQL (init container)', load: () => import('./commands/stage.ts') },
+  run: { summary: 'run                                   the sidecar: configure replication, serve /health and /status', load: () => import('./commands/run.ts') },
+};
+
+export function usage(): string {
+  const lines = Object.values(commands).map((command) => `  mysql-ha-agent ${command.summary}`);
+  return `usage:\n${lines.join('\n')}\n\nSettings come from the environment; see the README's configuration table.`;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...args] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(`${usage()}\n`);
+    return name === undefined ? 2 : 0;
+  }
+  const command = commands[name];
+  if (!command) {
+    process.stderr.write(`mysql-ha-agent: unknown command "${name}"\n${usage()}\n`);
+    return 2;
+  }
+  return (await command.load()).main(args);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => { process.exitCode = code; },
+  (error: unknown) => {
+    process.stderr.write(`mysql-ha-agent: ${error instanceof AgentError ? error.describe() : messageOf(error)}\n`);
+    process.exitCode = 1;
+  },
+);

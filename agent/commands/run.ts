@@ -1,0 +1,98 @@
+import pRetry from 'p-retry';
+import { Actuator } from '../act.ts';
+import { AgentLoop } from '../agent.ts';
+import { loadRunConfig, type RunConfig } from '../config.ts';
+import { dialectForServer, parseServerVersion, type Dialect, type ServerVersion } from '../dialect/index.ts';
+import { AgentError, messageOf } from '../errors.ts';
+import { buildApp } from '../http/app.ts';
+import { createLogger, type Logger } from '../log.ts';
+import { AgentMetrics } from '../metrics.ts';
+import { LocalServer } from '../mysql/local-server.ts';
+import { MysqlObserver } from '../observe.ts';
+import { PrimaryPositionWatcher } from '../primary-position.ts';
+import type { AgentSnapshot } from '../snapshot.ts';
+
+/** Waits (forever, with capped backoff) for the local mysqld, then picks its dialect once. */
+async function detectServer(server: LocalServer, snapshot: AgentSnapshot, log: Logger): Promise<{ version: ServerVersion; dialect: Dialect }> {
+  return pRetry(
+    async () => {
+      const [row] = await server.query('SELECT VERSION() AS version');
+      const version = parseServerVersion(String(row?.version));
+      // An unsupported server is not worth retrying: dialectForServer stops with the reason.
+      return { version, dialect: dialectForServer(version) };
+    },
+    {
+      retries: Number.POSITIVE_INFINITY,
+      minTimeout: 250,
+      maxTimeout: 5000,
+      shouldRetry: ({ error }) => !(error instanceof AgentError && error.code === 'MHA_UNSUPPORTED_SERVER'),
+      onFailedAttempt: ({ error, attemptNumber, retryDelay }) => {
+        snapshot.heartbeatAt = Date.now();
+        snapshot.observation = { at: Date.now(), mysql: { up: false, error: error.message }, primaryPosition: { state: 'not-needed' } };
+        log.info({ attempt: attemptNumber, retryInMs: retryDelay, error: error.message }, 'waiting for the local mysqld');
+      },
+    },
+  );
+}
+
+function initialSnapshot(config: RunConfig): AgentSnapshot {
+  const self = config.peers.find((peer) => peer.name === config.pod.name) ?? { name: config.pod.name, host: config.mysql.host };
+  const primary = config.peers.find((peer) => peer.name === config.bootstrapPrimary)!;
+  return {
+    config: { pod: config.pod, maxLagSeconds: config.maxLagSeconds, livenessTimeoutMs: config.livenessTimeoutMs },
+    topology: { self, primary, mysqlPort: config.mysql.port },
+    server: null,
+    observation: null,
+    decision: null,
+    actionError: null,
+    heartbeatAt: Date.now(),
+  };
+}
+
+export async function main(_args: string[]): Promise<number> {
+  const config = loadRunConfig(process.env);
+  const log = createLogger(config.logLevel, { pod: config.pod.name });
+  const snapshot = initialSnapshot(config);
+  const metrics = new AgentMetrics();
+  const server = new LocalServer({ ...config.mysql, ...config.agent, node: config.pod.name });
+
+  // Serve probes first: while mysqld starts, /liveness is green and /health says why it is red.
+  const app = buildApp({ snapshot, metrics });
+  await app.listen({ host: config.http.host, port: config.http.port });
+  log.info({ http: `${config.http.host}:${config.http.port}`, primary: config.bootstrapPrimary, peers: config.peers }, 'agent listening');
+
+  let loop: AgentLoop | undefined;
+  const shutdown = async (signal: string) => {
+    log.info({ signal }, 'stopping');
+    loop?.stop();
+    await app.close();
+    await server.close();
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void shutdown('SIGTERM'));
+  process.once('SIGINT', () => void shutdown('SIGINT'));
+
+  let dialect: Dialect;
+  try {
+    ({ version: snapshot.server, dialect } = await detectServer(server, snapshot, log));
+  } catch (error) {
+    log.fatal({ error: messageOf(error) }, 'cannot manage this server');
+    await app.close();
+    await server.close();
+    throw error;
+  }
+  log.info({ flavor: snapshot.server.flavor, version: snapshot.server.version }, 'connected to the local mysqld');
+  loop = new AgentLoop({
+    config,
+    dialect,
+    observer: new MysqlObserver(server, dialect, config.agent.user),
+    watcher: new PrimaryPositionWatcher({ agentPort: config.http.port, log }),
+    actuator: new Actuator(server, dialect, config),
+    metrics,
+    log,
+    snapshot,
+  });
+  loop.start();
+  // Runs until a signal arrives.
+  return new Promise<number>(() => undefined);
+}

@@ -1,0 +1,30 @@
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { loadStageConfig } from '../config.ts';
+import { AgentError } from '../errors.ts';
+import { writeFileIfChanged } from '../files.ts';
+import { createLogger } from '../log.ts';
+import { CNF_FILE, INIT_SQL_FILE, renderStagedFiles } from '../stage.ts';
+
+export async function main(args: string[]): Promise<number> {
+  let values: { 'conf-dir'?: string; 'init-dir'?: string };
+  try {
+    ({ values } = parseArgs({ args, options: { 'conf-dir': { type: 'string' }, 'init-dir': { type: 'string' } } }));
+  } catch (error) {
+    throw new AgentError('USAGE', `stage: ${(error as Error).message}`);
+  }
+  const confDir = values['conf-dir'];
+  const initDir = values['init-dir'];
+  if (!confDir || !initDir) throw new AgentError('USAGE', 'stage needs --conf-dir DIR and --init-dir DIR');
+
+  const config = loadStageConfig(process.env);
+  const log = createLogger(process.env.MYSQL_HA_LOG_LEVEL ?? 'info', { pod: config.pod.name });
+  const files = renderStagedFiles(config, initDir);
+  const cnfPath = join(confDir, CNF_FILE);
+  const initPath = join(initDir, INIT_SQL_FILE);
+  const cnfChanged = await writeFileIfChanged(cnfPath, files.cnf, 0o644);
+  // Holds the agent's password: readable by mysqld's group only (the pod's fsGroup).
+  const initChanged = await writeFileIfChanged(initPath, files.initSql, 0o640);
+  log.info({ cnf: cnfPath, initSql: initPath, cnfChanged, initChanged, serverId: config.serverId, flavor: config.flavor }, 'staged mysqld config');
+  return 0;
+}

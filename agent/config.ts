@@ -1,0 +1,198 @@
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { z } from 'zod';
+import { AgentError, messageOf } from './errors.ts';
+import { parsePodName, podName, type PodIdentity } from './ordinal.ts';
+
+// Every setting comes from the environment (how Kubernetes hands them to a
+// container). The README's configuration table lists the same names.
+
+const flavor = z.enum(['mysql', 'mariadb']);
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const sqlName = z.string().regex(/^[A-Za-z0-9_]{1,32}$/, 'letters, digits and _ only, at most 32 characters');
+
+const envSchema = z.object({
+  POD_NAME: z.string().min(1).optional(),
+  MYSQL_HA_FLAVOR: flavor.default('mysql'),
+  MYSQL_HA_SERVER_ID_BASE: int(1, 4_000_000_000).default(100),
+  MYSQL_HA_PEERS: z.string().regex(/^[^=,\s]+=[^=,\s]+(,[^=,\s]+=[^=,\s]+)*$/, 'a comma-separated list of pod=host').optional(),
+  MYSQL_HA_SERVICE: z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'a DNS name').optional(),
+  MYSQL_HA_REPLICAS: int(1, 64).default(3),
+  MYSQL_HA_BOOTSTRAP_PRIMARY: z.string().min(1).optional(),
+  MYSQL_HA_MYSQL_HOST: z.string().min(1).default('127.0.0.1'),
+  MYSQL_HA_MYSQL_PORT: int(1, 65535).default(3306),
+  MYSQL_HA_AGENT_USER: sqlName.default('mysqlha_agent'),
+  MYSQL_HA_REPLICATION_USER: sqlName.default('mysqlha_repl'),
+  MYSQL_HA_APP_USER: sqlName.default('app'),
+  MYSQL_HA_APP_DATABASE: sqlName.default('app'),
+  MYSQL_HA_HTTP_HOST: z.string().min(1).default('0.0.0.0'),
+  MYSQL_HA_HTTP_PORT: int(1, 65535).default(8080),
+  MYSQL_HA_MAX_LAG_SECONDS: int(0, 86_400).default(10),
+  MYSQL_HA_LOOP_INTERVAL_MS: int(100, 60_000).default(1000),
+  MYSQL_HA_LIVENESS_TIMEOUT_MS: int(1000, 600_000).default(30_000),
+  MYSQL_HA_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
+});
+
+type Env = Record<string, string | undefined>;
+
+export interface Peer {
+  name: string;
+  /** Host name or address where this pod's mysqld and agent listen. */
+  host: string;
+}
+
+export interface Credentials {
+  user: string;
+  password: string;
+}
+
+export interface StageConfig {
+  pod: PodIdentity;
+  flavor: z.infer<typeof flavor>;
+  serverId: number;
+  reportHost: string;
+  agent: Credentials;
+  appDatabase: string;
+}
+
+export interface RunConfig {
+  pod: PodIdentity;
+  peers: Peer[];
+  bootstrapPrimary: string;
+  mysql: { host: string; port: number };
+  agent: Credentials;
+  replication: Credentials;
+  app: Credentials & { database: string };
+  http: { host: string; port: number };
+  maxLagSeconds: number;
+  loopIntervalMs: number;
+  livenessTimeoutMs: number;
+  logLevel: string;
+}
+
+/** Collects every problem (not just the first) so one restart fixes them all. */
+class Problems {
+  readonly list: string[] = [];
+  add(variable: string, problem: string): void {
+    this.list.push(`${variable}: ${problem}`);
+  }
+  throwIfAny(): void {
+    if (this.list.length > 0) {
+      throw new AgentError('CONFIG_INVALID', `invalid configuration:\n  - ${this.list.join('\n  - ')}`);
+    }
+  }
+}
+
+function parseEnv(env: Env, problems: Problems): z.infer<typeof envSchema> | undefined {
+  const result = envSchema.safeParse(env);
+  if (result.success) return result.data;
+  for (const issue of result.error.issues) {
+    problems.add(String(issue.path[0] ?? '?'), `${issue.message} (got ${JSON.stringify(env[String(issue.path[0])] ?? null)})`);
+  }
+  return undefined;
+}
+
+/** A secret comes from NAME or from the file named by NAME_FILE (a mounted Secret), never both. */
+function readSecret(env: Env, name: string, problems: Problems): string {
+  const direct = env[name];
+  const file = env[`${name}_FILE`];
+  if (direct !== undefined && file !== undefined) {
+    problems.add(name, `set either ${name} or ${name}_FILE, not both`);
+    return '';
+  }
+  let value = direct;
+  if (file !== undefined) {
+    try {
+      value = readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+    } catch (error) {
+      problems.add(`${name}_FILE`, `cannot read ${file}: ${messageOf(error)}`);
+      return '';
+    }
+  }
+  if (value === undefined || value === '') {
+    problems.add(name, `required: set ${name} or ${name}_FILE (there is no default password)`);
+    return '';
+  }
+  return value;
+}
+
+function parsePeers(spec: string): Peer[] {
+  return spec.split(',').map((entry) => {
+    const [name, host] = entry.split('=') as [string, string];
+    return { name, host };
+  });
+}
+
+function resolvePod(env: Env, problems: Problems): PodIdentity | undefined {
+  try {
+    return parsePodName(env.POD_NAME ?? hostname());
+  } catch (error) {
+    problems.add('POD_NAME', messageOf(error));
+    return undefined;
+  }
+}
+
+/** Peers: explicit MYSQL_HA_PEERS, or the StatefulSet's pods under its headless Service. */
+function resolvePeers(parsed: z.infer<typeof envSchema>, pod: PodIdentity, problems: Problems): Peer[] {
+  if (parsed.MYSQL_HA_PEERS) {
+    const peers = parsePeers(parsed.MYSQL_HA_PEERS);
+    if (!peers.some((peer) => peer.name === pod.name)) {
+      problems.add('MYSQL_HA_PEERS', `does not list this pod (${pod.name})`);
+    }
+    return peers;
+  }
+  const service = parsed.MYSQL_HA_SERVICE ?? pod.statefulSet;
+  return Array.from({ length: parsed.MYSQL_HA_REPLICAS }, (_, ordinal) => {
+    const name = podName(pod.statefulSet, ordinal);
+    return { name, host: `${name}.${service}` };
+  });
+}
+
+export function loadStageConfig(env: Env): StageConfig {
+  const problems = new Problems();
+  const parsed = parseEnv(env, problems);
+  const pod = resolvePod(env, problems);
+  const agentPassword = readSecret(env, 'MYSQL_HA_AGENT_PASSWORD', problems);
+  const peers = parsed && pod ? resolvePeers(parsed, pod, problems) : [];
+  problems.throwIfAny();
+  const p = parsed!;
+  const self = pod!;
+  return {
+    pod: self,
+    flavor: p.MYSQL_HA_FLAVOR,
+    serverId: p.MYSQL_HA_SERVER_ID_BASE + self.ordinal,
+    reportHost: peers.find((peer) => peer.name === self.name)?.host ?? self.name,
+    agent: { user: p.MYSQL_HA_AGENT_USER, password: agentPassword },
+    appDatabase: p.MYSQL_HA_APP_DATABASE,
+  };
+}
+
+export function loadRunConfig(env: Env): RunConfig {
+  const problems = new Problems();
+  const parsed = parseEnv(env, problems);
+  const pod = resolvePod(env, problems);
+  const agentPassword = readSecret(env, 'MYSQL_HA_AGENT_PASSWORD', problems);
+  const replicationPassword = readSecret(env, 'MYSQL_HA_REPLICATION_PASSWORD', problems);
+  const appPassword = readSecret(env, 'MYSQL_HA_APP_PASSWORD', problems);
+  const peers = parsed && pod ? resolvePeers(parsed, pod, problems) : [];
+  const bootstrapPrimary = parsed?.MYSQL_HA_BOOTSTRAP_PRIMARY ?? (pod ? podName(pod.statefulSet, 0) : '');
+  if (parsed && pod && !peers.some((peer) => peer.name === bootstrapPrimary)) {
+    problems.add('MYSQL_HA_BOOTSTRAP_PRIMARY', `${bootstrapPrimary} is not one of the peers (${peers.map((x) => x.name).join(', ')})`);
+  }
+  problems.throwIfAny();
+  const p = parsed!;
+  return {
+    pod: pod!,
+    peers,
+    bootstrapPrimary,
+    mysql: { host: p.MYSQL_HA_MYSQL_HOST, port: p.MYSQL_HA_MYSQL_PORT },
+    agent: { user: p.MYSQL_HA_AGENT_USER, password: agentPassword },
+    replication: { user: p.MYSQL_HA_REPLICATION_USER, password: replicationPassword },
+    app: { user: p.MYSQL_HA_APP_USER, password: appPassword, database: p.MYSQL_HA_APP_DATABASE },
+    http: { host: p.MYSQL_HA_HTTP_HOST, port: p.MYSQL_HA_HTTP_PORT },
+    maxLagSeconds: p.MYSQL_HA_MAX_LAG_SECONDS,
+    loopIntervalMs: p.MYSQL_HA_LOOP_INTERVAL_MS,
+    livenessTimeoutMs: p.MYSQL_HA_LIVENESS_TIMEOUT_MS,
+    logLevel: p.MYSQL_HA_LOG_LEVEL,
+  };
+}

@@ -1,0 +1,71 @@
+import { subtractMariadbGtids } from '../gtid.ts';
+import type { Dialect, ReplicationSource } from './types.ts';
+import { asBoolean, asNumberOrNull, asString } from './rows.ts';
+
+// READ_ONLY ADMIN's bit in mysql.global_priv's access mask (MariaDB 10.11 privilege.h).
+// ALL PRIVILEGES includes it, and any account holding it writes through read_only.
+const READ_ONLY_ADMIN_BIT = 2 ** 33;
+
+/**
+ * MariaDB 10.6+: GTIDs are always on (domain-server-seq), replicas position with
+ * MASTER_USE_GTID=slave_pos, and there is no super_read_only: read_only is the fence,
+ * which accounts holding READ_ONLY ADMIN bypass.
+ */
+export function mariadbDialect(): Dialect {
+  return {
+    flavor: 'mariadb',
+    cnfLines: () => [
+      'log_slave_updates = ON',
+      'skip_slave_start = ON',
+      'read_only = ON',
+      // Refuse out-of-order GTIDs instead of silently diverging.
+      'gtid_strict_mode = ON',
+      'binlog_format = ROW',
+    ],
+    agentGrants: (account, appDatabase) => [
+      `GRANT REPLICATION SLAVE ON *.* TO ${account} WITH GRANT OPTION`,
+      // READ_ONLY ADMIN is what SET GLOBAL read_only requires; it lets the agent itself write through read_only.
+      `GRANT BINLOG MONITOR, SLAVE MONITOR, CREATE USER, REPLICATION SLAVE ADMIN, READ_ONLY ADMIN ON *.* TO ${account}`,
+      // To list the accounts that bypass read_only (shown as a warning in /status).
+      `GRANT SELECT ON mysql.global_priv TO ${account}`,
+      `GRANT ALL ON \`${appDatabase}\`.* TO ${account} WITH GRANT OPTION`,
+    ],
+    variablesQuery:
+      'SELECT @@server_id AS serverId, @@read_only AS readOnly, @@gtid_binlog_state AS gtidExecuted',
+    parseVariables: (row) => ({
+      serverId: Number(row.serverId),
+      // MariaDB has no server UUID; its GTIDs name servers by server_id.
+      serverUuid: `server-id-${Number(row.serverId)}`,
+      readOnly: asBoolean(row.readOnly),
+      gtidExecuted: asString(row.gtidExecuted).replace(/\s+/g, ''),
+    }),
+    replicaStatusQuery: 'SHOW REPLICA STATUS',
+    parseReplicaStatus: (row) =>
+      row === undefined
+        ? null
+        : {
+            sourceHost: asString(row.Master_Host),
+            sourcePort: Number(row.Master_Port),
+            ioRunning: row.Slave_IO_Running === 'Yes',
+            ioState: asString(row.Slave_IO_Running),
+            sqlRunning: row.Slave_SQL_Running === 'Yes',
+            lagSeconds: asNumberOrNull(row.Seconds_Behind_Master),
+            lastIoError: asString(row.Last_IO_Error),
+            lastSqlError: asString(row.Last_SQL_Error),
+            autoPosition: asString(row.Using_Gtid) !== 'No',
+          },
+    binlogStatusQuery: 'SHOW BINLOG STATUS',
+    parseBinlogStatus: (row) => (row === undefined ? null : { file: asString(row.File), position: Number(row.Position) }),
+    setReadOnly: (on) => [`SET GLOBAL read_only = ${on ? 'ON' : 'OFF'}`],
+    changeSource: (source: ReplicationSource) => ({
+      sql:
+        'CHANGE MASTER TO MASTER_HOST = ?, MASTER_PORT = ?, MASTER_USER = ?, MASTER_PASSWORD = ?, ' +
+        'MASTER_USE_GTID = slave_pos, MASTER_CONNECT_RETRY = 2',
+      values: [source.host, source.port, source.user, source.password],
+    }),
+    subtractGtids: subtractMariadbGtids,
+    readOnlyBypassQuery:
+      `SELECT CONCAT(QUOTE(User), '@', QUOTE(Host)) AS account FROM mysql.global_priv ` +
+      `WHERE JSON_VALUE(Priv, '$.access') & ${READ_ONLY_ADMIN_BIT} <> 0 AND NOT (User = ? AND Host = '%')`,
+  };
+}

@@ -1,0 +1,68 @@
+import { subtractMysqlGtids } from '../gtid.ts';
+import type { Dialect, ReplicationSource } from './types.ts';
+import { asBoolean, asNumberOrNull, asString } from './rows.ts';
+
+/**
+ * Oracle MySQL 8.0.23+, 8.4 LTS and 9.x: the REPLICA/SOURCE syntax (the MASTER/SLAVE
+ * forms are gone from 8.4). `SHOW BINARY LOG STATUS` exists from 8.2; 8.0 only has the
+ * old name, so the one version-dependent statement is picked here, once.
+ */
+export function mysqlDialect(hasBinaryLogStatus: boolean): Dialect {
+  return {
+    flavor: 'mysql',
+    cnfLines: () => [
+      'gtid_mode = ON',
+      'enforce_gtid_consistency = ON',
+      'log_replica_updates = ON',
+      'skip_replica_start = ON',
+      // super_read_only also stops accounts with SUPER/CONNECTION_ADMIN; the agent lifts it on the primary only.
+      'super_read_only = ON',
+      // Deprecated in 9.x (ROW is the default); loose- keeps a future removal from stopping mysqld.
+      'loose-binlog_format = ROW',
+    ],
+    agentGrants: (account, appDatabase) => [
+      `GRANT REPLICATION SLAVE ON *.* TO ${account} WITH GRANT OPTION`,
+      `GRANT REPLICATION CLIENT, CREATE USER ON *.* TO ${account}`,
+      `GRANT SYSTEM_VARIABLES_ADMIN, REPLICATION_SLAVE_ADMIN ON *.* TO ${account}`,
+      `GRANT ALL ON \`${appDatabase}\`.* TO ${account} WITH GRANT OPTION`,
+    ],
+    variablesQuery:
+      'SELECT @@server_id AS serverId, @@server_uuid AS serverUuid, @@super_read_only AS readOnly, @@gtid_executed AS gtidExecuted',
+    parseVariables: (row) => ({
+      serverId: Number(row.serverId),
+      serverUuid: asString(row.serverUuid),
+      readOnly: asBoolean(row.readOnly),
+      gtidExecuted: asString(row.gtidExecuted).replace(/\s+/g, ''),
+    }),
+    replicaStatusQuery: 'SHOW REPLICA STATUS',
+    parseReplicaStatus: (row) =>
+      row === undefined
+        ? null
+        : {
+            sourceHost: asString(row.Source_Host),
+            sourcePort: Number(row.Source_Port),
+            ioRunning: row.Replica_IO_Running === 'Yes',
+            ioState: asString(row.Replica_IO_Running),
+            sqlRunning: row.Replica_SQL_Running === 'Yes',
+            lagSeconds: asNumberOrNull(row.Seconds_Behind_Source),
+            lastIoError: asString(row.Last_IO_Error),
+            lastSqlError: asString(row.Last_SQL_Error),
+            autoPosition: asBoolean(row.Auto_Position),
+          },
+    binlogStatusQuery: hasBinaryLogStatus ? 'SHOW BINARY LOG STATUS' : 'SHOW MASTER STATUS',
+    parseBinlogStatus: (row) => (row === undefined ? null : { file: asString(row.File), position: Number(row.Position) }),
+    // Order matters: super_read_only=OFF leaves read_only ON, so both are lifted; turning it ON implies read_only.
+    setReadOnly: (on) => (on ? ['SET GLOBAL super_read_only = ON'] : ['SET GLOBAL super_read_only = OFF', 'SET GLOBAL read_only = OFF']),
+    changeSource: (source: ReplicationSource) => ({
+      // SOURCE_SSL: the replication password and data cross the network; MySQL generates
+      // its certificates at initialisation. Retries: reconnect every 2 s for ~4 days, so a
+      // restarting primary never makes a replica give up.
+      sql:
+        'CHANGE REPLICATION SOURCE TO SOURCE_HOST = ?, SOURCE_PORT = ?, SOURCE_USER = ?, SOURCE_PASSWORD = ?, ' +
+        'SOURCE_AUTO_POSITION = 1, SOURCE_SSL = 1, SOURCE_CONNECT_RETRY = 2, SOURCE_RETRY_COUNT = 172800',
+      values: [source.host, source.port, source.user, source.password],
+    }),
+    subtractGtids: subtractMysqlGtids,
+    readOnlyBypassQuery: null,
+  };
+}

@@ -1,0 +1,71 @@
+export type Flavor = 'mysql' | 'mariadb';
+
+/** What `stage` needs to write a node's config. */
+export interface NodeIdentity {
+  serverId: number;
+  reportHost: string;
+  initFile: string;
+}
+
+export interface ServerVariables {
+  serverId: number;
+  serverUuid: string;
+  /** Fenced against every client write: super_read_only (MySQL) or read_only (MariaDB). */
+  readOnly: boolean;
+  /** Executed GTIDs in the flavour's own notation (used for errant-transaction checks). */
+  gtidExecuted: string;
+}
+
+export interface ReplicaStatus {
+  sourceHost: string;
+  sourcePort: number;
+  ioRunning: boolean;
+  /** Raw IO thread state: Yes, No or Connecting. */
+  ioState: string;
+  sqlRunning: boolean;
+  lagSeconds: number | null;
+  lastIoError: string;
+  lastSqlError: string;
+  autoPosition: boolean;
+}
+
+export interface BinlogPosition {
+  file: string;
+  position: number;
+}
+
+export interface Statement {
+  sql: string;
+  values?: unknown[];
+}
+
+export interface ReplicationSource {
+  host: string;
+  port: number;
+  user: string;
+  password: string;
+}
+
+/**
+ * Everything that differs between MySQL and MariaDB, chosen once per process.
+ * Pure: builds SQL and reads result rows; the MySQL adapter runs them.
+ */
+export interface Dialect {
+  flavor: Flavor;
+  /** The [mysqld] lines this flavour needs; the rest of the cnf is shared. */
+  cnfLines(node: NodeIdentity): string[];
+  /** Least-privilege grants for the agent's own account. */
+  agentGrants(account: string, appDatabase: string): string[];
+  variablesQuery: string;
+  parseVariables(row: Record<string, unknown>): ServerVariables;
+  replicaStatusQuery: string;
+  parseReplicaStatus(row: Record<string, unknown> | undefined): ReplicaStatus | null;
+  binlogStatusQuery: string;
+  parseBinlogStatus(row: Record<string, unknown> | undefined): BinlogPosition | null;
+  setReadOnly(on: boolean): string[];
+  changeSource(source: ReplicationSource): Statement;
+  /** GTIDs in `set` that `other` lacks ('' when none). */
+  subtractGtids(set: string, other: string): string;
+  /** Accounts that can write although the node is read-only, or null when the flavour has no such bypass. */
+  readOnlyBypassQuery: string | null;
+}

@@ -1,0 +1,76 @@
+// GTID-set arithmetic used to find errant transactions: whatever a node executed that
+// its primary never did. Two formats: MySQL sets (`uuid[:tag]:1-5:7`) and MariaDB
+// binlog states (`domain-server-seq`, the last sequence number per domain and server).
+
+type Interval = [number, number];
+
+function parseMysqlSet(text: string): Map<string, Interval[]> {
+  const set = new Map<string, Interval[]>();
+  for (const member of text.replace(/\s+/g, '').split(',')) {
+    if (member === '') continue;
+    const [uuid, ...parts] = member.split(':');
+    let key = uuid!.toLowerCase();
+    for (const part of parts) {
+      const range = /^(\d+)(?:-(\d+))?$/.exec(part);
+      if (!range) {
+        key = `${uuid!.toLowerCase()}:${part}`; // a tag applies to the intervals after it
+        continue;
+      }
+      const start = Number(range[1]);
+      const intervals = set.get(key) ?? [];
+      intervals.push([start, range[2] === undefined ? start : Number(range[2])]);
+      set.set(key, intervals);
+    }
+  }
+  return set;
+}
+
+function subtractIntervals(from: Interval[], remove: Interval[]): Interval[] {
+  let remaining = from.map(([a, b]): Interval => [a, b]);
+  for (const [ra, rb] of remove) {
+    remaining = remaining.flatMap(([a, b]): Interval[] => {
+      if (rb < a || ra > b) return [[a, b]];
+      const pieces: Interval[] = [];
+      if (a < ra) pieces.push([a, ra - 1]);
+      if (b > rb) pieces.push([rb + 1, b]);
+      return pieces;
+    });
+  }
+  return remaining;
+}
+
+/** MySQL: the GTIDs in `set` that are not in `other`, as a GTID set ('' when `set` ⊆ `other`). */
+export function subtractMysqlGtids(set: string, other: string): string {
+  const minuend = parseMysqlSet(set);
+  const subtrahend = parseMysqlSet(other);
+  const members: string[] = [];
+  for (const [key, intervals] of minuend) {
+    const left = subtractIntervals(intervals, subtrahend.get(key) ?? []);
+    if (left.length === 0) continue;
+    members.push(`${key}:${left.map(([a, b]) => (a === b ? `${a}` : `${a}-${b}`)).join(':')}`);
+  }
+  return members.join(',');
+}
+
+function parseMariadbState(text: string): Map<string, number> {
+  const state = new Map<string, number>();
+  for (const member of text.replace(/\s+/g, '').split(',')) {
+    const match = /^(\d+)-(\d+)-(\d+)$/.exec(member);
+    if (match) state.set(`${match[1]}-${match[2]}`, Number(match[3]));
+  }
+  return state;
+}
+
+/**
+ * MariaDB: the entries of binlog state `state` that `other` does not cover, i.e. a
+ * (domain, server) pair `other` never saw or saw only up to a lower sequence number.
+ */
+export function subtractMariadbGtids(state: string, other: string): string {
+  const covering = parseMariadbState(other);
+  const extra: string[] = [];
+  for (const [domainServer, seq] of parseMariadbState(state)) {
+    const seen = covering.get(domainServer);
+    if (seen === undefined || seen < seq) extra.push(`${domainServer}-${seq}`);
+  }
+  return extra.join(',');
+}

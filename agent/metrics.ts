@@ -1,0 +1,38 @@
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Check, Role } from './health.ts';
+import type { Observation } from './state.ts';
+
+const ROLES: Role[] = ['primary', 'replica', 'unknown'];
+
+/** Prometheus metrics, updated once per loop tick; /metrics only serialises them. */
+export class AgentMetrics {
+  readonly registry = new Registry();
+  readonly #role = new Gauge({ name: 'mysql_ha_role', help: '1 for the role this node has now', labelNames: ['role'], registers: [this.registry] });
+  readonly #healthy = new Gauge({ name: 'mysql_ha_healthy', help: '1 when this node serves its role', registers: [this.registry] });
+  readonly #mysqldUp = new Gauge({ name: 'mysql_ha_mysqld_up', help: '1 when the local mysqld answers', registers: [this.registry] });
+  readonly #lag = new Gauge({ name: 'mysql_ha_replication_lag_seconds', help: 'Seconds behind the source (NaN when unknown)', registers: [this.registry] });
+  readonly #io = new Gauge({ name: 'mysql_ha_replication_io_running', help: '1 when the replication IO thread runs', registers: [this.registry] });
+  readonly #sql = new Gauge({ name: 'mysql_ha_replication_sql_running', help: '1 when the replication SQL thread runs', registers: [this.registry] });
+  readonly #loop = new Histogram({
+    name: 'mysql_ha_loop_duration_seconds',
+    help: 'Time one observe-decide-act tick took',
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
+  readonly #actionFailures = new Counter({ name: 'mysql_ha_action_failures_total', help: 'Actions that failed', registers: [this.registry] });
+
+  record(observation: Observation, role: Role, health: Check, loopSeconds: number): void {
+    for (const name of ROLES) this.#role.set({ role: name }, name === role ? 1 : 0);
+    this.#healthy.set(health.ok ? 1 : 0);
+    this.#mysqldUp.set(observation.mysql.up ? 1 : 0);
+    const replica = observation.mysql.up ? observation.mysql.replica : null;
+    this.#lag.set(replica?.lagSeconds ?? Number.NaN);
+    this.#io.set(replica?.ioRunning ? 1 : 0);
+    this.#sql.set(replica?.sqlRunning ? 1 : 0);
+    this.#loop.observe(loopSeconds);
+  }
+
+  actionFailed(): void {
+    this.#actionFailures.inc();
+  }
+}

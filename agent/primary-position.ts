@@ -1,0 +1,77 @@
+import pRetry from 'p-retry';
+import type { Logger } from './log.ts';
+import { messageOf } from './errors.ts';
+import type { Peer } from './config.ts';
+import type { PrimaryPosition, PrimaryPositionProbe } from './state.ts';
+
+export interface PrimaryPositionWatcherOptions {
+  agentPort: number;
+  log: Logger;
+  requestTimeoutMs?: number;
+  minBackoffMs?: number;
+  maxBackoffMs?: number;
+}
+
+async function fetchPosition(url: string, timeoutMs: number): Promise<PrimaryPosition> {
+  let response: Response;
+  try {
+    response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+  } catch (error) {
+    throw new Error(`${url} unreachable: ${messageOf((error as { cause?: unknown }).cause ?? error)}`);
+  }
+  const body = (await response.json().catch(() => ({}))) as Partial<PrimaryPosition> & { reason?: string };
+  if (response.status !== 200) throw new Error(`${url} answered ${response.status}: ${body.reason ?? 'no reason given'}`);
+  if (typeof body.gtidExecuted !== 'string') throw new Error(`${url} answered without gtidExecuted`);
+  return body as PrimaryPosition;
+}
+
+/**
+ * Polls the primary's agent until it says it is ready, in the background so the loop
+ * keeps observing meanwhile: exponential backoff, capped, never giving up, one log
+ * line per failed attempt. The loop reads `probe()` as data.
+ */
+export class PrimaryPositionWatcher {
+  readonly #options: PrimaryPositionWatcherOptions;
+  #watch: { primary: string; abort: AbortController; probe: PrimaryPositionProbe } | undefined;
+
+  constructor(options: PrimaryPositionWatcherOptions) {
+    this.#options = options;
+  }
+
+  /** The latest answer for `primary`, starting to poll it if nobody asked yet. */
+  probe(primary: Peer): PrimaryPositionProbe {
+    if (this.#watch?.primary !== primary.name) this.#start(primary);
+    return this.#watch!.probe;
+  }
+
+  /** Forget the answer (it was used, or is no longer needed); the next probe polls afresh. */
+  reset(): void {
+    this.#watch?.abort.abort();
+    this.#watch = undefined;
+  }
+
+  #start(primary: Peer): void {
+    this.reset();
+    const { agentPort, log, requestTimeoutMs = 2000, minBackoffMs = 500, maxBackoffMs = 5000 } = this.#options;
+    const url = `http://${primary.host}:${agentPort}/binlog-position`;
+    const watch = { primary: primary.name, abort: new AbortController(), probe: { state: 'waiting', attempts: 0, lastError: 'first attempt in progress' } as PrimaryPositionProbe };
+    this.#watch = watch;
+    pRetry(() => fetchPosition(url, requestTimeoutMs), {
+      retries: Number.POSITIVE_INFINITY,
+      minTimeout: minBackoffMs,
+      maxTimeout: maxBackoffMs,
+      factor: 2,
+      signal: watch.abort.signal,
+      onFailedAttempt: ({ error, attemptNumber, retryDelay }) => {
+        watch.probe = { state: 'waiting', attempts: attemptNumber, lastError: error.message };
+        log.info({ primary: primary.name, attempt: attemptNumber, retryInMs: retryDelay, error: error.message }, 'primary not ready yet');
+      },
+    }).then(
+      (position) => {
+        watch.probe = { state: 'ready', position };
+        log.info({ primary: primary.name, gtidExecuted: position.gtidExecuted }, 'primary is ready');
+      },
+      () => undefined, // aborted by reset()
+    );
+  }
+}

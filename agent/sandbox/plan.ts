@@ -1,0 +1,54 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Flavor } from '../dialect/types.ts';
+import { podName } from '../ordinal.ts';
+import type { SandboxPodSpec } from './pod.ts';
+
+export interface ClusterPlanOptions {
+  flavor: Flavor;
+  replicas: number;
+  /** Absolute directory for the whole cluster. */
+  dir: string;
+  statefulSet?: string;
+  /** Pods get `${addressPrefix}${1..N}`, e.g. 127.0.10.1. */
+  addressPrefix?: string;
+  /** Extra agent settings for every pod (MYSQL_HA_*). */
+  env?: Record<string, string>;
+}
+
+export type SecretName = 'agent' | 'replication' | 'app';
+
+/** Random credentials, written as files the way Kubernetes mounts a Secret (mode 0600). */
+export function writeSecrets(dir: string): Record<SecretName, string> {
+  const secretsDir = join(dir, 'secrets');
+  mkdirSync(secretsDir, { recursive: true, mode: 0o700 });
+  const files = {} as Record<SecretName, string>;
+  for (const name of ['agent', 'replication', 'app'] as const) {
+    files[name] = join(secretsDir, `${name}-password`);
+    writeFileSync(files[name], randomBytes(18).toString('base64url'), { mode: 0o600, flag: 'wx' });
+  }
+  return files;
+}
+
+/** The pods of a sandbox cluster, each configured exactly as the StatefulSet configures one. */
+export function planCluster(options: ClusterPlanOptions, secretFiles: Record<SecretName, string>): SandboxPodSpec[] {
+  const { flavor, replicas, dir, statefulSet = 'mysql-ha', addressPrefix = '127.0.10.' } = options;
+  const pods = Array.from({ length: replicas }, (_, ordinal) => ({ name: podName(statefulSet, ordinal), address: `${addressPrefix}${ordinal + 1}` }));
+  const peers = pods.map((pod) => `${pod.name}=${pod.address}`).join(',');
+  return pods.map((pod) => ({
+    ...pod,
+    dir: join(dir, pod.name),
+    env: {
+      POD_NAME: pod.name,
+      MYSQL_HA_FLAVOR: flavor,
+      MYSQL_HA_PEERS: peers,
+      MYSQL_HA_MYSQL_HOST: pod.address,
+      MYSQL_HA_HTTP_HOST: pod.address,
+      MYSQL_HA_AGENT_PASSWORD_FILE: secretFiles.agent,
+      MYSQL_HA_REPLICATION_PASSWORD_FILE: secretFiles.replication,
+      MYSQL_HA_APP_PASSWORD_FILE: secretFiles.app,
+      ...options.env,
+    },
+  }));
+}

@@ -1,0 +1,68 @@
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { promisify } from 'node:util';
+import type { Flavor } from '../dialect/types.ts';
+
+const run = promisify(execFile);
+
+export const DEFAULT_MYSQL_CHROOT = '/var/cache/mysql-ha-agent/mysql-sid';
+
+/** How to initialise and start one flavour's mysqld on this machine. */
+export interface ServerRuntime {
+  flavor: Flavor;
+  /** Argv that creates an empty data dir inside `podDir`. */
+  initializeCommand(podDir: string, dataDir: string): string[];
+  /** Argv that runs mysqld in the foreground; `podDir` holds everything it touches. */
+  serverCommand(podDir: string, args: string[]): string[];
+  /** Whether what this runtime needs is installed. */
+  installed(): boolean;
+}
+
+/**
+ * Oracle MySQL from a Debian sid chroot. mysqld runs chrooted in its own mount
+ * namespace where the pod dir is bind-mounted at the same absolute path, so every path
+ * (data dir, staged cnf, init_file, socket) means the same inside and out, and the mount
+ * disappears with the process.
+ */
+export function mysqlChrootRuntime(chroot = process.env.MYSQL_HA_SANDBOX_CHROOT ?? DEFAULT_MYSQL_CHROOT): ServerRuntime {
+  const inChroot = (podDir: string, argv: string[]): string[] => [
+    'unshare', '--mount', '--propagation', 'private', 'sh', '-c',
+    'mkdir -p "$0$1" && mount --bind "$1" "$0$1" && shift && exec chroot "$0" "$@"',
+    chroot, podDir, ...argv,
+  ];
+  return {
+    flavor: 'mysql',
+    initializeCommand: (podDir, dataDir) =>
+      inChroot(podDir, ['/usr/sbin/mysqld', '--no-defaults', '--initialize-insecure', `--datadir=${dataDir}`, '--user=root']),
+    serverCommand: (podDir, args) => inChroot(podDir, ['/usr/sbin/mysqld', ...args, '--user=root', '--mysqlx=OFF', '--secure-file-priv=']),
+    installed: () => existsSync(`${chroot}/usr/sbin/mysqld`),
+  };
+}
+
+/** MariaDB from Debian's own packages. */
+export function mariadbRuntime(): ServerRuntime {
+  return {
+    flavor: 'mariadb',
+    initializeCommand: (_podDir, dataDir) => [
+      'mariadb-install-db', '--no-defaults', `--datadir=${dataDir}`, '--user=root',
+      '--auth-root-authentication-method=normal', '--skip-test-db',
+    ],
+    serverCommand: (_podDir, args) => ['mariadbd', ...args, '--user=root'],
+    installed: () => existsSync('/usr/sbin/mariadbd'),
+  };
+}
+
+export function runtimeFor(flavor: Flavor): ServerRuntime {
+  return flavor === 'mysql' ? mysqlChrootRuntime() : mariadbRuntime();
+}
+
+/** Runs a command to completion; a failure carries its stderr. */
+export async function runCommand(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  const [file, ...args] = argv;
+  try {
+    await run(file!, args, { env, maxBuffer: 16 * 1024 * 1024 });
+  } catch (error) {
+    const { stderr } = error as { stderr?: string };
+    throw new Error(`${argv.slice(0, 3).join(' ')} failed: ${stderr?.trim() || (error as Error).message}`);
+  }
+}
