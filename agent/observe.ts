@@ -1,4 +1,4 @@
-import type { Dialect } from './dialect/types.ts';
+import type { Dialect, ReplicaStatus } from './dialect/types.ts';
 import { messageOf } from './errors.ts';
 import type { LocalServer } from './mysql/local-server.ts';
 import type { MysqlObservation } from './state.ts';
@@ -31,13 +31,21 @@ export class MysqlObserver {
       return {
         up: true,
         variables: this.#dialect.parseVariables(variables),
-        replica: this.#dialect.parseReplicaStatus(replica),
+        replica: await this.#withApplierError(this.#dialect.parseReplicaStatus(replica)),
         binlog: this.#dialect.parseBinlogStatus(binlog),
         readOnlyBypass: await this.#readOnlyBypass(now),
       };
     } catch (error) {
       return { up: false, error: messageOf(error) };
     }
+  }
+
+  /** Replaces "a worker failed, see performance_schema" by the worker's own error. */
+  async #withApplierError(replica: ReplicaStatus | null): Promise<ReplicaStatus | null> {
+    const query = this.#dialect.applierErrorQuery;
+    if (replica === null || replica.lastSqlError === '' || query === null) return replica;
+    const [row] = await this.#server.query(query);
+    return row ? { ...replica, lastSqlError: String(row.error) } : replica;
   }
 
   async #readOnlyBypass(now: number): Promise<string[]> {

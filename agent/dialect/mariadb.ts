@@ -54,6 +54,7 @@ export function mariadbDialect(): Dialect {
             lastSqlError: asString(row.Last_SQL_Error),
             autoPosition: asString(row.Using_Gtid) !== 'No',
           },
+    applierErrorQuery: null,
     binlogStatusQuery: 'SHOW BINLOG STATUS',
     parseBinlogStatus: (row) => (row === undefined ? null : { file: asString(row.File), position: Number(row.Position) }),
     setReadOnly: (on) => [`SET GLOBAL read_only = ${on ? 'ON' : 'OFF'}`],

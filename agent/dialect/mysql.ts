@@ -24,6 +24,7 @@ export function mysqlDialect(hasBinaryLogStatus: boolean): Dialect {
       `GRANT REPLICATION SLAVE ON *.* TO ${account} WITH GRANT OPTION`,
       `GRANT REPLICATION CLIENT, CREATE USER ON *.* TO ${account}`,
       `GRANT SYSTEM_VARIABLES_ADMIN, REPLICATION_SLAVE_ADMIN ON *.* TO ${account}`,
+      `GRANT SELECT ON performance_schema.replication_applier_status_by_worker TO ${account}`,
       `GRANT ALL ON \`${appDatabase}\`.* TO ${account} WITH GRANT OPTION`,
     ],
     variablesQuery:
@@ -49,6 +50,10 @@ export function mysqlDialect(hasBinaryLogStatus: boolean): Dialect {
             lastSqlError: asString(row.Last_SQL_Error),
             autoPosition: asBoolean(row.Auto_Position),
           },
+    applierErrorQuery:
+      "SELECT CONCAT('Error ', LAST_ERROR_NUMBER, ': ', LAST_ERROR_MESSAGE) AS error " +
+      'FROM performance_schema.replication_applier_status_by_worker WHERE LAST_ERROR_NUMBER <> 0 ' +
+      'ORDER BY LAST_ERROR_TIMESTAMP DESC LIMIT 1',
     binlogStatusQuery: hasBinaryLogStatus ? 'SHOW BINARY LOG STATUS' : 'SHOW MASTER STATUS',
     parseBinlogStatus: (row) => (row === undefined ? null : { file: asString(row.File), position: Number(row.Position) }),
     // Order matters: super_read_only=OFF leaves read_only ON, so both are lifted; turning it ON implies read_only.

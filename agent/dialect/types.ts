@@ -60,6 +60,11 @@ export interface Dialect {
   parseVariables(row: Record<string, unknown>): ServerVariables;
   replicaStatusQuery: string;
   parseReplicaStatus(row: Record<string, unknown> | undefined): ReplicaStatus | null;
+  /**
+   * Where the real applier error is when Last_SQL_Error only says a worker failed
+   * (MySQL's multi-threaded applier), or null when Last_SQL_Error already says it.
+   */
+  applierErrorQuery: string | null;
   binlogStatusQuery: string;
   parseBinlogStatus(row: Record<string, unknown> | undefined): BinlogPosition | null;
   setReadOnly(on: boolean): string[];

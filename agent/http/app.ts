@@ -23,7 +23,8 @@ const lagQuery = {
  * HAProxy or kubelet checks costs mysqld nothing.
  */
 export function buildApp({ snapshot, metrics, now = Date.now }: AppOptions): FastifyInstance {
-  const app = Fastify({ logger: false });
+  // Reject unknown query parameters instead of dropping them: a typo (?lags=5) must not silently mean "default lag".
+  const app = Fastify({ logger: false, ajv: { customOptions: { removeAdditional: false } } });
   const topology = () => snapshot.topology;
   const maxLag = (lag: number | undefined) => lag ?? snapshot.config.maxLagSeconds;
   const answer = (reply: FastifyReply, check: Check) =>

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { connect } from 'node:net';
 import { existsSync, mkdirSync, openSync, closeSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -97,6 +98,25 @@ export class SandboxPod {
     child.unref();
     if (child.pid === undefined) throw new Error(`${this.name}: cannot start ${file}`);
     return child.pid;
+  }
+}
+
+/** Resolves true when something accepts connections on host:port. */
+function listening(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port, timeout: 1000 });
+    socket.once('connect', () => { socket.destroy(); resolve(true); });
+    socket.once('error', () => resolve(false));
+    socket.once('timeout', () => { socket.destroy(); resolve(false); });
+  });
+}
+
+/** Refuses to start on an address another process already serves (a leftover sandbox, say). */
+export async function assertPortsFree(pod: SandboxPodSpec, ports: number[]): Promise<void> {
+  for (const port of ports) {
+    if (await listening(pod.address, port)) {
+      throw new Error(`${pod.name}: ${pod.address}:${port} is already in use; stop whatever listens there (another sandbox? mysql-ha-agent sandbox down) or use other addresses`);
+    }
   }
 }
 

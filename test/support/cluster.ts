@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { createConnection, type Connection } from 'mysql2/promise';
 import type { Flavor } from '../../agent/dialect/types.ts';
 import { planCluster, writeSecrets, type SecretName } from '../../agent/sandbox/plan.ts';
-import { SandboxPod } from '../../agent/sandbox/pod.ts';
+import { assertPortsFree, SandboxPod } from '../../agent/sandbox/pod.ts';
 import { runtimeFor } from '../../agent/sandbox/runtime.ts';
 
 export const AGENT_PORT = 8080;
@@ -94,6 +94,7 @@ export class TestCluster {
     const secrets = Object.fromEntries(Object.entries(secretFiles).map(([name, file]) => [name, readFileSync(file, 'utf8')])) as Record<SecretName, string>;
     const cluster = new TestCluster(flavor, dir, pods, secrets);
     try {
+      for (const pod of pods) await assertPortsFree(pod.spec, [3306, AGENT_PORT]);
       await Promise.all(pods.map(async (pod) => {
         await pod.stage();
         await pod.initialize();

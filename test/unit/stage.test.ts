@@ -1,0 +1,90 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { promisify } from 'node:util';
+import { loadStageConfig } from '../../agent/config.ts';
+import { renderStagedFiles } from '../../agent/stage.ts';
+
+const run = promisify(execFile);
+const CLI = new URL('../../agent/cli.ts', import.meta.url).pathname;
+
+const baseEnv = { MYSQL_HA_AGENT_PASSWORD: "s3cr'et\\x", PATH: process.env.PATH };
+
+function cnfValues(cnf: string): Map<string, string> {
+  return new Map(cnf.split('\n').filter((line) => line.includes('=')).map((line) => line.split('=').map((part) => part.trim()) as [string, string]));
+}
+
+test('MySQL cnf: unique server_id, GTIDs, row binlog, replica updates logged, read-only at start', () => {
+  const { cnf } = renderStagedFiles(loadStageConfig({ ...baseEnv, POD_NAME: 'mysql-ha-2' }), '/etc/mysql-ha/init');
+  const values = cnfValues(cnf);
+  assert.equal(values.get('server_id'), '102');
+  assert.equal(values.get('gtid_mode'), 'ON');
+  assert.equal(values.get('enforce_gtid_consistency'), 'ON');
+  assert.equal(values.get('loose-binlog_format'), 'ROW');
+  assert.equal(values.get('log_replica_updates'), 'ON');
+  assert.equal(values.get('skip_replica_start'), 'ON');
+  assert.equal(values.get('super_read_only'), 'ON');
+  assert.equal(values.get('report_host'), 'mysql-ha-2.mysql-ha');
+  assert.equal(values.get('init_file'), '/etc/mysql-ha/init/agent-init.sql');
+  assert.match(cnf, /^\[mysqld\]$/m);
+});
+
+test('MariaDB cnf: its own spelling, read_only as the fence, strict GTIDs', () => {
+  const { cnf } = renderStagedFiles(loadStageConfig({ ...baseEnv, POD_NAME: 'mysql-ha-1', MYSQL_HA_FLAVOR: 'mariadb' }), '/init');
+  const values = cnfValues(cnf);
+  assert.equal(values.get('log_slave_updates'), 'ON');
+  assert.equal(values.get('skip_slave_start'), 'ON');
+  assert.equal(values.get('read_only'), 'ON');
+  assert.equal(values.get('gtid_strict_mode'), 'ON');
+  assert.equal(values.get('binlog_format'), 'ROW');
+  assert.equal(values.has('super_read_only'), false);
+  assert.equal(values.has('gtid_mode'), false);
+});
+
+test('init SQL stays out of the binary log and quotes the password safely', () => {
+  const { initSql } = renderStagedFiles(loadStageConfig({ ...baseEnv, POD_NAME: 'mysql-ha-0' }), '/init');
+  const statements = initSql.split('\n').filter((line) => line !== '' && !line.startsWith('--'));
+  assert.equal(statements[0], 'SET SESSION sql_log_bin = 0;');
+  assert.match(initSql, /IDENTIFIED BY 's3cr\\'et\\\\x'/);
+  assert.match(initSql, /GRANT REPLICATION SLAVE ON \*\.\* TO 'mysqlha_agent'@'%' WITH GRANT OPTION/);
+  assert.doesNotMatch(initSql, /GRANT ALL ON \*\.\*/);
+});
+
+test('MariaDB: the application account is never given READ_ONLY ADMIN', () => {
+  const { initSql } = renderStagedFiles(loadStageConfig({ ...baseEnv, POD_NAME: 'mysql-ha-0', MYSQL_HA_FLAVOR: 'mariadb' }), '/init');
+  const readOnlyAdmin = initSql.split('\n').filter((line) => line.includes('READ_ONLY ADMIN'));
+  assert.deepEqual(readOnlyAdmin.map((line) => /TO (\S+);/.exec(line)?.[1]), ["'mysqlha_agent'@'%'"]);
+});
+
+test('stage CLI: writes both files, is idempotent, and keeps the init SQL private', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mha-stage-'));
+  const args = [CLI, 'stage', '--conf-dir', join(dir, 'conf'), '--init-dir', join(dir, 'init')];
+  const env = { ...baseEnv, POD_NAME: 'mysql-ha-1' };
+  await run(process.execPath, args, { env });
+  const first = [readFileSync(join(dir, 'conf/mysql-ha.cnf'), 'utf8'), readFileSync(join(dir, 'init/agent-init.sql'), 'utf8')];
+  const second = await run(process.execPath, args, { env });
+  assert.deepEqual([readFileSync(join(dir, 'conf/mysql-ha.cnf'), 'utf8'), readFileSync(join(dir, 'init/agent-init.sql'), 'utf8')], first);
+  assert.match(second.stdout, /"cnfChanged":false,"initChanged":false/);
+  assert.equal(statSync(join(dir, 'init/agent-init.sql')).mode & 0o777, 0o640);
+  assert.doesNotMatch(second.stdout, /s3cr/);
+});
+
+test('stage CLI: a bad POD_NAME names it and exits non-zero', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mha-stage-'));
+  await assert.rejects(
+    run(process.execPath, [CLI, 'stage', '--conf-dir', dir, '--init-dir', dir], { env: { ...baseEnv, POD_NAME: 'mysql' } }),
+    (error: { code: number; stderr: string }) => {
+      assert.equal(error.code, 1);
+      assert.match(error.stderr, /POD_NAME "mysql" is not a StatefulSet pod name/);
+      assert.match(error.stderr, /code: MHA_CONFIG_INVALID/);
+      return true;
+    },
+  );
+});
+
+test('stage CLI: missing arguments are a usage error', async () => {
+  await assert.rejects(run(process.execPath, [CLI, 'stage'], { env: baseEnv }), /stage needs --conf-dir DIR and --init-dir DIR/);
+});
