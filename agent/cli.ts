@@ -7,6 +7,9 @@ import { AgentError, messageOf } from './errors.ts';
 const commands: Record<string, { summary: string; load: () => Promise<{ main(args: string[]): Promise<number> }> }> = {
   stage: { summary: 'stage --conf-dir DIR --init-dir DIR   write this pod\'s .cnf and init SQL (init container)', load: () => import('./commands/stage.ts') },
   run: { summary: 'run                                   the sidecar: configure replication, serve /health and /status', load: () => import('./commands/run.ts') },
+  sandbox: { summary: 'sandbox up|status|kill|stop|start|down  a whole cluster on this machine (sandbox --help)', load: () => import('./commands/sandbox.ts') },
+  status: { summary: 'status --dir DIR | --agents URL,...     the cluster table from every agent\'s /status (--json)', load: () => import('./commands/status.ts') },
+  'haproxy-config': { summary: 'haproxy-config --statefulset NAME     print haproxy.cfg: writes to the primary, reads spread over pods (--help)', load: () => import('./commands/haproxy-config.ts') },
 };
 
 export function usage(): string {

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Flavor } from '../dialect/types.ts';
 import { podName } from '../ordinal.ts';
@@ -17,16 +17,19 @@ export interface ClusterPlanOptions {
   env?: Record<string, string>;
 }
 
-export type SecretName = 'agent' | 'replication' | 'app';
+export type SecretName = 'agent' | 'replication' | 'app' | 'admin';
 
-/** Random credentials, written as files the way Kubernetes mounts a Secret (mode 0600). */
-export function writeSecrets(dir: string): Record<SecretName, string> {
+/**
+ * Random credentials, written as files the way Kubernetes mounts a Secret (mode 0600);
+ * existing ones are kept, so a sandbox started again keeps its passwords.
+ */
+export function readOrWriteSecrets(dir: string): Record<SecretName, string> {
   const secretsDir = join(dir, 'secrets');
   mkdirSync(secretsDir, { recursive: true, mode: 0o700 });
   const files = {} as Record<SecretName, string>;
-  for (const name of ['agent', 'replication', 'app'] as const) {
+  for (const name of ['agent', 'replication', 'app', 'admin'] as const) {
     files[name] = join(secretsDir, `${name}-password`);
-    writeFileSync(files[name], randomBytes(18).toString('base64url'), { mode: 0o600, flag: 'wx' });
+    if (!existsSync(files[name])) writeFileSync(files[name], randomBytes(18).toString('base64url'), { mode: 0o600 });
   }
   return files;
 }

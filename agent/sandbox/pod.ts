@@ -57,7 +57,10 @@ export class SandboxPod {
   async initialize(): Promise<void> {
     mkdirSync(this.spec.dir, { recursive: true });
     if (existsSync(join(this.paths.data, 'mysql'))) return;
-    await runCommand(this.runtime.initializeCommand(this.spec.dir, this.paths.data));
+    // A temp dir of its own: pods initialised side by side must not share temporary table names.
+    const tmp = join(this.spec.dir, 'tmp');
+    mkdirSync(tmp, { recursive: true });
+    await runCommand(this.runtime.initializeCommand(this.spec.dir, this.paths.data), { ...process.env, TMPDIR: tmp });
   }
 
   startMysqld(port = 3306): void {

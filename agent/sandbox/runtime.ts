@@ -30,12 +30,22 @@ export function mysqlChrootRuntime(chroot = process.env.MYSQL_HA_SANDBOX_CHROOT 
     'mkdir -p "$0$1" && mount --bind "$1" "$0$1" && shift && exec chroot "$0" "$@"',
     chroot, podDir, ...argv,
   ];
+  const host = mysqlRuntime('/usr/sbin/mysqld');
   return {
     flavor: 'mysql',
-    initializeCommand: (podDir, dataDir) =>
-      inChroot(podDir, ['/usr/sbin/mysqld', '--no-defaults', '--initialize-insecure', `--datadir=${dataDir}`, '--user=root']),
-    serverCommand: (podDir, args) => inChroot(podDir, ['/usr/sbin/mysqld', ...args, '--user=root', '--mysqlx=OFF', '--secure-file-priv=']),
+    initializeCommand: (podDir, dataDir) => inChroot(podDir, host.initializeCommand(podDir, dataDir)),
+    serverCommand: (podDir, args) => inChroot(podDir, host.serverCommand(podDir, args)),
     installed: () => existsSync(`${chroot}/usr/sbin/mysqld`),
+  };
+}
+
+/** A MySQL mysqld binary that runs on this machine as it is (`sandbox up --mysqld PATH`). */
+export function mysqlRuntime(mysqld: string): ServerRuntime {
+  return {
+    flavor: 'mysql',
+    initializeCommand: (_podDir, dataDir) => [mysqld, '--no-defaults', '--initialize-insecure', `--datadir=${dataDir}`, '--user=root'],
+    serverCommand: (_podDir, args) => [mysqld, ...args, '--user=root', '--mysqlx=OFF', '--secure-file-priv='],
+    installed: () => existsSync(mysqld),
   };
 }
 

@@ -1,15 +1,14 @@
-// Test harness: real mysqld (MySQL 9.7 from the sid chroot, or Debian's MariaDB) and
-// real agent processes, one loopback address per simulated pod.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+// Test harness: the sandbox's own cluster code (real mysqld from the MySQL 9.7 chroot or
+// Debian's MariaDB, real agent processes, one loopback address per pod) plus helpers a
+// test needs to look at it from the outside.
 import { createConnection, type Connection } from 'mysql2/promise';
 import type { Flavor } from '../../agent/dialect/types.ts';
-import { planCluster, writeSecrets, type SecretName } from '../../agent/sandbox/plan.ts';
-import { assertPortsFree, SandboxPod } from '../../agent/sandbox/pod.ts';
+import { AGENT_PORT, MYSQL_PORT, SandboxCluster } from '../../agent/sandbox/cluster.ts';
+import { SandboxPod } from '../../agent/sandbox/pod.ts';
 import { runtimeFor } from '../../agent/sandbox/runtime.ts';
-
-export const AGENT_PORT = 8080;
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 export async function waitFor<T>(description: string, probe: () => Promise<T | undefined | false>, timeoutMs = 60_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -59,7 +58,7 @@ export class TestPod extends SandboxPod {
 
   /** The application account over TCP, as a client would connect. */
   async app(secret: string, database: string): Promise<Connection> {
-    return createConnection({ host: this.spec.address, port: 3306, user: 'app', password: secret, database });
+    return createConnection({ host: this.spec.address, port: MYSQL_PORT, user: 'app', password: secret, database });
   }
 }
 
@@ -72,50 +71,54 @@ export interface StartOptions {
 }
 
 export class TestCluster {
-  readonly flavor: Flavor;
-  readonly dir: string;
-  readonly pods: TestPod[];
-  readonly secrets: Record<SecretName, string>;
+  readonly sandbox: SandboxCluster;
 
-  private constructor(flavor: Flavor, dir: string, pods: TestPod[], secrets: Record<SecretName, string>) {
-    this.flavor = flavor;
-    this.dir = dir;
-    this.pods = pods;
-    this.secrets = secrets;
+  private constructor(sandbox: SandboxCluster) {
+    this.sandbox = sandbox;
   }
 
   static async start(flavor: Flavor, options: StartOptions = {}): Promise<TestCluster> {
     const runtime = runtimeFor(flavor);
-    if (!runtime.installed()) throw new Error(`${flavor} is not installed: run .ci/run's install steps (see DEVELOPERS.md)`);
-    const dir = mkdtempSync(join(tmpdir(), `mysql-ha-${flavor}-`));
-    const secretFiles = writeSecrets(dir);
-    const specs = planCluster({ flavor, replicas: options.replicas ?? 3, dir, addressPrefix: options.addressPrefix, env: options.env }, secretFiles);
-    const pods = specs.map((spec) => new TestPod(spec, runtime));
-    const secrets = Object.fromEntries(Object.entries(secretFiles).map(([name, file]) => [name, readFileSync(file, 'utf8')])) as Record<SecretName, string>;
-    const cluster = new TestCluster(flavor, dir, pods, secrets);
+    if (!runtime.installed()) throw new Error(`${flavor} is not installed: run mysql-ha-agent sandbox install (see DEVELOPERS.md)`);
+    const sandbox = new SandboxCluster({
+      flavor,
+      replicas: options.replicas ?? 3,
+      dir: mkdtempSync(join(tmpdir(), `mysql-ha-${flavor}-`)),
+      runtime,
+      addressPrefix: options.addressPrefix,
+      env: options.env,
+      createPod: (spec, podRuntime) => new TestPod(spec, podRuntime),
+    });
+    const cluster = new TestCluster(sandbox);
     try {
-      for (const pod of pods) await assertPortsFree(pod.spec, [3306, AGENT_PORT]);
-      await Promise.all(pods.map(async (pod) => {
-        await pod.stage();
-        await pod.initialize();
-      }));
-      const [primary, ...replicas] = pods;
-      const boot = (pod: TestPod) => {
-        pod.startMysqld();
-        pod.startAgent();
-      };
+      await sandbox.checkAddressesFree(false);
+      await sandbox.prepare();
       if (options.replicasFirstMs) {
-        replicas.forEach(boot);
+        sandbox.pods.slice(1).forEach((pod) => sandbox.startPod(pod));
         await new Promise((resolve) => setTimeout(resolve, options.replicasFirstMs));
-        boot(primary!);
-      } else {
-        pods.forEach(boot);
       }
+      sandbox.pods.forEach((pod) => sandbox.startPod(pod));
     } catch (error) {
       await cluster.destroy();
       throw error;
     }
     return cluster;
+  }
+
+  get flavor(): Flavor {
+    return this.sandbox.flavor;
+  }
+
+  get dir(): string {
+    return this.sandbox.dir;
+  }
+
+  get secrets() {
+    return this.sandbox.secrets;
+  }
+
+  get pods(): TestPod[] {
+    return this.sandbox.pods as TestPod[];
   }
 
   get primary(): TestPod {
@@ -126,13 +129,8 @@ export class TestCluster {
     return this.pods.slice(1);
   }
 
-  /** Until every pod's agent reports healthy; returns the time it took. */
-  async waitHealthy(timeoutMs = 90_000): Promise<number> {
-    const started = Date.now();
-    for (const pod of this.pods) {
-      await waitFor(`${pod.name} healthy`, async () => (await pod.agent('/health')).status === 200, timeoutMs);
-    }
-    return Date.now() - started;
+  async waitHealthy(timeoutMs = 90_000): Promise<void> {
+    await this.sandbox.waitHealthy(timeoutMs);
   }
 
   async destroy(): Promise<void> {
@@ -140,6 +138,6 @@ export class TestCluster {
       await pod.stopAgent('SIGKILL');
       await pod.stopMysqld('SIGKILL');
     }));
-    if (!process.env.KEEP_TEST_DATA) rmSync(this.dir, { recursive: true, force: true });
+    if (!process.env.KEEP_TEST_DATA) await this.sandbox.down(true);
   }
 }

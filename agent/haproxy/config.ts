@@ -1,0 +1,208 @@
+// Renders haproxy.cfg for a mysql-ha cluster. HAProxy holds no state of its own: it
+// asks each pod's agent over HTTP which role the pod has, so a failover needs no
+// configuration change, only the agents' answers changing.
+
+export interface HaproxyPod {
+  /** Server name in HAProxy (the pod name). */
+  name: string;
+  /** Where the pod's mysqld and agent listen: an address, or a DNS name (may hold HAProxy "${VAR}" references). */
+  host: string;
+}
+
+export interface HaproxyConfigOptions {
+  pods: HaproxyPod[];
+  mysqlPort?: number;
+  agentPort?: number;
+  writePort?: number;
+  readPort?: number;
+  statsPort?: number;
+  bindAddress?: string;
+  /** Replicas lagging more than this many seconds get no reads. */
+  maxLagSeconds?: number;
+  /** Resolve pod names through the cluster DNS at run time, so a rescheduled pod's new IP is followed. */
+  kubernetes?: boolean;
+  /** A nameserver "ip:port" to use instead of the ones in /etc/resolv.conf (kubernetes only). */
+  dnsServer?: string;
+  /** The command that produced the file, written into its header. */
+  generatedBy?: string;
+}
+
+export const haproxyDefaults = {
+  mysqlPort: 3306,
+  agentPort: 8080,
+  writePort: 6446,
+  readPort: 6447,
+  statsPort: 8404,
+  bindAddress: '0.0.0.0',
+  maxLagSeconds: 10,
+} as const;
+
+/** Health-check timing shared by both backends. */
+export const healthCheck = { intervalMs: 1000, fall: 2, rise: 1, timeoutMs: 1000 } as const;
+
+/**
+ * Worst case from "an agent stops answering 200" to "HAProxy stops sending it traffic":
+ * `fall` consecutive failed checks, `inter` apart, the last one running into its timeout.
+ */
+export const failureDetectionSeconds = (healthCheck.fall * healthCheck.intervalMs + healthCheck.timeoutMs) / 1000;
+
+export const resolversName = 'cluster-dns';
+
+const serverNamePattern = /^[A-Za-z0-9._-]+$/;
+const hostPattern = /^[^\s"',=]+$/;
+
+function checkPort(name: string, value: number): void {
+  if (!Number.isInteger(value) || value < 1 || value > 65535) {
+    throw new RangeError(`${name} must be an integer from 1 to 65535 (got ${value})`);
+  }
+}
+
+function validate(options: HaproxyConfigOptions, resolved: Required<Omit<HaproxyConfigOptions, 'dnsServer' | 'generatedBy' | 'pods'>>): void {
+  if (options.pods.length === 0) {
+    throw new RangeError('no pods given: pass at least one pod name and host');
+  }
+  const names = new Set<string>();
+  for (const pod of options.pods) {
+    if (!serverNamePattern.test(pod.name)) {
+      throw new RangeError(`pod name "${pod.name}" may only contain letters, digits, ".", "_" and "-"`);
+    }
+    if (!hostPattern.test(pod.host)) {
+      throw new RangeError(`host "${pod.host}" of pod ${pod.name} must not contain spaces, quotes, "," or "="`);
+    }
+    if (names.has(pod.name)) {
+      throw new RangeError(`pod ${pod.name} is listed twice`);
+    }
+    names.add(pod.name);
+  }
+  for (const name of ['mysqlPort', 'agentPort', 'writePort', 'readPort', 'statsPort'] as const) {
+    checkPort(name, resolved[name]);
+  }
+  const listening = [resolved.writePort, resolved.readPort, resolved.statsPort];
+  if (new Set(listening).size !== listening.length) {
+    throw new RangeError(`writePort, readPort and statsPort must differ (got ${listening.join(', ')})`);
+  }
+  if (!Number.isInteger(resolved.maxLagSeconds) || resolved.maxLagSeconds < 0) {
+    throw new RangeError(`maxLagSeconds must be a whole number of seconds, 0 or more (got ${resolved.maxLagSeconds})`);
+  }
+  if (!hostPattern.test(resolved.bindAddress)) {
+    throw new RangeError(`bind address "${resolved.bindAddress}" must not contain spaces, quotes, "," or "="`);
+  }
+  if (options.dnsServer !== undefined && !options.kubernetes) {
+    throw new RangeError('dnsServer only applies with kubernetes: true');
+  }
+  if (options.dnsServer !== undefined && !/^[^\s:]+:\d+$|^\[[0-9a-fA-F:]+\]:\d+$/.test(options.dnsServer)) {
+    throw new RangeError(`dnsServer must be "ip:port", e.g. 10.96.0.10:53 (got "${options.dnsServer}")`);
+  }
+}
+
+/** "host:port", bracketing IPv6 literals; quoted so HAProxy expands "${VAR}" references. */
+function address(host: string, port: number): string {
+  return `"${host.includes(':') ? `[${host}]` : host}:${port}"`;
+}
+
+function seconds(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
+}
+
+export function renderHaproxyConfig(options: HaproxyConfigOptions): string {
+  const o = {
+    mysqlPort: options.mysqlPort ?? haproxyDefaults.mysqlPort,
+    agentPort: options.agentPort ?? haproxyDefaults.agentPort,
+    writePort: options.writePort ?? haproxyDefaults.writePort,
+    readPort: options.readPort ?? haproxyDefaults.readPort,
+    statsPort: options.statsPort ?? haproxyDefaults.statsPort,
+    bindAddress: options.bindAddress ?? haproxyDefaults.bindAddress,
+    maxLagSeconds: options.maxLagSeconds ?? haproxyDefaults.maxLagSeconds,
+    kubernetes: options.kubernetes ?? false,
+  };
+  validate(options, o);
+
+  const inter = seconds(healthCheck.intervalMs);
+  const dnsOptions = o.kubernetes ? ` resolvers ${resolversName} init-addr last,libc,none` : '';
+  const defaultServer = `    default-server inter ${inter} fall ${healthCheck.fall} rise ${healthCheck.rise} on-marked-down shutdown-sessions${dnsOptions}`;
+  const servers = options.pods.map((pod) => `    server ${pod.name} ${address(pod.host, o.mysqlPort)} check port ${o.agentPort}`);
+  const bind = (port: number) => `    bind ${address(o.bindAddress, port)}`;
+
+  const lines = [
+    `# haproxy.cfg for mysql-ha${options.generatedBy ? `, generated by: ${options.generatedBy}` : ''}`,
+    '# Re-render it rather than editing it by hand.',
+    '#',
+    `# Port ${o.writePort}: writes, to the one pod whose agent answers GET /primary with 200.`,
+    `# Port ${o.readPort}: reads, round-robin over every pod whose agent answers`,
+    `#   GET /read-only?lag=${o.maxLagSeconds} with 200 (the primary and replicas at most ${o.maxLagSeconds}s behind).`,
+    `# Port ${o.statsPort}: stats page at /stats, liveness at /healthz.`,
+    `# Checks run every ${inter}, fail after ${healthCheck.fall}, recover after ${healthCheck.rise}, time out after ${seconds(healthCheck.timeoutMs)}:`,
+    `# a pod stops getting traffic at most ${failureDetectionSeconds}s after its agent stops answering 200,`,
+    '# and its open connections are closed then (on-marked-down shutdown-sessions).',
+    '',
+    'global',
+    '    log stdout format raw local0',
+    '',
+    'defaults',
+    '    log global',
+    '    mode tcp',
+    '    timeout connect 3s',
+    "    # A server that refuses a connection before its checks fail (a mysqld just killed) costs the",
+    '    # client nothing: the connection is retried on another server of the same backend.',
+    '    retries 2',
+    '    option redispatch 1',
+    "    # Pooled MySQL connections stay open for hours; match mysqld's default wait_timeout (8h).",
+    '    timeout client 8h',
+    '    timeout server 8h',
+    `    timeout check ${seconds(healthCheck.timeoutMs)}`,
+    '',
+  ];
+  if (o.kubernetes) {
+    lines.push(
+      `resolvers ${resolversName}`,
+      options.dnsServer ? `    nameserver dns1 ${options.dnsServer}` : '    parse-resolv-conf',
+      '    resolve_retries 3',
+      '    timeout resolve 1s',
+      '    timeout retry 1s',
+      '    # Cluster DNS answers for pods live 5s; keep a vanished pod 5s before putting it in maintenance.',
+      '    hold valid 5s',
+      '    hold nx 5s',
+      '    hold obsolete 5s',
+      '',
+    );
+  }
+  lines.push(
+    'frontend mysql-write',
+    bind(o.writePort),
+    '    option tcplog',
+    '    default_backend mysql-primary',
+    '',
+    'backend mysql-primary',
+    '    # Should two agents ever both answer /primary, all writes still go to one of them.',
+    '    balance first',
+    '    option httpchk',
+    '    http-check send meth GET uri /primary',
+    '    http-check expect status 200',
+    defaultServer,
+    ...servers,
+    '',
+    'frontend mysql-read',
+    bind(o.readPort),
+    '    option tcplog',
+    '    default_backend mysql-readable',
+    '',
+    'backend mysql-readable',
+    '    balance roundrobin',
+    '    option httpchk',
+    `    http-check send meth GET uri /read-only?lag=${o.maxLagSeconds}`,
+    '    http-check expect status 200',
+    defaultServer,
+    ...servers,
+    '',
+    'frontend stats',
+    bind(o.statsPort),
+    '    mode http',
+    '    timeout client 30s',
+    '    stats enable',
+    '    stats uri /stats',
+    '    stats refresh 5s',
+    '    monitor-uri /healthz',
+    '',
+  );
+  return lines.join('\n');
+}

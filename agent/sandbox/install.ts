@@ -1,0 +1,67 @@
+import { spawn } from 'node:child_process';
+import { existsSync, renameSync, rmSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
+import type { Flavor } from '../dialect/types.ts';
+import { DEFAULT_MYSQL_CHROOT } from './runtime.ts';
+
+export interface Prerequisites {
+  flavors: Flavor[];
+  haproxy?: boolean;
+  etcd?: boolean;
+  kubectl?: boolean;
+}
+
+type Progress = (line: string) => void;
+
+function onPath(command: string): boolean {
+  return (process.env.PATH ?? '').split(delimiter).some((dir) => existsSync(join(dir, command)));
+}
+
+/** Runs a command with its output shown, so a long install is visibly alive. */
+function runVisible(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const [file, ...args] = argv;
+    const child = spawn(file!, args, { stdio: ['ignore', 'inherit', 'inherit'], env });
+    child.once('error', reject);
+    child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${argv.join(' ')} exited with ${code}`))));
+  });
+}
+
+/** Debian packages each prerequisite comes from, and how to tell it is there. */
+function missingPackages(needs: Prerequisites, chroot: string): string[] {
+  const wanted: Array<[boolean, boolean, string]> = [
+    [needs.flavors.includes('mariadb'), existsSync('/usr/sbin/mariadbd') && onPath('mariadb-install-db'), 'mariadb-server'],
+    [needs.flavors.includes('mysql') && !existsSync(`${chroot}/usr/sbin/mysqld`), onPath('debootstrap'), 'debootstrap'],
+    [needs.flavors.includes('mysql'), onPath('unshare'), 'util-linux'],
+    [needs.haproxy ?? false, onPath('haproxy'), 'haproxy'],
+    [needs.etcd ?? false, onPath('etcd'), 'etcd-server'],
+    [needs.kubectl ?? false, onPath('kubectl'), 'kubernetes-client'],
+  ];
+  return wanted.filter(([needed, present]) => needed && !present).map(([, , pkg]) => pkg);
+}
+
+/**
+ * Installs what the sandbox and the tests need and is not there yet: Debian packages,
+ * and Oracle MySQL from a Debian sid chroot (cached outside the project, reused).
+ */
+export async function ensurePrerequisites(needs: Prerequisites, progress: Progress, chroot = process.env.MYSQL_HA_SANDBOX_CHROOT ?? DEFAULT_MYSQL_CHROOT): Promise<void> {
+  const packages = missingPackages(needs, chroot);
+  if (packages.length > 0) {
+    if (process.getuid?.() !== 0) {
+      throw new Error(`missing Debian packages: ${packages.join(' ')}; run as root or install them with apt-get install ${packages.join(' ')}`);
+    }
+    progress(`installing Debian packages: ${packages.join(' ')}`);
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    await runVisible(['apt-get', 'update', '-q'], env);
+    await runVisible(['apt-get', 'install', '-y', '-q', '--no-install-recommends', ...packages], env);
+  }
+  if (needs.flavors.includes('mysql') && !existsSync(`${chroot}/usr/sbin/mysqld`)) {
+    if (process.getuid?.() !== 0) throw new Error(`MySQL 9.7 is not installed in ${chroot}; run as root once to create it`);
+    progress(`installing Oracle MySQL from Debian sid into ${chroot} (about 560 MB, a minute; done once)`);
+    const partial = `${chroot}.partial`;
+    rmSync(partial, { recursive: true, force: true });
+    await runVisible(['debootstrap', '--variant=minbase', '--include=mysql-server-core', 'sid', partial]);
+    // Renamed only when complete: an interrupted install is never mistaken for a good one.
+    renameSync(partial, chroot);
+  }
+}

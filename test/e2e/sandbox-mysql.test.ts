@@ -1,0 +1,4 @@
+import { sandboxArgumentSuite, sandboxSuite } from './sandbox-suite.ts';
+
+sandboxArgumentSuite();
+sandboxSuite('mysql');

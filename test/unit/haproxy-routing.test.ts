@@ -1,0 +1,172 @@
+// Runs the real haproxy on the rendered config against fake pods on loopback addresses,
+// to show that the health checks route traffic the way the config's comments say.
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { connect, createServer, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { failureDetectionSeconds, renderHaproxyConfig } from '../../agent/haproxy/config.ts';
+import { FakeMysqlPod } from '../support/fake-mysql-pod.ts';
+import { haproxyBinary } from '../support/tools.ts';
+
+const maxLagSeconds = 10;
+
+async function freePort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** Connects and reads the pod name the fake mysqld sends; undefined if HAProxy closes first (no server up). */
+function openSession(port: number): Promise<{ name: string | undefined; socket: Socket }> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    let data = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => {
+      data += chunk;
+      if (data.includes('\n')) resolve({ name: data.split('\n')[0], socket });
+    });
+    socket.on('close', () => resolve({ name: undefined, socket }));
+    socket.on('error', reject);
+  });
+}
+
+async function whoAnswers(port: number): Promise<string | undefined> {
+  const { name, socket } = await openSession(port);
+  socket.destroy();
+  return name;
+}
+
+async function waitFor(description: string, timeoutMs: number, condition: () => Promise<boolean>): Promise<number> {
+  const start = Date.now();
+  while (!(await condition())) {
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs}ms waiting until ${description}`);
+    await sleep(50);
+  }
+  return Date.now() - start;
+}
+
+describe('haproxy routes by the agents\' answers', () => {
+  const pods = [
+    new FakeMysqlPod('mysql-ha-0', '127.0.0.2', 'primary'),
+    new FakeMysqlPod('mysql-ha-1', '127.0.0.3', 'replica'),
+    new FakeMysqlPod('mysql-ha-2', '127.0.0.4', 'replica'),
+  ];
+  let haproxy: ChildProcess;
+  let haproxyOutput = '';
+  let dir: string;
+  const ports = { write: 0, read: 0, stats: 0 };
+
+  /** Server states per backend from the stats page, e.g. { 'mysql-primary/mysql-ha-0': 'UP' }. */
+  async function serverStates(): Promise<Record<string, string>> {
+    const response = await fetch(`http://127.0.0.1:${ports.stats}/stats;csv`);
+    const [header, ...rows] = (await response.text()).trim().split('\n');
+    const columns = header!.replace(/^# /, '').split(',');
+    const status = columns.indexOf('status');
+    return Object.fromEntries(rows.map((row) => row.split(',')).map((cells) => [`${cells[0]}/${cells[1]}`, cells[status]!]));
+  }
+
+  async function waitForStates(expected: Record<string, string>): Promise<number> {
+    let last: Record<string, string> = {};
+    try {
+      return await waitFor(`servers are ${JSON.stringify(expected)}`, 10_000, async () => {
+        last = await serverStates();
+        return Object.entries(expected).every(([server, state]) => last[server] === state);
+      });
+    } catch (error) {
+      throw new Error(`${(error as Error).message}; last seen ${JSON.stringify(last)}\nhaproxy output:\n${haproxyOutput}`);
+    }
+  }
+
+  before(async () => {
+    const binary = haproxyBinary();
+    // All pods share one mysqld port and one agent port, on their own loopback addresses, as pods do.
+    const first = await pods[0]!.listen(0, 0);
+    for (const pod of pods.slice(1)) await pod.listen(first.mysqlPort, first.agentPort);
+    ports.write = await freePort();
+    ports.read = await freePort();
+    ports.stats = await freePort();
+    dir = mkdtempSync(join(tmpdir(), 'mysql-ha-routing-'));
+    const file = join(dir, 'haproxy.cfg');
+    writeFileSync(file, renderHaproxyConfig({
+      pods: pods.map((pod) => ({ name: pod.name, host: pod.address })),
+      mysqlPort: first.mysqlPort,
+      agentPort: first.agentPort,
+      writePort: ports.write,
+      readPort: ports.read,
+      statsPort: ports.stats,
+      bindAddress: '127.0.0.1',
+      maxLagSeconds,
+    }));
+    haproxy = spawn(binary, ['-db', '-f', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    haproxy.stdout!.on('data', (chunk) => { haproxyOutput += chunk; });
+    haproxy.stderr!.on('data', (chunk) => { haproxyOutput += chunk; });
+    await waitFor('the stats page answers', 10_000, () => serverStates().then(() => true, () => false));
+  });
+
+  after(async () => {
+    if (haproxy && haproxy.exitCode === null) {
+      haproxy.kill('SIGTERM');
+      await once(haproxy, 'exit');
+    }
+    await Promise.all(pods.map((pod) => pod.close()));
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('sends every write to the primary and spreads reads over primary and replicas', async () => {
+    await waitForStates({
+      'mysql-primary/mysql-ha-0': 'UP', 'mysql-primary/mysql-ha-1': 'DOWN', 'mysql-primary/mysql-ha-2': 'DOWN',
+      'mysql-readable/mysql-ha-0': 'UP', 'mysql-readable/mysql-ha-1': 'UP', 'mysql-readable/mysql-ha-2': 'UP',
+    });
+    const writes = [];
+    for (let i = 0; i < 6; i += 1) writes.push(await whoAnswers(ports.write));
+    assert.deepEqual(new Set(writes), new Set(['mysql-ha-0']));
+    const reads = [];
+    for (let i = 0; i < 6; i += 1) reads.push(await whoAnswers(ports.read));
+    assert.deepEqual(new Set(reads), new Set(['mysql-ha-0', 'mysql-ha-1', 'mysql-ha-2']));
+  });
+
+  it('asks the agents for reads within the configured lag, and skips a lagging replica', async () => {
+    assert.ok(pods[1]!.agentRequests.includes(`/read-only?lag=${maxLagSeconds}`), pods[1]!.agentRequests.join(', '));
+    assert.ok(pods[1]!.agentRequests.includes('/primary'));
+    pods[2]!.lagging = true;
+    await waitForStates({ 'mysql-readable/mysql-ha-2': 'DOWN' });
+    const reads = [];
+    for (let i = 0; i < 6; i += 1) reads.push(await whoAnswers(ports.read));
+    assert.deepEqual(new Set(reads), new Set(['mysql-ha-0', 'mysql-ha-1']));
+    pods[2]!.lagging = false;
+    await waitForStates({ 'mysql-readable/mysql-ha-2': 'UP' });
+  });
+
+  it(`moves writes to a new primary within ${failureDetectionSeconds}s and closes sessions on the old one`, async () => {
+    const held = await openSession(ports.write);
+    assert.equal(held.name, 'mysql-ha-0');
+    const closed = once(held.socket, 'close');
+
+    pods[0]!.role = 'replica';
+    pods[1]!.role = 'primary';
+    const start = Date.now();
+    await waitFor('writes reach mysql-ha-1', 10_000, async () => (await whoAnswers(ports.write)) === 'mysql-ha-1');
+    const elapsedMs = Date.now() - start;
+    // The bound is the config's own worst case plus one check interval of scheduling slack.
+    assert.ok(elapsedMs <= failureDetectionSeconds * 1000 + 1000, `writes moved after ${elapsedMs}ms`);
+    await closed;
+    const writes = [];
+    for (let i = 0; i < 4; i += 1) writes.push(await whoAnswers(ports.write));
+    assert.deepEqual(new Set(writes), new Set(['mysql-ha-1']));
+  });
+
+  it('refuses writes while no pod is primary, rather than sending them to a replica', async () => {
+    pods[1]!.role = 'replica';
+    await waitForStates({ 'mysql-primary/mysql-ha-0': 'DOWN', 'mysql-primary/mysql-ha-1': 'DOWN', 'mysql-primary/mysql-ha-2': 'DOWN' });
+    assert.equal(await whoAnswers(ports.write), undefined);
+    assert.notEqual(await whoAnswers(ports.read), undefined);
+  });
+});
