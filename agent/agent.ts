@@ -10,6 +10,7 @@ import type { MysqlObserver } from './observe.ts';
 import type { PrimaryPositionWatcher } from './primary-position.ts';
 import type { AgentSnapshot } from './snapshot.ts';
 import type { Observation } from './state.ts';
+import type { PodRolePublisher } from './kubernetes/pod-role-publisher.ts';
 
 export interface AgentParts {
   config: RunConfig;
@@ -18,6 +19,8 @@ export interface AgentParts {
   watcher: PrimaryPositionWatcher;
   actuator: Actuator;
   metrics: AgentMetrics;
+  /** Keeps the pod's role label (and Events) current; a no-op outside Kubernetes. */
+  rolePublisher: PodRolePublisher;
   log: Logger;
   snapshot: AgentSnapshot;
 }
@@ -52,7 +55,7 @@ export class AgentLoop {
 
   /** One observe → decide → act round; returns whether it acted. */
   async tick(): Promise<boolean> {
-    const { observer, watcher, actuator, dialect, metrics, log, snapshot } = this.#parts;
+    const { observer, watcher, actuator, dialect, metrics, rolePublisher, log, snapshot } = this.#parts;
     const started = performance.now();
     const now = Date.now();
     const mysql = await observer.observe(now);
@@ -82,7 +85,10 @@ export class AgentLoop {
       }
     }
     snapshot.heartbeatAt = Date.now();
-    metrics.record(observation, roleOf(observation, topology), healthCheck(observation, topology, snapshot.config.maxLagSeconds), (performance.now() - started) / 1000);
+    const role = roleOf(observation, topology);
+    // Never rejects, and costs an API call only when the role changes (or once a minute).
+    if (role !== 'unknown') void rolePublisher.publishRole(role);
+    metrics.record(observation, role, healthCheck(observation, topology, snapshot.config.maxLagSeconds), (performance.now() - started) / 1000);
     return decision.action.kind !== 'none';
   }
 }

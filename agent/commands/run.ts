@@ -7,6 +7,7 @@ import { AgentError, messageOf } from '../errors.ts';
 import { buildApp } from '../http/app.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { AgentMetrics } from '../metrics.ts';
+import { createPodRolePublisher } from '../kubernetes/create-pod-role-publisher.ts';
 import { LocalServer } from '../mysql/local-server.ts';
 import { MysqlObserver } from '../observe.ts';
 import { PrimaryPositionWatcher } from '../primary-position.ts';
@@ -89,6 +90,7 @@ export async function main(_args: string[]): Promise<number> {
     watcher: new PrimaryPositionWatcher({ agentPort: config.http.port, log }),
     actuator: new Actuator(server, dialect, config),
     metrics,
+    rolePublisher: createPodRolePublisher({ podName: config.pod.name, logger: log }),
     log,
     snapshot,
   });

@@ -1,0 +1,136 @@
+import { AppsV1Api, CoreV1Api, PatchStrategy, setHeaderOptions, type CoreV1Event, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import type { Logger } from '../log.ts';
+import { describeApiFailure, hintFor } from './api-failure.ts';
+import { roleChangedReason, roleLabelKey, type PodRole } from './role-label.ts';
+
+export interface PodRolePublisher {
+  /**
+   * Keeps this pod's role label at `role`, and records an Event on the pod when the
+   * value changes. Never rejects: API failures are logged, and the next call retries.
+   */
+  publishRole(role: PodRole): Promise<void>;
+  /** The StatefulSet's spec.replicas; undefined (and logged) when it cannot be read. */
+  statefulSetReplicas(): Promise<number | undefined>;
+}
+
+export interface ApiPodRolePublisherOptions {
+  kubeConfig: KubeConfig;
+  podName: string;
+  namespace: string;
+  statefulSet: string;
+  logger: Logger;
+  /**
+   * How long a role this publisher set is trusted before it reads the label back again
+   * (so a label removed by hand comes back). The agent calls publishRole every loop;
+   * this keeps that from costing an API call each time.
+   */
+  recheckIntervalMs?: number;
+  now?: () => number;
+}
+
+const component = 'mysql-ha-agent';
+
+/** Publishes the role through the Kubernetes API. */
+export class ApiPodRolePublisher implements PodRolePublisher {
+  private readonly core: CoreV1Api;
+  private readonly apps: AppsV1Api;
+  private readonly podName: string;
+  private readonly namespace: string;
+  private readonly statefulSet: string;
+  private readonly logger: Logger;
+  private readonly recheckIntervalMs: number;
+  private readonly now: () => number;
+  private published: { role: PodRole; at: number } | undefined;
+  /** Calls run one at a time, so two overlapping loops cannot both see a change and both report it. */
+  private queue: Promise<void> = Promise.resolve();
+
+  constructor(options: ApiPodRolePublisherOptions) {
+    this.core = options.kubeConfig.makeApiClient(CoreV1Api);
+    this.apps = options.kubeConfig.makeApiClient(AppsV1Api);
+    this.podName = options.podName;
+    this.namespace = options.namespace;
+    this.statefulSet = options.statefulSet;
+    this.logger = options.logger;
+    this.recheckIntervalMs = options.recheckIntervalMs ?? 60_000;
+    this.now = options.now ?? Date.now;
+  }
+
+  publishRole(role: PodRole): Promise<void> {
+    const published = this.queue.then(() => this.publish(role));
+    // Whatever happens to one call, the next still runs.
+    this.queue = published.catch(() => {});
+    return published;
+  }
+
+  async statefulSetReplicas(): Promise<number | undefined> {
+    try {
+      const statefulSet = await this.apps.readNamespacedStatefulSet({ name: this.statefulSet, namespace: this.namespace });
+      // The API server defaults spec.replicas to 1 when a manifest leaves it out.
+      return statefulSet.spec?.replicas ?? 1;
+    } catch (error) {
+      this.reportFailure(error, 'get', 'statefulsets.apps', `read StatefulSet ${this.namespace}/${this.statefulSet}`);
+      return undefined;
+    }
+  }
+
+  private async publish(role: PodRole): Promise<void> {
+    if (this.published?.role === role && this.now() - this.published.at < this.recheckIntervalMs) return;
+    const pod = `${this.namespace}/${this.podName}`;
+    let current: V1Pod;
+    try {
+      current = await this.core.readNamespacedPod({ name: this.podName, namespace: this.namespace });
+    } catch (error) {
+      this.published = undefined;
+      this.reportFailure(error, 'get', 'pods', `read pod ${pod} to check its ${roleLabelKey} label`);
+      return;
+    }
+    const previous = current.metadata?.labels?.[roleLabelKey];
+    if (previous !== role) {
+      try {
+        await this.core.patchNamespacedPod(
+          { name: this.podName, namespace: this.namespace, body: { metadata: { labels: { [roleLabelKey]: role } } } },
+          setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+        );
+      } catch (error) {
+        this.published = undefined;
+        this.reportFailure(error, 'patch', 'pods', `set label ${roleLabelKey}=${role} on pod ${pod}`);
+        return;
+      }
+      this.logger.info({ pod, role, previousRole: previous ?? null }, `labelled pod ${pod} ${roleLabelKey}=${role}`);
+      await this.recordRoleChange(current, role, previous);
+    }
+    this.published = { role, at: this.now() };
+  }
+
+  private async recordRoleChange(pod: V1Pod, role: PodRole, previous: string | undefined): Promise<void> {
+    const at = this.now();
+    const event: CoreV1Event = {
+      // Named like the events Kubernetes itself makes: <object>.<time in hex>.
+      metadata: { name: `${this.podName}.${(BigInt(at) * 1_000_000n).toString(16)}`, namespace: this.namespace },
+      involvedObject: { apiVersion: 'v1', kind: 'Pod', name: this.podName, namespace: this.namespace, uid: pod.metadata?.uid },
+      reason: roleChangedReason,
+      message: `${this.podName} is now ${role} (${previous === undefined ? 'had no role label' : `was ${previous}`})`,
+      type: 'Normal',
+      source: { component },
+      reportingComponent: component,
+      reportingInstance: this.podName,
+      firstTimestamp: new Date(at),
+      lastTimestamp: new Date(at),
+      count: 1,
+    };
+    try {
+      await this.core.createNamespacedEvent({ namespace: this.namespace, body: event });
+    } catch (error) {
+      // The label is set; only the record of the change is missing.
+      this.reportFailure(error, 'create', 'events', `record event "${event.message}" on pod ${this.namespace}/${this.podName}`);
+    }
+  }
+
+  private reportFailure(error: unknown, verb: string, resource: string, what: string): void {
+    const failure = describeApiFailure(error);
+    this.logger.warn(
+      { pod: `${this.namespace}/${this.podName}`, status: failure.status, reason: failure.reason },
+      `Kubernetes API: cannot ${what}: ${failure.message}; what to do: ${hintFor(failure, verb, resource)}`,
+    );
+  }
+}

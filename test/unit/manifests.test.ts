@@ -1,0 +1,381 @@
+// The Kubernetes manifests, checked without a cluster: rendered by kubectl's kustomize,
+// validated against the API's schemas (and for unknown fields), then held to the
+// invariants a user relies on.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { posix } from 'node:path';
+import { before, describe, it } from 'node:test';
+import type { IDeployment } from 'kubernetes-models/apps/v1/Deployment';
+import type { IStatefulSet } from 'kubernetes-models/apps/v1/StatefulSet';
+import type { IPodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
+import type { IRole } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role';
+import type { IRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding';
+import type { IConfigMap } from 'kubernetes-models/v1/ConfigMap';
+import type { IContainer } from 'kubernetes-models/v1/Container';
+import type { IPodSpec } from 'kubernetes-models/v1/PodSpec';
+import type { ISecret } from 'kubernetes-models/v1/Secret';
+import type { IService } from 'kubernetes-models/v1/Service';
+import { haproxyDefaults } from '../../agent/haproxy/config.ts';
+import { roleLabelKey } from '../../agent/kubernetes/role-label.ts';
+import { CNF_FILE } from '../../agent/stage.ts';
+import { kustomizeBuild, type ManifestObject } from '../support/kustomize.ts';
+import { validateAgainstSchema } from '../support/kubernetes-schemas.ts';
+import { unknownFields } from '../support/unknown-fields.ts';
+
+const requiredLabels = {
+  'app.kubernetes.io/name': 'mysql-ha',
+  'app.kubernetes.io/instance': 'mysql-ha',
+  'app.kubernetes.io/part-of': 'mysql-ha',
+};
+const secretKeys = ['agent-password', 'replication-password', 'app-password'];
+const leastPrivilege = [
+  '|pods|get', '|pods|patch',
+  '|events|create',
+  'apps|statefulsets|get',
+  'coordination.k8s.io|leases|create', 'coordination.k8s.io|leases|get', 'coordination.k8s.io|leases|update',
+];
+
+/** Lookups over one rendered set of objects. */
+class Rendered {
+  readonly objects: ManifestObject[];
+  constructor(objects: ManifestObject[]) {
+    this.objects = objects;
+  }
+  ofKind<T>(kind: string): T[] {
+    return this.objects.filter((object) => object.kind === kind) as unknown as T[];
+  }
+  one<T>(kind: string, name: string): T {
+    const found = this.objects.find((object) => object.kind === kind && object.metadata.name === name);
+    assert.ok(found, `no ${kind} ${name} in the rendered manifests`);
+    return found as unknown as T;
+  }
+  /** A generated ConfigMap or Secret, whose name carries a content hash. */
+  generated<T>(kind: string, name: string): T {
+    const found = this.objects.filter((object) => object.kind === kind && new RegExp(`^${name}-[a-z0-9]{10}$`).test(object.metadata.name));
+    assert.equal(found.length, 1, `expected one generated ${kind} ${name}-<hash>`);
+    return found[0] as unknown as T;
+  }
+}
+
+function podSpecOf(workload: IStatefulSet | IDeployment): IPodSpec {
+  const spec = workload.spec?.template.spec;
+  assert.ok(spec, `${workload.metadata?.name} has no pod template`);
+  return spec;
+}
+
+function container(spec: IPodSpec, name: string, init = false): IContainer {
+  const found = (init ? spec.initContainers : spec.containers)?.find((candidate) => candidate.name === name);
+  assert.ok(found, `no ${init ? 'init ' : ''}container ${name}`);
+  return found;
+}
+
+function allContainers(spec: IPodSpec): IContainer[] {
+  return [...(spec.initContainers ?? []), ...spec.containers];
+}
+
+function mountPath(c: IContainer, volume: string): string | undefined {
+  return c.volumeMounts?.find((mount) => mount.name === volume)?.mountPath;
+}
+
+function argAfter(args: string[], flag: string): string {
+  const index = args.indexOf(flag);
+  assert.notEqual(index, -1, `${flag} missing from ${args.join(' ')}`);
+  return args[index + 1]!;
+}
+
+function parseEnvFile(text: string): Record<string, string> {
+  return Object.fromEntries(text.split('\n').filter((line) => line.trim() && !line.startsWith('#')).map((line) => {
+    const index = line.indexOf('=');
+    return [line.slice(0, index), line.slice(index + 1)];
+  }));
+}
+
+function selectorMatches(selector: Record<string, string> | undefined, labels: Record<string, string> | undefined): boolean {
+  return selector !== undefined && Object.entries(selector).every(([key, value]) => labels?.[key] === value);
+}
+
+const packageVersion = (JSON.parse(readFileSync('package.json', 'utf8')) as { version: string }).version;
+
+describe('manifests/ (the kustomize base)', () => {
+  let base: Rendered;
+  let statefulSet: IStatefulSet;
+  let pod: IPodSpec;
+  let agentSettings: Record<string, string>;
+
+  before(() => {
+    base = new Rendered(kustomizeBuild('manifests'));
+    statefulSet = base.one<IStatefulSet>('StatefulSet', 'mysql-ha');
+    pod = podSpecOf(statefulSet);
+    agentSettings = base.generated<IConfigMap>('ConfigMap', 'mysql-ha-agent').data ?? {};
+  });
+
+  it('renders the expected objects, and nothing namespaced to one namespace', () => {
+    const names = base.objects.map((object) => `${object.kind}/${object.metadata.name.replace(/-[a-z0-9]{10}$/, '-<hash>')}`).sort();
+    assert.deepEqual(names, [
+      'ConfigMap/mysql-ha-agent-<hash>', 'ConfigMap/mysql-ha-haproxy-<hash>',
+      'Deployment/mysql-ha-haproxy',
+      'PodDisruptionBudget/mysql-ha', 'PodDisruptionBudget/mysql-ha-haproxy',
+      'Role/mysql-ha-agent', 'RoleBinding/mysql-ha-agent',
+      'Service/mysql-ha', 'Service/mysql-ha-primary', 'Service/mysql-ha-read',
+      'ServiceAccount/mysql-ha',
+      'StatefulSet/mysql-ha',
+    ]);
+    for (const object of base.objects) assert.equal(object.metadata.namespace, undefined, `${object.kind} ${object.metadata.name} sets a namespace`);
+  });
+
+  it('validates every object against the Kubernetes OpenAPI schemas, with no unknown fields', () => {
+    for (const object of base.objects) {
+      assert.doesNotThrow(() => validateAgainstSchema(object), `${object.kind} ${object.metadata.name}`);
+      assert.deepEqual(unknownFields(object), [], `${object.kind} ${object.metadata.name}`);
+    }
+  });
+
+  it('the validation does catch a broken object and a misspelt field', () => {
+    const broken = structuredClone(statefulSet) as unknown as ManifestObject;
+    (broken.spec as { replicas: unknown }).replicas = 'three';
+    assert.throws(() => validateAgainstSchema(broken), /replicas must be integer/);
+    const misspelt = structuredClone(statefulSet);
+    Object.assign(podSpecOf(misspelt).containers[0]!, { readinesProbe: {} });
+    assert.deepEqual(unknownFields(misspelt as unknown as ManifestObject), ['StatefulSet.spec.template.spec.containers[0].readinesProbe: unknown field (not in V1Container)']);
+    assert.throws(() => validateAgainstSchema({ apiVersion: 'batch/v1', kind: 'Job', metadata: { name: 'x' } }), /has no schema/);
+  });
+
+  it('labels every object, pod template and volume claim with the app.kubernetes.io labels', () => {
+    const check = (labels: Record<string, string> | undefined, where: string) => {
+      for (const [key, value] of Object.entries(requiredLabels)) assert.equal(labels?.[key], value, `${where}: ${key}`);
+      assert.match(labels?.['app.kubernetes.io/component'] ?? '', /^(database|proxy)$/, `${where}: app.kubernetes.io/component`);
+    };
+    for (const object of base.objects) check(object.metadata.labels, `${object.kind} ${object.metadata.name}`);
+    for (const workload of [statefulSet, base.one<IDeployment>('Deployment', 'mysql-ha-haproxy')]) {
+      check(workload.spec?.template.metadata?.labels, `${workload.metadata?.name} pod template`);
+    }
+    for (const claim of statefulSet.spec?.volumeClaimTemplates ?? []) check(claim.metadata?.labels, `volume claim ${claim.metadata?.name}`);
+  });
+
+  it('runs a 3-pod StatefulSet behind its headless Service, which publishes pods before they are ready', () => {
+    assert.equal(statefulSet.spec?.replicas, 3);
+    assert.equal(statefulSet.spec?.serviceName, 'mysql-ha');
+    const headless = base.one<IService>('Service', 'mysql-ha');
+    assert.equal(headless.spec?.clusterIP, 'None');
+    assert.equal(headless.spec?.publishNotReadyAddresses, true);
+    assert.ok(selectorMatches(headless.spec?.selector, statefulSet.spec?.template.metadata?.labels));
+    assert.ok(selectorMatches(statefulSet.spec?.selector.matchLabels, statefulSet.spec?.template.metadata?.labels));
+    // The agents find their peers from these two settings.
+    assert.equal(Number(agentSettings.MYSQL_HA_REPLICAS), statefulSet.spec?.replicas);
+    assert.equal(agentSettings.MYSQL_HA_SERVICE, statefulSet.spec?.serviceName);
+  });
+
+  it('probes the agent: readiness on /readiness, liveness on /liveness (never the lag-sensitive one), on its HTTP port', () => {
+    const agent = container(pod, 'agent');
+    assert.deepEqual(agent.args, ['run']);
+    assert.equal(agent.readinessProbe?.httpGet?.path, '/readiness');
+    assert.equal(agent.livenessProbe?.httpGet?.path, '/liveness');
+    for (const probe of [agent.readinessProbe, agent.livenessProbe]) {
+      const port = agent.ports?.find((candidate) => candidate.name === probe?.httpGet?.port);
+      assert.equal(port?.containerPort, Number(agentSettings.MYSQL_HA_HTTP_PORT ?? 8080));
+      assert.equal(port?.containerPort, haproxyDefaults.agentPort);
+    }
+  });
+
+  it('stages the cnf and init SQL in two emptyDirs that mysqld mounts at the same paths, where its entrypoint looks', () => {
+    const stage = container(pod, 'stage', true);
+    const mysql = container(pod, 'mysql');
+    const args = stage.args ?? [];
+    assert.equal(args[0], 'stage');
+    const confDir = argAfter(args, '--conf-dir');
+    const initDir = argAfter(args, '--init-dir');
+    assert.equal(mountPath(stage, 'conf'), confDir);
+    assert.equal(mountPath(stage, 'init'), initDir);
+    assert.equal(mountPath(mysql, 'conf'), confDir, 'mysqld must see the cnf where stage wrote it');
+    assert.equal(mountPath(mysql, 'init'), initDir, 'the cnf names the init SQL by its path in the init container');
+    for (const name of ['conf', 'init']) {
+      assert.ok(pod.volumes?.find((volume) => volume.name === name)?.emptyDir, `volume ${name} is not an emptyDir`);
+    }
+    const entrypoint = readFileSync('images/mysql-entrypoint.sh', 'utf8');
+    const defaultCnf = /cnf="\$\{MYSQL_HA_CNF:-([^}]+)\}"/.exec(entrypoint)?.[1];
+    assert.equal(defaultCnf, posix.join(confDir, CNF_FILE));
+    const defaultDatadir = /datadir="\$\{MYSQL_HA_DATADIR:-([^}]+)\}"/.exec(entrypoint)?.[1];
+    assert.equal(mountPath(mysql, 'data'), defaultDatadir);
+  });
+
+  it('keeps data on a ReadWriteOnce volume claim per pod', () => {
+    const claim = statefulSet.spec?.volumeClaimTemplates?.find((candidate) => candidate.metadata?.name === 'data');
+    assert.deepEqual(claim?.spec?.accessModes, ['ReadWriteOnce']);
+    assert.ok(claim?.spec?.resources?.requests?.storage);
+  });
+
+  it('takes credentials only from the Secret, mounted as files', () => {
+    for (const workload of [statefulSet, base.one<IDeployment>('Deployment', 'mysql-ha-haproxy')]) {
+      for (const c of allContainers(podSpecOf(workload))) {
+        for (const variable of c.env ?? []) {
+          if (/PASSWORD/i.test(variable.name) && !variable.name.endsWith('_FILE')) {
+            assert.ok(variable.valueFrom?.secretKeyRef, `${c.name}: ${variable.name} holds a password in plain text`);
+          }
+        }
+      }
+    }
+    for (const configMap of base.ofKind<IConfigMap>('ConfigMap')) {
+      for (const key of Object.keys(configMap.data ?? {}).filter((k) => /PASSWORD/i.test(k))) {
+        assert.ok(key.endsWith('_FILE'), `ConfigMap ${configMap.metadata?.name}: ${key} holds a password in plain text`);
+      }
+    }
+    assert.deepEqual(base.ofKind('Secret'), [], 'the base must not carry a Secret (not even a fake one)');
+
+    const secretVolume = pod.volumes?.find((volume) => volume.secret?.secretName === 'mysql-ha-credentials');
+    assert.ok(secretVolume, 'no volume from Secret mysql-ha-credentials');
+    assert.equal(secretVolume.secret?.defaultMode, 0o440);
+    const fileSettings = Object.entries(agentSettings).filter(([key]) => key.endsWith('_PASSWORD_FILE'));
+    assert.deepEqual(fileSettings.map(([key]) => key).sort(), ['MYSQL_HA_AGENT_PASSWORD_FILE', 'MYSQL_HA_APP_PASSWORD_FILE', 'MYSQL_HA_REPLICATION_PASSWORD_FILE']);
+    for (const c of [container(pod, 'stage', true), container(pod, 'agent')]) {
+      const mounted = mountPath(c, secretVolume.name);
+      assert.ok(mounted, `${c.name} does not mount the Secret`);
+      for (const [key, path] of fileSettings) {
+        assert.equal(posix.dirname(path), mounted, `${key}=${path} is not in the Secret's mount`);
+        assert.ok(secretKeys.includes(posix.basename(path)), `${key}=${path} names no key of the Secret (${secretKeys.join(', ')})`);
+      }
+    }
+  });
+
+  it('sets only agent settings the agent reads', () => {
+    const configSource = readFileSync('agent/config.ts', 'utf8');
+    for (const key of Object.keys(agentSettings)) {
+      assert.ok(configSource.includes(key.replace(/_FILE$/, '')), `${key} is not read by agent/config.ts`);
+    }
+    assert.match(configSource, /`\$\{name\}_FILE`/, 'agent/config.ts reads *_FILE secrets');
+    assert.equal(agentSettings.MYSQL_HA_MYSQL_HOST, '127.0.0.1');
+    for (const c of [container(pod, 'stage', true), container(pod, 'agent')]) {
+      assert.equal(c.env?.find((variable) => variable.name === 'POD_NAME')?.valueFrom?.fieldRef?.fieldPath, 'metadata.name');
+      assert.match(c.envFrom?.[0]?.configMapRef?.name ?? '', /^mysql-ha-agent-[a-z0-9]{10}$/);
+    }
+    assert.equal(container(pod, 'agent').env?.find((variable) => variable.name === 'POD_NAMESPACE')?.valueFrom?.fieldRef?.fieldPath, 'metadata.namespace');
+  });
+
+  it('points the primary Service at the pod the agent labels primary, with the adapter\'s label key', () => {
+    const primary = base.one<IService>('Service', 'mysql-ha-primary');
+    const { [roleLabelKey]: role, ...rest } = primary.spec?.selector ?? {};
+    assert.equal(role, 'primary');
+    assert.ok(selectorMatches(rest, statefulSet.spec?.template.metadata?.labels));
+    assert.equal(primary.spec?.ports?.[0]?.targetPort, 'mysql');
+    assert.ok(container(pod, 'mysql').ports?.some((port) => port.name === 'mysql' && port.containerPort === 3306));
+  });
+
+  it('grants the agent exactly the least privilege it needs, bound to the pods\' ServiceAccount', () => {
+    const role = base.one<IRole>('Role', 'mysql-ha-agent');
+    const grants = (role.rules ?? []).flatMap((rule) => (rule.apiGroups ?? []).flatMap((group) =>
+      (rule.resources ?? []).flatMap((resource) => rule.verbs.map((verb) => `${group}|${resource}|${verb}`))));
+    assert.deepEqual(grants.sort(), [...leastPrivilege].sort());
+    const binding = base.one<IRoleBinding>('RoleBinding', 'mysql-ha-agent');
+    assert.deepEqual(binding.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'mysql-ha-agent' });
+    assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: pod.serviceAccountName }]);
+    base.one('ServiceAccount', pod.serviceAccountName!);
+    assert.equal(podSpecOf(base.one<IDeployment>('Deployment', 'mysql-ha-haproxy')).automountServiceAccountToken, false, 'HAProxy needs no API token');
+  });
+
+  it('pins every image to a version, never latest; the project\'s images to package.json\'s version', () => {
+    for (const workload of [statefulSet, base.one<IDeployment>('Deployment', 'mysql-ha-haproxy')]) {
+      for (const c of allContainers(podSpecOf(workload))) {
+        assert.match(c.image ?? '', /^[a-z0-9./-]+:\d+\.\d+\.\d+(-[a-z0-9.-]+)?$/, `${c.name}: image ${c.image} is not pinned`);
+        assert.doesNotMatch(c.image ?? '', /:latest$/);
+      }
+    }
+    assert.equal(container(pod, 'agent').image, container(pod, 'stage', true).image);
+    for (const c of [container(pod, 'agent'), container(pod, 'mysql')]) {
+      assert.ok(c.image?.endsWith(`:${packageVersion}`), `${c.name}: ${c.image} is not tagged ${packageVersion}`);
+    }
+  });
+
+  it('spreads pods over zones and nodes, and limits voluntary disruption to one pod at a time', () => {
+    for (const workload of [statefulSet, base.one<IDeployment>('Deployment', 'mysql-ha-haproxy')]) {
+      const spec = podSpecOf(workload);
+      const name = workload.metadata?.name;
+      const zone = spec.topologySpreadConstraints?.find((constraint) => constraint.topologyKey === 'topology.kubernetes.io/zone');
+      assert.ok(zone, `${name}: no zone spread`);
+      assert.ok(selectorMatches(zone.labelSelector?.matchLabels, workload.spec?.template.metadata?.labels));
+      const antiAffinity = spec.affinity?.podAntiAffinity?.preferredDuringSchedulingIgnoredDuringExecution?.[0]?.podAffinityTerm;
+      assert.equal(antiAffinity?.topologyKey, 'kubernetes.io/hostname', `${name}: no soft anti-affinity per node`);
+      const budgets = base.ofKind<IPodDisruptionBudget>('PodDisruptionBudget')
+        .filter((budget) => selectorMatches(budget.spec?.selector?.matchLabels, workload.spec?.template.metadata?.labels));
+      assert.equal(budgets.length, 1, `${name}: expected one PodDisruptionBudget`);
+      assert.equal(budgets[0]!.spec?.maxUnavailable, 1);
+    }
+  });
+
+  it('runs every container unprivileged, with resources and a grace period', () => {
+    assert.ok((pod.terminationGracePeriodSeconds ?? 0) >= 30);
+    for (const workload of [statefulSet, base.one<IDeployment>('Deployment', 'mysql-ha-haproxy')]) {
+      const spec = podSpecOf(workload);
+      assert.equal(spec.securityContext?.runAsNonRoot, true, `${workload.metadata?.name}: runAsNonRoot`);
+      assert.ok((spec.securityContext?.runAsUser ?? 0) > 0);
+      for (const c of allContainers(spec)) {
+        assert.equal(c.securityContext?.allowPrivilegeEscalation, false, `${c.name}: allowPrivilegeEscalation`);
+        assert.deepEqual(c.securityContext?.capabilities?.drop, ['ALL'], `${c.name}: capabilities`);
+        assert.ok(c.resources?.requests?.cpu && c.resources.requests.memory, `${c.name}: resource requests`);
+        assert.ok(c.resources?.limits?.memory, `${c.name}: memory limit`);
+      }
+    }
+    // The init SQL is 0640 for mysqld's group: every container shares uid/gid 999 and fsGroup 999.
+    assert.equal(pod.securityContext?.runAsUser, 999);
+    assert.equal(pod.securityContext?.fsGroup, 999);
+  });
+
+  it('fronts HAProxy with mysql-ha-read on its write and read ports', () => {
+    const deployment = base.one<IDeployment>('Deployment', 'mysql-ha-haproxy');
+    assert.equal(deployment.spec?.replicas, 2);
+    const haproxy = container(podSpecOf(deployment), 'haproxy');
+    const read = base.one<IService>('Service', 'mysql-ha-read');
+    assert.ok(selectorMatches(read.spec?.selector, deployment.spec?.template.metadata?.labels));
+    const servicePorts = Object.fromEntries((read.spec?.ports ?? []).map((port) => [port.name, port.port]));
+    assert.deepEqual(servicePorts, { write: haproxyDefaults.writePort, read: haproxyDefaults.readPort });
+    for (const port of read.spec?.ports ?? []) {
+      const target = haproxy.ports?.find((candidate) => candidate.name === port.targetPort);
+      assert.equal(target?.containerPort, port.port, `targetPort ${port.targetPort}`);
+    }
+    assert.equal(haproxy.ports?.find((port) => port.name === 'stats')?.containerPort, haproxyDefaults.statsPort);
+    assert.equal(haproxy.readinessProbe?.httpGet?.path, '/healthz');
+    assert.equal(haproxy.env?.find((variable) => variable.name === 'POD_NAMESPACE')?.valueFrom?.fieldRef?.fieldPath, 'metadata.namespace');
+  });
+
+  it('gives HAProxy the committed haproxy.cfg, which is exactly what its generating command prints today', () => {
+    const committed = readFileSync('manifests/haproxy/haproxy.cfg', 'utf8');
+    const configMap = base.generated<IConfigMap>('ConfigMap', 'mysql-ha-haproxy');
+    assert.equal(configMap.data?.['haproxy.cfg'], committed);
+    const deployment = base.one<IDeployment>('Deployment', 'mysql-ha-haproxy');
+    const spec = podSpecOf(deployment);
+    const volume = spec.volumes?.find((candidate) => candidate.configMap?.name === configMap.metadata?.name);
+    assert.ok(volume, 'the Deployment does not mount the haproxy ConfigMap');
+    assert.equal(mountPath(container(spec, 'haproxy'), volume.name), '/usr/local/etc/haproxy');
+
+    const command = /^# haproxy\.cfg for mysql-ha, generated by: mysql-ha-agent (haproxy-config .*)$/m.exec(committed)?.[1];
+    assert.ok(command, 'manifests/haproxy/haproxy.cfg does not say which command generated it');
+    const args = command.split(' ');
+    assert.equal(argAfter(args, '--statefulset'), statefulSet.metadata?.name);
+    assert.equal(argAfter(args, '--service'), statefulSet.spec?.serviceName);
+    assert.equal(Number(argAfter(args, '--replicas')), statefulSet.spec?.replicas);
+    assert.ok(args.includes('--kubernetes'));
+    const rendered = spawnSync(process.execPath, ['agent/cli.ts', ...args], { encoding: 'utf8' });
+    assert.equal(rendered.status, 0, rendered.stderr);
+    assert.equal(committed, rendered.stdout, `manifests/haproxy/haproxy.cfg is stale: regenerate it with\n  node agent/cli.ts ${command} --output manifests/haproxy/haproxy.cfg`);
+  });
+});
+
+describe('examples/dev-secret (overlay with a throwaway Secret)', () => {
+  let overlay: Rendered;
+  before(() => { overlay = new Rendered(kustomizeBuild('examples/dev-secret')); });
+
+  it('renders valid objects', () => {
+    for (const object of overlay.objects) {
+      assert.doesNotThrow(() => validateAgainstSchema(object), `${object.kind} ${object.metadata.name}`);
+      assert.deepEqual(unknownFields(object), [], `${object.kind} ${object.metadata.name}`);
+    }
+  });
+
+  it('generates the Secret the StatefulSet mounts, with the keys the agent reads and obviously fake values', () => {
+    const secret = overlay.generated<ISecret>('Secret', 'mysql-ha-credentials');
+    assert.deepEqual(Object.keys(secret.data ?? {}).sort(), [...secretKeys].sort());
+    for (const value of Object.values(secret.data ?? {})) assert.match(Buffer.from(value, 'base64').toString('utf8'), /^not-secret-dev-/);
+    const pod = podSpecOf(overlay.one<IStatefulSet>('StatefulSet', 'mysql-ha'));
+    assert.ok(pod.volumes?.some((volume) => volume.secret?.secretName === secret.metadata?.name), 'the StatefulSet does not mount the generated Secret');
+    for (const [key, value] of Object.entries(requiredLabels)) assert.equal(secret.metadata?.labels?.[key], value);
+  });
+});

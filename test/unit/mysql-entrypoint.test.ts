@@ -1,0 +1,132 @@
+// Runs images/mysql-entrypoint.sh with stand-in server binaries, as the unprivileged user
+// it runs as in the pods, to check what it runs and when.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { requireTool } from '../support/tools.ts';
+
+const entrypoint = resolve('images/mysql-entrypoint.sh');
+// Only what the script needs, so a server installed on this machine cannot stand in for the fakes.
+const basicTools = ['sh', 'id', 'ls', 'dirname', 'rmdir', 'mkdir', 'chown'];
+
+/** A stand-in server binary: logs its arguments; an initialising call creates mysql/ in the data dir. */
+function fakeBinary(name: string, initialiseFlag: string | undefined, exitCode = 0): string {
+  const initialise = initialiseFlag === undefined ? '' : `
+case " $* " in *" ${initialiseFlag} "*)
+  for argument in "$@"; do case "$argument" in --datadir=*) mkdir "\${argument#--datadir=}/mysql";; esac; done;;
+esac`;
+  return `#!/bin/sh\necho "${name} $*" >> "$CALLS"${initialise}\nexit ${exitCode}\n`;
+}
+
+describe('images/mysql-entrypoint.sh', () => {
+  let root: string;
+  let bin: string;
+  let datadir: string;
+  let cnf: string;
+  let calls: string;
+
+  const install = (name: string, script: string) => {
+    writeFileSync(join(bin, name), script, { mode: 0o755 });
+  };
+  const run = (args: string[] = []) => {
+    const asUnprivileged = process.getuid?.() === 0
+      ? [requireTool('/usr/bin/setpriv', 'install util-linux (`apt-get install util-linux`)'), '--reuid=65534', '--regid=65534', '--clear-groups']
+      : [];
+    const [command, ...rest] = [...asUnprivileged, join(bin, 'sh'), entrypoint, ...args];
+    return spawnSync(command!, rest, {
+      encoding: 'utf8',
+      env: { PATH: bin, CALLS: calls, MYSQL_HA_DATADIR: datadir, MYSQL_HA_CNF: cnf },
+    });
+  };
+  const recorded = () => readFileSync(calls, 'utf8').split('\n').filter(Boolean);
+
+  beforeEach(() => {
+    root = mkdtempSync(join(tmpdir(), 'mysql-ha-entrypoint-'));
+    bin = join(root, 'bin');
+    datadir = join(root, 'data');
+    cnf = join(root, 'conf.d', 'mysql-ha.cnf');
+    calls = join(root, 'calls.log');
+    mkdirSync(bin);
+    mkdirSync(datadir);
+    mkdirSync(join(root, 'conf.d'));
+    writeFileSync(cnf, '[mysqld]\nserver_id = 100\n');
+    writeFileSync(calls, '');
+    for (const tool of basicTools) symlinkSync(requireTool(`/usr/bin/${tool}`, 'install coreutils and dash'), join(bin, tool));
+    for (const path of [root, datadir, calls]) chmodSync(path, 0o777);
+  });
+  afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+  it('initialises an empty MySQL data directory, then runs mysqld with the staged cnf first', () => {
+    install('mysqld', fakeBinary('mysqld', '--initialize-insecure'));
+    const result = run(['--port=3307']);
+    assert.equal(result.status, 0, result.stderr);
+    assert.deepEqual(recorded(), [
+      `mysqld --initialize-insecure --datadir=${datadir}`,
+      `mysqld --defaults-extra-file=${cnf} --datadir=${datadir} --port=3307`,
+    ]);
+    assert.match(result.stderr, /initialising the mysql data directory/);
+  });
+
+  it('does not initialise a data directory that has its system schema', () => {
+    install('mysqld', fakeBinary('mysqld', '--initialize-insecure'));
+    mkdirSync(join(datadir, 'mysql'));
+    const result = run();
+    assert.equal(result.status, 0, result.stderr);
+    assert.deepEqual(recorded(), [`mysqld --defaults-extra-file=${cnf} --datadir=${datadir}`]);
+  });
+
+  it('on MariaDB (even with a mysqld link) uses mariadb-install-db and mariadbd', () => {
+    install('mariadbd', fakeBinary('mariadbd', undefined));
+    install('mysqld', fakeBinary('mysqld', undefined));
+    install('mariadb-install-db', fakeBinary('mariadb-install-db', '--skip-test-db'));
+    const result = run();
+    assert.equal(result.status, 0, result.stderr);
+    assert.deepEqual(recorded(), [
+      `mariadb-install-db --datadir=${datadir} --auth-root-authentication-method=socket --skip-test-db`,
+      `mariadbd --defaults-extra-file=${cnf} --datadir=${datadir}`,
+    ]);
+  });
+
+  it('removes an empty lost+found (a new volume) before initialising', () => {
+    install('mysqld', fakeBinary('mysqld', '--initialize-insecure'));
+    mkdirSync(join(datadir, 'lost+found'), { mode: 0o777 });
+    const result = run();
+    assert.equal(result.status, 0, result.stderr);
+    assert.equal(recorded()[0], `mysqld --initialize-insecure --datadir=${datadir}`);
+    assert.ok(!existsSync(join(datadir, 'lost+found')));
+  });
+
+  it('refuses to initialise over other files, and leaves them alone', () => {
+    install('mysqld', fakeBinary('mysqld', '--initialize-insecure'));
+    writeFileSync(join(datadir, 'ibdata1'), 'half-initialised');
+    const result = run();
+    assert.equal(result.status, 1);
+    assert.match(result.stderr, /holds files but no mysql\/ system schema .*Nothing was changed/);
+    assert.deepEqual(recorded(), []);
+    assert.equal(readFileSync(join(datadir, 'ibdata1'), 'utf8'), 'half-initialised');
+  });
+
+  it('stops with the reason when the init container did not stage the cnf', () => {
+    install('mysqld', fakeBinary('mysqld', '--initialize-insecure'));
+    rmSync(cnf);
+    const result = run();
+    assert.equal(result.status, 1);
+    assert.match(result.stderr, /mysql-ha\.cnf does not exist\. It is written by the init container \(mysql-ha-agent stage --conf-dir .*conf\.d\)/);
+    assert.deepEqual(recorded(), []);
+  });
+
+  it('stops with the reason when the image has no server', () => {
+    const result = run();
+    assert.equal(result.status, 1);
+    assert.match(result.stderr, /neither mariadbd nor mysqld is on PATH/);
+  });
+
+  it('hands over to the server: its exit status is the container\'s', () => {
+    install('mysqld', fakeBinary('mysqld', '--initialize-insecure', 7));
+    mkdirSync(join(datadir, 'mysql'));
+    assert.equal(run().status, 7);
+  });
+});
