@@ -102,7 +102,7 @@ describe('docs/kubernetes.md', () => {
   it('states the failure detection time the config implies', () => {
     const docs = readFileSync('docs/kubernetes.md', 'utf8');
     assert.match(docs, new RegExp(`at most\\s+${failureDetectionSeconds} seconds\\s+after its agent stops answering 200`));
-    assert.match(docs, new RegExp(`failover within the stated ${failureDetectionSeconds} s`));
+    assert.match(docs, new RegExp(`within the stated ${failureDetectionSeconds} s`));
   });
 });
 

@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { requireTool } from '../support/tools.ts';
 
-const entrypoint = resolve('images/mysql-entrypoint.sh');
+const repositoryEntrypoint = resolve('images/mysql-entrypoint.sh');
 // Only what the script needs, so a server installed on this machine cannot stand in for the fakes.
 const basicTools = ['sh', 'id', 'ls', 'dirname', 'rmdir', 'mkdir', 'chown'];
 
@@ -35,7 +35,7 @@ describe('images/mysql-entrypoint.sh', () => {
     const asUnprivileged = process.getuid?.() === 0
       ? [requireTool('/usr/bin/setpriv', 'install util-linux (`apt-get install util-linux`)'), '--reuid=65534', '--regid=65534', '--clear-groups']
       : [];
-    const [command, ...rest] = [...asUnprivileged, join(bin, 'sh'), entrypoint, ...args];
+    const [command, ...rest] = [...asUnprivileged, join(bin, 'sh'), join(bin, 'mysql-entrypoint.sh'), ...args];
     return spawnSync(command!, rest, {
       encoding: 'utf8',
       env: { PATH: bin, CALLS: calls, MYSQL_HA_DATADIR: datadir, MYSQL_HA_CNF: cnf },
@@ -55,6 +55,8 @@ describe('images/mysql-entrypoint.sh', () => {
     writeFileSync(cnf, '[mysqld]\nserver_id = 100\n');
     writeFileSync(calls, '');
     for (const tool of basicTools) symlinkSync(requireTool(`/usr/bin/${tool}`, 'install coreutils and dash'), join(bin, tool));
+    // A copy the unprivileged user can read wherever the repository is checked out (a clone may be mode 0700).
+    install('mysql-entrypoint.sh', readFileSync(repositoryEntrypoint, 'utf8'));
     for (const path of [root, datadir, calls]) chmodSync(path, 0o777);
   });
   afterEach(() => rmSync(root, { recursive: true, force: true }));
