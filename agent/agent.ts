@@ -1,21 +1,24 @@
 import type { RunConfig } from './config.ts';
+import type { LeaseKeeper } from './coordination/lease-keeper.ts';
 import { decide, needsPrimaryPosition } from './decide.ts';
 import type { Dialect } from './dialect/index.ts';
 import { messageOf } from './errors.ts';
 import { healthCheck, roleOf } from './health.ts';
+import type { PodRolePublisher } from './kubernetes/pod-role-publisher.ts';
 import type { Logger } from './log.ts';
 import type { AgentMetrics } from './metrics.ts';
 import type { Actuator } from './act.ts';
 import type { MysqlObserver } from './observe.ts';
+import { observePeers } from './peers.ts';
 import type { PrimaryPositionWatcher } from './primary-position.ts';
 import type { AgentSnapshot } from './snapshot.ts';
 import type { Observation } from './state.ts';
-import type { PodRolePublisher } from './kubernetes/pod-role-publisher.ts';
 
 export interface AgentParts {
   config: RunConfig;
   dialect: Dialect;
   observer: MysqlObserver;
+  lease: LeaseKeeper;
   watcher: PrimaryPositionWatcher;
   actuator: Actuator;
   metrics: AgentMetrics;
@@ -25,13 +28,18 @@ export interface AgentParts {
   snapshot: AgentSnapshot;
 }
 
-const AFTER_ACTION_DELAY_MS = 100;
+const AFTER_ACTION_DELAY_MS = 50;
+/** Peers answer /status from memory; a slow one is as good as absent for an election. */
+const PEER_TIMEOUT_MS = 500;
 
 /** The observe → decide → act loop, once per interval, never ending on an error. */
 export class AgentLoop {
   readonly #parts: AgentParts;
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
+  #mysqldDownSince: number | null = null;
+  /** Serialises ticks with switchover steps, which act on the same node. */
+  #busy: Promise<unknown> = Promise.resolve();
 
   constructor(parts: AgentParts) {
     this.#parts = parts;
@@ -39,7 +47,7 @@ export class AgentLoop {
 
   start(): void {
     const tickAndReschedule = async (): Promise<void> => {
-      const acted = await this.tick();
+      const acted = await this.exclusive(() => this.tick());
       // After an action, look again soon: its effect is what the next decision needs.
       const delay = acted ? AFTER_ACTION_DELAY_MS : this.#parts.config.loopIntervalMs;
       if (!this.#stopped) this.#timer = setTimeout(tickAndReschedule, delay);
@@ -53,42 +61,76 @@ export class AgentLoop {
     this.#parts.watcher.reset();
   }
 
-  /** One observe → decide → act round; returns whether it acted. */
-  async tick(): Promise<boolean> {
-    const { observer, watcher, actuator, dialect, metrics, rolePublisher, log, snapshot } = this.#parts;
-    const started = performance.now();
+  /** Runs `work` between ticks, never during one. */
+  exclusive<T>(work: () => Promise<T>): Promise<T> {
+    const result = this.#busy.then(work);
+    this.#busy = result.catch(() => undefined);
+    return result;
+  }
+
+  async observe(): Promise<Observation> {
+    const { config, observer, lease, watcher, snapshot } = this.#parts;
     const now = Date.now();
     const mysql = await observer.observe(now);
+    this.#mysqldDownSince = mysql.up ? null : (this.#mysqldDownSince ?? now);
+    const downFor = this.#mysqldDownSince === null ? 0 : now - this.#mysqldDownSince;
+    // While paused the holder keeps its lease even with mysqld down: no automatic failover.
+    const leaseObservation = await lease.observe(now, snapshot.paused || downFor < config.timings.mysqldDownGraceMs);
     const topology = snapshot.topology;
-    const needsPosition = needsPrimaryPosition(mysql, topology);
-    if (!needsPosition) watcher.reset();
-    const observation: Observation = {
+    const primary = needsPrimaryPosition({ mysql, lease: leaseObservation.lease }, topology);
+    if (!primary) watcher.reset();
+    const others = topology.peers.filter((peer) => peer.name !== topology.self.name);
+    return {
       at: now,
       mysql,
-      primaryPosition: needsPosition ? watcher.probe(topology.primary) : { state: 'not-needed' },
+      primaryPosition: primary ? watcher.probe(primary) : { state: 'not-needed' },
+      ...leaseObservation,
+      mysqldDownSince: this.#mysqldDownSince,
+      peers: leaseObservation.lease.state === 'free' ? await observePeers(others, config.http.port, PEER_TIMEOUT_MS) : [],
+      selfErrant: snapshot.decision?.state === 'replica-errant',
+      paused: snapshot.paused,
+      handingOver: snapshot.handingOver,
     };
-    const decision = decide(observation, { topology, subtractGtids: dialect.subtractGtids });
+  }
+
+  /** One observe → decide → act round; returns whether it acted successfully (then the next look comes soon). */
+  async tick(): Promise<boolean> {
+    const { config, watcher, actuator, dialect, metrics, rolePublisher, log, snapshot } = this.#parts;
+    const started = performance.now();
+    const observation = await this.observe();
+    const topology = snapshot.topology;
+    const decision = decide(observation, {
+      topology,
+      subtractGtids: dialect.subtractGtids,
+      countGtids: dialect.countGtids,
+      mysqldDownGraceMs: config.timings.mysqldDownGraceMs,
+      failoverWindowMs: config.timings.failoverWindowMs,
+      lossless: config.lossless,
+    });
     if (decision.reason !== snapshot.decision?.reason) log.info({ state: decision.state, action: decision.action.kind }, decision.reason);
     snapshot.observation = observation;
     snapshot.decision = decision;
 
+    let acted = false;
     if (decision.action.kind !== 'none') {
       try {
         await actuator.run(decision.action);
         snapshot.actionError = null;
         if (decision.action.kind === 'configure-replication') watcher.reset();
         log.info({ action: decision.action.kind }, 'action done');
+        acted = true;
       } catch (error) {
         snapshot.actionError = `${decision.action.kind} failed: ${messageOf(error)}`;
         metrics.actionFailed();
-        log.warn({ action: decision.action.kind, error: messageOf(error) }, 'action failed; retrying on the next tick');
+        log.warn({ action: decision.action.kind, error: messageOf(error) }, 'action failed; deciding again on the next tick');
       }
     }
     snapshot.heartbeatAt = Date.now();
-    const role = roleOf(observation, topology);
+    const role = roleOf(observation);
     // Never rejects, and costs an API call only when the role changes (or once a minute).
     if (role !== 'unknown') void rolePublisher.publishRole(role);
-    metrics.record(observation, role, healthCheck(observation, topology, snapshot.config.maxLagSeconds), (performance.now() - started) / 1000);
-    return decision.action.kind !== 'none';
+    const context = { topology, lossless: config.lossless, now: Date.now() };
+    metrics.record(observation, role, healthCheck(observation, context, config.maxLagSeconds), (performance.now() - started) / 1000);
+    return acted;
   }
 }

@@ -9,6 +9,7 @@ const commands: Record<string, { summary: string; load: () => Promise<{ main(arg
   run: { summary: 'run                                   the sidecar: configure replication, serve /health and /status', load: () => import('./commands/run.ts') },
   sandbox: { summary: 'sandbox up|status|kill|stop|start|down  a whole cluster on this machine (sandbox --help)', load: () => import('./commands/sandbox.ts') },
   status: { summary: 'status --dir DIR | --agents URL,...     the cluster table from every agent\'s /status (--json)', load: () => import('./commands/status.ts') },
+  switchover: { summary: 'switchover [--to POD] --dir DIR | --agents URL,...  planned switchover (token: MYSQL_HA_SWITCHOVER_TOKEN)', load: () => import('./commands/switchover.ts') },
   'haproxy-config': { summary: 'haproxy-config --statefulset NAME     print haproxy.cfg: writes to the primary, reads spread over pods (--help)', load: () => import('./commands/haproxy-config.ts') },
 };
 

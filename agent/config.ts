@@ -28,9 +28,19 @@ const envSchema = z.object({
   MYSQL_HA_HTTP_HOST: z.string().min(1).default('0.0.0.0'),
   MYSQL_HA_HTTP_PORT: int(1, 65535).default(8080),
   MYSQL_HA_MAX_LAG_SECONDS: int(0, 86_400).default(10),
-  MYSQL_HA_LOOP_INTERVAL_MS: int(100, 60_000).default(1000),
+  MYSQL_HA_LOOP_INTERVAL_MS: int(100, 60_000).default(500),
   MYSQL_HA_LIVENESS_TIMEOUT_MS: int(1000, 600_000).default(30_000),
   MYSQL_HA_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
+  MYSQL_HA_LEASE_BACKEND: z.enum(['kubernetes', 'etcd']).default('kubernetes'),
+  MYSQL_HA_ETCD_ENDPOINTS: z.string().regex(/^https?:\/\/[^,\s]+(,https?:\/\/[^,\s]+)*$/, 'a comma-separated list of http(s)://host:port').optional(),
+  MYSQL_HA_CLUSTER_NAME: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'a DNS label').optional(),
+  MYSQL_HA_LEASE_TTL_MS: int(2000, 600_000).default(5000),
+  MYSQL_HA_RENEW_PERIOD_MS: int(100, 60_000).default(1000),
+  MYSQL_HA_STORE_TIMEOUT_MS: int(100, 60_000).default(1000),
+  MYSQL_HA_MYSQLD_DOWN_GRACE_MS: int(0, 600_000).default(1500),
+  MYSQL_HA_FAILOVER_WINDOW_MS: int(0, 86_400_000).default(60_000),
+  MYSQL_HA_LOSSLESS: z.enum(['auto', 'on', 'off']).default('auto'),
+  MYSQL_HA_PAUSED: z.enum(['true', 'false']).default('false'),
 });
 
 type Env = Record<string, string | undefined>;
@@ -68,6 +78,22 @@ export interface RunConfig {
   loopIntervalMs: number;
   livenessTimeoutMs: number;
   logLevel: string;
+  lease: { backend: 'kubernetes' } | { backend: 'etcd'; endpoints: string[] };
+  clusterName: string;
+  timings: {
+    leaseTtlMs: number;
+    renewPeriodMs: number;
+    storeTimeoutMs: number;
+    /** The holder turns read-only this long before its lease could expire: one loop tick plus one store call. */
+    fenceMarginMs: number;
+    mysqldDownGraceMs: number;
+    failoverWindowMs: number;
+  };
+  /** Semi-synchronous replication (AFTER_SYNC, never falling back) on the primary. */
+  lossless: boolean;
+  paused: boolean;
+  /** Bearer token for POST /switchover; switchover is refused without one. */
+  switchoverToken: string | null;
 }
 
 /** Collects every problem (not just the first) so one restart fixes them all. */
@@ -114,6 +140,11 @@ function readSecret(env: Env, name: string, problems: Problems): string {
     return '';
   }
   return value;
+}
+
+/** An optional secret: NAME or NAME_FILE, or neither. */
+function readOptionalSecret(env: Env, name: string, problems: Problems): string | null {
+  return env[name] === undefined && env[`${name}_FILE`] === undefined ? null : readSecret(env, name, problems);
 }
 
 function parsePeers(spec: string): Peer[] {
@@ -179,6 +210,21 @@ export function loadRunConfig(env: Env): RunConfig {
   if (parsed && pod && !peers.some((peer) => peer.name === bootstrapPrimary)) {
     problems.add('MYSQL_HA_BOOTSTRAP_PRIMARY', `${bootstrapPrimary} is not one of the peers (${peers.map((x) => x.name).join(', ')})`);
   }
+  const switchoverToken = readOptionalSecret(env, 'MYSQL_HA_SWITCHOVER_TOKEN', problems);
+  if (parsed?.MYSQL_HA_LEASE_BACKEND === 'etcd' && !parsed.MYSQL_HA_ETCD_ENDPOINTS) {
+    problems.add('MYSQL_HA_ETCD_ENDPOINTS', 'required with MYSQL_HA_LEASE_BACKEND=etcd');
+  }
+  const fenceMarginMs = parsed ? parsed.MYSQL_HA_LOOP_INTERVAL_MS + parsed.MYSQL_HA_STORE_TIMEOUT_MS : 0;
+  if (parsed) {
+    // The holder must be able to fail one renewal, retry, and still fence before the lease can run out.
+    const { MYSQL_HA_RENEW_PERIOD_MS: renew, MYSQL_HA_STORE_TIMEOUT_MS: timeout, MYSQL_HA_LEASE_TTL_MS: ttl } = parsed;
+    if (renew + 2 * timeout >= ttl) {
+      problems.add('MYSQL_HA_LEASE_TTL_MS', `must exceed MYSQL_HA_RENEW_PERIOD_MS + 2 × MYSQL_HA_STORE_TIMEOUT_MS (${renew} + 2 × ${timeout} = ${renew + 2 * timeout} ms; got ${ttl} ms)`);
+    }
+    if (fenceMarginMs + renew >= ttl) {
+      problems.add('MYSQL_HA_LEASE_TTL_MS', `must exceed MYSQL_HA_RENEW_PERIOD_MS + MYSQL_HA_LOOP_INTERVAL_MS + MYSQL_HA_STORE_TIMEOUT_MS (${fenceMarginMs + renew} ms; got ${ttl} ms)`);
+    }
+  }
   problems.throwIfAny();
   const p = parsed!;
   return {
@@ -194,5 +240,18 @@ export function loadRunConfig(env: Env): RunConfig {
     loopIntervalMs: p.MYSQL_HA_LOOP_INTERVAL_MS,
     livenessTimeoutMs: p.MYSQL_HA_LIVENESS_TIMEOUT_MS,
     logLevel: p.MYSQL_HA_LOG_LEVEL,
+    lease: p.MYSQL_HA_LEASE_BACKEND === 'etcd' ? { backend: 'etcd', endpoints: p.MYSQL_HA_ETCD_ENDPOINTS!.split(',') } : { backend: 'kubernetes' },
+    clusterName: p.MYSQL_HA_CLUSTER_NAME ?? pod!.statefulSet,
+    timings: {
+      leaseTtlMs: p.MYSQL_HA_LEASE_TTL_MS,
+      renewPeriodMs: p.MYSQL_HA_RENEW_PERIOD_MS,
+      storeTimeoutMs: p.MYSQL_HA_STORE_TIMEOUT_MS,
+      fenceMarginMs,
+      mysqldDownGraceMs: p.MYSQL_HA_MYSQLD_DOWN_GRACE_MS,
+      failoverWindowMs: p.MYSQL_HA_FAILOVER_WINDOW_MS,
+    },
+    lossless: p.MYSQL_HA_LOSSLESS === 'on' || (p.MYSQL_HA_LOSSLESS === 'auto' && peers.length >= 3),
+    paused: p.MYSQL_HA_PAUSED === 'true',
+    switchoverToken,
   };
 }

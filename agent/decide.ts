@@ -1,50 +1,114 @@
-import type { Decision, MysqlUp, Observation, Topology } from './state.ts';
+import type { Peer } from './config.ts';
+import type { Action, Decision, MysqlUp, NodeState, Observation, PeerStatus, Topology } from './state.ts';
 
 export interface DecideContext {
   topology: Topology;
   /** The dialect's GTID difference: what `set` has that `other` lacks. */
   subtractGtids(set: string, other: string): string;
+  /** The dialect's transaction count of GTID sets taken together. */
+  countGtids(...sets: string[]): number;
+  /** How long the holder's mysqld may be down before its agent gives the lease up. */
+  mysqldDownGraceMs: number;
+  /** No second automatic failover within this long of the last one. */
+  failoverWindowMs: number;
+  /** Semi-synchronous replication on the primary. */
+  lossless: boolean;
 }
 
-const decision = (state: Decision['state'], action: Decision['action'], reason: string): Decision => ({ state, action, reason });
+const decision = (state: NodeState, action: Action, reason: string): Decision => ({ state, action, reason });
 const none = { kind: 'none' } as const;
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+/** The pod that holds the lease, when someone does. */
+export function primaryOf(observation: Observation, topology: Topology): Peer | null {
+  const { lease } = observation;
+  if (lease.state !== 'held') return null;
+  return topology.peers.find((peer) => peer.name === lease.record.holder) ?? { name: lease.record.holder, host: lease.record.holder };
+}
+
+/** This node may be writable right now: it holds the lease and its last renewal has not run out. */
+export function holdsLeaseNow(observation: Observation): boolean {
+  const { lease, heldUntil, at } = observation;
+  const mine = (lease.state === 'held' && lease.mine) || lease.state === 'unknown';
+  return mine && heldUntil !== null && at < heldUntil;
+}
 
 /**
  * The pure heart of the agent: one observation in, one decision out. No I/O, no clock;
  * every branch is a named state with a reason a human can act on.
  */
 export function decide(observation: Observation, context: DecideContext): Decision {
-  const { mysql } = observation;
-  if (!mysql.up) return decision('mysqld-down', none, `waiting for the local mysqld: ${mysql.error}`);
-  const { self, primary } = context.topology;
-  if (self.name === primary.name) return decidePrimary(mysql, self.name);
-  return decideReplica(observation, mysql, context);
+  const { mysql, lease } = observation;
+  const self = context.topology.self.name;
+
+  // Fencing comes first: a writable node that does not safely hold the lease stops taking writes.
+  if (mysql.up && !mysql.variables.readOnly && !holdsLeaseNow(observation) && !observation.handingOver) {
+    const why =
+      lease.state === 'unknown' ? `cannot renew the lease (${lease.error}) and it is about to run out`
+      : lease.state === 'held' && !lease.mine ? `${lease.record.holder} holds the lease`
+      : 'this node does not hold the lease';
+    return decision('fencing', { kind: 'fence' }, `writable but ${why}: turning read-only on and ending client sessions`);
+  }
+
+  if (!mysql.up) {
+    const down = observation.mysqldDownSince === null ? 0 : observation.at - observation.mysqldDownSince;
+    if (lease.state === 'held' && lease.mine && down >= context.mysqldDownGraceMs && !observation.paused) {
+      return decision('primary-releasing', { kind: 'release-lease' }, `mysqld has been down for ${seconds(down)} (grace ${seconds(context.mysqldDownGraceMs)}): releasing the lease so a replica takes over`);
+    }
+    return decision('mysqld-down', none, `waiting for the local mysqld: ${mysql.error}`);
+  }
+
+  if (lease.state === 'unknown') {
+    if (holdsLeaseNow(observation)) return decision('primary-serving', none, `lease store unreachable (${lease.error}); still primary until the lease runs out`);
+    return decision('lease-unknown', none, `lease store unreachable: ${lease.error}; replication left as it is`);
+  }
+  if (lease.state === 'held') {
+    if (lease.mine) return decidePrimary(observation, mysql, context);
+    return decideReplica(observation, mysql, primaryOf(observation, context.topology)!, context);
+  }
+  return decideElection(observation, mysql, context, self);
 }
 
-function followsPrimary(mysql: MysqlUp, topology: Topology): boolean {
+function decidePrimary(observation: Observation, mysql: MysqlUp, context: DecideContext): Decision {
+  const name = context.topology.self.name;
+  if (observation.handingOver) return decision('primary-handing-over', none, `${name} is handing the lease over (planned switchover)`);
+  if (!holdsLeaseNow(observation)) return decision('primary-read-only', none, `${name} holds the lease but has not renewed it yet`);
   const replica = mysql.replica;
-  return replica !== null && replica.sourceHost === topology.primary.host && replica.sourcePort === topology.mysqlPort;
+  if (replica !== null) {
+    if (!replica.sqlRunning && replica.lastSqlError !== '') {
+      return decision('primary-releasing', { kind: 'release-lease' }, `cannot promote ${name}: its relay log stopped on an error (${replica.lastSqlError}); releasing the lease`);
+    }
+    const pending = context.subtractGtids(replica.retrievedGtids, mysql.variables.gtidExecuted);
+    if (pending !== '') {
+      return decision('primary-catching-up', { kind: 'catch-up' }, `${name} holds the lease: applying its relay log before promotion (still to apply: ${pending})`);
+    }
+    return decision('primary-promoting', { kind: 'promote' }, `${name} holds the lease and has applied everything it received: promoting`);
+  }
+  if (mysql.variables.readOnly || mysql.variables.semiSyncSource !== context.lossless) {
+    return decision('primary-read-only', { kind: 'setup-primary' }, `${name} is the primary but not serving yet: creating accounts, lifting read-only${context.lossless ? ', turning semi-sync on' : ''}`);
+  }
+  return decision('primary-serving', none, `${name} is the primary and writable (lease term ${observation.lease.state === 'held' ? observation.lease.record.term : '?'})`);
+}
+
+function followsPrimary(mysql: MysqlUp, primary: Peer, topology: Topology): boolean {
+  const replica = mysql.replica;
+  return replica !== null && replica.sourceHost === primary.host && replica.sourcePort === topology.mysqlPort;
 }
 
 /** A replica that has yet to pick its source needs the primary's /binlog-position first. */
-export function needsPrimaryPosition(mysql: Observation['mysql'], topology: Topology): boolean {
-  return mysql.up && topology.self.name !== topology.primary.name && !followsPrimary(mysql, topology);
+export function needsPrimaryPosition(observation: Pick<Observation, 'mysql' | 'lease'>, topology: Topology): Peer | null {
+  const { mysql, lease } = observation;
+  if (!mysql.up || lease.state !== 'held' || lease.mine) return null;
+  const primary = topology.peers.find((peer) => peer.name === lease.record.holder);
+  return primary && !followsPrimary(mysql, primary, topology) ? primary : null;
 }
 
-function decidePrimary(mysql: MysqlUp, name: string): Decision {
-  if (mysql.variables.readOnly) {
-    return decision('primary-read-only', { kind: 'setup-primary' }, `${name} is the primary but read-only: creating accounts and lifting read-only`);
-  }
-  return decision('primary-serving', none, `${name} is the primary and writable`);
-}
-
-function decideReplica(observation: Observation, mysql: MysqlUp, context: DecideContext): Decision {
-  const { primary } = context.topology;
+function decideReplica(observation: Observation, mysql: MysqlUp, primary: Peer, context: DecideContext): Decision {
   const replica = mysql.replica;
   if (!mysql.variables.readOnly) {
     return decision('replica-writable', { kind: 'fence' }, `replica of ${primary.name} is writable: turning read-only on`);
   }
-  if (replica === null || !followsPrimary(mysql, context.topology)) {
+  if (replica === null || !followsPrimary(mysql, primary, context.topology)) {
     const state = replica === null ? 'replica-unconfigured' : 'replica-wrong-source';
     const why = replica === null ? 'no replication configured' : `replicating from ${replica.sourceHost}:${replica.sourcePort}, not ${primary.name}`;
     const probe = observation.primaryPosition;
@@ -83,4 +147,64 @@ function decideReplica(observation: Observation, mysql: MysqlUp, context: Decide
     return decision('replica-connecting', none, `connecting to ${primary.name}${error}`);
   }
   return decision('replica-streaming', none, `following ${primary.name}: IO and SQL threads running, lag ${replica.lagSeconds ?? '?'} s`);
+}
+
+interface Candidate {
+  name: string;
+  ordinal: number;
+  transactions: number;
+}
+
+const ordinalOf = (name: string) => Number(/(\d+)$/.exec(name)?.[1] ?? Number.MAX_SAFE_INTEGER);
+
+/**
+ * The lease is free. A new cluster's first lease goes to the bootstrap primary; after that to
+ * the most advanced node (most transactions executed or received, no errant ones; the lowest
+ * ordinal on a tie), and only when every other node could be asked: an acknowledged write may
+ * exist on one replica only, so electing without seeing all of them could lose it.
+ */
+function decideElection(observation: Observation, mysql: MysqlUp, context: DecideContext, self: string): Decision {
+  const lease = observation.lease as Extract<Observation['lease'], { state: 'free' }>;
+  const expectedVersion = lease.record?.version ?? null;
+  const { bootstrapPrimary } = context.topology;
+  if (!lease.bootstrapped) {
+    if (self === bootstrapPrimary) {
+      return decision('electing', { kind: 'acquire-lease', expectedVersion }, `new cluster: ${self}, the bootstrap primary, takes the first lease`);
+    }
+    return decision('waiting-for-election', none, `new cluster: waiting for the bootstrap primary ${bootstrapPrimary} to take the first lease`);
+  }
+  const formerHolder = lease.record?.holder ?? lease.lastHolder;
+  // Taking back one's own lease is no failover: allowed while paused or inside the window.
+  const retake = decision('electing', { kind: 'acquire-lease', expectedVersion }, `the lease is free and ${self} held it last: taking it back`);
+  if (observation.paused) {
+    return self === formerHolder ? retake : decision('waiting-for-election', none, 'the lease is free but automatic failover is paused (maintenance)');
+  }
+  if (observation.lastFailoverAt !== null && observation.at - observation.lastFailoverAt < context.failoverWindowMs) {
+    if (self === formerHolder) return retake;
+    return decision(
+      'waiting-for-election',
+      none,
+      `the lease is free but the last failover was ${seconds(observation.at - observation.lastFailoverAt)} ago: no second automatic failover within ${seconds(context.failoverWindowMs)}`,
+    );
+  }
+  const blockers = observation.peers.filter((peer) => peer.name !== formerHolder && (peer.unreachable !== null || !peer.mysqldUp));
+  if (blockers.length > 0) {
+    const why = blockers.map((peer) => `${peer.name} ${peer.unreachable ?? 'has mysqld down'}`).join('; ');
+    return decision('waiting-for-election', none, `the lease is free but no election without every replica's transactions: ${why}`);
+  }
+  const candidates: Candidate[] = observation.peers
+    .filter((peer): peer is PeerStatus => peer.unreachable === null && peer.mysqldUp && !peer.errant)
+    .map((peer) => ({ name: peer.name, ordinal: ordinalOf(peer.name), transactions: context.countGtids(peer.gtidExecuted, peer.retrievedGtids) }));
+  if (!observation.selfErrant) {
+    const retrieved = mysql.replica?.retrievedGtids ?? '';
+    candidates.push({ name: self, ordinal: ordinalOf(self), transactions: context.countGtids(mysql.variables.gtidExecuted, retrieved) });
+  }
+  candidates.sort((a, b) => b.transactions - a.transactions || a.ordinal - b.ordinal);
+  const best = candidates[0];
+  if (!best) return decision('waiting-for-election', none, 'the lease is free but no node can take it (every one is errant or down)');
+  const gone = formerHolder ? ` (${formerHolder} gave it up or its lease expired)` : '';
+  if (best.name === self) {
+    return decision('electing', { kind: 'acquire-lease', expectedVersion }, `the lease is free${gone}: ${self} is the most advanced candidate (${best.transactions} transactions): taking it`);
+  }
+  return decision('waiting-for-election', none, `the lease is free${gone}: ${best.name} is the most advanced candidate (${best.transactions} transactions); waiting for it to take the lease`);
 }

@@ -52,6 +52,21 @@ export function subtractMysqlGtids(set: string, other: string): string {
   return members.join(',');
 }
 
+/** MySQL: how many transactions `sets` hold together (for ranking failover candidates). */
+export function countMysqlGtids(...sets: string[]): number {
+  const union = new Map<string, Interval[]>();
+  for (const set of sets) {
+    for (const [key, intervals] of parseMysqlSet(set)) {
+      // Count each GTID once: add only what the union does not hold yet.
+      const known = union.get(key) ?? [];
+      union.set(key, [...known, ...subtractIntervals(intervals, known)]);
+    }
+  }
+  let count = 0;
+  for (const intervals of union.values()) for (const [a, b] of intervals) count += b - a + 1;
+  return count;
+}
+
 function parseMariadbState(text: string): Map<string, number> {
   const state = new Map<string, number>();
   for (const member of text.replace(/\s+/g, '').split(',')) {
@@ -59,6 +74,21 @@ function parseMariadbState(text: string): Map<string, number> {
     if (match) state.set(`${match[1]}-${match[2]}`, Number(match[3]));
   }
   return state;
+}
+
+/**
+ * MariaDB: how far `states` reach together: per domain the highest sequence number, summed
+ * (sequence numbers grow by one per transaction within a domain).
+ */
+export function countMariadbGtids(...states: string[]): number {
+  const highest = new Map<string, number>();
+  for (const state of states) {
+    for (const [domainServer, seq] of parseMariadbState(state)) {
+      const domain = domainServer.split('-')[0]!;
+      highest.set(domain, Math.max(highest.get(domain) ?? 0, seq));
+    }
+  }
+  return [...highest.values()].reduce((sum, seq) => sum + seq, 0);
 }
 
 /**

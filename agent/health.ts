@@ -1,3 +1,4 @@
+import { primaryOf } from './decide.ts';
 import type { Observation, Topology } from './state.ts';
 
 export interface Check {
@@ -7,33 +8,47 @@ export interface Check {
 
 export type Role = 'primary' | 'replica' | 'unknown';
 
+/** What a check needs besides the observation. */
+export interface CheckContext {
+  topology: Topology;
+  lossless: boolean;
+  /** The time of the request: the lease is judged now, not at the last observation. */
+  now: number;
+}
+
 const pass = (reason: string): Check => ({ ok: true, reason });
 const fail = (reason: string): Check => ({ ok: false, reason });
 
-export function roleOf(observation: Observation | null, topology: Topology): Role {
+export function roleOf(observation: Observation | null): Role {
   if (!observation?.mysql.up) return 'unknown';
-  return topology.self.name === topology.primary.name ? 'primary' : 'replica';
+  const { lease } = observation;
+  return lease.state === 'held' && lease.mine ? 'primary' : 'replica';
 }
 
-/** GET /primary: this node takes writes. */
-export function primaryCheck(observation: Observation | null, topology: Topology): Check {
+/** GET /primary: this node takes writes, under a lease that has not run out. */
+export function primaryCheck(observation: Observation | null, context: CheckContext): Check {
   if (!observation) return fail('no observation yet');
-  const { mysql } = observation;
+  const { mysql, lease, heldUntil } = observation;
   if (!mysql.up) return fail(`mysqld unreachable: ${mysql.error}`);
-  if (topology.self.name !== topology.primary.name) return fail(`not the primary (${topology.primary.name} is)`);
+  if (lease.state === 'held' && !lease.mine) return fail(`not the primary (${lease.record.holder} holds the lease)`);
+  if (heldUntil === null || context.now >= heldUntil) return fail('this node does not hold the lease');
   if (mysql.variables.readOnly) return fail('primary is still read-only (setting up)');
+  if (mysql.replica !== null) return fail('primary is still promoting (replication not reset yet)');
+  if (context.lossless && !mysql.variables.semiSyncSource) return fail('primary has semi-sync off (setting up lossless mode)');
   return pass('writable primary');
 }
 
 /** GET /replica: this node is a replica that serves reads within `maxLagSeconds`. */
-export function replicaCheck(observation: Observation | null, topology: Topology, maxLagSeconds: number): Check {
+export function replicaCheck(observation: Observation | null, context: CheckContext, maxLagSeconds: number): Check {
   if (!observation) return fail('no observation yet');
   const { mysql } = observation;
   if (!mysql.up) return fail(`mysqld unreachable: ${mysql.error}`);
-  if (topology.self.name === topology.primary.name) return fail('this node is the primary');
+  if (roleOf(observation) === 'primary') return fail('this node is the primary');
   if (!mysql.variables.readOnly) return fail('replica is writable (not fenced)');
+  const primary = primaryOf(observation, context.topology);
   const replica = mysql.replica;
   if (!replica) return fail('replication is not configured');
+  if (primary && replica.sourceHost !== primary.host) return fail(`replicating from ${replica.sourceHost}, not from the primary ${primary.name}`);
   if (!replica.ioRunning) return fail(`IO thread not running (${replica.ioState})${replica.lastIoError ? `: ${replica.lastIoError}` : ''}`);
   if (!replica.sqlRunning) return fail(`SQL thread not running${replica.lastSqlError ? `: ${replica.lastSqlError}` : ''}`);
   if (replica.lagSeconds === null) return fail('lag unknown');
@@ -42,16 +57,11 @@ export function replicaCheck(observation: Observation | null, topology: Topology
 }
 
 /** GET /read-only: any node that can serve reads within `maxLagSeconds` (the primary included). */
-export function readOnlyCheck(observation: Observation | null, topology: Topology, maxLagSeconds: number): Check {
-  const primary = primaryCheck(observation, topology);
-  if (primary.ok) return primary;
-  const replica = replicaCheck(observation, topology, maxLagSeconds);
-  return replica.ok || topology.self.name !== topology.primary.name ? replica : primary;
+export function readOnlyCheck(observation: Observation | null, context: CheckContext, maxLagSeconds: number): Check {
+  return roleOf(observation) === 'primary' ? primaryCheck(observation, context) : replicaCheck(observation, context, maxLagSeconds);
 }
 
 /** GET /health: this node serves its own role. */
-export function healthCheck(observation: Observation | null, topology: Topology, maxLagSeconds: number): Check {
-  return topology.self.name === topology.primary.name
-    ? primaryCheck(observation, topology)
-    : replicaCheck(observation, topology, maxLagSeconds);
+export function healthCheck(observation: Observation | null, context: CheckContext, maxLagSeconds: number): Check {
+  return readOnlyCheck(observation, context, maxLagSeconds);
 }

@@ -4,7 +4,7 @@ import type { Decision, Observation, Topology } from './state.ts';
 
 /** What the HTTP API reads: the loop's latest results, never a live query. */
 export interface AgentSnapshot {
-  config: Pick<RunConfig, 'pod' | 'maxLagSeconds' | 'livenessTimeoutMs'>;
+  config: Pick<RunConfig, 'pod' | 'maxLagSeconds' | 'livenessTimeoutMs' | 'lossless' | 'switchoverToken'>;
   topology: Topology;
   server: ServerVersion | null;
   observation: Observation | null;
@@ -13,4 +13,8 @@ export interface AgentSnapshot {
   actionError: string | null;
   /** Epoch ms of the last sign of progress (a loop tick, or an attempt to reach mysqld). */
   heartbeatAt: number;
+  /** Maintenance switch: no automatic failover while set. */
+  paused: boolean;
+  /** Set while a planned switchover moves the lease away from this node. */
+  handingOver: boolean;
 }

@@ -1,6 +1,7 @@
 // The plain data the loop passes around: what was observed, and what was decided.
 // Everything here is serialisable, so decisions can be table-tested and shown in /status.
 import type { Peer } from './config.ts';
+import type { LeaseRecord } from './coordination/lease.ts';
 import type { BinlogPosition, ReplicaStatus, ServerVariables } from './dialect/types.ts';
 
 export interface MysqlDown {
@@ -33,25 +34,71 @@ export type PrimaryPositionProbe =
   | { state: 'waiting'; attempts: number; lastError: string }
   | { state: 'ready'; position: PrimaryPosition };
 
+/** The leader lease as this agent sees it this tick. */
+export type LeaseView =
+  | { state: 'unknown'; error: string }
+  /**
+   * Nobody holds it: never taken, released, or expired (`record` is the expired one, for
+   * compare-and-set). `lastHolder`: who held it last, as far as this agent saw.
+   */
+  | { state: 'free'; record: LeaseRecord | null; lastHolder: string | null; bootstrapped: boolean }
+  | { state: 'held'; record: LeaseRecord; mine: boolean };
+
+/** What a peer's agent says about its node, as far as an election needs it. */
+export interface PeerStatus {
+  name: string;
+  /** Why its agent could not be asked, or null when it answered. */
+  unreachable: string | null;
+  mysqldUp: boolean;
+  gtidExecuted: string;
+  retrievedGtids: string;
+  /** It refused to follow its primary because it holds transactions the primary never had. */
+  errant: boolean;
+}
+
 export interface Observation {
   /** Epoch milliseconds. */
   at: number;
   mysql: MysqlObservation;
   primaryPosition: PrimaryPositionProbe;
+  lease: LeaseView;
+  /** Until when this node may be writable: its last successful acquire or renew + TTL − fencing margin. */
+  heldUntil: number | null;
+  /** Since when the local mysqld has been unreachable (epoch ms). */
+  mysqldDownSince: number | null;
+  /** Peers' statuses, asked only while the lease is free (an election needs them). */
+  peers: PeerStatus[];
+  /** When this agent last saw the lease change hands (epoch ms), for the anti-flapping window. */
+  lastFailoverAt: number | null;
+  /** This node refused its primary for errant transactions (remembered from its last decision). */
+  selfErrant: boolean;
+  /** Maintenance: no automatic failover. */
+  paused: boolean;
+  /** A planned switchover is moving the lease away from this node. */
+  handingOver: boolean;
 }
 
 export interface Topology {
   self: Peer;
-  /** The pod that is primary. Until leader election lands this is the bootstrap primary. */
-  primary: Peer;
+  peers: Peer[];
+  /** The pod that takes the very first lease of a new cluster (and only that one). */
+  bootstrapPrimary: string;
   mysqlPort: number;
 }
 
 /** The named states a node can be in; each maps to at most one action. */
 export type NodeState =
   | 'mysqld-down'
+  | 'lease-unknown'
+  | 'fencing'
+  | 'electing'
+  | 'waiting-for-election'
+  | 'primary-catching-up'
+  | 'primary-promoting'
   | 'primary-read-only'
   | 'primary-serving'
+  | 'primary-handing-over'
+  | 'primary-releasing'
   | 'replica-writable'
   | 'replica-unconfigured'
   | 'replica-wrong-source'
@@ -65,8 +112,12 @@ export type NodeState =
 
 export type Action =
   | { kind: 'none' }
-  | { kind: 'setup-primary' }
+  | { kind: 'acquire-lease'; expectedVersion: string | null }
+  | { kind: 'release-lease' }
   | { kind: 'fence' }
+  | { kind: 'catch-up' }
+  | { kind: 'promote' }
+  | { kind: 'setup-primary' }
   | { kind: 'configure-replication'; source: Peer }
   | { kind: 'start-replication' }
   | { kind: 'start-io-thread' };

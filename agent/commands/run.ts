@@ -4,7 +4,10 @@ import { AgentLoop } from '../agent.ts';
 import { loadRunConfig, type RunConfig } from '../config.ts';
 import { dialectForServer, parseServerVersion, type Dialect, type ServerVersion } from '../dialect/index.ts';
 import { AgentError, messageOf } from '../errors.ts';
-import { buildApp } from '../http/app.ts';
+import { createLeaseStore } from '../coordination/create-lease-store.ts';
+import { LeaseKeeper } from '../coordination/lease-keeper.ts';
+import { buildApp, SwitchoverRefused } from '../http/app.ts';
+import { switchover, type SwitchoverParts } from '../switchover.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { AgentMetrics } from '../metrics.ts';
 import { createPodRolePublisher } from '../kubernetes/create-pod-role-publisher.ts';
@@ -29,7 +32,19 @@ async function detectServer(server: LocalServer, snapshot: AgentSnapshot, log: L
       shouldRetry: ({ error }) => !(error instanceof AgentError && error.code === 'MHA_UNSUPPORTED_SERVER'),
       onFailedAttempt: ({ error, attemptNumber, retryDelay }) => {
         snapshot.heartbeatAt = Date.now();
-        snapshot.observation = { at: Date.now(), mysql: { up: false, error: error.message }, primaryPosition: { state: 'not-needed' } };
+        snapshot.observation = {
+          at: Date.now(),
+          mysql: { up: false, error: error.message },
+          primaryPosition: { state: 'not-needed' },
+          lease: { state: 'unknown', error: 'not read until the local mysqld answers' },
+          heldUntil: null,
+          mysqldDownSince: null,
+          peers: [],
+          lastFailoverAt: null,
+          selfErrant: false,
+          paused: snapshot.paused,
+          handingOver: false,
+        };
         log.info({ attempt: attemptNumber, retryInMs: retryDelay, error: error.message }, 'waiting for the local mysqld');
       },
     },
@@ -38,15 +53,16 @@ async function detectServer(server: LocalServer, snapshot: AgentSnapshot, log: L
 
 function initialSnapshot(config: RunConfig): AgentSnapshot {
   const self = config.peers.find((peer) => peer.name === config.pod.name) ?? { name: config.pod.name, host: config.mysql.host };
-  const primary = config.peers.find((peer) => peer.name === config.bootstrapPrimary)!;
   return {
-    config: { pod: config.pod, maxLagSeconds: config.maxLagSeconds, livenessTimeoutMs: config.livenessTimeoutMs },
-    topology: { self, primary, mysqlPort: config.mysql.port },
+    config: { pod: config.pod, maxLagSeconds: config.maxLagSeconds, livenessTimeoutMs: config.livenessTimeoutMs, lossless: config.lossless, switchoverToken: config.switchoverToken },
+    topology: { self, peers: config.peers, bootstrapPrimary: config.bootstrapPrimary, mysqlPort: config.mysql.port },
     server: null,
     observation: null,
     decision: null,
     actionError: null,
     heartbeatAt: Date.now(),
+    paused: config.paused,
+    handingOver: false,
   };
 }
 
@@ -57,10 +73,23 @@ export async function main(_args: string[]): Promise<number> {
   const metrics = new AgentMetrics();
   const server = new LocalServer({ ...config.mysql, ...config.agent, node: config.pod.name });
 
+  const leaseKeeper = new LeaseKeeper(createLeaseStore(config), config.pod.name, {
+    ttlMs: config.timings.leaseTtlMs,
+    renewPeriodMs: config.timings.renewPeriodMs,
+    fenceMarginMs: config.timings.fenceMarginMs,
+  });
+  let switchoverParts: SwitchoverParts | undefined;
   // Serve probes first: while mysqld starts, /liveness is green and /health says why it is red.
-  const app = buildApp({ snapshot, metrics });
+  const app = buildApp({
+    snapshot,
+    metrics,
+    switchover: async (candidate) => {
+      if (!switchoverParts) throw new SwitchoverRefused('this agent is still waiting for its mysqld');
+      return switchover(switchoverParts, candidate);
+    },
+  });
   await app.listen({ host: config.http.host, port: config.http.port });
-  log.info({ http: `${config.http.host}:${config.http.port}`, primary: config.bootstrapPrimary, peers: config.peers }, 'agent listening');
+  log.info({ http: `${config.http.host}:${config.http.port}`, lease: leaseKeeper.store.description, peers: config.peers, lossless: config.lossless, timings: config.timings }, 'agent listening');
 
   let loop: AgentLoop | undefined;
   const shutdown = async (signal: string) => {
@@ -68,6 +97,7 @@ export async function main(_args: string[]): Promise<number> {
     loop?.stop();
     await app.close();
     await server.close();
+    await leaseKeeper.store.close();
     process.exit(0);
   };
   process.once('SIGTERM', () => void shutdown('SIGTERM'));
@@ -83,17 +113,20 @@ export async function main(_args: string[]): Promise<number> {
     throw error;
   }
   log.info({ flavor: snapshot.server.flavor, version: snapshot.server.version }, 'connected to the local mysqld');
+  const actuator = new Actuator({ server, dialect, config, lease: leaseKeeper });
   loop = new AgentLoop({
     config,
     dialect,
     observer: new MysqlObserver(server, dialect, config.agent.user),
+    lease: leaseKeeper,
     watcher: new PrimaryPositionWatcher({ agentPort: config.http.port, log }),
-    actuator: new Actuator(server, dialect, config),
+    actuator,
     metrics,
     rolePublisher: createPodRolePublisher({ podName: config.pod.name, logger: log }),
     log,
     snapshot,
   });
+  switchoverParts = { config, dialect, loop, actuator, lease: leaseKeeper, snapshot, log };
   loop.start();
   // Runs until a signal arrives.
   return new Promise<number>(() => undefined);

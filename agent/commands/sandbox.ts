@@ -67,21 +67,22 @@ async function up(values: ReturnType<typeof parse>['values']): Promise<number> {
     if (!(error instanceof Error && /no cluster\.json/.test(error.message))) throw error;
   }
 
-  await ensurePrerequisites({ flavors: [flavor], haproxy: true }, progress);
+  await ensurePrerequisites({ flavors: [flavor], haproxy: true, etcd: true }, progress);
   if (!runtime.installed()) throw new Error(`no mysqld at ${values.mysqld}`);
   const cluster = new SandboxCluster({ flavor, replicas, dir: values.dir!, runtime });
   await cluster.checkAddressesFree(true);
   try {
     progress(`preparing ${replicas} pods in ${cluster.dir} (stage + data dirs)`);
     await cluster.prepare();
-    progress(`starting ${replicas} × (mysqld + agent) and HAProxy`);
+    progress(`starting etcd, ${replicas} × (mysqld + agent) and HAProxy`);
+    await cluster.startEtcd();
     cluster.pods.forEach((pod) => cluster.startPod(pod));
     await cluster.startHaproxy();
     cluster.save();
     progress('waiting until every pod is healthy');
     await cluster.waitHealthy(120_000);
     await cluster.waitHaproxySettled(30_000);
-    await cluster.ensureAdmin(cluster.pods[0]!);
+    await cluster.ensureAdmin(await cluster.primary());
     cluster.save();
   } catch (error) {
     progress('start failed: stopping what was started');

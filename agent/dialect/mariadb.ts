@@ -1,4 +1,4 @@
-import { subtractMariadbGtids } from '../gtid.ts';
+import { countMariadbGtids, subtractMariadbGtids } from '../gtid.ts';
 import type { Dialect, ReplicationSource } from './types.ts';
 import { asBoolean, asNumberOrNull, asString } from './rows.ts';
 
@@ -21,23 +21,31 @@ export function mariadbDialect(): Dialect {
       // Refuse out-of-order GTIDs instead of silently diverging.
       'gtid_strict_mode = ON',
       'binlog_format = ROW',
+      // Semi-sync is built in: every node acknowledges as a replica; only the primary turns
+      // the source side on. AFTER_SYNC and the longest wait: never fall back to asynchronous silently.
+      'rpl_semi_sync_slave_enabled = ON',
+      'rpl_semi_sync_master_wait_point = AFTER_SYNC',
+      'rpl_semi_sync_master_timeout = 4294967295',
     ],
     agentGrants: (account, appDatabase) => [
       `GRANT REPLICATION SLAVE ON *.* TO ${account} WITH GRANT OPTION`,
       // READ_ONLY ADMIN is what SET GLOBAL read_only requires; it lets the agent itself write through read_only.
-      `GRANT BINLOG MONITOR, SLAVE MONITOR, CREATE USER, REPLICATION SLAVE ADMIN, READ_ONLY ADMIN ON *.* TO ${account}`,
+      // REPLICATION MASTER ADMIN: the semi-sync source switch; PROCESS and CONNECTION ADMIN: to end client sessions when fencing.
+      // RELOAD: RESET REPLICA ALL when a replica is promoted.
+      `GRANT BINLOG MONITOR, SLAVE MONITOR, CREATE USER, RELOAD, REPLICATION SLAVE ADMIN, REPLICATION MASTER ADMIN, READ_ONLY ADMIN, PROCESS, CONNECTION ADMIN ON *.* TO ${account}`,
       // To list the accounts that bypass read_only (shown as a warning in /status).
       `GRANT SELECT ON mysql.global_priv TO ${account}`,
       `GRANT ALL ON \`${appDatabase}\`.* TO ${account} WITH GRANT OPTION`,
     ],
     variablesQuery:
-      'SELECT @@server_id AS serverId, @@read_only AS readOnly, @@gtid_binlog_state AS gtidExecuted',
+      'SELECT @@server_id AS serverId, @@read_only AS readOnly, @@gtid_binlog_state AS gtidExecuted, @@rpl_semi_sync_master_enabled AS semiSyncSource',
     parseVariables: (row) => ({
       serverId: Number(row.serverId),
       // MariaDB has no server UUID; its GTIDs name servers by server_id.
       serverUuid: `server-id-${Number(row.serverId)}`,
       readOnly: asBoolean(row.readOnly),
       gtidExecuted: asString(row.gtidExecuted).replace(/\s+/g, ''),
+      semiSyncSource: asBoolean(row.semiSyncSource),
     }),
     replicaStatusQuery: 'SHOW REPLICA STATUS',
     parseReplicaStatus: (row) =>
@@ -53,11 +61,16 @@ export function mariadbDialect(): Dialect {
             lastIoError: asString(row.Last_IO_Error),
             lastSqlError: asString(row.Last_SQL_Error),
             autoPosition: asString(row.Using_Gtid) !== 'No',
+            retrievedGtids: asString(row.Gtid_IO_Pos).replace(/\s+/g, ''),
           },
     applierErrorQuery: null,
     binlogStatusQuery: 'SHOW BINLOG STATUS',
     parseBinlogStatus: (row) => (row === undefined ? null : { file: asString(row.File), position: Number(row.Position) }),
     setReadOnly: (on) => [`SET GLOBAL read_only = ${on ? 'ON' : 'OFF'}`],
+    setSemiSyncSource: (on) => `SET GLOBAL rpl_semi_sync_master_enabled = ${on ? 'ON' : 'OFF'}`,
+    // MASTER_GTID_WAIT answers 0 when reached, -1 on timeout.
+    waitForGtids: (gtids, timeoutSeconds) => ({ sql: 'SELECT MASTER_GTID_WAIT(?, ?) + 1 AS applied', values: [gtids, timeoutSeconds] }),
+    countGtids: countMariadbGtids,
     changeSource: (source: ReplicationSource) => ({
       sql:
         'CHANGE MASTER TO MASTER_HOST = ?, MASTER_PORT = ?, MASTER_USER = ?, MASTER_PASSWORD = ?, ' +

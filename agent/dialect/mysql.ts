@@ -1,4 +1,4 @@
-import { subtractMysqlGtids } from '../gtid.ts';
+import { countMysqlGtids, subtractMysqlGtids } from '../gtid.ts';
 import type { Dialect, ReplicationSource } from './types.ts';
 import { asBoolean, asNumberOrNull, asString } from './rows.ts';
 
@@ -19,21 +19,33 @@ export function mysqlDialect(hasBinaryLogStatus: boolean): Dialect {
       'super_read_only = ON',
       // Deprecated in 9.x (ROW is the default); loose- keeps a future removal from stopping mysqld.
       'loose-binlog_format = ROW',
+      // Semi-sync on every node, since any node may become primary (INSTALL PLUGIN is refused
+      // under super_read_only). A replica acknowledges; only the primary turns the source side on.
+      'plugin_load_add = semisync_source.so',
+      'plugin_load_add = semisync_replica.so',
+      'rpl_semi_sync_replica_enabled = ON',
+      'rpl_semi_sync_source_wait_point = AFTER_SYNC',
+      // The longest wait there is (~49 days): never fall back to asynchronous silently.
+      'rpl_semi_sync_source_timeout = 4294967295',
     ],
     agentGrants: (account, appDatabase) => [
       `GRANT REPLICATION SLAVE ON *.* TO ${account} WITH GRANT OPTION`,
-      `GRANT REPLICATION CLIENT, CREATE USER ON *.* TO ${account}`,
-      `GRANT SYSTEM_VARIABLES_ADMIN, REPLICATION_SLAVE_ADMIN ON *.* TO ${account}`,
+      // RELOAD: RESET REPLICA ALL when a replica is promoted.
+      `GRANT REPLICATION CLIENT, CREATE USER, RELOAD ON *.* TO ${account}`,
+      // PROCESS and CONNECTION_ADMIN: to end client sessions when fencing a demoted primary.
+      `GRANT SYSTEM_VARIABLES_ADMIN, REPLICATION_SLAVE_ADMIN, CONNECTION_ADMIN, PROCESS ON *.* TO ${account}`,
       `GRANT SELECT ON performance_schema.replication_applier_status_by_worker TO ${account}`,
       `GRANT ALL ON \`${appDatabase}\`.* TO ${account} WITH GRANT OPTION`,
     ],
     variablesQuery:
-      'SELECT @@server_id AS serverId, @@server_uuid AS serverUuid, @@super_read_only AS readOnly, @@gtid_executed AS gtidExecuted',
+      'SELECT @@server_id AS serverId, @@server_uuid AS serverUuid, @@super_read_only AS readOnly, @@gtid_executed AS gtidExecuted, ' +
+      '@@rpl_semi_sync_source_enabled AS semiSyncSource',
     parseVariables: (row) => ({
       serverId: Number(row.serverId),
       serverUuid: asString(row.serverUuid),
       readOnly: asBoolean(row.readOnly),
       gtidExecuted: asString(row.gtidExecuted).replace(/\s+/g, ''),
+      semiSyncSource: asBoolean(row.semiSyncSource),
     }),
     replicaStatusQuery: 'SHOW REPLICA STATUS',
     parseReplicaStatus: (row) =>
@@ -49,6 +61,7 @@ export function mysqlDialect(hasBinaryLogStatus: boolean): Dialect {
             lastIoError: asString(row.Last_IO_Error),
             lastSqlError: asString(row.Last_SQL_Error),
             autoPosition: asBoolean(row.Auto_Position),
+            retrievedGtids: asString(row.Retrieved_Gtid_Set).replace(/\s+/g, ''),
           },
     applierErrorQuery:
       "SELECT CONCAT('Error ', LAST_ERROR_NUMBER, ': ', LAST_ERROR_MESSAGE) AS error " +
@@ -58,6 +71,9 @@ export function mysqlDialect(hasBinaryLogStatus: boolean): Dialect {
     parseBinlogStatus: (row) => (row === undefined ? null : { file: asString(row.File), position: Number(row.Position) }),
     // Order matters: super_read_only=OFF leaves read_only ON, so both are lifted; turning it ON implies read_only.
     setReadOnly: (on) => (on ? ['SET GLOBAL super_read_only = ON'] : ['SET GLOBAL super_read_only = OFF', 'SET GLOBAL read_only = OFF']),
+    setSemiSyncSource: (on) => `SET GLOBAL rpl_semi_sync_source_enabled = ${on ? 'ON' : 'OFF'}`,
+    waitForGtids: (gtids, timeoutSeconds) => ({ sql: 'SELECT 1 - WAIT_FOR_EXECUTED_GTID_SET(?, ?) AS applied', values: [gtids, timeoutSeconds] }),
+    countGtids: countMysqlGtids,
     changeSource: (source: ReplicationSource) => ({
       // SOURCE_SSL: the replication password and data cross the network; MySQL generates
       // its certificates at initialisation. Retries: reconnect every 2 s for ~4 days, so a

@@ -14,6 +14,8 @@ export interface ServerVariables {
   readOnly: boolean;
   /** Executed GTIDs in the flavour's own notation (used for errant-transaction checks). */
   gtidExecuted: string;
+  /** Semi-synchronous replication enabled as a source (commits wait for a replica's acknowledgement). */
+  semiSyncSource: boolean;
 }
 
 export interface ReplicaStatus {
@@ -27,6 +29,8 @@ export interface ReplicaStatus {
   lastIoError: string;
   lastSqlError: string;
   autoPosition: boolean;
+  /** GTIDs received into the relay log (MySQL Retrieved_Gtid_Set, MariaDB Gtid_IO_Pos). */
+  retrievedGtids: string;
 }
 
 export interface BinlogPosition {
@@ -68,6 +72,12 @@ export interface Dialect {
   binlogStatusQuery: string;
   parseBinlogStatus(row: Record<string, unknown> | undefined): BinlogPosition | null;
   setReadOnly(on: boolean): string[];
+  /** Lossless mode on the primary: commits wait (without time limit) for one replica's acknowledgement. */
+  setSemiSyncSource(on: boolean): string;
+  /** A query answering `{ applied: 1 }` once `gtids` are executed, `{ applied: 0 }` after `timeoutSeconds`. */
+  waitForGtids(gtids: string, timeoutSeconds: number): Statement;
+  /** How many transactions the sets hold together: ranks failover candidates. */
+  countGtids(...sets: string[]): number;
   changeSource(source: ReplicationSource): Statement;
   /** GTIDs in `set` that `other` lacks ('' when none). */
   subtractGtids(set: string, other: string): string;

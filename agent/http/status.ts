@@ -1,13 +1,16 @@
+import { primaryOf } from '../decide.ts';
 import { healthCheck, roleOf } from '../health.ts';
 import type { AgentSnapshot } from '../snapshot.ts';
 
 /** GET /status: everything a human needs to see about this node in one document. */
-export function statusOf(snapshot: AgentSnapshot) {
+export function statusOf(snapshot: AgentSnapshot, now: number) {
   const { topology, observation, server, decision } = snapshot;
   const mysql = observation?.mysql;
   const up = mysql?.up ? mysql : null;
   const replica = up?.replica ?? null;
-  const health = healthCheck(observation, topology, snapshot.config.maxLagSeconds);
+  const health = healthCheck(observation, { topology, lossless: snapshot.config.lossless, now }, snapshot.config.maxLagSeconds);
+  const primary = observation ? primaryOf(observation, topology) : null;
+  const lease = observation?.lease;
   const warnings: string[] = [];
   if (up && up.readOnlyBypass.length > 0) {
     warnings.push(
@@ -15,10 +18,11 @@ export function statusOf(snapshot: AgentSnapshot) {
         'revoke it from every account but the agent\'s',
     );
   }
+  if (snapshot.paused) warnings.push('automatic failover is paused (maintenance)');
   return {
     pod: snapshot.config.pod.name,
     ordinal: snapshot.config.pod.ordinal,
-    role: roleOf(observation, topology),
+    role: roleOf(observation),
     healthy: health.ok,
     reason: health.reason,
     readOnly: up ? up.variables.readOnly : null,
@@ -27,16 +31,23 @@ export function statusOf(snapshot: AgentSnapshot) {
     serverId: up ? up.variables.serverId : null,
     gtidExecuted: up ? up.variables.gtidExecuted : null,
     replication: replica && {
-      source: replica.sourceHost === topology.primary.host ? topology.primary.name : `${replica.sourceHost}:${replica.sourcePort}`,
+      source: replica.sourceHost === primary?.host ? primary.name : `${replica.sourceHost}:${replica.sourcePort}`,
       ioRunning: replica.ioRunning,
       sqlRunning: replica.sqlRunning,
       lagSeconds: replica.lagSeconds,
       lastError: replica.lastSqlError || replica.lastIoError || null,
+      retrievedGtids: replica.retrievedGtids,
     },
-    leader: topology.primary.name,
+    leader: primary?.name ?? null,
+    lease: !lease ? null
+      : lease.state === 'unknown' ? { state: 'unknown', error: lease.error }
+      : lease.state === 'free' ? { state: 'free', lastHolder: lease.record?.holder ?? lease.lastHolder, bootstrapped: lease.bootstrapped }
+      : { state: 'held', holder: lease.record.holder, term: lease.record.term, mine: lease.mine },
+    semiSync: up ? { source: up.variables.semiSyncSource, lossless: snapshot.config.lossless } : null,
     decision: decision && { state: decision.state, action: decision.action.kind, reason: decision.reason },
     actionError: snapshot.actionError,
     mysqld: mysql && !mysql.up ? { up: false, error: mysql.error } : { up: Boolean(up) },
+    paused: snapshot.paused,
     warnings,
     observedAt: observation ? new Date(observation.at).toISOString() : null,
   };

@@ -12,6 +12,8 @@ import { runCommand, type ServerRuntime } from './runtime.ts';
 
 export const AGENT_PORT = 8080;
 export const MYSQL_PORT = 3306;
+const ETCD_CLIENT_PORT = 2379;
+const ETCD_PEER_PORT = 2380;
 const ADMIN_USER = 'admin';
 
 /** DIR/cluster.json: everything needed to reach and control a sandbox (mode 0600: it holds passwords). */
@@ -21,8 +23,11 @@ export interface ClusterFile {
   addressPrefix: string;
   pods: Array<{ name: string; mysql: { host: string; port: number }; agent: string; pid: { mysqld: number | null; agent: number | null } }>;
   haproxy: { write: { host: string; port: number }; read: { host: string; port: number }; stats: string; pid: number | null };
+  etcd: { endpoint: string; pid: number | null };
   app: { user: string; password: string; database: string };
   admin: { user: string; password: string };
+  /** Bearer token for POST /switchover, /pause and /resume (MYSQL_HA_SWITCHOVER_TOKEN). */
+  switchoverToken: string;
 }
 
 export interface SandboxOptions {
@@ -44,7 +49,10 @@ export class SandboxCluster {
   readonly pods: SandboxPod[];
   readonly secrets: Record<SecretName, string>;
   readonly haproxyAddress: string;
+  /** etcd, where the agents keep their leader lease. */
+  readonly etcdAddress: string;
   haproxyPid: number | undefined;
+  etcdPid: number | undefined;
   version: string | null = null;
 
   constructor(options: SandboxOptions) {
@@ -56,8 +64,13 @@ export class SandboxCluster {
       Object.entries(secretFiles).map(([name, file]) => [name, readFileSync(file, 'utf8')]),
     ) as Record<SecretName, string>;
     const createPod = options.createPod ?? ((spec, runtime) => new SandboxPod(spec, runtime));
-    this.pods = planCluster({ ...this.options, addressPrefix: prefix }, secretFiles).map((spec) => createPod(spec, options.runtime));
     this.haproxyAddress = `${prefix}100`;
+    this.etcdAddress = `${prefix}200`;
+    this.pods = planCluster({ ...this.options, addressPrefix: prefix, etcdEndpoint: this.etcdEndpoint }, secretFiles).map((spec) => createPod(spec, options.runtime));
+  }
+
+  get etcdEndpoint(): string {
+    return `http://${this.etcdAddress}:${ETCD_CLIENT_PORT}`;
   }
 
   get dir(): string {
@@ -74,9 +87,22 @@ export class SandboxCluster {
     return pod;
   }
 
+  /** The pod whose agent answers /primary with 200 (the lease holder), once there is one. */
+  async primary(timeoutMs = 30_000): Promise<SandboxPod> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const answers = await Promise.all(this.pods.map((pod) => agentGet(pod, '/primary')));
+      const index = answers.findIndex((answer) => answer.status === 200);
+      if (index >= 0) return this.pods[index]!;
+      if (Date.now() > deadline) throw new Error(`no pod became primary within ${timeoutMs / 1000} s: ${answers.map((answer, i) => `${this.pods[i]!.name}: ${answer.reason}`).join('; ')}`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+
   /** Refuses addresses another process holds, before anything is started. */
   async checkAddressesFree(withHaproxy: boolean): Promise<void> {
     for (const pod of this.pods) await assertPortsFree(pod.spec, [MYSQL_PORT, AGENT_PORT]);
+    await assertPortsFree({ name: 'etcd', address: this.etcdAddress, dir: this.dir, env: {} }, [ETCD_CLIENT_PORT, ETCD_PEER_PORT]);
     if (withHaproxy) {
       const { writePort, readPort, statsPort } = haproxyDefaults;
       await assertPortsFree({ name: 'haproxy', address: this.haproxyAddress, dir: this.dir, env: {} }, [writePort, readPort, statsPort]);
@@ -101,6 +127,26 @@ export class SandboxCluster {
     await pod.stopMysqld('SIGTERM');
   }
 
+  /** A one-member etcd (Debian's etcd-server) for the agents' lease; its data stays in DIR/etcd. */
+  async startEtcd(timeoutMs = 30_000): Promise<void> {
+    const peer = `http://${this.etcdAddress}:${ETCD_PEER_PORT}`;
+    this.etcdPid = spawnLogged('etcd', [
+      '--name', 'sandbox', '--data-dir', join(this.dir, 'etcd'),
+      '--listen-client-urls', this.etcdEndpoint, '--advertise-client-urls', this.etcdEndpoint,
+      '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer, '--initial-cluster', `sandbox=${peer}`,
+    ], join(this.dir, 'etcd.log'));
+    const deadline = Date.now() + timeoutMs;
+    while (!(await fetch(`${this.etcdEndpoint}/health`, { signal: AbortSignal.timeout(1000) }).then((response) => response.ok, () => false))) {
+      if (!isRunning(this.etcdPid) || Date.now() > deadline) throw new Error(`etcd did not start at ${this.etcdEndpoint} (see ${this.dir}/etcd.log)`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
+  async stopEtcd(): Promise<void> {
+    await stopProcess(this.etcdPid, 'SIGTERM');
+    this.etcdPid = undefined;
+  }
+
   get haproxyConfigPath(): string {
     return join(this.dir, 'haproxy.cfg');
   }
@@ -114,11 +160,7 @@ export class SandboxCluster {
     });
     writeFileSync(this.haproxyConfigPath, config);
     await runCommand(['haproxy', '-c', '-q', '-f', this.haproxyConfigPath]);
-    const log = openSync(join(this.dir, 'haproxy.log'), 'a');
-    const child = spawn('haproxy', ['-db', '-f', this.haproxyConfigPath], { detached: true, stdio: ['ignore', log, log] });
-    closeSync(log);
-    child.unref();
-    this.haproxyPid = child.pid;
+    this.haproxyPid = spawnLogged('haproxy', ['-db', '-f', this.haproxyConfigPath], join(this.dir, 'haproxy.log'));
   }
 
   /**
@@ -199,8 +241,10 @@ export class SandboxCluster {
         stats: `http://${this.haproxyAddress}:${statsPort}/stats`,
         pid: this.haproxyPid ?? null,
       },
+      etcd: { endpoint: this.etcdEndpoint, pid: this.etcdPid ?? null },
       app: { user: 'app', password: this.secrets.app, database: 'app' },
       admin: { user: ADMIN_USER, password: this.secrets.admin },
+      switchoverToken: this.secrets.switchover,
     };
   }
 
@@ -214,6 +258,7 @@ export class SandboxCluster {
   async down(purge: boolean): Promise<void> {
     await this.stopHaproxy();
     await Promise.all(this.pods.map((pod) => this.stopPod(pod)));
+    await this.stopEtcd();
     if (purge) rmSync(this.dir, { recursive: true, force: true });
     else this.save();
   }
@@ -231,12 +276,22 @@ export class SandboxCluster {
     const cluster = new SandboxCluster({ flavor: saved.flavor, replicas: saved.pods.length, dir, runtime: runtime(saved.flavor), addressPrefix: saved.addressPrefix });
     cluster.version = saved.version;
     cluster.haproxyPid = saved.haproxy.pid ?? undefined;
+    cluster.etcdPid = saved.etcd?.pid ?? undefined;
     saved.pods.forEach((pod, i) => {
       cluster.pods[i]!.mysqldPid = pod.pid.mysqld ?? undefined;
       cluster.pods[i]!.agentPid = pod.pid.agent ?? undefined;
     });
     return cluster;
   }
+}
+
+/** Starts a detached process (it outlives the command that started it) logging to `logFile`. */
+function spawnLogged(command: string, args: string[], logFile: string): number | undefined {
+  const log = openSync(logFile, 'a');
+  const child = spawn(command, args, { detached: true, stdio: ['ignore', log, log] });
+  closeSync(log);
+  child.unref();
+  return child.pid;
 }
 
 /** The server rows of HAProxy's CSV stats: which backend, which server, its state. */

@@ -13,11 +13,13 @@ export interface ClusterPlanOptions {
   statefulSet?: string;
   /** Pods get `${addressPrefix}${1..N}`, e.g. 127.0.10.1. */
   addressPrefix?: string;
+  /** The etcd client URL the agents keep their lease in. */
+  etcdEndpoint: string;
   /** Extra agent settings for every pod (MYSQL_HA_*). */
   env?: Record<string, string>;
 }
 
-export type SecretName = 'agent' | 'replication' | 'app' | 'admin';
+export type SecretName = 'agent' | 'replication' | 'app' | 'admin' | 'switchover';
 
 /**
  * Random credentials, written as files the way Kubernetes mounts a Secret (mode 0600);
@@ -27,7 +29,7 @@ export function readOrWriteSecrets(dir: string): Record<SecretName, string> {
   const secretsDir = join(dir, 'secrets');
   mkdirSync(secretsDir, { recursive: true, mode: 0o700 });
   const files = {} as Record<SecretName, string>;
-  for (const name of ['agent', 'replication', 'app', 'admin'] as const) {
+  for (const name of ['agent', 'replication', 'app', 'admin', 'switchover'] as const) {
     files[name] = join(secretsDir, `${name}-password`);
     if (!existsSync(files[name])) writeFileSync(files[name], randomBytes(18).toString('base64url'), { mode: 0o600 });
   }
@@ -51,6 +53,9 @@ export function planCluster(options: ClusterPlanOptions, secretFiles: Record<Sec
       MYSQL_HA_AGENT_PASSWORD_FILE: secretFiles.agent,
       MYSQL_HA_REPLICATION_PASSWORD_FILE: secretFiles.replication,
       MYSQL_HA_APP_PASSWORD_FILE: secretFiles.app,
+      MYSQL_HA_SWITCHOVER_TOKEN_FILE: secretFiles.switchover,
+      MYSQL_HA_LEASE_BACKEND: 'etcd',
+      MYSQL_HA_ETCD_ENDPOINTS: options.etcdEndpoint,
       ...options.env,
     },
   }));

@@ -96,7 +96,9 @@ export function replicationSuite(flavor: Flavor): void {
 
     before(async () => {
       const started = Date.now();
-      cluster = await TestCluster.start(flavor, { addressPrefix: '127.0.10.' });
+      // A long grace period: the primary keeps its lease while its mysqld restarts, so this suite
+      // sees replicas reconnect to the same primary (failover has its own suite).
+      cluster = await TestCluster.start(flavor, { addressPrefix: '127.0.10.', env: { MYSQL_HA_MYSQLD_DOWN_GRACE_MS: '600000' } });
       await cluster.waitHealthy();
       console.log(`# ${flavor}: 3 pods from first start to all healthy in ${Date.now() - started} ms (data dirs initialised first)`);
     });

@@ -6,7 +6,7 @@ import type { Flavor } from '../../agent/dialect/types.ts';
 import { AGENT_PORT, MYSQL_PORT, SandboxCluster } from '../../agent/sandbox/cluster.ts';
 import { SandboxPod } from '../../agent/sandbox/pod.ts';
 import { runtimeFor } from '../../agent/sandbox/runtime.ts';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -56,6 +56,14 @@ export class TestPod extends SandboxPod {
     }
   }
 
+  /** The documented fix for a node with errant transactions: an empty data dir, filled again by replication. */
+  async rebuild(): Promise<void> {
+    await this.stopMysqld('SIGKILL');
+    rmSync(this.paths.data, { recursive: true, force: true });
+    await this.initialize();
+    this.startMysqld();
+  }
+
   /** The application account over TCP, as a client would connect. */
   async app(secret: string, database: string): Promise<Connection> {
     return createConnection({ host: this.spec.address, port: MYSQL_PORT, user: 'app', password: secret, database });
@@ -67,7 +75,11 @@ export interface StartOptions {
   /** Start the replicas' mysqld and agents this long before the primary's. */
   replicasFirstMs?: number;
   env?: Record<string, string>;
+  /** Settings for one pod only, by pod name. */
+  podEnv?: Record<string, Record<string, string>>;
   addressPrefix?: string;
+  /** Start HAProxy in front, as `sandbox up` does. */
+  haproxy?: boolean;
 }
 
 export class TestCluster {
@@ -91,13 +103,16 @@ export class TestCluster {
     });
     const cluster = new TestCluster(sandbox);
     try {
-      await sandbox.checkAddressesFree(false);
+      for (const pod of sandbox.pods) Object.assign(pod.spec.env, options.podEnv?.[pod.name] ?? {});
+      await sandbox.checkAddressesFree(options.haproxy ?? false);
       await sandbox.prepare();
+      await sandbox.startEtcd();
       if (options.replicasFirstMs) {
         sandbox.pods.slice(1).forEach((pod) => sandbox.startPod(pod));
         await new Promise((resolve) => setTimeout(resolve, options.replicasFirstMs));
       }
       sandbox.pods.forEach((pod) => sandbox.startPod(pod));
+      if (options.haproxy) await sandbox.startHaproxy();
     } catch (error) {
       await cluster.destroy();
       throw error;
@@ -131,6 +146,12 @@ export class TestCluster {
 
   async waitHealthy(timeoutMs = 90_000): Promise<void> {
     await this.sandbox.waitHealthy(timeoutMs);
+    if (this.sandbox.haproxyPid !== undefined) await this.sandbox.waitHaproxySettled(30_000);
+  }
+
+  /** The pod whose agent answers /primary with 200. */
+  async currentPrimary(timeoutMs = 60_000): Promise<TestPod> {
+    return (await this.sandbox.primary(timeoutMs)) as TestPod;
   }
 
   async destroy(): Promise<void> {
@@ -138,6 +159,8 @@ export class TestCluster {
       await pod.stopAgent('SIGKILL');
       await pod.stopMysqld('SIGKILL');
     }));
+    await this.sandbox.stopHaproxy();
+    await this.sandbox.stopEtcd();
     if (!process.env.KEEP_TEST_DATA) await this.sandbox.down(true);
   }
 }

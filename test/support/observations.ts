@@ -1,18 +1,29 @@
 // Plain-data builders for decision and HTTP tests: an observation is just data.
+import type { LeaseRecord } from '../../agent/coordination/lease.ts';
 import type { ReplicaStatus, ServerVariables } from '../../agent/dialect/types.ts';
-import type { MysqlUp, Observation, PrimaryPositionProbe, Topology } from '../../agent/state.ts';
+import type { LeaseView, MysqlUp, Observation, PeerStatus, Topology } from '../../agent/state.ts';
 
 export const PRIMARY = { name: 'mysql-ha-0', host: '127.0.10.1' };
 export const REPLICA = { name: 'mysql-ha-1', host: '127.0.10.2' };
 export const OTHER = { name: 'mysql-ha-2', host: '127.0.10.3' };
 export const UUID0 = '3e11fa47-71ca-11e1-9e33-c80aa9429562';
 export const UUID1 = 'a5c2e2a0-71ca-11e1-9e33-c80aa9429562';
+export const NOW = 1_700_000_000_000;
 
-export const asPrimary: Topology = { self: PRIMARY, primary: PRIMARY, mysqlPort: 3306 };
-export const asReplica: Topology = { self: REPLICA, primary: PRIMARY, mysqlPort: 3306 };
+const peers = [PRIMARY, REPLICA, OTHER];
+export const asPrimary: Topology = { self: PRIMARY, peers, bootstrapPrimary: PRIMARY.name, mysqlPort: 3306 };
+export const asReplica: Topology = { self: REPLICA, peers, bootstrapPrimary: PRIMARY.name, mysqlPort: 3306 };
+
+export function record(holder: string, overrides: Partial<LeaseRecord> = {}): LeaseRecord {
+  return { holder, term: 1, ttlMs: 5000, renewedAt: NOW - 500, version: '7', ...overrides };
+}
+
+/** The lease held by `holder`, seen from `self`. */
+export const heldBy = (holder: string, self: string): LeaseView => ({ state: 'held', record: record(holder), mine: holder === self });
+export const free = (lastHolder: string | null = PRIMARY.name, bootstrapped = true): LeaseView => ({ state: 'free', record: null, lastHolder, bootstrapped });
 
 export function variables(overrides: Partial<ServerVariables> = {}): ServerVariables {
-  return { serverId: 101, serverUuid: UUID1, readOnly: true, gtidExecuted: `${UUID0}:1-10`, ...overrides };
+  return { serverId: 101, serverUuid: UUID1, readOnly: true, gtidExecuted: `${UUID0}:1-10`, semiSyncSource: false, ...overrides };
 }
 
 export function streaming(overrides: Partial<ReplicaStatus> = {}): ReplicaStatus {
@@ -26,6 +37,7 @@ export function streaming(overrides: Partial<ReplicaStatus> = {}): ReplicaStatus
     lastIoError: '',
     lastSqlError: '',
     autoPosition: true,
+    retrievedGtids: `${UUID0}:1-10`,
     ...overrides,
   };
 }
@@ -34,11 +46,34 @@ export function up(overrides: Partial<Omit<MysqlUp, 'up'>> = {}): MysqlUp {
   return { up: true, variables: variables(), replica: null, binlog: { file: 'mysql-bin.000001', position: 157 }, readOnlyBypass: [], ...overrides };
 }
 
-export function observed(mysql: Observation['mysql'], primaryPosition: PrimaryPositionProbe = { state: 'not-needed' }): Observation {
-  return { at: 1_700_000_000_000, mysql, primaryPosition };
+export function peer(name: string, overrides: Partial<PeerStatus> = {}): PeerStatus {
+  return { name, unreachable: null, mysqldUp: true, gtidExecuted: `${UUID0}:1-10`, retrievedGtids: `${UUID0}:1-10`, errant: false, ...overrides };
 }
 
-export const primaryReady = (gtidExecuted = `${UUID0}:1-10`): PrimaryPositionProbe => ({
+/** A replica's observation while mysql-ha-0 holds the lease; override anything. */
+export function observed(mysql: Observation['mysql'], overrides: Partial<Observation> = {}): Observation {
+  return {
+    at: NOW,
+    mysql,
+    primaryPosition: { state: 'not-needed' },
+    lease: heldBy(PRIMARY.name, REPLICA.name),
+    heldUntil: null,
+    mysqldDownSince: null,
+    peers: [],
+    lastFailoverAt: null,
+    selfErrant: false,
+    paused: false,
+    handingOver: false,
+    ...overrides,
+  };
+}
+
+/** The primary's observation: it holds the lease, renewed 0.5 s ago. */
+export function observedAsPrimary(mysql: Observation['mysql'], overrides: Partial<Observation> = {}): Observation {
+  return observed(mysql, { lease: heldBy(PRIMARY.name, PRIMARY.name), heldUntil: NOW + 3000, ...overrides });
+}
+
+export const primaryReady = (gtidExecuted = `${UUID0}:1-10`): Observation['primaryPosition'] => ({
   state: 'ready',
   position: { file: 'mysql-bin.000001', position: 157, gtidExecuted, serverUuid: UUID0 },
 });

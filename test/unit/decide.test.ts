@@ -1,9 +1,21 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { decide, needsPrimaryPosition } from '../../agent/decide.ts';
-import { subtractMysqlGtids } from '../../agent/gtid.ts';
+import { decide, needsPrimaryPosition, type DecideContext } from '../../agent/decide.ts';
+import { countMysqlGtids, subtractMysqlGtids } from '../../agent/gtid.ts';
 import type { Decision, Observation, Topology } from '../../agent/state.ts';
-import { asPrimary, asReplica, observed, OTHER, primaryReady, streaming, up, UUID0, UUID1, variables } from '../support/observations.ts';
+import {
+  asPrimary, asReplica, free, heldBy, NOW, observed, observedAsPrimary, OTHER, peer, PRIMARY, primaryReady, record, REPLICA, streaming, up, UUID0, UUID1, variables,
+} from '../support/observations.ts';
+
+const context = (topology: Topology, overrides: Partial<DecideContext> = {}): DecideContext => ({
+  topology,
+  subtractGtids: subtractMysqlGtids,
+  countGtids: countMysqlGtids,
+  mysqldDownGraceMs: 1500,
+  failoverWindowMs: 60_000,
+  lossless: true,
+  ...overrides,
+});
 
 interface Row {
   name: string;
@@ -12,50 +24,98 @@ interface Row {
   state: Decision['state'];
   action: Decision['action']['kind'];
   reason: RegExp;
+  context?: Partial<DecideContext>;
 }
+
+const writable = (overrides = {}) => up({ variables: variables({ readOnly: false, semiSyncSource: true, ...overrides }) });
+// Two replicas after the primary died: mysql-ha-1 received up to 12, mysql-ha-2 up to 15.
+const behind = up({ replica: streaming({ ioRunning: false, ioState: 'Connecting', retrievedGtids: `${UUID0}:1-12` }), variables: variables({ gtidExecuted: `${UUID0}:1-12` }) });
+const ahead = peer(OTHER.name, { gtidExecuted: `${UUID0}:1-14`, retrievedGtids: `${UUID0}:1-15` });
+const deadPrimary = peer(PRIMARY.name, { unreachable: 'agent unreachable (ECONNREFUSED)', mysqldUp: false });
 
 // Each row: a named cluster state as plain data, and the one decision it must give.
 const table: Row[] = [
+  // Bootstrap and the local server
   { name: 'mysqld down', topology: asReplica, observation: observed({ up: false, error: 'connect ECONNREFUSED 127.0.10.2:3306' }), state: 'mysqld-down', action: 'none', reason: /ECONNREFUSED/ },
-  { name: 'primary still read-only at boot', topology: asPrimary, observation: observed(up({ variables: variables({ readOnly: true }) })), state: 'primary-read-only', action: 'setup-primary', reason: /lifting read-only/ },
-  { name: 'primary writable', topology: asPrimary, observation: observed(up({ variables: variables({ readOnly: false }) })), state: 'primary-serving', action: 'none', reason: /writable/ },
-  { name: 'replica someone made writable', topology: asReplica, observation: observed(up({ variables: variables({ readOnly: false }), replica: streaming() })), state: 'replica-writable', action: 'fence', reason: /turning read-only on/ },
-  { name: 'fresh replica, primary not answering yet', topology: asReplica, observation: observed(up(), { state: 'waiting', attempts: 3, lastError: 'answered 503: primary is still read-only' }), state: 'replica-waiting-for-primary', action: 'none', reason: /waiting for mysql-ha-0's \/binlog-position \(attempt 3: answered 503/ },
-  { name: 'fresh replica, primary ready', topology: asReplica, observation: observed(up({ variables: variables({ gtidExecuted: '' }) }), primaryReady()), state: 'replica-unconfigured', action: 'configure-replication', reason: /following mysql-ha-0 with GTID auto-positioning/ },
-  { name: 'replica following another host', topology: asReplica, observation: observed(up({ replica: streaming({ sourceHost: OTHER.host }) }), primaryReady()), state: 'replica-wrong-source', action: 'configure-replication', reason: /replicating from 127\.0\.10\.3:3306, not mysql-ha-0/ },
-  { name: 'replica with errant transactions', topology: asReplica, observation: observed(up({ variables: variables({ gtidExecuted: `${UUID0}:1-10,${UUID1}:1-2` }) }), primaryReady()), state: 'replica-errant', action: 'none', reason: new RegExp(`errant GTIDs ${UUID1}:1-2`) },
-  { name: 'replica behind the primary is not errant', topology: asReplica, observation: observed(up({ variables: variables({ gtidExecuted: `${UUID0}:1-5` }) }), primaryReady()), state: 'replica-unconfigured', action: 'configure-replication', reason: /following/ },
+  { name: 'new cluster: the bootstrap primary takes the first lease', topology: asPrimary, observation: observed(up(), { lease: free(null, false) }), state: 'electing', action: 'acquire-lease', reason: /new cluster: mysql-ha-0, the bootstrap primary, takes the first lease/ },
+  { name: 'new cluster: others wait for the bootstrap primary', topology: asReplica, observation: observed(up(), { lease: free(null, false), peers: [peer(PRIMARY.name), peer(OTHER.name)] }), state: 'waiting-for-election', action: 'none', reason: /waiting for the bootstrap primary mysql-ha-0/ },
+  { name: 'full restart of a bootstrapped cluster: a stale pod 0 does not win by its ordinal', topology: asPrimary, observation: observed(up({ variables: variables({ gtidExecuted: `${UUID0}:1-5` }) }), { lease: free(null, true), peers: [peer(REPLICA.name), peer(OTHER.name)] }), state: 'waiting-for-election', action: 'none', reason: /mysql-ha-1 is the most advanced candidate \(10 transactions\)/ },
+  // The primary
+  { name: 'primary still read-only at boot', topology: asPrimary, observation: observedAsPrimary(up()), state: 'primary-read-only', action: 'setup-primary', reason: /lifting read-only, turning semi-sync on/ },
+  { name: 'primary writable without semi-sync in lossless mode', topology: asPrimary, observation: observedAsPrimary(writable({ semiSyncSource: false })), state: 'primary-read-only', action: 'setup-primary', reason: /turning semi-sync on/ },
+  { name: 'primary writable', topology: asPrimary, observation: observedAsPrimary(writable()), state: 'primary-serving', action: 'none', reason: /writable \(lease term 1\)/ },
+  { name: 'primary whose mysqld is down within the grace period keeps the lease', topology: asPrimary, observation: observedAsPrimary({ up: false, error: 'ECONNREFUSED' }, { mysqldDownSince: NOW - 1000 }), state: 'mysqld-down', action: 'none', reason: /waiting for the local mysqld/ },
+  { name: 'primary whose mysqld is down past the grace period releases the lease', topology: asPrimary, observation: observedAsPrimary({ up: false, error: 'ECONNREFUSED' }, { mysqldDownSince: NOW - 1600 }), state: 'primary-releasing', action: 'release-lease', reason: /down for 1\.6 s \(grace 1\.5 s\): releasing the lease/ },
+  { name: 'paused: the primary keeps its lease whatever its mysqld does', topology: asPrimary, observation: observedAsPrimary({ up: false, error: 'ECONNREFUSED' }, { mysqldDownSince: NOW - 60_000, paused: true }), state: 'mysqld-down', action: 'none', reason: /waiting/ },
+  // Fencing timing
+  { name: 'store unreachable, lease still valid: keep serving', topology: asPrimary, observation: observedAsPrimary(writable(), { lease: { state: 'unknown', error: 'etcd timeout' }, heldUntil: NOW + 1 }), state: 'primary-serving', action: 'none', reason: /lease store unreachable \(etcd timeout\); still primary/ },
+  { name: 'store unreachable, lease deadline reached: fence before it can expire', topology: asPrimary, observation: observedAsPrimary(writable(), { lease: { state: 'unknown', error: 'etcd timeout' }, heldUntil: NOW }), state: 'fencing', action: 'fence', reason: /cannot renew the lease \(etcd timeout\)/ },
+  { name: 'old primary sees another holder: steps down', topology: asPrimary, observation: observed(writable(), { lease: heldBy(REPLICA.name, PRIMARY.name) }), state: 'fencing', action: 'fence', reason: /mysql-ha-1 holds the lease: turning read-only on and ending client sessions/ },
+  { name: 'old primary with a free lease: steps down', topology: asPrimary, observation: observed(writable(), { lease: free(PRIMARY.name) , peers: [peer(REPLICA.name), peer(OTHER.name)] }), state: 'fencing', action: 'fence', reason: /does not hold the lease/ },
+  { name: 'a planned switchover in progress is not fenced or set up again', topology: asPrimary, observation: observedAsPrimary(up(), { handingOver: true }), state: 'primary-handing-over', action: 'none', reason: /planned switchover/ },
+  // Election
+  { name: 'primary gone: the most advanced candidate takes the lease', topology: asReplica, observation: observed(behind, { lease: free(PRIMARY.name), peers: [deadPrimary, peer(OTHER.name, { gtidExecuted: `${UUID0}:1-11`, retrievedGtids: `${UUID0}:1-11` })] }), state: 'electing', action: 'acquire-lease', reason: /mysql-ha-1 is the most advanced candidate \(12 transactions\): taking it/ },
+  { name: 'primary gone: a less advanced candidate waits', topology: asReplica, observation: observed(behind, { lease: free(PRIMARY.name), peers: [deadPrimary, ahead] }), state: 'waiting-for-election', action: 'none', reason: /mysql-ha-2 is the most advanced candidate \(15 transactions\)/ },
+  { name: 'received but not applied counts: a replica whose SQL thread is stopped still ranks by what it received', topology: asReplica, observation: observed(behind, { lease: free(PRIMARY.name), peers: [deadPrimary, peer(OTHER.name, { gtidExecuted: `${UUID0}:1-3`, retrievedGtids: `${UUID0}:1-13` })] }), state: 'waiting-for-election', action: 'none', reason: /mysql-ha-2 is the most advanced candidate \(13 transactions\)/ },
+  { name: 'an errant candidate is never elected', topology: asReplica, observation: observed(behind, { lease: free(PRIMARY.name), peers: [deadPrimary, { ...ahead, errant: true }] }), state: 'electing', action: 'acquire-lease', reason: /mysql-ha-1 is the most advanced candidate/ },
+  { name: 'this node errant: it does not stand', topology: asReplica, observation: observed(behind, { lease: free(PRIMARY.name), peers: [deadPrimary, peer(OTHER.name, { gtidExecuted: `${UUID0}:1-2`, retrievedGtids: '' })], selfErrant: true }), state: 'waiting-for-election', action: 'none', reason: /mysql-ha-2 is the most advanced candidate/ },
+  { name: 'ties go to the lowest ordinal', topology: asReplica, observation: observed(behind, { lease: free(PRIMARY.name), peers: [deadPrimary, peer(OTHER.name, { gtidExecuted: `${UUID0}:1-12`, retrievedGtids: '' })] }), state: 'electing', action: 'acquire-lease', reason: /mysql-ha-1 is the most advanced/ },
+  { name: 'another replica unreachable: no election (it may hold the only copy of an acknowledged write)', topology: asReplica, observation: observed(behind, { lease: free(PRIMARY.name), peers: [deadPrimary, { ...ahead, unreachable: 'agent unreachable (timeout)', mysqldUp: false }] }), state: 'waiting-for-election', action: 'none', reason: /no election without every replica's transactions: mysql-ha-2 agent unreachable/ },
+  { name: 'anti-flapping: no second failover inside the window', topology: asReplica, observation: observed(behind, { lease: free(PRIMARY.name), peers: [deadPrimary, peer(OTHER.name)], lastFailoverAt: NOW - 10_000 }), state: 'waiting-for-election', action: 'none', reason: /last failover was 10\.0 s ago: no second automatic failover within 60\.0 s/ },
+  { name: 'anti-flapping window over: failover again', topology: asReplica, observation: observed(behind, { lease: free(PRIMARY.name), peers: [deadPrimary, peer(OTHER.name, { gtidExecuted: '', retrievedGtids: '' })], lastFailoverAt: NOW - 61_000 }), state: 'electing', action: 'acquire-lease', reason: /taking it/ },
+  { name: 'paused: no election', topology: asReplica, observation: observed(behind, { lease: free(PRIMARY.name), peers: [deadPrimary, peer(OTHER.name)], paused: true }), state: 'waiting-for-election', action: 'none', reason: /paused \(maintenance\)/ },
+  { name: 'paused: the last holder may take its own lease back', topology: asPrimary, observation: observed(up(), { lease: free(PRIMARY.name), paused: true }), state: 'electing', action: 'acquire-lease', reason: /mysql-ha-0 held it last: taking it back/ },
+  { name: 'an expired Kubernetes Lease is taken over by compare-and-set on its version', topology: asReplica, observation: observed(behind, { lease: { state: 'free', record: record(PRIMARY.name, { version: '42' }), lastHolder: PRIMARY.name, bootstrapped: true }, peers: [deadPrimary, peer(OTHER.name, { gtidExecuted: '', retrievedGtids: '' })] }), state: 'electing', action: 'acquire-lease', reason: /taking it/ },
+  // Promotion
+  { name: 'new holder still has relay log to apply', topology: asReplica, observation: observed(up({ replica: streaming({ ioRunning: false, ioState: 'No', retrievedGtids: `${UUID0}:1-12` }) }), { lease: heldBy(REPLICA.name, REPLICA.name), heldUntil: NOW + 3000 }), state: 'primary-catching-up', action: 'catch-up', reason: /still to apply: 3e11fa47-71ca-11e1-9e33-c80aa9429562:11-12/ },
+  { name: 'new holder has applied everything: promote', topology: asReplica, observation: observed(up({ replica: streaming({ ioRunning: false, ioState: 'No' }) }), { lease: heldBy(REPLICA.name, REPLICA.name), heldUntil: NOW + 3000 }), state: 'primary-promoting', action: 'promote', reason: /promoting/ },
+  { name: 'new holder whose relay log stopped on an error gives the lease up', topology: asReplica, observation: observed(up({ replica: streaming({ sqlRunning: false, lastSqlError: 'Duplicate entry' }) }), { lease: heldBy(REPLICA.name, REPLICA.name), heldUntil: NOW + 3000 }), state: 'primary-releasing', action: 'release-lease', reason: /relay log stopped on an error/ },
+  // Replicas
+  { name: 'replica someone made writable', topology: asReplica, observation: observed(writable({ semiSyncSource: false }), { lease: heldBy(PRIMARY.name, REPLICA.name) }), state: 'fencing', action: 'fence', reason: /mysql-ha-0 holds the lease/ },
+  { name: 'fresh replica, primary not answering yet', topology: asReplica, observation: observed(up(), { primaryPosition: { state: 'waiting', attempts: 3, lastError: 'answered 503: primary is still read-only' } }), state: 'replica-waiting-for-primary', action: 'none', reason: /waiting for mysql-ha-0's \/binlog-position \(attempt 3: answered 503/ },
+  { name: 'fresh replica, primary ready', topology: asReplica, observation: observed(up({ variables: variables({ gtidExecuted: '' }) }), { primaryPosition: primaryReady() }), state: 'replica-unconfigured', action: 'configure-replication', reason: /following mysql-ha-0 with GTID auto-positioning/ },
+  { name: 'replica following the old primary after a failover', topology: asReplica, observation: observed(up({ replica: streaming({ sourceHost: OTHER.host }) }), { primaryPosition: primaryReady() }), state: 'replica-wrong-source', action: 'configure-replication', reason: /replicating from 127\.0\.10\.3:3306, not mysql-ha-0/ },
+  { name: 'returning old primary with errant transactions stays out', topology: asReplica, observation: observed(up({ variables: variables({ gtidExecuted: `${UUID0}:1-10,${UUID1}:1-2` }) }), { primaryPosition: primaryReady() }), state: 'replica-errant', action: 'none', reason: new RegExp(`errant GTIDs ${UUID1}:1-2`) },
+  { name: 'returning old primary that is a subset rejoins', topology: asReplica, observation: observed(up({ variables: variables({ gtidExecuted: `${UUID0}:1-5` }) }), { primaryPosition: primaryReady() }), state: 'replica-unconfigured', action: 'configure-replication', reason: /following/ },
   { name: 'SQL thread stopped on an error', topology: asReplica, observation: observed(up({ replica: streaming({ sqlRunning: false, lastSqlError: "Duplicate entry '7' for key 't.PRIMARY'" }) })), state: 'replica-sql-error', action: 'none', reason: /never skipped\): Duplicate entry '7'.*START REPLICA/ },
   { name: 'both threads stopped after a mysqld restart', topology: asReplica, observation: observed(up({ replica: streaming({ ioRunning: false, ioState: 'No', sqlRunning: false, lagSeconds: null }) })), state: 'replica-stopped', action: 'start-replication', reason: /configured but stopped/ },
   { name: 'IO thread gave up', topology: asReplica, observation: observed(up({ replica: streaming({ ioRunning: false, ioState: 'No', lastIoError: 'error reconnecting' }) })), state: 'replica-io-stopped', action: 'start-io-thread', reason: /last error: error reconnecting/ },
   { name: 'IO thread reconnecting (primary down or bad password)', topology: asReplica, observation: observed(up({ replica: streaming({ ioRunning: false, ioState: 'Connecting', lastIoError: "Access denied for user 'mysqlha_repl'" }) })), state: 'replica-connecting', action: 'none', reason: /connecting to mysql-ha-0: Access denied/ },
   { name: 'replica streaming', topology: asReplica, observation: observed(up({ replica: streaming({ lagSeconds: 2 }) })), state: 'replica-streaming', action: 'none', reason: /following mysql-ha-0: IO and SQL threads running, lag 2 s/ },
+  { name: 'lease store unreachable on a replica: replication left alone', topology: asReplica, observation: observed(up({ replica: streaming() }), { lease: { state: 'unknown', error: 'etcd down' } }), state: 'lease-unknown', action: 'none', reason: /replication left as it is/ },
 ];
 
 for (const row of table) {
   test(`decide: ${row.name}`, () => {
-    const decision = decide(row.observation, { topology: row.topology, subtractGtids: subtractMysqlGtids });
-    assert.equal(decision.state, row.state);
+    const decision = decide(row.observation, context(row.topology, row.context));
+    assert.equal(decision.state, row.state, decision.reason);
     assert.equal(decision.action.kind, row.action);
     assert.match(decision.reason, row.reason);
   });
 }
 
-test('decide: a replica configures itself to follow the primary it was told about', () => {
-  const decision = decide(observed(up(), primaryReady()), { topology: asReplica, subtractGtids: subtractMysqlGtids });
-  assert.deepEqual(decision.action, { kind: 'configure-replication', source: asReplica.primary });
+test('decide: a replica configures itself to follow the lease holder', () => {
+  const decision = decide(observed(up(), { primaryPosition: primaryReady() }), context(asReplica));
+  assert.deepEqual(decision.action, { kind: 'configure-replication', source: PRIMARY });
 });
 
-test('needsPrimaryPosition: only a reachable replica without the right source asks', () => {
-  assert.equal(needsPrimaryPosition(up(), asReplica), true);
-  assert.equal(needsPrimaryPosition(up({ replica: streaming({ sourceHost: OTHER.host }) }), asReplica), true);
-  assert.equal(needsPrimaryPosition(up({ replica: streaming() }), asReplica), false);
-  assert.equal(needsPrimaryPosition(up(), asPrimary), false);
-  assert.equal(needsPrimaryPosition({ up: false, error: 'down' }, asReplica), false);
+test('decide: an expired Lease is replaced by compare-and-set on the version the agent saw', () => {
+  const lease = { state: 'free' as const, record: record(PRIMARY.name, { version: '42' }), lastHolder: PRIMARY.name, bootstrapped: true };
+  const decision = decide(observed(behind, { lease, peers: [deadPrimary, peer(OTHER.name, { gtidExecuted: '', retrievedGtids: '' })] }), context(asReplica));
+  assert.deepEqual(decision.action, { kind: 'acquire-lease', expectedVersion: '42' });
+});
+
+test('needsPrimaryPosition: only a reachable replica without the holder as source asks', () => {
+  const lease = heldBy(PRIMARY.name, REPLICA.name);
+  assert.deepEqual(needsPrimaryPosition({ mysql: up(), lease }, asReplica), PRIMARY);
+  assert.deepEqual(needsPrimaryPosition({ mysql: up({ replica: streaming({ sourceHost: OTHER.host }) }), lease }, asReplica), PRIMARY);
+  assert.equal(needsPrimaryPosition({ mysql: up({ replica: streaming() }), lease }, asReplica), null);
+  assert.equal(needsPrimaryPosition({ mysql: up(), lease: heldBy(PRIMARY.name, PRIMARY.name) }, asPrimary), null);
+  assert.equal(needsPrimaryPosition({ mysql: up(), lease: free() }, asReplica), null);
+  assert.equal(needsPrimaryPosition({ mysql: { up: false, error: 'down' }, lease }, asReplica), null);
 });
 
 test('decide never needs the clock or I/O: same input, same output', () => {
   const observation = observed(up({ replica: streaming() }));
-  const context = { topology: asReplica, subtractGtids: subtractMysqlGtids };
-  assert.deepEqual(decide(observation, context), decide(structuredClone(observation), context));
+  assert.deepEqual(decide(observation, context(asReplica)), decide(structuredClone(observation), context(asReplica)));
 });

@@ -1,0 +1,44 @@
+import { parseArgs } from 'node:util';
+import { collectStatus } from '../cluster-status.ts';
+import { AgentError, messageOf } from '../errors.ts';
+import { SandboxCluster } from '../sandbox/cluster.ts';
+import { runtimeFor } from '../sandbox/runtime.ts';
+import { agentUrls } from './status.ts';
+
+/** The token: MYSQL_HA_SWITCHOVER_TOKEN, else (for a sandbox) the one kept in its cluster.json. */
+function tokenFor(dir: string | undefined): string {
+  const token = process.env.MYSQL_HA_SWITCHOVER_TOKEN ?? (dir ? SandboxCluster.load(dir, runtimeFor).describe().switchoverToken : undefined);
+  if (!token) throw new AgentError('USAGE', 'switchover needs the agents\' token: set MYSQL_HA_SWITCHOVER_TOKEN (or use --dir for a sandbox)');
+  return token;
+}
+
+export async function main(args: string[]): Promise<number> {
+  let values: { dir?: string; agents?: string; to?: string };
+  try {
+    ({ values } = parseArgs({ args, options: { dir: { type: 'string' }, agents: { type: 'string' }, to: { type: 'string' } } }));
+  } catch (error) {
+    throw new AgentError('USAGE', `switchover: ${(error as Error).message}`);
+  }
+  const urls = agentUrls(values);
+  const token = tokenFor(values.dir);
+  const primary = (await collectStatus(urls)).find((row) => row.role === 'primary' && row.healthy);
+  if (!primary) throw new Error('no healthy primary among the agents: a planned switchover needs one (see mysql-ha-agent status)');
+  let response: Response;
+  try {
+    response = await fetch(`${primary.agent}/switchover`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify(values.to ? { candidate: values.to } : {}),
+      signal: AbortSignal.timeout(60_000),
+    });
+  } catch (error) {
+    throw new Error(`cannot reach ${primary.pod}'s agent at ${primary.agent}: ${messageOf(error)}`);
+  }
+  const answer = (await response.json()) as { ok: boolean; reason?: string; from?: string; to?: string; handoverMs?: number };
+  if (!answer.ok) {
+    process.stderr.write(`mysql-ha-agent: switchover refused by ${primary.pod} (HTTP ${response.status}): ${answer.reason}\n`);
+    return 1;
+  }
+  process.stdout.write(`switchover: ${answer.from} → ${answer.to}; writes stopped on ${answer.from} for ${answer.handoverMs} ms before the lease moved; ${answer.to} promotes itself now\n`);
+  return 0;
+}

@@ -1,0 +1,25 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { KubeConfig } from '@kubernetes/client-node';
+import type { RunConfig } from '../config.ts';
+import { AgentError } from '../errors.ts';
+import { EtcdLeaseStore } from './etcd-lease-store.ts';
+import { KubernetesLeaseStore } from './kubernetes-lease-store.ts';
+import type { LeaseStore } from './lease.ts';
+
+const NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
+
+/** The configured lease backend: a Kubernetes Lease in the pod's namespace, or etcd. */
+export function createLeaseStore(config: RunConfig, env: NodeJS.ProcessEnv = process.env): LeaseStore {
+  const requestTimeoutMs = config.timings.storeTimeoutMs;
+  if (config.lease.backend === 'etcd') {
+    return new EtcdLeaseStore({ hosts: config.lease.endpoints, cluster: config.clusterName, requestTimeoutMs });
+  }
+  if (!env.KUBERNETES_SERVICE_HOST) {
+    throw new AgentError('CONFIG_INVALID', 'MYSQL_HA_LEASE_BACKEND=kubernetes but this is not a Kubernetes pod (KUBERNETES_SERVICE_HOST is unset): set MYSQL_HA_LEASE_BACKEND=etcd and MYSQL_HA_ETCD_ENDPOINTS');
+  }
+  const namespace = env.POD_NAMESPACE ?? (existsSync(NAMESPACE_FILE) ? readFileSync(NAMESPACE_FILE, 'utf8').trim() : undefined);
+  if (!namespace) throw new AgentError('CONFIG_INVALID', 'cannot tell the pod\'s namespace for its Lease: set POD_NAMESPACE (fieldRef metadata.namespace)');
+  const kubeConfig = new KubeConfig();
+  kubeConfig.loadFromCluster();
+  return new KubernetesLeaseStore({ kubeConfig, namespace, cluster: config.clusterName, requestTimeoutMs });
+}

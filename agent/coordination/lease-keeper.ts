@@ -1,0 +1,119 @@
+import { messageOf } from '../errors.ts';
+import type { LeaseView } from '../state.ts';
+import type { LeaseRecord, LeaseStore } from './lease.ts';
+
+export interface LeaseTimings {
+  ttlMs: number;
+  /** How often the holder renews. */
+  renewPeriodMs: number;
+  /** The holder stops being writable this long before its lease could expire in the store. */
+  fenceMarginMs: number;
+}
+
+export interface LeaseObservation {
+  lease: LeaseView;
+  heldUntil: number | null;
+  lastFailoverAt: number | null;
+}
+
+/**
+ * This agent's side of the leader lease: reads it every tick, renews it while this node
+ * holds it, and judges expiry on its own monotonic clock (a record whose version has not
+ * changed for its TTL is expired), as client-go's leader election does. Store failures are
+ * observations ("unknown"), never exceptions out of observe().
+ */
+export class LeaseKeeper {
+  readonly #store: LeaseStore;
+  readonly #self: string;
+  readonly #timings: LeaseTimings;
+  #seen: { version: string; at: number } | undefined;
+  #heldUntil: number | null = null;
+  #lastRenewAt = 0;
+  #record: LeaseRecord | null = null;
+  #lastHolder: string | undefined;
+  #lastFailoverAt: number | null = null;
+
+  constructor(store: LeaseStore, self: string, timings: LeaseTimings) {
+    this.#store = store;
+    this.#self = self;
+    this.#timings = timings;
+  }
+
+  get store(): LeaseStore {
+    return this.#store;
+  }
+
+  /** `keep`: this node may go on holding the lease (its mysqld is up, or down less than the grace period). */
+  async observe(now: number, keep: boolean): Promise<LeaseObservation> {
+    try {
+      let record = await this.#store.read();
+      if (record?.holder === this.#self && keep && (this.#heldUntil === null || now - this.#lastRenewAt >= this.#timings.renewPeriodMs)) {
+        record = await this.#renew(record);
+      }
+      if (record?.holder !== this.#self) this.#heldUntil = null;
+      this.#record = record;
+      this.#noteHolder(record, now);
+      return { lease: await this.#view(record), heldUntil: this.#heldUntil, lastFailoverAt: this.#lastFailoverAt };
+    } catch (error) {
+      return { lease: { state: 'unknown', error: messageOf(error) }, heldUntil: this.#heldUntil, lastFailoverAt: this.#lastFailoverAt };
+    }
+  }
+
+  /** Takes the free lease by compare-and-set; throws when another node won it. */
+  async acquire(expectedVersion: string | null): Promise<void> {
+    const started = Date.now();
+    const result = await this.#store.acquire(this.#self, this.#timings.ttlMs, expectedVersion);
+    if (!result.ok) throw new Error(`lost the election: ${result.current ? `${result.current.holder} took the lease` : 'the lease changed'} first`);
+    this.#held(result.record, started);
+    if (!(await this.#store.isBootstrapped())) await this.#store.markBootstrapped();
+  }
+
+  /** Gives the lease up (mysqld gone, or promotion impossible). */
+  async release(): Promise<void> {
+    const record = this.#record;
+    this.#heldUntil = null;
+    if (record?.holder === this.#self) await this.#store.release(record);
+  }
+
+  /** Planned switchover: hands the lease straight to `candidate` by compare-and-set. */
+  async handOver(candidate: string): Promise<void> {
+    const record = this.#record;
+    if (record?.holder !== this.#self) throw new Error(`${this.#self} does not hold the lease`);
+    this.#heldUntil = null;
+    const result = await this.#store.acquire(candidate, this.#timings.ttlMs, record.version);
+    if (!result.ok) throw new Error(`the lease changed while handing it over (now ${result.current?.holder ?? 'free'})`);
+    this.#record = result.record;
+  }
+
+  async #renew(record: LeaseRecord): Promise<LeaseRecord | null> {
+    const started = Date.now();
+    const result = await this.#store.renew(record);
+    if (!result.ok) {
+      this.#heldUntil = null;
+      return result.current;
+    }
+    this.#held(result.record, started);
+    return result.record;
+  }
+
+  /** Valid from when the request was sent, so the store's own expiry is always later than ours. */
+  #held(record: LeaseRecord, requestStartedAt: number): void {
+    this.#record = record;
+    this.#lastRenewAt = requestStartedAt;
+    this.#heldUntil = requestStartedAt + record.ttlMs - this.#timings.fenceMarginMs;
+  }
+
+  #noteHolder(record: LeaseRecord | null, now: number): void {
+    if (record === null) return;
+    if (this.#lastHolder !== undefined && record.holder !== this.#lastHolder) this.#lastFailoverAt = now;
+    this.#lastHolder = record.holder;
+  }
+
+  async #view(record: LeaseRecord | null): Promise<LeaseView> {
+    const monotonic = performance.now();
+    if (record !== null && this.#seen?.version !== record.version) this.#seen = { version: record.version, at: monotonic };
+    const expired = record !== null && monotonic - this.#seen!.at > record.ttlMs && record.holder !== this.#self;
+    if (record !== null && !expired) return { state: 'held', record, mine: record.holder === this.#self };
+    return { state: 'free', record, lastHolder: this.#lastHolder ?? null, bootstrapped: record !== null || (await this.#store.isBootstrapped()) };
+  }
+}

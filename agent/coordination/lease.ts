@@ -1,0 +1,56 @@
+/**
+ * The leader lease: which pod may be primary. One record per cluster, changed only by
+ * compare-and-set, so two agents can never both believe they won the same election.
+ *
+ * Contract every store must keep (test/support/lease-store-contract.ts checks it against
+ * each backend):
+ *
+ * 1. `read()` returns the current record, or null when there is none (never created, released,
+ *    or, for stores that expire records themselves, expired). It never throws for "not found".
+ * 2. `version` is opaque and changes on every successful write. A write that names a version
+ *    succeeds only if the stored record still has that version; otherwise it resolves to
+ *    `{ ok: false, current }` with the record that won (or null), and changes nothing.
+ * 3. `acquire(holder, ttlMs, expected)`: with `expected === null` it creates the record only if
+ *    none exists; with a version it replaces exactly that record (taking over an expired lease).
+ *    On success the record has the new holder, `term` = previous term + 1 (1 for the first
+ *    one), `renewedAt` = the store's notion of now, and `ttlMs`.
+ * 4. `renew(record)`: succeeds only if the stored record is still `record` (same version, same
+ *    holder); keeps the term, moves `renewedAt`, returns the new record.
+ * 5. `release(record)`: deletes (or empties) the record only if it is still `record`; true when
+ *    it did. After a release `read()` returns null and `acquire(_, _, null)` can succeed.
+ * 6. `bootstrapped` is a one-way flag of the cluster (set by `markBootstrapped`, never cleared,
+ *    kept across releases): once a first primary has been elected, ordinal 0 gets no special
+ *    treatment any more.
+ * 7. Transient failures (store unreachable, timeout) reject with an Error that names the store
+ *    and what failed; callers treat a rejection as "lease state unknown", never as "lost" or
+ *    "won". Every call gives up after the store's request timeout.
+ *
+ * Expiry is judged by the reader, not the store, for stores without server-side TTLs
+ * (Kubernetes Leases, as client-go does): a record whose version has not changed for
+ * `ttlMs`, measured on the reader's own monotonic clock since it first saw that version,
+ * is expired. Stores with server-side TTLs (etcd) also delete it themselves.
+ */
+export interface LeaseRecord {
+  holder: string;
+  /** Increments each time the lease changes hands: a fencing token. */
+  term: number;
+  ttlMs: number;
+  /** Epoch ms of the last acquire or renew, as written by the holder (informative only). */
+  renewedAt: number;
+  /** Opaque compare-and-set version. */
+  version: string;
+}
+
+export type LeaseWrite = { ok: true; record: LeaseRecord } | { ok: false; current: LeaseRecord | null };
+
+export interface LeaseStore {
+  /** For messages: e.g. "etcd http://127.0.0.1:2379 key /mysql-ha/mysql-ha/leader". */
+  readonly description: string;
+  read(): Promise<LeaseRecord | null>;
+  acquire(holder: string, ttlMs: number, expectedVersion: string | null): Promise<LeaseWrite>;
+  renew(record: LeaseRecord): Promise<LeaseWrite>;
+  release(record: LeaseRecord): Promise<boolean>;
+  isBootstrapped(): Promise<boolean>;
+  markBootstrapped(): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,30 @@
+import type { Peer } from './config.ts';
+import { messageOf } from './errors.ts';
+import type { PeerStatus } from './state.ts';
+
+interface StatusBody {
+  mysqld?: { up?: boolean };
+  gtidExecuted?: string | null;
+  replication?: { retrievedGtids?: string } | null;
+  decision?: { state?: string } | null;
+}
+
+/** Asks every peer's agent for /status at once; an agent that does not answer is data. */
+export async function observePeers(peers: Peer[], agentPort: number, timeoutMs: number): Promise<PeerStatus[]> {
+  return Promise.all(peers.map(async (peer): Promise<PeerStatus> => {
+    try {
+      const response = await fetch(`http://${peer.host}:${agentPort}/status`, { signal: AbortSignal.timeout(timeoutMs) });
+      const body = (await response.json()) as StatusBody;
+      return {
+        name: peer.name,
+        unreachable: null,
+        mysqldUp: body.mysqld?.up === true,
+        gtidExecuted: body.gtidExecuted ?? '',
+        retrievedGtids: body.replication?.retrievedGtids ?? '',
+        errant: body.decision?.state === 'replica-errant',
+      };
+    } catch (error) {
+      return { name: peer.name, unreachable: `agent unreachable (${messageOf((error as { cause?: unknown }).cause ?? error)})`, mysqldUp: false, gtidExecuted: '', retrievedGtids: '', errant: false };
+    }
+  }));
+}
