@@ -1,4 +1,5 @@
 import type { Peer } from './config.ts';
+import { originatesFrom } from './gtid.ts';
 import type { Action, Decision, MysqlUp, NodeState, Observation, PeerStatus, Topology } from './state.ts';
 
 export interface DecideContext {
@@ -116,7 +117,11 @@ function decideReplica(observation: Observation, mysql: MysqlUp, primary: Peer, 
       const detail = probe.state === 'waiting' ? `attempt ${probe.attempts}: ${probe.lastError}` : 'not asked yet';
       return decision('replica-waiting-for-primary', none, `${why}; waiting for ${primary.name}'s /binlog-position (${detail})`);
     }
-    const errant = context.subtractGtids(mysql.variables.gtidExecuted, probe.position.gtidExecuted);
+    const errant = context
+      .subtractGtids(mysql.variables.gtidExecuted, probe.position.gtidExecuted)
+      .split(',')
+      .filter((member) => member !== '' && !originatesFrom(member, probe.position.serverUuid))
+      .join(',');
     if (errant !== '') {
       return decision(
         'replica-errant',

@@ -104,3 +104,15 @@ export function subtractMariadbGtids(state: string, other: string): string {
   }
   return extra.join(',');
 }
+
+/**
+ * Whether one member of a GTID difference (MySQL `uuid[:tag]:ranges`, MariaDB
+ * `domain-server-seq`) was written by the server `serverUuid` (MariaDB: `server-id-N`).
+ * A replica may already hold newer transactions of its primary than the primary's last
+ * answer showed (through another replica): those are not errant.
+ */
+export function originatesFrom(member: string, serverUuid: string): boolean {
+  const mariadbServer = /^server-id-(\d+)$/.exec(serverUuid);
+  if (mariadbServer) return new RegExp(`^\\d+-${mariadbServer[1]}-\\d+$`).test(member);
+  return member.toLowerCase().startsWith(`${serverUuid.toLowerCase()}:`);
+}

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { subtractMariadbGtids, subtractMysqlGtids } from '../../agent/gtid.ts';
+import { originatesFrom, subtractMariadbGtids, subtractMysqlGtids } from '../../agent/gtid.ts';
 
 const A = '3e11fa47-71ca-11e1-9e33-c80aa9429562';
 const B = 'a5c2e2a0-71ca-11e1-9e33-c80aa9429562';
@@ -30,3 +30,10 @@ const mariadbCases: Array<[string, string, string, string]> = [
 for (const [name, state, other, expected] of mariadbCases) {
   test(`MariaDB GTID difference: ${name}`, () => assert.equal(subtractMariadbGtids(state, other), expected));
 }
+
+test('originatesFrom: which server wrote a GTID-difference member', () => {
+  assert.equal(originatesFrom(`${A}:5-7`, A.toUpperCase()), true);
+  assert.equal(originatesFrom(`${B}:1`, A), false);
+  assert.equal(originatesFrom('0-101-7798', 'server-id-101'), true);
+  assert.equal(originatesFrom('0-100-7798', 'server-id-101'), false);
+});

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -12,16 +12,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { failureDetectionSeconds, renderHaproxyConfig } from '../../agent/haproxy/config.ts';
 import { FakeMysqlPod } from '../support/fake-mysql-pod.ts';
 import { haproxyBinary } from '../support/tools.ts';
+import { freePort } from '../support/free-port.ts';
 
 const maxLagSeconds = 10;
 
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** Connects and reads the pod name the fake mysqld sends; undefined if HAProxy closes first (no server up). */
 function openSession(port: number): Promise<{ name: string | undefined; socket: Socket }> {

@@ -4,13 +4,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
 import { EtcdLeaseStore } from '../../agent/coordination/etcd-lease-store.ts';
 import { leaseStoreContract, type LeaseStoreFixture } from '../support/lease-store-contract.ts';
+import { freePort } from '../support/free-port.ts';
 
 const etcdBinary = '/usr/bin/etcd';
 const requestTimeoutMs = 2000;
@@ -18,13 +18,6 @@ const requestTimeoutMs = 2000;
 /** etcd 3.4 refuses to start on architectures it does not support unless told this (Go's name for it). */
 const goArch: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' };
 
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 interface EtcdServer {
   url: string;

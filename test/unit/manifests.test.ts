@@ -28,7 +28,7 @@ const requiredLabels = {
   'app.kubernetes.io/instance': 'mysql-ha',
   'app.kubernetes.io/part-of': 'mysql-ha',
 };
-const secretKeys = ['agent-password', 'replication-password', 'app-password'];
+const secretKeys = ['agent-password', 'replication-password', 'app-password', 'switchover-token'];
 const leastPrivilege = [
   '|pods|get', '|pods|patch',
   '|events|create',
