@@ -10,7 +10,8 @@ import { buildApp, SwitchoverRefused } from '../http/app.ts';
 import { switchover, type SwitchoverParts } from '../switchover.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { AgentMetrics } from '../metrics.ts';
-import { createPodRolePublisher } from '../kubernetes/create-pod-role-publisher.ts';
+import { noopPodRolePublisher } from '../kubernetes/noop-publisher.ts';
+import type { PodRolePublisher } from '../kubernetes/pod-role-publisher.ts';
 import { LocalServer } from '../mysql/local-server.ts';
 import { MysqlObserver } from '../observe.ts';
 import { PrimaryPositionWatcher } from '../primary-position.ts';
@@ -51,6 +52,16 @@ async function detectServer(server: LocalServer, snapshot: AgentSnapshot, log: L
   );
 }
 
+/** The pod-label publisher; outside Kubernetes (the sandbox) its client library is not even loaded. */
+async function rolePublisherFor(config: RunConfig, log: Logger): Promise<PodRolePublisher> {
+  if (!process.env.KUBERNETES_SERVICE_HOST) {
+    log.info('not running in Kubernetes (KUBERNETES_SERVICE_HOST is unset): no pod role label to publish');
+    return noopPodRolePublisher;
+  }
+  const { createPodRolePublisher } = await import('../kubernetes/create-pod-role-publisher.ts');
+  return createPodRolePublisher({ podName: config.pod.name, logger: log });
+}
+
 function initialSnapshot(config: RunConfig): AgentSnapshot {
   const self = config.peers.find((peer) => peer.name === config.pod.name) ?? { name: config.pod.name, host: config.mysql.host };
   return {
@@ -73,7 +84,7 @@ export async function main(_args: string[]): Promise<number> {
   const metrics = new AgentMetrics();
   const server = new LocalServer({ ...config.mysql, ...config.agent, node: config.pod.name });
 
-  const leaseKeeper = new LeaseKeeper(createLeaseStore(config), config.pod.name, {
+  const leaseKeeper = new LeaseKeeper(await createLeaseStore(config), config.pod.name, {
     ttlMs: config.timings.leaseTtlMs,
     renewPeriodMs: config.timings.renewPeriodMs,
     fenceMarginMs: config.timings.fenceMarginMs,
@@ -122,7 +133,7 @@ export async function main(_args: string[]): Promise<number> {
     watcher: new PrimaryPositionWatcher({ agentPort: config.http.port, log }),
     actuator,
     metrics,
-    rolePublisher: createPodRolePublisher({ podName: config.pod.name, logger: log }),
+    rolePublisher: await rolePublisherFor(config, log),
     log,
     snapshot,
   });

@@ -3,6 +3,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from '../log.ts';
 import { parsePodName } from '../ordinal.ts';
 import { ApiPodRolePublisher, type PodRolePublisher } from './pod-role-publisher.ts';
+import { noopPodRolePublisher } from './noop-publisher.ts';
 import { roleLabelKey } from './role-label.ts';
 
 /** Where Kubernetes mounts a pod's service-account token and namespace. */
@@ -34,11 +35,7 @@ export function kubeConfigForServer(server: string, token?: string): KubeConfig 
   return kubeConfig;
 }
 
-/** For the local sandbox and other runs outside Kubernetes: nothing to label. */
-export const noopPodRolePublisher: PodRolePublisher = {
-  publishRole: async () => {},
-  statefulSetReplicas: async () => undefined,
-};
+export { noopPodRolePublisher };
 
 function readNamespaceFile(path: string): string | undefined {
   return existsSync(path) ? readFileSync(path, 'utf8').trim() || undefined : undefined;
