@@ -19,9 +19,6 @@ export function mysqlDialect(hasBinaryLogStatus: boolean): Dialect {
       'super_read_only = ON',
       // Deprecated in 9.x (ROW is the default); loose- keeps a future removal from stopping mysqld.
       'loose-binlog_format = ROW',
-      // One applier worker: with the parallel applier, a replica rebuilt from a promoted former
-      // replica applied an INSERT before the CREATE TABLE it depends on (seen on 9.7.4).
-      'replica_parallel_workers = 1',
       // Semi-sync on every node, since any node may become primary (INSTALL PLUGIN is refused
       // under super_read_only). A replica acknowledges; only the primary turns the source side on.
       'plugin_load_add = semisync_source.so',
