@@ -3,7 +3,6 @@
 export const errorDefs = {
   CONFIG_INVALID: { code: 'MHA_CONFIG_INVALID', hint: 'fix the environment variables listed above and restart the agent' },
   POD_NAME_INVALID: { code: 'MHA_POD_NAME_INVALID', hint: 'set POD_NAME (Kubernetes: fieldRef metadata.name) to a StatefulSet pod name such as mysql-ha-0' },
-  SECRET_UNREADABLE: { code: 'MHA_SECRET_UNREADABLE', hint: 'check that the Secret is mounted and readable by the agent' },
   UNSUPPORTED_SERVER: { code: 'MHA_UNSUPPORTED_SERVER', hint: 'use MySQL 8.0.23 or later (8.4 LTS, 9.x) or MariaDB 10.6 or later' },
   MYSQL_QUERY_FAILED: { code: 'MHA_MYSQL_QUERY_FAILED', hint: 'see the MySQL error; the agent retries on its next observation' },
   FILE_WRITE_FAILED: { code: 'MHA_FILE_WRITE_FAILED', hint: 'check that the directory exists and is writable by the agent' },
