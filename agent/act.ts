@@ -1,7 +1,8 @@
 import { escape, escapeId } from 'mysql2';
-import type { RunConfig } from './config.ts';
+import type { Peer, RunConfig } from './config.ts';
 import type { LeaseKeeper } from './coordination/lease-keeper.ts';
 import type { Dialect } from './dialect/types.ts';
+import { AgentError } from './errors.ts';
 import type { LocalServer } from './mysql/local-server.ts';
 import type { Action } from './state.ts';
 
@@ -14,6 +15,10 @@ const RESET_REPLICA_ALL = 'RESET REPLICA ALL';
 const SHOW_REPLICA_STATUS = 'SHOW REPLICA STATUS';
 /** One catch-up step waits at most this long, so the loop keeps renewing the lease meanwhile. */
 const CATCH_UP_STEP_SECONDS = 1;
+/** A clone copies the whole data set; the loop waits for it (there is nothing else this node can do meanwhile). */
+const CLONE_TIMEOUT_MS = 24 * 60 * 60 * 1000;
+/** ER_RESTART_SERVER_FAILED: the clone is complete but no supervisor restarts mysqld; it shuts down instead. */
+const ER_RESTART_SERVER_FAILED = 3707;
 
 export interface ActuatorOptions {
   server: LocalServer;
@@ -64,6 +69,8 @@ export class Actuator {
         await this.#server.query(sql, values);
         return this.#exec([START_REPLICA]);
       }
+      case 'rebuild':
+        return this.#rebuild(action.donor);
       case 'start-replication':
         return this.#exec([START_REPLICA]);
       case 'start-io-thread':
@@ -134,7 +141,34 @@ export class Actuator {
     }
   }
 
+  /**
+   * Replaces this node's data with the donor's (clone). mysqld then restarts itself with
+   * the donor's data and its own server UUID, and the loop makes it follow the primary.
+   */
+  async #rebuild(donor: Peer): Promise<void> {
+    const config = this.#config;
+    // decide() only asks for a rebuild where the dialect can clone.
+    if (this.#dialect.cloneFrom === null) throw new Error(`${config.pod.name}: ${this.#dialect.flavor} cannot clone`);
+    const statements = this.#dialect.cloneFrom({ host: donor.host, port: config.mysql.port, user: config.agent.user, password: config.agent.password });
+    await this.#exec([STOP_REPLICA]);
+    try {
+      for (const { sql, values } of statements) await this.#server.query(sql, values, CLONE_TIMEOUT_MS);
+    } catch (error) {
+      if (errnoOf(error) === ER_RESTART_SERVER_FAILED) {
+        throw new AgentError('MYSQLD_NOT_SUPERVISED', `${config.pod.name}: the clone from ${donor.name} is complete, but mysqld shut down instead of restarting (no supervisor set MYSQLD_PARENT_PID)`);
+      }
+      // Nothing was replaced (or the server is gone): read-only again either way.
+      await this.#exec(this.#dialect.setReadOnly(true)).catch(() => undefined);
+      throw error;
+    }
+  }
+
   async #exec(statements: string[]): Promise<void> {
     for (const sql of statements) await this.#server.query(sql);
   }
+}
+
+function errnoOf(error: unknown): number | undefined {
+  const cause = (error as { cause?: { errno?: unknown } }).cause;
+  return typeof cause?.errno === 'number' ? cause.errno : undefined;
 }

@@ -106,6 +106,7 @@ export class AgentLoop {
       mysqldDownGraceMs: config.timings.mysqldDownGraceMs,
       failoverWindowMs: config.timings.failoverWindowMs,
       lossless: config.lossless,
+      rebuildOwnErrant: config.autoRebuild && config.lossless && dialect.cloneFrom !== null,
     });
     if (decision.reason !== snapshot.decision?.reason) log.info({ state: decision.state, action: decision.action.kind }, decision.reason);
     snapshot.observation = observation;

@@ -41,6 +41,7 @@ const envSchema = z.object({
   MYSQL_HA_FAILOVER_WINDOW_MS: int(0, 86_400_000).default(60_000),
   MYSQL_HA_LOSSLESS: z.enum(['auto', 'on', 'off']).default('auto'),
   MYSQL_HA_PAUSED: z.enum(['true', 'false']).default('false'),
+  MYSQL_HA_AUTO_REBUILD: z.enum(['true', 'false']).default('true'),
 });
 
 type Env = Record<string, string | undefined>;
@@ -92,6 +93,8 @@ export interface RunConfig {
   /** Semi-synchronous replication (AFTER_SYNC, never falling back) on the primary. */
   lossless: boolean;
   paused: boolean;
+  /** Clone the primary over a former primary's never-acknowledged transactions (lossless mode, MySQL). */
+  autoRebuild: boolean;
   /** Bearer token for POST /switchover; switchover is refused without one. */
   switchoverToken: string | null;
 }
@@ -252,6 +255,7 @@ export function loadRunConfig(env: Env): RunConfig {
     },
     lossless: p.MYSQL_HA_LOSSLESS === 'on' || (p.MYSQL_HA_LOSSLESS === 'auto' && peers.length >= 3),
     paused: p.MYSQL_HA_PAUSED === 'true',
+    autoRebuild: p.MYSQL_HA_AUTO_REBUILD === 'true',
     switchoverToken,
   };
 }

@@ -14,6 +14,12 @@ export interface DecideContext {
   failoverWindowMs: number;
   /** Semi-synchronous replication on the primary. */
   lossless: boolean;
+  /**
+   * A former primary whose only extra transactions are its own is rebuilt from the primary
+   * (clone): in lossless mode no client was told those committed. False where the flavour
+   * cannot clone or the operator turned it off.
+   */
+  rebuildOwnErrant: boolean;
 }
 
 const decision = (state: NodeState, action: Action, reason: string): Decision => ({ state, action, reason });
@@ -120,13 +126,25 @@ function decideReplica(observation: Observation, mysql: MysqlUp, primary: Peer, 
     const errant = context
       .subtractGtids(mysql.variables.gtidExecuted, probe.position.gtidExecuted)
       .split(',')
-      .filter((member) => member !== '' && !originatesFrom(member, probe.position.serverUuid))
-      .join(',');
-    if (errant !== '') {
+      .filter((member) => member !== '' && !originatesFrom(member, probe.position.serverUuid));
+    if (errant.length > 0) {
+      const gtids = errant.join(',');
+      const ownOnly = errant.every((member) => originatesFrom(member, mysql.variables.serverUuid));
+      if (ownOnly && context.rebuildOwnErrant) {
+        return decision(
+          'replica-rebuilding',
+          { kind: 'rebuild', donor: primary },
+          `this node has transactions of its own that ${primary.name} never had (errant GTIDs ${gtids}), written while it was primary ` +
+            'and never acknowledged to a client (lossless mode): discarding them by cloning ' + primary.name,
+        );
+      }
+      const notAutomatic = !ownOnly ? ''
+        : context.lossless ? ' (written while it was primary; automatic rebuild is off or this server cannot clone)'
+        : ' (asynchronous mode: clients may have seen them committed, so they are not discarded automatically)';
       return decision(
         'replica-errant',
         none,
-        `refusing to follow ${primary.name}: this node has transactions the primary never had (errant GTIDs ${errant}); ` +
+        `refusing to follow ${primary.name}: this node has transactions the primary never had (errant GTIDs ${gtids})${notAutomatic}; ` +
           'rebuild this replica from the primary (delete its data volume) or apply those transactions on the primary',
       );
     }

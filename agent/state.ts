@@ -104,6 +104,7 @@ export type NodeState =
   | 'replica-wrong-source'
   | 'replica-waiting-for-primary'
   | 'replica-errant'
+  | 'replica-rebuilding'
   | 'replica-stopped'
   | 'replica-io-stopped'
   | 'replica-sql-error'
@@ -119,6 +120,7 @@ export type Action =
   | { kind: 'promote' }
   | { kind: 'setup-primary' }
   | { kind: 'configure-replication'; source: Peer }
+  | { kind: 'rebuild'; donor: Peer }
   | { kind: 'start-replication' }
   | { kind: 'start-io-thread' };
 

@@ -7,7 +7,8 @@
 # an empty data directory, then runs the server with the staged cnf. The agent's account
 # comes from that cnf's init_file; everything else is the agent's job.
 #
-# Arguments are passed on to the server. MYSQL_HA_DATADIR and MYSQL_HA_CNF override the
+# Arguments are passed on to the server, which runs as this script's child (see the end).
+# MYSQL_HA_DATADIR and MYSQL_HA_CNF override the
 # data directory and the cnf (the manifests use the defaults).
 set -eu
 
@@ -65,6 +66,25 @@ if [ ! -d "$datadir/mysql" ]; then
   fi
 fi
 
-log "starting $server with $cnf"
-# --defaults-extra-file must come first: the server only honours it as its first option.
-exec "$server" --defaults-extra-file="$cnf" ${as_user:+"$as_user"} --datadir="$datadir" "$@"
+# This shell stays as the server's supervisor, as mysqld_safe and systemd are: a clone (the
+# agent rebuilding this node from the primary) ends with mysqld exiting 16 to be started
+# again on the new data. The signals the container gets (SIGTERM when the pod stops) are
+# passed on to the server.
+export MYSQLD_PARENT_PID=$$
+child=
+trap '[ -n "$child" ] && kill -TERM "$child" 2>/dev/null' TERM INT
+while :; do
+  log "starting $server with $cnf"
+  # --defaults-extra-file must come first: the server only honours it as its first option.
+  "$server" --defaults-extra-file="$cnf" ${as_user:+"$as_user"} --datadir="$datadir" "$@" &
+  child=$!
+  status=0
+  wait "$child" || status=$?
+  # A signal ends wait early, while the server is still shutting down: wait for the server itself.
+  while kill -0 "$child" 2>/dev/null; do
+    status=0
+    wait "$child" || status=$?
+  done
+  [ "$status" -eq 16 ] || exit "$status"
+  log "$server asked to be started again (exit status 16, after a clone)"
+done

@@ -78,6 +78,9 @@ export function mariadbDialect(): Dialect {
       values: [source.host, source.port, source.user, source.password],
     }),
     subtractGtids: subtractMariadbGtids,
+    // No clone in MariaDB. What a crashed primary never got acknowledged is dropped at
+    // restart instead: rpl_semi_sync_slave_enabled at startup truncates it from the binlog.
+    cloneFrom: null,
     readOnlyBypassQuery:
       `SELECT CONCAT(QUOTE(User), '@', QUOTE(Host)) AS account FROM mysql.global_priv ` +
       `WHERE JSON_VALUE(Priv, '$.access') & ${READ_ONLY_ADMIN_BIT} <> 0 AND NOT (User = ? AND Host = '%')`,

@@ -27,6 +27,8 @@ export function mysqlDialect(hasBinaryLogStatus: boolean): Dialect {
       'rpl_semi_sync_source_wait_point = AFTER_SYNC',
       // The longest wait there is (~49 days): never fall back to asynchronous silently.
       'rpl_semi_sync_source_timeout = 4294967295',
+      // Clone: a former primary holding transactions no replica acknowledged is rebuilt from the primary.
+      'plugin_load_add = mysql_clone.so',
     ],
     agentGrants: (account, appDatabase) => [
       `GRANT REPLICATION SLAVE ON *.* TO ${account} WITH GRANT OPTION`,
@@ -34,6 +36,8 @@ export function mysqlDialect(hasBinaryLogStatus: boolean): Dialect {
       `GRANT REPLICATION CLIENT, CREATE USER, RELOAD ON *.* TO ${account}`,
       // PROCESS and CONNECTION_ADMIN: to end client sessions when fencing a demoted primary.
       `GRANT SYSTEM_VARIABLES_ADMIN, REPLICATION_SLAVE_ADMIN, CONNECTION_ADMIN, PROCESS ON *.* TO ${account}`,
+      // BACKUP_ADMIN: to be a clone donor; CLONE_ADMIN: to be rebuilt by cloning another node.
+      `GRANT BACKUP_ADMIN, CLONE_ADMIN ON *.* TO ${account}`,
       `GRANT SELECT ON performance_schema.replication_applier_status_by_worker TO ${account}`,
       `GRANT ALL ON \`${appDatabase}\`.* TO ${account} WITH GRANT OPTION`,
     ],
@@ -84,6 +88,14 @@ export function mysqlDialect(hasBinaryLogStatus: boolean): Dialect {
       values: [source.host, source.port, source.user, source.password],
     }),
     subtractGtids: subtractMysqlGtids,
+    cloneFrom: (donor) => [
+      { sql: 'SET GLOBAL clone_valid_donor_list = ?', values: [`${donor.host}:${donor.port}`] },
+      // Clone refuses to run under super_read_only; read_only stays on, and the restart after
+      // the clone brings super_read_only back from the cnf.
+      { sql: 'SET GLOBAL super_read_only = OFF' },
+      // REQUIRE SSL: the data and the password cross the network (MySQL makes its certificates at initialisation).
+      { sql: 'CLONE INSTANCE FROM ?@?:? IDENTIFIED BY ? REQUIRE SSL', values: [donor.user, donor.host, donor.port, donor.password] },
+    ],
     readOnlyBypassQuery: null,
   };
 }

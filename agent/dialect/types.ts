@@ -81,6 +81,11 @@ export interface Dialect {
   changeSource(source: ReplicationSource): Statement;
   /** GTIDs in `set` that `other` lacks ('' when none). */
   subtractGtids(set: string, other: string): string;
+  /**
+   * Replaces this node's data with a copy of the donor's (MySQL's clone plugin), or null
+   * when the flavour cannot. mysqld restarts itself afterwards (its supervisor starts it again).
+   */
+  cloneFrom: ((donor: ReplicationSource) => Statement[]) | null;
   /** Accounts that can write although the node is read-only, or null when the flavour has no such bypass. */
   readOnlyBypassQuery: string | null;
 }

@@ -30,10 +30,11 @@ export class LocalServer {
     return `${this.#options.host}:${this.#options.port}`;
   }
 
-  async query(sql: string, values?: unknown[]): Promise<Row[]> {
+  /** `timeoutMs` overrides the usual query timeout, for the rare statement that runs long (a clone). */
+  async query(sql: string, values?: unknown[], timeoutMs = this.#options.queryTimeoutMs ?? 5000): Promise<Row[]> {
     const connection = await this.#connect();
     try {
-      const [rows] = await connection.query({ sql, values, timeout: this.#options.queryTimeoutMs ?? 5000 });
+      const [rows] = await connection.query({ sql, values, timeout: timeoutMs });
       return Array.isArray(rows) ? (rows as Row[]) : [];
     } catch (error) {
       // Any failure may have left the session unusable (killed, timed out): start afresh.

@@ -133,13 +133,18 @@ export function isRunning(pid: number | undefined): boolean {
   }
 }
 
-/** Signals a process and waits for it to exit (SIGKILL after 30 s). */
+/**
+ * Signals a sandbox process with everything it started (each is spawned detached, so it
+ * leads its own process group: mysqld's supervisor shell and mysqld go together), and
+ * waits until all of them are gone (SIGKILL after 30 s).
+ */
 export async function stopProcess(pid: number | undefined, signal: NodeJS.Signals): Promise<void> {
   if (!isRunning(pid)) return;
-  process.kill(pid!, signal);
+  const group = -pid!;
+  process.kill(group, signal);
   const deadline = Date.now() + 30_000;
-  while (isRunning(pid)) {
-    if (Date.now() > deadline) process.kill(pid!, 'SIGKILL');
+  while (isRunning(group)) {
+    if (Date.now() > deadline) process.kill(group, 'SIGKILL');
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }

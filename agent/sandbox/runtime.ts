@@ -25,26 +25,34 @@ export interface ServerRuntime {
  * disappears with the process.
  */
 export function mysqlChrootRuntime(chroot = process.env.MYSQL_HA_SANDBOX_CHROOT ?? DEFAULT_MYSQL_CHROOT): ServerRuntime {
-  const inChroot = (podDir: string, argv: string[]): string[] => [
+  const inChroot = (podDir: string, run: (command: string) => string, argv: string[]): string[] => [
     'unshare', '--mount', '--propagation', 'private', 'sh', '-c',
-    'mkdir -p "$0$1" && mount --bind "$1" "$0$1" && shift && exec chroot "$0" "$@"',
+    `mkdir -p "$0$1" && mount --bind "$1" "$0$1" && shift || exit 1; ${run('chroot "$0" "$@"')}`,
     chroot, podDir, ...argv,
   ];
   const host = mysqlRuntime('/usr/sbin/mysqld');
   return {
     flavor: 'mysql',
-    initializeCommand: (podDir, dataDir) => inChroot(podDir, host.initializeCommand(podDir, dataDir)),
-    serverCommand: (podDir, args) => inChroot(podDir, host.serverCommand(podDir, args)),
+    initializeCommand: (podDir, dataDir) => inChroot(podDir, (command) => `exec ${command}`, host.initializeCommand(podDir, dataDir)),
+    serverCommand: (podDir, args) => inChroot(podDir, restartOn16, mysqldArgs('/usr/sbin/mysqld', args)),
     installed: () => existsSync(`${chroot}/usr/sbin/mysqld`),
   };
 }
+
+/**
+ * Shell that runs `command` as mysqld's supervisor, as mysqld_safe and systemd do: a clone
+ * ends with mysqld exiting 16 to be started again on the new data.
+ */
+const restartOn16 = (command: string) => `export MYSQLD_PARENT_PID=$$; while :; do ${command}; rc=$?; [ $rc -eq 16 ] || exit $rc; done`;
+
+const mysqldArgs = (mysqld: string, args: string[]) => [mysqld, ...args, '--user=root', '--mysqlx=OFF', '--secure-file-priv='];
 
 /** A MySQL mysqld binary that runs on this machine as it is (`sandbox up --mysqld PATH`). */
 export function mysqlRuntime(mysqld: string): ServerRuntime {
   return {
     flavor: 'mysql',
     initializeCommand: (_podDir, dataDir) => [mysqld, '--no-defaults', '--initialize-insecure', `--datadir=${dataDir}`, '--user=root'],
-    serverCommand: (_podDir, args) => [mysqld, ...args, '--user=root', '--mysqlx=OFF', '--secure-file-priv='],
+    serverCommand: (_podDir, args) => ['sh', '-c', restartOn16('"$@"'), 'mysqld-supervisor', ...mysqldArgs(mysqld, args)],
     installed: () => existsSync(mysqld),
   };
 }

@@ -14,6 +14,7 @@ const context = (topology: Topology, overrides: Partial<DecideContext> = {}): De
   mysqldDownGraceMs: 1500,
   failoverWindowMs: 60_000,
   lossless: true,
+  rebuildOwnErrant: true,
   ...overrides,
 });
 
@@ -31,6 +32,7 @@ const writable = (overrides = {}) => up({ variables: variables({ readOnly: false
 // Two replicas after the primary died: mysql-ha-1 received up to 12, mysql-ha-2 up to 15.
 const behind = up({ replica: streaming({ ioRunning: false, ioState: 'Connecting', retrievedGtids: `${UUID0}:1-12` }), variables: variables({ gtidExecuted: `${UUID0}:1-12` }) });
 const ahead = peer(OTHER.name, { gtidExecuted: `${UUID0}:1-14`, retrievedGtids: `${UUID0}:1-15` });
+const FOREIGN = 'c0ffee00-71ca-11e1-9e33-c80aa9429562';
 const deadPrimary = peer(PRIMARY.name, { unreachable: 'agent unreachable (ECONNREFUSED)', mysqldUp: false });
 
 // Each row: a named cluster state as plain data, and the one decision it must give.
@@ -75,7 +77,11 @@ const table: Row[] = [
   { name: 'fresh replica, primary not answering yet', topology: asReplica, observation: observed(up(), { primaryPosition: { state: 'waiting', attempts: 3, lastError: 'answered 503: primary is still read-only' } }), state: 'replica-waiting-for-primary', action: 'none', reason: /waiting for mysql-ha-0's \/binlog-position \(attempt 3: answered 503/ },
   { name: 'fresh replica, primary ready', topology: asReplica, observation: observed(up({ variables: variables({ gtidExecuted: '' }) }), { primaryPosition: primaryReady() }), state: 'replica-unconfigured', action: 'configure-replication', reason: /following mysql-ha-0 with GTID auto-positioning/ },
   { name: 'replica following the old primary after a failover', topology: asReplica, observation: observed(up({ replica: streaming({ sourceHost: OTHER.host }) }), { primaryPosition: primaryReady() }), state: 'replica-wrong-source', action: 'configure-replication', reason: /replicating from 127\.0\.10\.3:3306, not mysql-ha-0/ },
-  { name: 'returning old primary with errant transactions stays out', topology: asReplica, observation: observed(up({ variables: variables({ gtidExecuted: `${UUID0}:1-10,${UUID1}:1-2` }) }), { primaryPosition: primaryReady() }), state: 'replica-errant', action: 'none', reason: new RegExp(`errant GTIDs ${UUID1}:1-2`) },
+  // A returning old primary (this node is UUID1) with transactions of its own the new primary never had.
+  { name: 'lossless: its own never-acknowledged transactions are discarded by cloning the primary', topology: asReplica, observation: observed(up({ variables: variables({ gtidExecuted: `${UUID0}:1-10,${UUID1}:1-2` }) }), { primaryPosition: primaryReady() }), state: 'replica-rebuilding', action: 'rebuild', reason: new RegExp(`errant GTIDs ${UUID1}:1-2\\), written while it was primary and never acknowledged.*cloning mysql-ha-0`) },
+  { name: 'asynchronous mode: its own extra transactions may have been acknowledged, so it stays out', topology: asReplica, context: { lossless: false, rebuildOwnErrant: false }, observation: observed(up({ variables: variables({ gtidExecuted: `${UUID0}:1-10,${UUID1}:1-2` }) }), { primaryPosition: primaryReady() }), state: 'replica-errant', action: 'none', reason: new RegExp(`errant GTIDs ${UUID1}:1-2\\) \\(asynchronous mode.*rebuild this replica from the primary`) },
+  { name: 'no clone (MariaDB) or automatic rebuild off: it stays out and says why', topology: asReplica, context: { rebuildOwnErrant: false }, observation: observed(up({ variables: variables({ gtidExecuted: `${UUID0}:1-10,${UUID1}:1-2` }) }), { primaryPosition: primaryReady() }), state: 'replica-errant', action: 'none', reason: /automatic rebuild is off or this server cannot clone\); rebuild this replica/ },
+  { name: 'errant transactions from another server (written by hand, say) are never discarded', topology: asReplica, observation: observed(up({ variables: variables({ gtidExecuted: `${UUID0}:1-10,${UUID1}:1-2,${FOREIGN}:1` }) }), { primaryPosition: primaryReady() }), state: 'replica-errant', action: 'none', reason: new RegExp(`errant GTIDs ${UUID1}:1-2,${FOREIGN}:1\\); rebuild this replica`) },
   { name: 'a replica that already holds newer transactions of the primary itself (through another replica) is not errant', topology: asReplica, observation: observed(up({ variables: variables({ gtidExecuted: `${UUID0}:1-14` }) }), { primaryPosition: primaryReady() }), state: 'replica-unconfigured', action: 'configure-replication', reason: /following mysql-ha-0/ },
   { name: 'returning old primary that is a subset rejoins', topology: asReplica, observation: observed(up({ variables: variables({ gtidExecuted: `${UUID0}:1-5` }) }), { primaryPosition: primaryReady() }), state: 'replica-unconfigured', action: 'configure-replication', reason: /following/ },
   { name: 'SQL thread stopped on an error', topology: asReplica, observation: observed(up({ replica: streaming({ sqlRunning: false, lastSqlError: "Duplicate entry '7' for key 't.PRIMARY'" }) })), state: 'replica-sql-error', action: 'none', reason: /never skipped\): Duplicate entry '7'.*START REPLICA/ },
@@ -104,6 +110,11 @@ test('decide: an expired Lease is replaced by compare-and-set on the version the
   const lease = { state: 'free' as const, record: record(PRIMARY.name, { version: '42' }), lastHolder: PRIMARY.name, bootstrapped: true };
   const decision = decide(observed(behind, { lease, peers: [deadPrimary, peer(OTHER.name, { gtidExecuted: '', retrievedGtids: '' })] }), context(asReplica));
   assert.deepEqual(decision.action, { kind: 'acquire-lease', expectedVersion: '42' });
+});
+
+test('decide: the rebuild clones the lease holder', () => {
+  const observation = observed(up({ variables: variables({ gtidExecuted: `${UUID0}:1-10,${UUID1}:1-2` }) }), { primaryPosition: primaryReady() });
+  assert.deepEqual(decide(observation, context(asReplica)).action, { kind: 'rebuild', donor: PRIMARY });
 });
 
 test('needsPrimaryPosition: only a reachable replica without the holder as source asks', () => {

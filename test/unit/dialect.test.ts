@@ -53,3 +53,15 @@ test('SHOW REPLICA STATUS rows read the same on both flavours', () => {
   assert.equal(mysql?.ioRunning, false);
   assert.equal(dialectFor('9.7.4').parseReplicaStatus(undefined), null);
 });
+
+test('rebuild: MySQL clones over TLS with the password as a bound value; MariaDB cannot clone', () => {
+  const statements = dialectFor('9.7.4').cloneFrom!({ host: 'mysql-ha-0.mysql-ha', port: 3306, user: 'agent', password: 'pw' });
+  assert.deepEqual(statements.map((statement) => statement.sql), [
+    'SET GLOBAL clone_valid_donor_list = ?',
+    'SET GLOBAL super_read_only = OFF',
+    'CLONE INSTANCE FROM ?@?:? IDENTIFIED BY ? REQUIRE SSL',
+  ]);
+  assert.deepEqual(statements[0]!.values, ['mysql-ha-0.mysql-ha:3306']);
+  assert.deepEqual(statements[2]!.values, ['agent', 'mysql-ha-0.mysql-ha', 3306, 'pw']);
+  assert.equal(dialectFor('10.11.18-MariaDB').cloneFrom, null);
+});

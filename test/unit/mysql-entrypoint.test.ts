@@ -1,7 +1,7 @@
 // Runs images/mysql-entrypoint.sh with stand-in server binaries, as the unprivileged user
 // it runs as in the pods, to check what it runs and when.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -126,9 +126,40 @@ describe('images/mysql-entrypoint.sh', () => {
     assert.match(result.stderr, /neither mariadbd nor mysqld is on PATH/);
   });
 
-  it('hands over to the server: its exit status is the container\'s', () => {
+  it('the server\'s exit status is the container\'s', () => {
     install('mysqld', fakeBinary('mysqld', '--initialize-insecure', 7));
     mkdirSync(join(datadir, 'mysql'));
     assert.equal(run().status, 7);
+  });
+
+  it('starts the server again when it exits 16 (the restart a clone asks for), telling it who supervises it', () => {
+    // Exits 16 on its first run, 0 on the next; records MYSQLD_PARENT_PID against its parent.
+    install('mysqld', `#!/bin/sh
+echo "mysqld parent-ok=$([ "$MYSQLD_PARENT_PID" = "$PPID" ] && echo yes || echo no)" >> "$CALLS"
+[ -e "$CALLS.restarted" ] && exit 0
+: > "$CALLS.restarted"
+exit 16
+`);
+    mkdirSync(join(datadir, 'mysql'));
+    const result = run();
+    assert.equal(result.status, 0, result.stderr);
+    assert.deepEqual(recorded(), ['mysqld parent-ok=yes', 'mysqld parent-ok=yes']);
+    assert.match(result.stderr, /asked to be started again/);
+  });
+
+  it('passes SIGTERM on to the server and exits once the server has shut down', async () => {
+    symlinkSync(requireTool('/usr/bin/sleep', 'install coreutils'), join(bin, 'sleep'));
+    install('mysqld', `#!/bin/sh
+trap 'sleep 0.3; echo "mysqld shut down on TERM" >> "$CALLS"; exit 0' TERM
+echo "mysqld running" >> "$CALLS"
+while :; do sleep 0.05; done
+`);
+    mkdirSync(join(datadir, 'mysql'));
+    const child = spawn(join(bin, 'sh'), [join(bin, 'mysql-entrypoint.sh')], { env: { PATH: bin, CALLS: calls, MYSQL_HA_DATADIR: datadir, MYSQL_HA_CNF: cnf } });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    while (!recorded().includes('mysqld running')) await new Promise((resolve) => setTimeout(resolve, 20));
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0);
+    assert.deepEqual(recorded(), ['mysqld running', 'mysqld shut down on TERM']);
   });
 });
