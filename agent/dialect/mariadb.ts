@@ -24,6 +24,10 @@ export function mariadbDialect(): Dialect {
       // Semi-sync is built in: every node acknowledges as a replica; only the primary turns
       // the source side on. AFTER_SYNC and the longest wait: never fall back to asynchronous silently.
       'rpl_semi_sync_slave_enabled = ON',
+      // Start every node in the replica role: then crash recovery truncates from the binlog what
+      // a crashed primary never got acknowledged (with AFTER_SYNC it is prepared, not committed),
+      // instead of committing it. (MariaDB 10.6.19 / 10.11.9 and later; loose- for older ones.)
+      'loose-init_rpl_role = SLAVE',
       'rpl_semi_sync_master_wait_point = AFTER_SYNC',
       'rpl_semi_sync_master_timeout = 4294967295',
     ],
@@ -78,8 +82,8 @@ export function mariadbDialect(): Dialect {
       values: [source.host, source.port, source.user, source.password],
     }),
     subtractGtids: subtractMariadbGtids,
-    // No clone in MariaDB. What a crashed primary never got acknowledged is dropped at
-    // restart instead: rpl_semi_sync_slave_enabled at startup truncates it from the binlog.
+    // No clone in MariaDB. What a crashed primary never got acknowledged is dropped at its
+    // restart instead (init_rpl_role above).
     cloneFrom: null,
     readOnlyBypassQuery:
       `SELECT CONCAT(QUOTE(User), '@', QUOTE(Host)) AS account FROM mysql.global_priv ` +

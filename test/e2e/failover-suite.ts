@@ -141,8 +141,10 @@ export function failoverSuite(flavor: Flavor): void {
         if (status?.decision?.state === 'replica-errant') return status.decision.reason as string;
         return status?.healthy && status.role === 'replica' ? 'rejoined' : undefined;
       }, 90_000);
-      const cloned = readFileSync(old.paths.agentLog, 'utf8').split('\n').filter((line) => line.includes('"state":"replica-rebuilding"')).length;
-      console.log(`# ${flavor}: ${old.name} ${outcome === 'rejoined' ? 'rejoined by itself' : `stayed out: ${outcome}`}; clones so far by its agent: ${cloned}`);
+      const count = (file: string, what: string) => readFileSync(file, 'utf8').split('\n').filter((line) => line.includes(what)).length;
+      const cloned = count(old.paths.agentLog, '"state":"replica-rebuilding"');
+      const truncated = count(old.paths.mysqldLog, 'Successfully truncated binlog');
+      console.log(`# ${flavor}: ${old.name} ${outcome === 'rejoined' ? 'rejoined by itself' : `stayed out: ${outcome}`}; so far its agent cloned the primary ${cloned}×, its crash recovery truncated the binlog ${truncated}×`);
       if (outcome !== 'rejoined') await old.rebuild();
       await cluster.waitHealthy();
       return outcome;
