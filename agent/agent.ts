@@ -9,7 +9,7 @@ import type { Logger } from './log.ts';
 import type { AgentMetrics } from './metrics.ts';
 import type { Actuator } from './act.ts';
 import type { MysqlObserver } from './observe.ts';
-import { observePeers } from './peers.ts';
+import { ERRANT_STATES, observePeers } from './peers.ts';
 import type { PrimaryPositionWatcher } from './primary-position.ts';
 import type { AgentSnapshot } from './snapshot.ts';
 import type { Observation } from './state.ts';
@@ -87,7 +87,7 @@ export class AgentLoop {
       ...leaseObservation,
       mysqldDownSince: this.#mysqldDownSince,
       peers: leaseObservation.lease.state === 'free' ? await observePeers(others, config.http.port, PEER_TIMEOUT_MS) : [],
-      selfErrant: snapshot.decision?.state === 'replica-errant',
+      selfErrant: ERRANT_STATES.has(snapshot.decision?.state ?? ''),
       paused: snapshot.paused,
       handingOver: snapshot.handingOver,
     };
@@ -106,7 +106,7 @@ export class AgentLoop {
       mysqldDownGraceMs: config.timings.mysqldDownGraceMs,
       failoverWindowMs: config.timings.failoverWindowMs,
       lossless: config.lossless,
-      rebuildOwnErrant: config.autoRebuild && config.lossless && dialect.cloneFrom !== null,
+      canClone: config.autoRebuild && dialect.cloneFrom !== null,
     });
     if (decision.reason !== snapshot.decision?.reason) log.info({ state: decision.state, action: decision.action.kind }, decision.reason);
     snapshot.observation = observation;

@@ -15,11 +15,11 @@ export interface DecideContext {
   /** Semi-synchronous replication on the primary. */
   lossless: boolean;
   /**
-   * A former primary whose only extra transactions are its own is rebuilt from the primary
-   * (clone): in lossless mode no client was told those committed. False where the flavour
-   * cannot clone or the operator turned it off.
+   * This node may replace its data with a clone of the primary's: where it has nothing the
+   * primary lacks, or only its own commits no client saw (lossless mode). False where the
+   * flavour cannot clone or the operator turned it off.
    */
-  rebuildOwnErrant: boolean;
+  canClone: boolean;
 }
 
 const decision = (state: NodeState, action: Action, reason: string): Decision => ({ state, action, reason });
@@ -130,7 +130,7 @@ function decideReplica(observation: Observation, mysql: MysqlUp, primary: Peer, 
     if (errant.length > 0) {
       const gtids = errant.join(',');
       const ownOnly = errant.every((member) => originatesFrom(member, mysql.variables.serverUuid));
-      if (ownOnly && context.rebuildOwnErrant) {
+      if (ownOnly && context.canClone && context.lossless) {
         return decision(
           'replica-rebuilding',
           { kind: 'rebuild', donor: primary },
@@ -147,6 +147,14 @@ function decideReplica(observation: Observation, mysql: MysqlUp, primary: Peer, 
         `refusing to follow ${primary.name}: this node has transactions the primary never had (errant GTIDs ${gtids})${notAutomatic}; ` +
           'rebuild this replica from the primary (delete its data volume) or apply those transactions on the primary',
       );
+    }
+    const purgedHere = context.subtractGtids(probe.position.gtidPurged, mysql.variables.gtidExecuted);
+    if (purgedHere !== '') {
+      const lacking = `${primary.name} no longer has binary logs holding transactions this node lacks (${purgedHere})`;
+      if (context.canClone) {
+        return decision('replica-rebuilding', { kind: 'rebuild', donor: primary }, `${lacking}: cloning ${primary.name} (this node has nothing it lacks)`);
+      }
+      return decision('replica-beyond-binlogs', none, `${lacking}; automatic rebuild is off: clone it from ${primary.name} (CLONE INSTANCE) or restore a recent backup`);
     }
     return decision(state, { kind: 'configure-replication', source: primary }, `${why}: following ${primary.name} with GTID auto-positioning`);
   }
@@ -215,8 +223,10 @@ function decideElection(observation: Observation, mysql: MysqlUp, context: Decid
     const why = blockers.map((peer) => `${peer.name} ${peer.unreachable ?? 'has mysqld down'}`).join('; ');
     return decision('waiting-for-election', none, `the lease is free but no election without every replica's transactions: ${why}`);
   }
+  // A peer that cannot reach the store cannot take the lease: waiting for it would stall the
+  // election (a fenced old primary cut off from the store, often the most advanced).
   const candidates: Candidate[] = observation.peers
-    .filter((peer): peer is PeerStatus => peer.unreachable === null && peer.mysqldUp && !peer.errant)
+    .filter((peer): peer is PeerStatus => peer.unreachable === null && peer.mysqldUp && !peer.errant && peer.storeUnreachable === null)
     .map((peer) => ({ name: peer.name, ordinal: ordinalOf(peer.name), transactions: context.countGtids(peer.gtidExecuted, peer.retrievedGtids) }));
   if (!observation.selfErrant) {
     const retrieved = mysql.replica?.retrievedGtids ?? '';
@@ -224,7 +234,13 @@ function decideElection(observation: Observation, mysql: MysqlUp, context: Decid
   }
   candidates.sort((a, b) => b.transactions - a.transactions || a.ordinal - b.ordinal);
   const best = candidates[0];
-  if (!best) return decision('waiting-for-election', none, 'the lease is free but no node can take it (every one is errant or down)');
+  if (!best) return decision('waiting-for-election', none, 'the lease is free but no node can take it (every one is errant, down or cut off from the lease store)');
+  // A replica cut off from the store may still hold the only copy of an acknowledged write.
+  // (The former holder's surplus is not waited for: what no replica has was never acknowledged.)
+  const ahead = observation.peers.find((peer) => peer.storeUnreachable !== null && peer.name !== formerHolder && !peer.errant && peer.mysqldUp && context.countGtids(peer.gtidExecuted, peer.retrievedGtids) > best.transactions);
+  if (ahead) {
+    return decision('waiting-for-election', none, `the lease is free but ${ahead.name}, which has more transactions than any candidate, cannot reach the lease store (${ahead.storeUnreachable}): waiting for it`);
+  }
   const gone = formerHolder ? ` (${formerHolder} gave it up or its lease expired)` : '';
   if (best.name === self) {
     return decision('electing', { kind: 'acquire-lease', expectedVersion }, `the lease is free${gone}: ${self} is the most advanced candidate (${best.transactions} transactions): taking it`);

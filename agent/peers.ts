@@ -7,7 +7,11 @@ interface StatusBody {
   gtidExecuted?: string | null;
   replication?: { retrievedGtids?: string } | null;
   decision?: { state?: string } | null;
+  lease?: { state?: string; error?: string } | null;
 }
+
+/** States in which a node's GTIDs are not data to elect on: it holds transactions the cluster must not get. */
+export const ERRANT_STATES = new Set(['replica-errant', 'replica-rebuilding']);
 
 /** Asks every peer's agent for /status at once; an agent that does not answer is data. */
 export async function observePeers(peers: Peer[], agentPort: number, timeoutMs: number): Promise<PeerStatus[]> {
@@ -21,10 +25,11 @@ export async function observePeers(peers: Peer[], agentPort: number, timeoutMs: 
         mysqldUp: body.mysqld?.up === true,
         gtidExecuted: body.gtidExecuted ?? '',
         retrievedGtids: body.replication?.retrievedGtids ?? '',
-        errant: body.decision?.state === 'replica-errant',
+        errant: ERRANT_STATES.has(body.decision?.state ?? ''),
+        storeUnreachable: body.lease?.state === 'unknown' ? (body.lease.error ?? 'lease store unreachable') : null,
       };
     } catch (error) {
-      return { name: peer.name, unreachable: `agent unreachable (${messageOf((error as { cause?: unknown }).cause ?? error)})`, mysqldUp: false, gtidExecuted: '', retrievedGtids: '', errant: false };
+      return { name: peer.name, unreachable: `agent unreachable (${messageOf((error as { cause?: unknown }).cause ?? error)})`, mysqldUp: false, gtidExecuted: '', retrievedGtids: '', errant: false, storeUnreachable: null };
     }
   }));
 }

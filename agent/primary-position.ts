@@ -21,7 +21,7 @@ async function fetchPosition(url: string, timeoutMs: number): Promise<PrimaryPos
   }
   const body = (await response.json().catch(() => ({}))) as Partial<PrimaryPosition> & { reason?: string };
   if (response.status !== 200) throw new Error(`${url} answered ${response.status}: ${body.reason ?? 'no reason given'}`);
-  if (typeof body.gtidExecuted !== 'string') throw new Error(`${url} answered without gtidExecuted`);
+  if (typeof body.gtidExecuted !== 'string' || typeof body.gtidPurged !== 'string') throw new Error(`${url} answered without gtidExecuted and gtidPurged`);
   return body as PrimaryPosition;
 }
 

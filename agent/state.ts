@@ -25,6 +25,7 @@ export interface PrimaryPosition {
   file: string;
   position: number;
   gtidExecuted: string;
+  gtidPurged: string;
   serverUuid: string;
 }
 
@@ -54,6 +55,8 @@ export interface PeerStatus {
   retrievedGtids: string;
   /** It refused to follow its primary because it holds transactions the primary never had. */
   errant: boolean;
+  /** Why its agent cannot reach the lease store (so it cannot take the lease), or null. */
+  storeUnreachable: string | null;
 }
 
 export interface Observation {
@@ -70,7 +73,7 @@ export interface Observation {
   peers: PeerStatus[];
   /** When this agent last saw the lease change hands (epoch ms), for the anti-flapping window. */
   lastFailoverAt: number | null;
-  /** This node refused its primary for errant transactions (remembered from its last decision). */
+  /** This node holds errant transactions (refused its primary, or is cloning over them; from its last decision). */
   selfErrant: boolean;
   /** Maintenance: no automatic failover. */
   paused: boolean;
@@ -105,6 +108,7 @@ export type NodeState =
   | 'replica-waiting-for-primary'
   | 'replica-errant'
   | 'replica-rebuilding'
+  | 'replica-beyond-binlogs'
   | 'replica-stopped'
   | 'replica-io-stopped'
   | 'replica-sql-error'

@@ -49,6 +49,8 @@ export function mariadbDialect(): Dialect {
       serverUuid: `server-id-${Number(row.serverId)}`,
       readOnly: asBoolean(row.readOnly),
       gtidExecuted: asString(row.gtidExecuted).replace(/\s+/g, ''),
+      // MariaDB keeps no such set; a replica that needs purged binlogs sees error 1236 instead.
+      gtidPurged: '',
       semiSyncSource: asBoolean(row.semiSyncSource),
     }),
     replicaStatusQuery: 'SHOW REPLICA STATUS',

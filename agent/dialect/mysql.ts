@@ -42,13 +42,14 @@ export function mysqlDialect(hasBinaryLogStatus: boolean): Dialect {
       `GRANT ALL ON \`${appDatabase}\`.* TO ${account} WITH GRANT OPTION`,
     ],
     variablesQuery:
-      'SELECT @@server_id AS serverId, @@server_uuid AS serverUuid, @@super_read_only AS readOnly, @@gtid_executed AS gtidExecuted, ' +
+      'SELECT @@server_id AS serverId, @@server_uuid AS serverUuid, @@super_read_only AS readOnly, @@gtid_executed AS gtidExecuted, @@gtid_purged AS gtidPurged, ' +
       '@@rpl_semi_sync_source_enabled AS semiSyncSource',
     parseVariables: (row) => ({
       serverId: Number(row.serverId),
       serverUuid: asString(row.serverUuid),
       readOnly: asBoolean(row.readOnly),
       gtidExecuted: asString(row.gtidExecuted).replace(/\s+/g, ''),
+      gtidPurged: asString(row.gtidPurged).replace(/\s+/g, ''),
       semiSyncSource: asBoolean(row.semiSyncSource),
     }),
     replicaStatusQuery: 'SHOW REPLICA STATUS',

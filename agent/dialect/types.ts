@@ -14,6 +14,8 @@ export interface ServerVariables {
   readOnly: boolean;
   /** Executed GTIDs in the flavour's own notation (used for errant-transaction checks). */
   gtidExecuted: string;
+  /** GTIDs no longer in its binary logs (MySQL gtid_purged): a replica lacking any cannot catch up from it. '' on MariaDB. */
+  gtidPurged: string;
   /** Semi-synchronous replication enabled as a source (commits wait for a replica's acknowledgement). */
   semiSyncSource: boolean;
 }

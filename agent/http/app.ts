@@ -68,6 +68,7 @@ export function buildApp({ snapshot, metrics, switchover, now = Date.now }: AppO
       file: mysql.binlog.file,
       position: mysql.binlog.position,
       gtidExecuted: mysql.variables.gtidExecuted,
+      gtidPurged: mysql.variables.gtidPurged,
       serverUuid: mysql.variables.serverUuid,
     });
   });

@@ -320,5 +320,30 @@ export function failoverSuite(flavor: Flavor): void {
       old.startMysqld();
       await cluster.waitHealthy();
     });
+
+    // Last: on MariaDB it leaves a replica that cannot catch up.
+    test('a new empty replica joins although the primary purged its old binary logs: MySQL clones the primary, MariaDB says why it cannot', async () => {
+      const primary = await cluster.currentPrimary();
+      const [{ File: current }] = await primary.rootQuery(flavor === 'mysql' ? 'SHOW BINARY LOG STATUS' : 'SHOW BINLOG STATUS');
+      await primary.rootQuery('FLUSH BINARY LOGS');
+      await primary.rootQuery(`PURGE BINARY LOGS TO '${current}'`);
+      const [{ rows }] = await primary.rootQuery('SELECT COUNT(*) AS rows FROM app.acked_writes');
+      const fresh = cluster.pods.find((pod) => pod !== primary)!;
+      await fresh.rebuild();
+      if (flavor === 'mysql') {
+        await cluster.waitHealthy();
+        assert.match(readFileSync(fresh.paths.agentLog, 'utf8'), /"state":"replica-rebuilding".*no longer has binary logs holding transactions this node lacks/);
+        const [{ copied }] = await fresh.rootQuery('SELECT COUNT(*) AS copied FROM app.acked_writes');
+        assert.equal(Number(copied), Number(rows));
+        await assertNoErrantGtids(cluster, primary);
+      } else {
+        const status = await waitFor(`${fresh.name} reporting why it cannot catch up`, async () => {
+          const answer = await fresh.status().catch(() => undefined);
+          return /purged|1236/.test(answer?.replication?.lastError ?? '') ? answer : undefined;
+        });
+        assert.equal(status.healthy, false);
+        assert.equal((await fresh.agent('/health')).status, 503);
+      }
+    });
   });
 }

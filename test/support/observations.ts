@@ -23,7 +23,7 @@ export const heldBy = (holder: string, self: string): LeaseView => ({ state: 'he
 export const free = (lastHolder: string | null = PRIMARY.name, bootstrapped = true): LeaseView => ({ state: 'free', record: null, lastHolder, bootstrapped });
 
 export function variables(overrides: Partial<ServerVariables> = {}): ServerVariables {
-  return { serverId: 101, serverUuid: UUID1, readOnly: true, gtidExecuted: `${UUID0}:1-10`, semiSyncSource: false, ...overrides };
+  return { serverId: 101, serverUuid: UUID1, readOnly: true, gtidExecuted: `${UUID0}:1-10`, gtidPurged: '', semiSyncSource: false, ...overrides };
 }
 
 export function streaming(overrides: Partial<ReplicaStatus> = {}): ReplicaStatus {
@@ -47,7 +47,7 @@ export function up(overrides: Partial<Omit<MysqlUp, 'up'>> = {}): MysqlUp {
 }
 
 export function peer(name: string, overrides: Partial<PeerStatus> = {}): PeerStatus {
-  return { name, unreachable: null, mysqldUp: true, gtidExecuted: `${UUID0}:1-10`, retrievedGtids: `${UUID0}:1-10`, errant: false, ...overrides };
+  return { name, unreachable: null, mysqldUp: true, gtidExecuted: `${UUID0}:1-10`, retrievedGtids: `${UUID0}:1-10`, errant: false, storeUnreachable: null, ...overrides };
 }
 
 /** A replica's observation while mysql-ha-0 holds the lease; override anything. */
@@ -73,7 +73,7 @@ export function observedAsPrimary(mysql: Observation['mysql'], overrides: Partia
   return observed(mysql, { lease: heldBy(PRIMARY.name, PRIMARY.name), heldUntil: NOW + 3000, ...overrides });
 }
 
-export const primaryReady = (gtidExecuted = `${UUID0}:1-10`): Observation['primaryPosition'] => ({
+export const primaryReady = (gtidExecuted = `${UUID0}:1-10`, gtidPurged = ''): Observation['primaryPosition'] => ({
   state: 'ready',
-  position: { file: 'mysql-bin.000001', position: 157, gtidExecuted, serverUuid: UUID0 },
+  position: { file: 'mysql-bin.000001', position: 157, gtidExecuted, gtidPurged, serverUuid: UUID0 },
 });

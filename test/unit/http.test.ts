@@ -63,10 +63,10 @@ for (const [name, snapshot, url, status, reason] of table) {
   });
 }
 
-test('GET /binlog-position: a ready primary gives file, position, GTIDs and UUID', async () => {
+test('GET /binlog-position: a ready primary gives file, position, GTIDs (executed and purged) and UUID', async () => {
   const answer = await get(writablePrimary, '/binlog-position');
   assert.equal(answer.status, 200);
-  assert.deepEqual(answer.body, { file: 'mysql-bin.000001', position: 157, gtidExecuted: `${UUID0}:1-10`, serverUuid: UUID0 });
+  assert.deepEqual(answer.body, { file: 'mysql-bin.000001', position: 157, gtidExecuted: `${UUID0}:1-10`, gtidPurged: '', serverUuid: UUID0 });
 });
 
 test('GET /binlog-position: 503 with the reason anywhere else', async () => {
