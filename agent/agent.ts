@@ -36,6 +36,7 @@ const PEER_TIMEOUT_MS = 500;
 export class AgentLoop {
   readonly #parts: AgentParts;
   #timer: NodeJS.Timeout | undefined;
+  #wakeRequested = false;
   #stopped = false;
   #mysqldDownSince: number | null = null;
   /** Serialises ticks with switchover steps, which act on the same node. */
@@ -46,13 +47,27 @@ export class AgentLoop {
   }
 
   start(): void {
-    const tickAndReschedule = async (): Promise<void> => {
-      const acted = await this.exclusive(() => this.tick());
-      // After an action, look again soon: its effect is what the next decision needs.
-      const delay = acted ? AFTER_ACTION_DELAY_MS : this.#parts.config.loopIntervalMs;
-      if (!this.#stopped) this.#timer = setTimeout(tickAndReschedule, delay);
-    };
-    void tickAndReschedule();
+    void this.#tickAndReschedule();
+  }
+
+  /** Runs the next tick now rather than at its time: new data arrived. A tick under way is followed by another at once. */
+  wake(): void {
+    if (this.#stopped) return;
+    if (this.#timer === undefined) {
+      this.#wakeRequested = true;
+      return;
+    }
+    clearTimeout(this.#timer);
+    void this.#tickAndReschedule();
+  }
+
+  async #tickAndReschedule(): Promise<void> {
+    this.#timer = undefined;
+    this.#wakeRequested = false;
+    const acted = await this.exclusive(() => this.tick());
+    // After an action, look again soon: its effect is what the next decision needs.
+    const delay = acted || this.#wakeRequested ? AFTER_ACTION_DELAY_MS : this.#parts.config.loopIntervalMs;
+    if (!this.#stopped) this.#timer = setTimeout(() => void this.#tickAndReschedule(), delay);
   }
 
   stop(): void {

@@ -37,7 +37,7 @@ const envSchema = z.object({
   MYSQL_HA_LEASE_TTL_MS: int(2000, 600_000).default(5000),
   MYSQL_HA_RENEW_PERIOD_MS: int(100, 60_000).default(1000),
   MYSQL_HA_STORE_TIMEOUT_MS: int(100, 60_000).default(1000),
-  MYSQL_HA_MYSQLD_DOWN_GRACE_MS: int(0, 600_000).default(1500),
+  MYSQL_HA_MYSQLD_DOWN_GRACE_MS: int(0, 600_000).default(1000),
   MYSQL_HA_FAILOVER_WINDOW_MS: int(0, 86_400_000).default(60_000),
   MYSQL_HA_LOSSLESS: z.enum(['auto', 'on', 'off']).default('auto'),
   MYSQL_HA_PAUSED: z.enum(['true', 'false']).default('false'),

@@ -115,6 +115,9 @@ function decideReplica(observation: Observation, mysql: MysqlUp, primary: Peer, 
   if (!mysql.variables.readOnly) {
     return decision('replica-writable', { kind: 'fence' }, `replica of ${primary.name} is writable: turning read-only on`);
   }
+  if (mysql.variables.semiSyncSource) {
+    return decision('replica-demoting', { kind: 'fence' }, `replica of ${primary.name} still has the semi-sync source on (from its time as primary): turning it off before it replicates`);
+  }
   if (replica === null || !followsPrimary(mysql, primary, context.topology)) {
     const state = replica === null ? 'replica-unconfigured' : 'replica-wrong-source';
     const why = replica === null ? 'no replication configured' : `replicating from ${replica.sourceHost}:${replica.sourcePort}, not ${primary.name}`;

@@ -10,6 +10,8 @@ export interface PrimaryPositionWatcherOptions {
   requestTimeoutMs?: number;
   minBackoffMs?: number;
   maxBackoffMs?: number;
+  /** Called when the primary's position arrives, so the loop can act on it at once. */
+  onReady?: () => void;
 }
 
 async function fetchPosition(url: string, timeoutMs: number): Promise<PrimaryPosition> {
@@ -52,7 +54,7 @@ export class PrimaryPositionWatcher {
 
   #start(primary: Peer): void {
     this.reset();
-    const { agentPort, log, requestTimeoutMs = 2000, minBackoffMs = 500, maxBackoffMs = 5000 } = this.#options;
+    const { agentPort, log, requestTimeoutMs = 2000, minBackoffMs = 200, maxBackoffMs = 2000 } = this.#options;
     const url = `http://${primary.host}:${agentPort}/binlog-position`;
     const watch = { primary: primary.name, abort: new AbortController(), probe: { state: 'waiting', attempts: 0, lastError: 'first attempt in progress' } as PrimaryPositionProbe };
     this.#watch = watch;
@@ -60,7 +62,8 @@ export class PrimaryPositionWatcher {
       retries: Number.POSITIVE_INFINITY,
       minTimeout: minBackoffMs,
       maxTimeout: maxBackoffMs,
-      factor: 2,
+      // Gentle growth: a bootstrapping primary is usually ready within a second or two.
+      factor: 1.5,
       signal: watch.abort.signal,
       onFailedAttempt: ({ error, attemptNumber, retryDelay }) => {
         watch.probe = { state: 'waiting', attempts: attemptNumber, lastError: error.message };
@@ -70,6 +73,7 @@ export class PrimaryPositionWatcher {
       (position) => {
         watch.probe = { state: 'ready', position };
         log.info({ primary: primary.name, gtidExecuted: position.gtidExecuted }, 'primary is ready');
+        this.#options.onReady?.();
       },
       () => undefined, // aborted by reset()
     );

@@ -103,6 +103,7 @@ export type NodeState =
   | 'primary-handing-over'
   | 'primary-releasing'
   | 'replica-writable'
+  | 'replica-demoting'
   | 'replica-unconfigured'
   | 'replica-wrong-source'
   | 'replica-waiting-for-primary'

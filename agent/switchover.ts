@@ -7,6 +7,7 @@ import type { Dialect } from './dialect/types.ts';
 import { messageOf } from './errors.ts';
 import { SwitchoverRefused } from './http/app.ts';
 import type { Logger } from './log.ts';
+import { LocalServer } from './mysql/local-server.ts';
 import { observePeers } from './peers.ts';
 import type { AgentSnapshot } from './snapshot.ts';
 
@@ -21,6 +22,8 @@ export interface SwitchoverParts {
 }
 
 const CATCH_UP_TIMEOUT_MS = 30_000;
+/** One wait on the candidate; the lease is renewed between waits. */
+const CATCH_UP_STEP_SECONDS = 1;
 
 /**
  * Planned switchover, run on the primary: stop writes here (read-only, sessions ended), wait
@@ -55,20 +58,31 @@ export async function switchover(parts: SwitchoverParts, requested: string | und
     snapshot.handingOver = true;
     try {
       log.info({ candidate }, `switchover: stopping writes on ${self}`);
-      await actuator.fence();
+      // The semi-sync source is turned off once the lease has moved (decide: replica-demoting),
+      // while the candidate promotes itself.
+      await actuator.stopWrites();
       const fenced = (await loop.observe()).mysql;
       if (!fenced.up) throw new SwitchoverRefused(`${self}'s mysqld stopped answering during the switchover`);
+      log.info({ candidate, elapsedMs: Date.now() - started }, `switchover: writes stopped on ${self}; waiting for ${candidate} to apply everything`);
       const executed = fenced.variables.gtidExecuted;
       const host = config.peers.find((peer) => peer.name === candidate)!;
+      // Asked of the candidate's mysqld itself (same agent account on every node): it answers
+      // the moment it has applied everything, where its agent's /status lags by up to a tick.
+      const candidateServer = new LocalServer({ host: host.host, port: config.mysql.port, user: config.agent.user, password: config.agent.password, node: candidate });
       const deadline = Date.now() + CATCH_UP_TIMEOUT_MS;
-      for (;;) {
-        const [status] = await observePeers([host], config.http.port, 1000);
-        if (status && status.unreachable === null && dialect.subtractGtids(executed, status.gtidExecuted) === '') break;
-        if (Date.now() > deadline) throw new SwitchoverRefused(`${candidate} did not catch up within ${CATCH_UP_TIMEOUT_MS / 1000} s; ${self} stays primary`);
-        // The lease stays renewed while we wait (the loop is held off meanwhile).
-        await lease.observe(Date.now(), true);
-        await new Promise((resolve) => setTimeout(resolve, 50));
+      try {
+        for (;;) {
+          const { sql, values } = dialect.waitForGtids(executed, CATCH_UP_STEP_SECONDS);
+          const [row] = await candidateServer.query(sql, values, (CATCH_UP_STEP_SECONDS + 2) * 1000);
+          if (Number(row?.applied) === 1) break;
+          if (Date.now() > deadline) throw new SwitchoverRefused(`${candidate} did not catch up within ${CATCH_UP_TIMEOUT_MS / 1000} s; ${self} stays primary`);
+          // The lease stays renewed while we wait (the loop is held off meanwhile).
+          await lease.observe(Date.now(), true);
+        }
+      } finally {
+        await candidateServer.close();
       }
+      log.info({ candidate, elapsedMs: Date.now() - started }, `switchover: ${candidate} has applied every transaction of ${self}`);
       await lease.handOver(candidate);
       log.info({ candidate }, `switchover: lease handed to ${candidate}`);
       return { from: self, to: candidate, handoverMs: Date.now() - started };

@@ -130,7 +130,7 @@ export async function main(_args: string[]): Promise<number> {
     dialect,
     observer: new MysqlObserver(server, dialect, config.agent.user),
     lease: leaseKeeper,
-    watcher: new PrimaryPositionWatcher({ agentPort: config.http.port, log }),
+    watcher: new PrimaryPositionWatcher({ agentPort: config.http.port, log, onReady: () => loop?.wake() }),
     actuator,
     metrics,
     rolePublisher: await rolePublisherFor(config, log),

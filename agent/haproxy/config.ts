@@ -38,7 +38,7 @@ export const haproxyDefaults = {
 } as const;
 
 /** Health-check timing shared by both backends. */
-export const healthCheck = { intervalMs: 1000, fall: 2, rise: 1, timeoutMs: 1000 } as const;
+export const healthCheck = { intervalMs: 1000, downIntervalMs: 500, fall: 2, rise: 1, timeoutMs: 1000 } as const;
 
 /**
  * Worst case from "an agent stops answering 200" to "HAProxy stops sending it traffic":
@@ -119,7 +119,8 @@ export function renderHaproxyConfig(options: HaproxyConfigOptions): string {
 
   const inter = seconds(healthCheck.intervalMs);
   const dnsOptions = o.kubernetes ? ` resolvers ${resolversName} init-addr last,libc,none` : '';
-  const defaultServer = `    default-server inter ${inter} fall ${healthCheck.fall} rise ${healthCheck.rise} on-marked-down shutdown-sessions${dnsOptions}`;
+  // downinter: a server that is down (a new primary, a replica back in sync) is looked at more often.
+  const defaultServer = `    default-server inter ${inter} downinter ${seconds(healthCheck.downIntervalMs)} fall ${healthCheck.fall} rise ${healthCheck.rise} on-marked-down shutdown-sessions${dnsOptions}`;
   const servers = options.pods.map((pod) => `    server ${pod.name} ${address(pod.host, o.mysqlPort)} check port ${o.agentPort}`);
   const bind = (port: number) => `    bind ${address(o.bindAddress, port)}`;
 
@@ -134,6 +135,7 @@ export function renderHaproxyConfig(options: HaproxyConfigOptions): string {
     `# Checks run every ${inter}, fail after ${healthCheck.fall}, recover after ${healthCheck.rise}, time out after ${seconds(healthCheck.timeoutMs)}:`,
     `# a pod stops getting traffic at most ${failureDetectionSeconds}s after its agent stops answering 200,`,
     '# and its open connections are closed then (on-marked-down shutdown-sessions).',
+    `# A pod that is down is checked every ${seconds(healthCheck.downIntervalMs)}, so a new primary gets traffic soon after it answers 200.`,
     '',
     'global',
     '    log stdout format raw local0',

@@ -321,20 +321,44 @@ export function failoverSuite(flavor: Flavor): void {
       await cluster.waitHealthy();
     });
 
+    test('anti-flapping: no second automatic failover inside the window; the dead primary takes its own lease back', async () => {
+      for (const pod of cluster.pods) {
+        await pod.stopAgent('SIGTERM');
+        pod.spec.env.MYSQL_HA_FAILOVER_WINDOW_MS = '120000';
+        pod.startAgent();
+      }
+      await cluster.waitHealthy();
+      const first = await cluster.currentPrimary();
+      await first.stopMysqld('SIGKILL');
+      const second = await waitNewPrimary(cluster, first);
+      first.startMysqld();
+      await cluster.waitHealthy();
+      await second.stopMysqld('SIGKILL');
+      await new Promise((resolve) => setTimeout(resolve, 8000));
+      for (const pod of cluster.pods.filter((candidate) => candidate !== second)) {
+        assert.equal((await pod.agent('/primary')).status, 503, `${pod.name} became primary inside the window`);
+        assert.match((await pod.status()).decision.reason, /no second automatic failover within 120\.0 s/);
+      }
+      second.startMysqld();
+      await waitFor(`${second.name} primary again`, async () => (await second.agent('/primary')).status === 200);
+      await cluster.waitHealthy();
+    });
+
     // Last: on MariaDB it leaves a replica that cannot catch up.
     test('a new empty replica joins although the primary purged its old binary logs: MySQL clones the primary, MariaDB says why it cannot', async () => {
       const primary = await cluster.currentPrimary();
-      const [{ File: current }] = await primary.rootQuery(flavor === 'mysql' ? 'SHOW BINARY LOG STATUS' : 'SHOW BINLOG STATUS');
       await primary.rootQuery('FLUSH BINARY LOGS');
+      const [{ File: current }] = await primary.rootQuery(flavor === 'mysql' ? 'SHOW BINARY LOG STATUS' : 'SHOW BINLOG STATUS');
+      // Every file before the one just opened: all the history there is.
       await primary.rootQuery(`PURGE BINARY LOGS TO '${current}'`);
-      const [{ rows }] = await primary.rootQuery('SELECT COUNT(*) AS rows FROM app.acked_writes');
+      const [{ total }] = await primary.rootQuery('SELECT COUNT(*) AS total FROM app.acked_writes');
       const fresh = cluster.pods.find((pod) => pod !== primary)!;
       await fresh.rebuild();
       if (flavor === 'mysql') {
         await cluster.waitHealthy();
         assert.match(readFileSync(fresh.paths.agentLog, 'utf8'), /"state":"replica-rebuilding".*no longer has binary logs holding transactions this node lacks/);
         const [{ copied }] = await fresh.rootQuery('SELECT COUNT(*) AS copied FROM app.acked_writes');
-        assert.equal(Number(copied), Number(rows));
+        assert.equal(Number(copied), Number(total));
         await assertNoErrantGtids(cluster, primary);
       } else {
         const status = await waitFor(`${fresh.name} reporting why it cannot catch up`, async () => {
