@@ -54,7 +54,7 @@ export class PrimaryPositionWatcher {
 
   #start(primary: Peer): void {
     this.reset();
-    const { agentPort, log, requestTimeoutMs = 2000, minBackoffMs = 200, maxBackoffMs = 2000 } = this.#options;
+    const { agentPort, log, requestTimeoutMs = 2000, minBackoffMs = 100, maxBackoffMs = 2000 } = this.#options;
     const url = `http://${primary.host}:${agentPort}/binlog-position`;
     const watch = { primary: primary.name, abort: new AbortController(), probe: { state: 'waiting', attempts: 0, lastError: 'first attempt in progress' } as PrimaryPositionProbe };
     this.#watch = watch;

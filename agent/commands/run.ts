@@ -28,8 +28,10 @@ async function detectServer(server: LocalServer, snapshot: AgentSnapshot, log: L
     },
     {
       retries: Number.POSITIVE_INFINITY,
-      minTimeout: 250,
-      maxTimeout: 5000,
+      // Local and cheap to try: a starting mysqld is picked up within a second of accepting.
+      minTimeout: 200,
+      maxTimeout: 1000,
+      factor: 1.5,
       shouldRetry: ({ error }) => !(error instanceof AgentError && error.code === 'MHA_UNSUPPORTED_SERVER'),
       onFailedAttempt: ({ error, attemptNumber, retryDelay }) => {
         snapshot.heartbeatAt = Date.now();

@@ -19,6 +19,9 @@ export interface SandboxPodSpec {
   env: Record<string, string>;
 }
 
+/** Node.js options the agent runs with, here and in the image (Dockerfile.agent's NODE_OPTIONS). */
+export const AGENT_NODE_OPTIONS = '--max-semi-space-size=1';
+
 /** One simulated pod: a real mysqld and a real agent process on their own loopback address. */
 export class SandboxPod {
   readonly spec: SandboxPodSpec;
@@ -78,7 +81,7 @@ export class SandboxPod {
   }
 
   startAgent(): void {
-    this.agentPid = this.#spawn([process.execPath, CLI, 'run'], this.paths.agentLog, this.spec.env);
+    this.agentPid = this.#spawn([process.execPath, CLI, 'run'], this.paths.agentLog, { NODE_OPTIONS: AGENT_NODE_OPTIONS, ...this.spec.env });
   }
 
   /** Sends `signal` to mysqld and waits until it is gone. */

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { accessSync, constants, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, posix } from 'node:path';
 import { describe, it } from 'node:test';
+import { AGENT_NODE_OPTIONS } from '../../agent/sandbox/pod.ts';
 import { execForm, isIgnored, parseCopy, parseDockerfile, type Dockerfile, type Stage } from '../support/dockerfile.ts';
 
 const packageJson = JSON.parse(readFileSync('package.json', 'utf8')) as {
@@ -95,6 +96,7 @@ describe('Dockerfile.agent', () => {
     const workdir = lastOf(final, 'WORKDIR')!;
     const entrypoint = execForm(lastOf(final, 'ENTRYPOINT') ?? '');
     assert.deepEqual(entrypoint, ['node', posix.join(workdir, bin)], 'ENTRYPOINT must be exec form running the bin with node');
+    assert.ok(instructions(final, 'ENV').some((env) => env.args === `NODE_OPTIONS=${AGENT_NODE_OPTIONS}`), 'the agent image runs node with the options the sandbox uses');
 
     const buildWorkdir = lastOf(build, 'WORKDIR')!;
     const copies = instructions(final, 'COPY').map((instruction) => parseCopy(instruction.args));
