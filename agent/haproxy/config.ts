@@ -38,13 +38,16 @@ export const haproxyDefaults = {
 } as const;
 
 /** Health-check timing shared by both backends. */
-export const healthCheck = { intervalMs: 1000, downIntervalMs: 500, fall: 2, rise: 1, timeoutMs: 1000 } as const;
+export const healthCheck = { intervalMs: 1000, fastIntervalMs: 250, downIntervalMs: 500, fall: 2, rise: 1, timeoutMs: 1000 } as const;
 
 /**
  * Worst case from "an agent stops answering 200" to "HAProxy stops sending it traffic":
- * `fall` consecutive failed checks, `inter` apart, the last one running into its timeout.
+ * the next check (`inter`), then `fall` − 1 more `fastinter` apart, the last one running into
+ * its timeout. The old primary of a switchover is such a pod: writes keep going to it (and
+ * failing on read-only) until HAProxy marks it down.
  */
-export const failureDetectionSeconds = (healthCheck.fall * healthCheck.intervalMs + healthCheck.timeoutMs) / 1000;
+export const failureDetectionSeconds =
+  (healthCheck.intervalMs + (healthCheck.fall - 1) * healthCheck.fastIntervalMs + healthCheck.timeoutMs) / 1000;
 
 export const resolversName = 'cluster-dns';
 
@@ -120,7 +123,7 @@ export function renderHaproxyConfig(options: HaproxyConfigOptions): string {
   const inter = seconds(healthCheck.intervalMs);
   const dnsOptions = o.kubernetes ? ` resolvers ${resolversName} init-addr last,libc,none` : '';
   // downinter: a server that is down (a new primary, a replica back in sync) is looked at more often.
-  const defaultServer = `    default-server inter ${inter} downinter ${seconds(healthCheck.downIntervalMs)} fall ${healthCheck.fall} rise ${healthCheck.rise} on-marked-down shutdown-sessions${dnsOptions}`;
+  const defaultServer = `    default-server inter ${inter} fastinter ${seconds(healthCheck.fastIntervalMs)} downinter ${seconds(healthCheck.downIntervalMs)} fall ${healthCheck.fall} rise ${healthCheck.rise} on-marked-down shutdown-sessions${dnsOptions}`;
   const servers = options.pods.map((pod) => `    server ${pod.name} ${address(pod.host, o.mysqlPort)} check port ${o.agentPort}`);
   const bind = (port: number) => `    bind ${address(o.bindAddress, port)}`;
 
@@ -132,7 +135,7 @@ export function renderHaproxyConfig(options: HaproxyConfigOptions): string {
     `# Port ${o.readPort}: reads, round-robin over every pod whose agent answers`,
     `#   GET /read-only?lag=${o.maxLagSeconds} with 200 (the primary and replicas at most ${o.maxLagSeconds}s behind).`,
     `# Port ${o.statsPort}: stats page at /stats, liveness at /healthz.`,
-    `# Checks run every ${inter}, fail after ${healthCheck.fall}, recover after ${healthCheck.rise}, time out after ${seconds(healthCheck.timeoutMs)}:`,
+    `# Checks run every ${inter} (every ${seconds(healthCheck.fastIntervalMs)} after a failed one), fail after ${healthCheck.fall}, recover after ${healthCheck.rise}, time out after ${seconds(healthCheck.timeoutMs)}:`,
     `# a pod stops getting traffic at most ${failureDetectionSeconds}s after its agent stops answering 200,`,
     '# and its open connections are closed then (on-marked-down shutdown-sessions).',
     `# A pod that is down is checked every ${seconds(healthCheck.downIntervalMs)}, so a new primary gets traffic soon after it answers 200.`,

@@ -321,6 +321,27 @@ export function failoverSuite(flavor: Flavor): void {
       await cluster.waitHealthy();
     });
 
+    test('lossless: with no replica to acknowledge it, a commit waits instead of returning, and returns once one is back', async () => {
+      const primary = await cluster.currentPrimary();
+      const replicas = cluster.pods.filter((pod) => pod !== primary);
+      await Promise.all(replicas.map((pod) => pod.stopMysqld('SIGKILL')));
+      const { app } = cluster.sandbox.describe();
+      const connection = await primary.app(app.password, app.database);
+      try {
+        const insert = connection.query('INSERT INTO acked_writes (id, writer) VALUES (-2, -2)');
+        const outcome = await Promise.race([insert.then(() => 'returned'), new Promise((resolve) => setTimeout(resolve, 5000, 'still waiting'))]);
+        assert.equal(outcome, 'still waiting', 'a commit returned with no replica to acknowledge it');
+        replicas.forEach((pod) => pod.startMysqld());
+        await insert;
+        await cluster.waitHealthy();
+        for (const pod of replicas) {
+          await waitFor(`the row on ${pod.name}`, async () => (await pod.rootQuery('SELECT id FROM app.acked_writes WHERE id = -2')).length === 1);
+        }
+      } finally {
+        await connection.end();
+      }
+    });
+
     test('anti-flapping: no second automatic failover inside the window; the dead primary takes its own lease back', async () => {
       for (const pod of cluster.pods) {
         await pod.stopAgent('SIGTERM');

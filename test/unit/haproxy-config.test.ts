@@ -49,9 +49,9 @@ describe('renderHaproxyConfig', () => {
   });
 
   it('uses short checks and states the detection time it implies', () => {
-    assert.equal(failureDetectionSeconds, (healthCheck.fall * healthCheck.intervalMs + healthCheck.timeoutMs) / 1000);
-    assert.equal(failureDetectionSeconds, 3);
-    assert.match(config, new RegExp(`default-server inter 1s downinter 500ms fall ${healthCheck.fall} rise ${healthCheck.rise} `));
+    assert.equal(failureDetectionSeconds, (healthCheck.intervalMs + (healthCheck.fall - 1) * healthCheck.fastIntervalMs + healthCheck.timeoutMs) / 1000);
+    assert.equal(failureDetectionSeconds, 2.25);
+    assert.match(config, new RegExp(`default-server inter 1s fastinter 250ms downinter 500ms fall ${healthCheck.fall} rise ${healthCheck.rise} `));
     assert.match(config, /timeout check 1s/);
     assert.match(config, new RegExp(`at most ${failureDetectionSeconds}s after its agent stops answering 200`));
   });
