@@ -301,7 +301,7 @@ function table(results: any): string {
     '| --- | --- | --- | --- |',
     row('bootstrap: 3 fresh pods to replicas at 0 lag', ms(results.bootstrap.totalMs), `mysqld accepting: ${ms(results.bootstrap.baselineMysqldUpMs)}`, '≤ 15 s'),
     row('bootstrap: agent overhead', ms(results.bootstrap.agentOverheadMs), '', '≤ 1 s'),
-    row('failover RTO, mysqld SIGKILL', ms(f.mysqldSigkill.rtoMs), `HAProxy detection floor ${f.mysqldSigkill.baselineDetectionFloorMs} ms`, 'p50 ≤ 3 s'),
+    row('failover RTO, mysqld SIGKILL', ms(f.mysqldSigkill.rtoMs), `HAProxy detection time ${f.mysqldSigkill.baselineDetectionFloorMs} ms`, 'p50 ≤ 3 s'),
     row('acknowledged writes lost (mysqld SIGKILL)', `${f.mysqldSigkill.acknowledgedWritesLost} (old primary rejoined every time, after cloning ${f.mysqldSigkill.oldPrimaryCloned}×)`, '', '0'),
     row('failover RTO, whole pod killed', ms(f.podKill.rtoMs), `lease TTL ${f.podKill.baselineLeaseTtlMs} ms`, '≤ TTL + 2 s'),
     row('acknowledged writes lost (pod kill)', `${f.podKill.acknowledgedWritesLost} (old primary rejoined every time, after cloning ${f.podKill.oldPrimaryCloned}×)`, '', '0'),
