@@ -1,7 +1,7 @@
 // npm run bench: bootstrap time, failover RTO, switchover gap, health-check cost and footprint,
 // measured on the sandbox with real servers, each next to a baseline taken in the same run.
 // npm run bench runs it built into dist/, so the agents run the built JavaScript, as the image does.
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -119,13 +119,18 @@ function clonesBy(pod: SandboxPod): number {
   return readFileSync(pod.paths.agentLog, 'utf8').split('\n').filter((line) => line.includes('"state":"replica-rebuilding"')).length;
 }
 
-/** Back to three healthy pods: the old primary must rejoin by itself. Returns whether it cloned the primary first (MySQL). */
-async function heal(cluster: SandboxCluster, old: SandboxPod, clonesBefore: number): Promise<boolean> {
-  const refused = await until(`${old.name} rejoined or refused`, async () => {
+/** '' once the old primary is a healthy replica again, or the reason its agent keeps it out. */
+function rejoinOutcome(old: SandboxPod): Promise<string> {
+  return until(`${old.name} rejoined or refused`, async () => {
     const status = (await agentGet(old, '/status')).body;
     if (status?.decision?.state === 'replica-errant') return status.decision.reason as string;
     return status?.healthy && status.role === 'replica' ? '' : undefined;
   });
+}
+
+/** Back to three healthy pods: the old primary must rejoin by itself. Returns whether it cloned the primary first (MySQL). */
+async function heal(cluster: SandboxCluster, old: SandboxPod, clonesBefore: number): Promise<boolean> {
+  const refused = await rejoinOutcome(old);
   if (refused) throw new Error(`${old.name} did not rejoin by itself: ${refused}`);
   await cluster.waitHealthy(120_000);
   await cluster.waitHaproxySettled(30_000);
@@ -196,6 +201,41 @@ async function failovers(cluster: SandboxCluster, flavor: Flavor) {
     podKill: { rtoMs: stats(podKill.rto), baselineLeaseTtlMs: LEASE_TTL_MS, acknowledgedWritesLost: podKill.lost, oldPrimaryCloned: podKill.cloned },
     switchover: { writeGapMs: stats(switchover.gap), acknowledgedWritesLost: switchover.lost, refused: switchover.refused },
   };
+}
+
+/**
+ * mysqld SIGKILL again with MYSQL_HA_LOSSLESS=off: commits return without waiting for a replica,
+ * so acknowledged writes can be lost; they are counted. An old primary that comes back holding
+ * writes the new primary lacks is kept out (errant) and rebuilt as documented: empty data dir.
+ */
+async function asyncFailovers(cluster: SandboxCluster, flavor: Flavor) {
+  for (const pod of cluster.pods) {
+    await pod.stopAgent('SIGTERM');
+    pod.spec.env.MYSQL_HA_LOSSLESS = 'off';
+    pod.startAgent();
+  }
+  await cluster.waitHealthy(120_000);
+  await cluster.waitHaproxySettled(30_000);
+  const rto: number[] = [];
+  let lost = 0;
+  let keptOut = 0;
+  for (let i = 0; i < iterations; i++) {
+    const a = await underLoad(cluster, (primary) => primary.stopMysqld('SIGKILL'));
+    a.old.startMysqld();
+    rto.push(a.recoveryMs);
+    lost += a.lost;
+    if (await rejoinOutcome(a.old)) {
+      keptOut++;
+      await a.old.stopMysqld('SIGKILL');
+      rmSync(a.old.paths.data, { recursive: true, force: true });
+      await a.old.initialize();
+      a.old.startMysqld();
+    }
+    await cluster.waitHealthy(120_000);
+    await cluster.waitHaproxySettled(30_000);
+    log(`${flavor} asynchronous mysqld SIGKILL ${i + 1}/${iterations}: ${a.recoveryMs} ms, ${a.lost} acknowledged writes lost`);
+  }
+  return { rtoMs: stats(rto), acknowledgedWritesLost: lost, oldPrimaryKeptOutAsErrant: keptOut };
 }
 
 async function questions(pod: SandboxPod): Promise<number> {
@@ -282,6 +322,8 @@ async function benchFlavor(flavor: Flavor) {
     results.healthChecks = await healthChecks(cluster);
     log(`${flavor}: failovers and switchovers × ${iterations}`);
     results.failover = await failovers(cluster, flavor);
+    log(`${flavor}: asynchronous mode (MYSQL_HA_LOSSLESS=off), mysqld SIGKILL × ${iterations}`);
+    results.asyncFailover = await asyncFailovers(cluster, flavor);
   } finally {
     // KEEP_BENCH_DATA=1 keeps the pods' logs of a failed run.
     await cluster.down(!process.env.KEEP_BENCH_DATA);
@@ -307,6 +349,8 @@ function table(results: any): string {
     row('acknowledged writes lost (pod kill)', `${f.podKill.acknowledgedWritesLost} (old primary rejoined every time, after cloning ${f.podKill.oldPrimaryCloned}×)`, '', '0'),
     row('planned switchover write gap', ms(f.switchover.writeGapMs), '', '≤ 2 s'),
     row('acknowledged writes lost (switchover)', `${f.switchover.acknowledgedWritesLost}; switchovers refused: ${f.switchover.refused.length}`, '', '0'),
+    row('asynchronous mode: failover RTO, mysqld SIGKILL', ms(results.asyncFailover.rtoMs), '', ''),
+    row('asynchronous mode: acknowledged writes lost', `${results.asyncFailover.acknowledgedWritesLost} in ${results.asyncFailover.rtoMs.n} failovers (old primary kept out as errant ${results.asyncFailover.oldPrimaryKeptOutAsErrant}×, rebuilt)`, '', 'report it'),
     ...['/health', '/replica?lag=5'].map((path) => row(`${path} at 2,000 req/s`, `${Math.round(health(path).requestsPerSecond)} req/s, p50 ${health(path).latencyMs.p50} ms, p99 ${health(path).latencyMs.p99} ms, ${health(path).statementsPerRequest.toFixed(4)} statements/request`, `mysqld statements: ${health(path).mysqldStatementsMeanwhile} under load vs ${health(path).baselineIdleStatements} idle`, 'p99 ≤ 2 ms, 0 statements/request')),
     ...results.footprint.processes.map((p: any) => row(`footprint: ${p.process}`, `RSS ${p.rssMiB} MiB, CPU ${p.cpuPercentOfACore} % of a core`, '', p.process.startsWith('baseline') ? '' : '≤ 60 MiB, ≤ 1 %')),
   ].join('\n');
