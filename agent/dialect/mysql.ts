@@ -14,6 +14,10 @@ export function mysqlDialect(hasBinaryLogStatus: boolean): Dialect {
       'gtid_mode = ON',
       'enforce_gtid_consistency = ON',
       'log_replica_updates = ON',
+      // A pod whose data dir is replaced keeps its server_id; without this its replica would skip,
+      // as its own, every transaction the pod wrote before, and silently miss them. With GTIDs
+      // on, MySQL allows it with log_replica_updates: executed GTIDs are skipped, so no loops.
+      'replicate_same_server_id = ON',
       'skip_replica_start = ON',
       // super_read_only also stops accounts with SUPER/CONNECTION_ADMIN; the agent lifts it on the primary only.
       'super_read_only = ON',
