@@ -371,6 +371,7 @@ export function failoverSuite(flavor: Flavor): void {
       const token = cluster.sandbox.describe().switchoverToken;
       const switchTo = async (to: TestPod) => {
         const from = await cluster.currentPrimary();
+        if (from === to) return;
         const response = await fetch(`http://${from.spec.address}:8080/switchover`, {
           method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ candidate: to.name }),
         });
