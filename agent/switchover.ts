@@ -1,25 +1,12 @@
-import type { Actuator } from './act.ts';
-import type { AgentLoop } from './agent.ts';
-import type { RunConfig } from './config.ts';
-import type { LeaseKeeper } from './coordination/lease-keeper.ts';
+import type { AgentLoop, AgentParts } from './agent.ts';
 import { holdsLeaseNow } from './decide.ts';
-import type { Dialect } from './dialect/types.ts';
 import { messageOf } from './errors.ts';
 import { SwitchoverRefused } from './http/app.ts';
-import type { Logger } from './log.ts';
 import { LocalServer } from './mysql/local-server.ts';
 import { observePeers } from './peers.ts';
-import type { AgentSnapshot } from './snapshot.ts';
 
-export interface SwitchoverParts {
-  config: RunConfig;
-  dialect: Dialect;
-  loop: AgentLoop;
-  actuator: Actuator;
-  lease: LeaseKeeper;
-  snapshot: AgentSnapshot;
-  log: Logger;
-}
+/** The loop's own parts a switchover acts through, and the loop to run between its ticks. */
+export type SwitchoverParts = Pick<AgentParts, 'config' | 'dialect' | 'actuator' | 'lease' | 'snapshot' | 'log'> & { loop: AgentLoop };
 
 const CATCH_UP_TIMEOUT_MS = 30_000;
 /** One wait on the candidate; the lease is renewed between waits. */

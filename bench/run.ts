@@ -1,7 +1,7 @@
 // npm run bench: bootstrap time, failover RTO, switchover gap, health-check cost and footprint,
 // measured on the sandbox with real servers, each next to a baseline taken in the same run.
 // npm run bench runs it built into dist/, so the agents run the built JavaScript, as the image does.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -226,10 +226,7 @@ async function asyncFailovers(cluster: SandboxCluster, flavor: Flavor) {
     lost += a.lost;
     if (await rejoinOutcome(a.old)) {
       keptOut++;
-      await a.old.stopMysqld('SIGKILL');
-      rmSync(a.old.paths.data, { recursive: true, force: true });
-      await a.old.initialize();
-      a.old.startMysqld();
+      await a.old.rebuild();
     }
     await cluster.waitHealthy(120_000);
     await cluster.waitHaproxySettled(30_000);

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { connect } from 'node:net';
-import { existsSync, mkdirSync, openSync, closeSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, rmSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CNF_FILE } from '../stage.ts';
@@ -82,6 +82,14 @@ export class SandboxPod {
 
   startAgent(): void {
     this.agentPid = this.#spawn([process.execPath, CLI, 'run'], this.paths.agentLog, { NODE_OPTIONS: AGENT_NODE_OPTIONS, ...this.spec.env });
+  }
+
+  /** The documented fix for a node with errant transactions: an empty data dir, filled again from the primary. */
+  async rebuild(): Promise<void> {
+    await this.stopMysqld('SIGKILL');
+    rmSync(this.paths.data, { recursive: true, force: true });
+    await this.initialize();
+    this.startMysqld();
   }
 
   /** Sends `signal` to mysqld and waits until it is gone. */

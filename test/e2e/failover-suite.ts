@@ -150,6 +150,20 @@ export function failoverSuite(flavor: Flavor): void {
       return outcome;
     }
 
+    /** A planned switchover to `to` (none when it already is the primary), then a healthy cluster. */
+    async function switchTo(to: TestPod): Promise<void> {
+      const from = await cluster.currentPrimary();
+      if (from === to) return;
+      const response = await fetch(`http://${from.spec.address}:8080/switchover`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${cluster.sandbox.describe().switchoverToken}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ candidate: to.name }),
+      });
+      assert.equal(response.status, 200, await response.text());
+      await waitFor(`${to.name} primary`, async () => (await cluster.currentPrimary(1000).catch(() => undefined)) === to);
+      await cluster.waitHealthy();
+    }
+
     let sigkill: { old: TestPod; primary: TestPod; rejoin: Promise<string> } | undefined;
 
     test("SIGKILL of the primary's mysqld under load: a new primary takes writes, no acknowledged write is lost, never two writable nodes", async () => {
@@ -261,17 +275,8 @@ export function failoverSuite(flavor: Flavor): void {
 
     test('a primary cut off from etcd fences itself before its lease expires; never two writable nodes', async () => {
       // Make mysql-ha-2 (behind the proxy) the primary first.
-      const token = cluster.sandbox.describe().switchoverToken;
-      const current = await cluster.currentPrimary();
-      if (current.name !== 'mysql-ha-2') {
-        const response = await fetch(`http://${current.spec.address}:8080/switchover`, {
-          method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ candidate: 'mysql-ha-2' }),
-        });
-        assert.equal(response.status, 200, await response.text());
-        await waitFor('mysql-ha-2 primary', async () => (await cluster.currentPrimary(1000).catch(() => undefined))?.name === 'mysql-ha-2');
-        await cluster.waitHealthy();
-      }
       const isolated = cluster.pods.find((pod) => pod.name === 'mysql-ha-2')!;
+      await switchTo(isolated);
       const outcome = await underLoad(cluster, async () => {
         proxy.cut();
         return waitNewPrimary(cluster, isolated);
@@ -368,17 +373,6 @@ export function failoverSuite(flavor: Flavor): void {
     // A rebuilt pod keeps its server_id: a replica skips events with its own server_id unless told
     // not to (MySQL: replicate_same_server_id in the staged cnf), and would silently miss them.
     test('a replica rebuilt from an empty data dir gets every transaction, those its pod wrote as primary included', async () => {
-      const token = cluster.sandbox.describe().switchoverToken;
-      const switchTo = async (to: TestPod) => {
-        const from = await cluster.currentPrimary();
-        if (from === to) return;
-        const response = await fetch(`http://${from.spec.address}:8080/switchover`, {
-          method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ candidate: to.name }),
-        });
-        assert.equal(response.status, 200, await response.text());
-        await waitFor(`${to.name} primary`, async () => (await cluster.currentPrimary(1000).catch(() => undefined)) === to);
-        await cluster.waitHealthy();
-      };
       const [writer, other] = cluster.pods.filter((pod) => pod.name !== 'mysql-ha-0');
       await switchTo(writer!);
       const load = new WriteLoad(writeTarget(cluster), 2);

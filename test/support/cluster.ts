@@ -6,7 +6,7 @@ import type { Flavor } from '../../agent/dialect/types.ts';
 import { AGENT_PORT, MYSQL_PORT, SandboxCluster } from '../../agent/sandbox/cluster.ts';
 import { SandboxPod } from '../../agent/sandbox/pod.ts';
 import { runtimeFor } from '../../agent/sandbox/runtime.ts';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -54,14 +54,6 @@ export class TestPod extends SandboxPod {
     } finally {
       await connection.end();
     }
-  }
-
-  /** The documented fix for a node with errant transactions: an empty data dir, filled again by replication. */
-  async rebuild(): Promise<void> {
-    await this.stopMysqld('SIGKILL');
-    rmSync(this.paths.data, { recursive: true, force: true });
-    await this.initialize();
-    this.startMysqld();
   }
 
   /** The application account over TCP, as a client would connect. */

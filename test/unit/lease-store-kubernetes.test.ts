@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { bootstrappedAnnotation, KubernetesLeaseStore } from '../../agent/coordination/kubernetes-lease-store.ts';
+import type { LeaseRecord, LeaseStore } from '../../agent/coordination/lease.ts';
 import { kubeConfigForServer } from '../../agent/kubernetes/create-pod-role-publisher.ts';
 import { startFakeKubeApi, type FakeKubeApi, type KubeObject } from '../support/fake-kube-api.ts';
 import { leaseStoreContract, type LeaseStoreFixture } from '../support/lease-store-contract.ts';
@@ -16,6 +17,17 @@ const microTime = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/;
 
 function storeOn(url: string, timeoutMs = requestTimeoutMs): KubernetesLeaseStore {
   return new KubernetesLeaseStore({ kubeConfig: kubeConfigForServer(url, token), namespace, cluster, requestTimeoutMs: timeoutMs });
+}
+
+/** `store` takes the lease and renews it, then `other` takes it over by compare-and-set: three writes. */
+async function acquireRenewTakeOver(store: LeaseStore, other: LeaseStore): Promise<{ ok: true; record: LeaseRecord }> {
+  const acquired = await store.acquire('a', 10_000, null);
+  assert.ok(acquired.ok);
+  const renewed = await store.renew(acquired.record);
+  assert.ok(renewed.ok);
+  const taken = await other.acquire('b', 10_000, renewed.record.version);
+  assert.ok(taken.ok);
+  return taken;
 }
 
 async function storesOnNewApi(): Promise<LeaseStoreFixture & { api: FakeKubeApi }> {
@@ -87,12 +99,7 @@ describe('KubernetesLeaseStore: the Lease object', () => {
   }));
 
   it('writes by compare-and-set: every update names the resourceVersion it read', withApi(async ({ api, store, other }) => {
-    const acquired = await store.acquire('a', 10_000, null);
-    assert.ok(acquired.ok);
-    const renewed = await store.renew(acquired.record);
-    assert.ok(renewed.ok);
-    const taken = await other.acquire('b', 10_000, renewed.record.version);
-    assert.ok(taken.ok);
+    const taken = await acquireRenewTakeOver(store, other);
     await other.markBootstrapped();
     const updates = api.requests.filter((request) => request.method === 'PUT');
     assert.equal(updates.length, 3);
@@ -112,12 +119,7 @@ describe('KubernetesLeaseStore: the Lease object', () => {
   it('keeps the bootstrapped annotation, and any other, through every later write', withApi(async ({ api, store, other }) => {
     await store.markBootstrapped();
     assert.equal(storedLease(api).metadata.annotations?.[bootstrappedAnnotation], 'true');
-    const acquired = await store.acquire('a', 10_000, null);
-    assert.ok(acquired.ok);
-    const renewed = await store.renew(acquired.record);
-    assert.ok(renewed.ok);
-    const taken = await other.acquire('b', 10_000, renewed.record.version);
-    assert.ok(taken.ok);
+    const taken = await acquireRenewTakeOver(store, other);
     assert.equal(await other.release(taken.record), true);
     assert.equal(storedLease(api).metadata.annotations?.[bootstrappedAnnotation], 'true');
   }));
