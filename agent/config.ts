@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { AgentError, messageOf } from './errors.ts';
-import { parsePodName, podName, type PodIdentity } from './ordinal.ts';
+import { parsePodName, podName, type PodIdentity } from './pod/ordinal.ts';
 
 // Every setting comes from the environment (how Kubernetes hands them to a
 // container). The README's configuration table lists the same names.

@@ -9,7 +9,7 @@ import { parseArgs } from 'node:util';
 import { spawn } from 'node:child_process';
 import autocannon from 'autocannon';
 import { createConnection } from 'mysql2/promise';
-import type { Flavor } from '../agent/dialect/types.ts';
+import type { Flavor } from '../agent/mysql/dialect/types.ts';
 import { failureDetectionSeconds } from '../agent/haproxy/config.ts';
 import { agentGet, SandboxCluster } from '../agent/sandbox/cluster.ts';
 import { ensurePrerequisites } from '../agent/sandbox/install.ts';

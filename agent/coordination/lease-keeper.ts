@@ -1,5 +1,5 @@
 import { messageOf } from '../errors.ts';
-import type { LeaseView } from '../state.ts';
+import type { LeaseView } from '../loop/state.ts';
 import type { LeaseRecord, LeaseStore } from './lease.ts';
 
 export interface LeaseTimings {

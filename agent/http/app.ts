@@ -1,7 +1,7 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { healthCheck, primaryCheck, readOnlyCheck, replicaCheck, roleOf, type Check, type CheckContext } from '../health.ts';
-import type { AgentMetrics } from '../metrics.ts';
-import type { AgentSnapshot } from '../snapshot.ts';
+import { healthCheck, primaryCheck, readOnlyCheck, replicaCheck, roleOf, type Check, type CheckContext } from '../loop/health.ts';
+import type { AgentMetrics } from './metrics.ts';
+import type { AgentSnapshot } from '../loop/snapshot.ts';
 import { statusOf } from './status.ts';
 
 /** A planned switchover, done by the loop's owner; rejects with a SwitchoverRefused to answer 409. */

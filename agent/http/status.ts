@@ -1,6 +1,6 @@
-import { primaryOf } from '../decide.ts';
-import { healthCheck, roleOf } from '../health.ts';
-import type { AgentSnapshot } from '../snapshot.ts';
+import { primaryOf } from '../loop/decide.ts';
+import { healthCheck, roleOf } from '../loop/health.ts';
+import type { AgentSnapshot } from '../loop/snapshot.ts';
 
 /** GET /status: everything a human needs to see about this node in one document. */
 export function statusOf(snapshot: AgentSnapshot, now: number) {

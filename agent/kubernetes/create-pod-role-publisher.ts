@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from '../log.ts';
-import { parsePodName } from '../ordinal.ts';
+import { parsePodName } from '../pod/ordinal.ts';
 import { ApiPodRolePublisher, type PodRolePublisher } from './pod-role-publisher.ts';
 import { noopPodRolePublisher } from './noop-publisher.ts';
 import { roleLabelKey } from './role-label.ts';

@@ -3,7 +3,7 @@ import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rm
 import { join, resolve } from 'node:path';
 import { createConnection } from 'mysql2/promise';
 import { escape } from 'mysql2';
-import type { Flavor } from '../dialect/types.ts';
+import type { Flavor } from '../mysql/dialect/types.ts';
 import { messageOf } from '../errors.ts';
 import { haproxyDefaults, renderHaproxyConfig } from '../haproxy/config.ts';
 import { planCluster, readOrWriteSecrets, type SecretName } from './plan.ts';

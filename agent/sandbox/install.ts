@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, renameSync, rmSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
-import type { Flavor } from '../dialect/types.ts';
+import type { Flavor } from '../mysql/dialect/types.ts';
 import { DEFAULT_MYSQL_CHROOT } from './runtime.ts';
 
 export interface Prerequisites {

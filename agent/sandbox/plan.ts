@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Flavor } from '../dialect/types.ts';
-import { podName } from '../ordinal.ts';
+import type { Flavor } from '../mysql/dialect/types.ts';
+import { podName } from '../pod/ordinal.ts';
 import type { SandboxPodSpec } from './pod.ts';
 
 export interface ClusterPlanOptions {

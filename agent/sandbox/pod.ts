@@ -3,7 +3,7 @@ import { connect } from 'node:net';
 import { closeSync, existsSync, mkdirSync, openSync, rmSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CNF_FILE } from '../stage.ts';
+import { CNF_FILE } from '../pod/stage.ts';
 import { runCommand, type ServerRuntime } from './runtime.ts';
 
 // The CLI next to this module: agent/cli.ts from a checkout, dist/agent/cli.js once built.

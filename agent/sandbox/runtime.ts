@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
-import type { Flavor } from '../dialect/types.ts';
+import type { Flavor } from '../mysql/dialect/types.ts';
 
 const run = promisify(execFile);
 

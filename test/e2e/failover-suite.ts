@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
-import type { Flavor } from '../../agent/dialect/types.ts';
+import type { Flavor } from '../../agent/mysql/dialect/types.ts';
 import { TestCluster, TestPod, waitFor } from '../support/cluster.ts';
 import { WritableSampler, WriteLoad, type WriteLoadTarget } from '../support/write-load.ts';
 

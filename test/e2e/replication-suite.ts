@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { Flavor } from '../../agent/dialect/types.ts';
+import type { Flavor } from '../../agent/mysql/dialect/types.ts';
 import { isRunning } from '../../agent/sandbox/pod.ts';
 import { TestCluster, TestPod, waitFor } from '../support/cluster.ts';
 

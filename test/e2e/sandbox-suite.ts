@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { createConnection, type Connection } from 'mysql2/promise';
-import type { Flavor } from '../../agent/dialect/types.ts';
+import type { Flavor } from '../../agent/mysql/dialect/types.ts';
 import { failureDetectionSeconds } from '../../agent/haproxy/config.ts';
 import type { ClusterFile } from '../../agent/sandbox/cluster.ts';
 import { isRunning } from '../../agent/sandbox/pod.ts';

@@ -2,7 +2,7 @@
 // Debian's MariaDB, real agent processes, one loopback address per pod) plus helpers a
 // test needs to look at it from the outside.
 import { createConnection, type Connection } from 'mysql2/promise';
-import type { Flavor } from '../../agent/dialect/types.ts';
+import type { Flavor } from '../../agent/mysql/dialect/types.ts';
 import { AGENT_PORT, MYSQL_PORT, SandboxCluster } from '../../agent/sandbox/cluster.ts';
 import { SandboxPod } from '../../agent/sandbox/pod.ts';
 import { runtimeFor } from '../../agent/sandbox/runtime.ts';

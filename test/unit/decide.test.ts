@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { decide, needsPrimaryPosition, type DecideContext } from '../../agent/decide.ts';
-import { countMysqlGtids, subtractMysqlGtids } from '../../agent/gtid.ts';
-import type { Decision, Observation, Topology } from '../../agent/state.ts';
+import { decide, needsPrimaryPosition, type DecideContext } from '../../agent/loop/decide.ts';
+import { countMysqlGtids, subtractMysqlGtids } from '../../agent/mysql/gtid.ts';
+import type { Decision, Observation, Topology } from '../../agent/loop/state.ts';
 import {
   asPrimary, asReplica, free, heldBy, NOW, observed, observedAsPrimary, OTHER, peer, PRIMARY, primaryReady, record, REPLICA, streaming, up, UUID0, UUID1, variables,
 } from '../support/observations.ts';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { dialectForServer, parseServerVersion } from '../../agent/dialect/index.ts';
+import { dialectForServer, parseServerVersion } from '../../agent/mysql/dialect/index.ts';
 
 const dialectFor = (version: string) => dialectForServer(parseServerVersion(version));
 

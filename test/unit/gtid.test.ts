@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { originatesFrom, subtractMariadbGtids, subtractMysqlGtids } from '../../agent/gtid.ts';
+import { originatesFrom, subtractMariadbGtids, subtractMysqlGtids } from '../../agent/mysql/gtid.ts';
 
 const A = '3e11fa47-71ca-11e1-9e33-c80aa9429562';
 const B = 'a5c2e2a0-71ca-11e1-9e33-c80aa9429562';

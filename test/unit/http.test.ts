@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { buildApp, SwitchoverRefused } from '../../agent/http/app.ts';
-import { AgentMetrics } from '../../agent/metrics.ts';
-import type { AgentSnapshot } from '../../agent/snapshot.ts';
-import type { Observation, Topology } from '../../agent/state.ts';
+import { AgentMetrics } from '../../agent/http/metrics.ts';
+import type { AgentSnapshot } from '../../agent/loop/snapshot.ts';
+import type { Observation, Topology } from '../../agent/loop/state.ts';
 import { asPrimary, asReplica, heldBy, NOW, observed, observedAsPrimary, PRIMARY, REPLICA, streaming, up, UUID0, variables } from '../support/observations.ts';
 
 const TOKEN = 'test-switchover-token';

@@ -18,7 +18,7 @@ import type { ISecret } from 'kubernetes-models/v1/Secret';
 import type { IService } from 'kubernetes-models/v1/Service';
 import { haproxyDefaults } from '../../agent/haproxy/config.ts';
 import { roleLabelKey } from '../../agent/kubernetes/role-label.ts';
-import { CNF_FILE } from '../../agent/stage.ts';
+import { CNF_FILE } from '../../agent/pod/stage.ts';
 import { kustomizeBuild, type ManifestObject } from '../support/kustomize.ts';
 import { validateAgainstSchema } from '../support/kubernetes-schemas.ts';
 import { unknownFields } from '../support/unknown-fields.ts';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { AgentError } from '../../agent/errors.ts';
-import { parsePodName } from '../../agent/ordinal.ts';
+import { parsePodName } from '../../agent/pod/ordinal.ts';
 
 test('a StatefulSet pod name gives its set and ordinal', () => {
   assert.deepEqual(parsePodName('mysql-ha-0'), { name: 'mysql-ha-0', statefulSet: 'mysql-ha', ordinal: 0 });

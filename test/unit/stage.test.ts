@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { loadStageConfig } from '../../agent/config.ts';
-import { renderStagedFiles } from '../../agent/stage.ts';
+import { renderStagedFiles } from '../../agent/pod/stage.ts';
 
 const run = promisify(execFile);
 const CLI = new URL('../../agent/cli.ts', import.meta.url).pathname;

@@ -1,5 +1,5 @@
-import type { Peer } from './config.ts';
-import { originatesFrom } from './gtid.ts';
+import type { Peer } from '../config.ts';
+import { originatesFrom } from '../mysql/gtid.ts';
 import type { Action, Decision, MysqlUp, NodeState, Observation, PeerStatus, Topology } from './state.ts';
 
 export interface DecideContext {

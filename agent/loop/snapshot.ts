@@ -1,5 +1,5 @@
-import type { RunConfig } from './config.ts';
-import type { ServerVersion } from './dialect/index.ts';
+import type { RunConfig } from '../config.ts';
+import type { ServerVersion } from '../mysql/dialect/index.ts';
 import type { Decision, Observation, Topology } from './state.ts';
 
 /** What the HTTP API reads: the loop's latest results, never a live query. */

@@ -1,4 +1,4 @@
-import { messageOf } from './errors.ts';
+import { messageOf } from '../errors.ts';
 
 /** One row of the cluster table: what an agent's /status says, or why it could not be asked. */
 export interface PodStatusRow {

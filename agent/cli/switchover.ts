@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { collectStatus } from '../cluster-status.ts';
+import { collectStatus } from '../http/status-client.ts';
 import { AgentError, messageOf } from '../errors.ts';
 import { SandboxCluster } from '../sandbox/cluster.ts';
 import { runtimeFor } from '../sandbox/runtime.ts';

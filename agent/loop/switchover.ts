@@ -1,9 +1,9 @@
-import type { AgentLoop, AgentParts } from './agent.ts';
+import type { AgentLoop, AgentParts } from './agent-loop.ts';
 import { holdsLeaseNow } from './decide.ts';
-import { messageOf } from './errors.ts';
-import { SwitchoverRefused } from './http/app.ts';
-import { LocalServer } from './mysql/local-server.ts';
-import { observePeers } from './peers.ts';
+import { messageOf } from '../errors.ts';
+import { SwitchoverRefused } from '../http/app.ts';
+import { LocalServer } from '../mysql/local-server.ts';
+import { observePeers } from '../http/peer-status.ts';
 
 /** The loop's own parts a switchover acts through, and the loop to run between its ticks. */
 export type SwitchoverParts = Pick<AgentParts, 'config' | 'dialect' | 'actuator' | 'lease' | 'snapshot' | 'log'> & { loop: AgentLoop };

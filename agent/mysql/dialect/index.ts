@@ -1,4 +1,4 @@
-import { AgentError } from '../errors.ts';
+import { AgentError } from '../../errors.ts';
 import { mariadbDialect } from './mariadb.ts';
 import { mysqlDialect } from './mysql.ts';
 import type { Dialect, Flavor } from './types.ts';

@@ -1,8 +1,8 @@
 // The plain data the loop passes around: what was observed, and what was decided.
 // Everything here is serialisable, so decisions can be table-tested and shown in /status.
-import type { Peer } from './config.ts';
-import type { LeaseRecord } from './coordination/lease.ts';
-import type { BinlogPosition, ReplicaStatus, ServerVariables } from './dialect/types.ts';
+import type { Peer } from '../config.ts';
+import type { LeaseRecord } from '../coordination/lease.ts';
+import type { BinlogPosition, ReplicaStatus, ServerVariables } from '../mysql/dialect/types.ts';
 
 export interface MysqlDown {
   up: false;

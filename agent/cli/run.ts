@@ -1,21 +1,21 @@
 import pRetry from 'p-retry';
-import { Actuator } from '../act.ts';
-import { AgentLoop } from '../agent.ts';
+import { Actuator } from '../loop/actuator.ts';
+import { AgentLoop } from '../loop/agent-loop.ts';
 import { loadRunConfig, type RunConfig } from '../config.ts';
-import { dialectForServer, parseServerVersion, type Dialect, type ServerVersion } from '../dialect/index.ts';
+import { dialectForServer, parseServerVersion, type Dialect, type ServerVersion } from '../mysql/dialect/index.ts';
 import { AgentError, messageOf } from '../errors.ts';
 import { createLeaseStore } from '../coordination/create-lease-store.ts';
 import { LeaseKeeper } from '../coordination/lease-keeper.ts';
 import { buildApp, SwitchoverRefused } from '../http/app.ts';
-import { switchover, type SwitchoverParts } from '../switchover.ts';
+import { switchover, type SwitchoverParts } from '../loop/switchover.ts';
 import { createLogger, type Logger } from '../log.ts';
-import { AgentMetrics } from '../metrics.ts';
+import { AgentMetrics } from '../http/metrics.ts';
 import { noopPodRolePublisher } from '../kubernetes/noop-publisher.ts';
 import type { PodRolePublisher } from '../kubernetes/pod-role-publisher.ts';
 import { LocalServer } from '../mysql/local-server.ts';
-import { MysqlObserver } from '../observe.ts';
-import { PrimaryPositionWatcher } from '../primary-position.ts';
-import type { AgentSnapshot } from '../snapshot.ts';
+import { MysqlObserver } from '../mysql/observer.ts';
+import { PrimaryPositionWatcher } from '../http/primary-position-watcher.ts';
+import type { AgentSnapshot } from '../loop/snapshot.ts';
 
 /** Waits (forever, with capped backoff) for the local mysqld, then picks its dialect once. */
 async function detectServer(server: LocalServer, snapshot: AgentSnapshot, log: Logger): Promise<{ version: ServerVersion; dialect: Dialect }> {

@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { AgentError, messageOf } from '../errors.ts';
 import { haproxyDefaults, renderHaproxyConfig, type HaproxyConfigOptions, type HaproxyPod } from '../haproxy/config.ts';
-import { podName } from '../ordinal.ts';
+import { podName } from '../pod/ordinal.ts';
 
 const usage = `usage: mysql-ha-agent haproxy-config (--pods NAME=HOST[,NAME=HOST...] | --statefulset NAME [--service NAME] [--replicas N])
          [--kubernetes [--namespace NS] [--cluster-domain DOMAIN] [--dns-server IP:PORT]]

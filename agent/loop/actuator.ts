@@ -1,9 +1,9 @@
 import { escape, escapeId } from 'mysql2';
-import type { Peer, RunConfig } from './config.ts';
-import type { LeaseKeeper } from './coordination/lease-keeper.ts';
-import type { Dialect } from './dialect/types.ts';
-import { AgentError } from './errors.ts';
-import type { LocalServer } from './mysql/local-server.ts';
+import type { Peer, RunConfig } from '../config.ts';
+import type { LeaseKeeper } from '../coordination/lease-keeper.ts';
+import type { Dialect } from '../mysql/dialect/types.ts';
+import { AgentError } from '../errors.ts';
+import type { LocalServer } from '../mysql/local-server.ts';
 import type { Action } from './state.ts';
 
 // The same words on both flavours since MySQL 8.0.22 and MariaDB 10.5.

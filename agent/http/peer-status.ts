@@ -1,6 +1,6 @@
-import type { Peer } from './config.ts';
-import { messageOf } from './errors.ts';
-import type { PeerStatus } from './state.ts';
+import type { Peer } from '../config.ts';
+import { messageOf } from '../errors.ts';
+import type { PeerStatus } from '../loop/state.ts';
 
 interface StatusBody {
   mysqld?: { up?: boolean };

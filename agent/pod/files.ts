@@ -1,6 +1,6 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { AgentError, messageOf } from './errors.ts';
+import { AgentError, messageOf } from '../errors.ts';
 
 /**
  * Writes `content` atomically (temp file + rename) unless the file already holds it.

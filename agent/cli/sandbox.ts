@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
-import { collectStatus, formatStatusTable } from '../cluster-status.ts';
-import type { Flavor } from '../dialect/types.ts';
+import { collectStatus, formatStatusTable } from '../http/status-client.ts';
+import type { Flavor } from '../mysql/dialect/types.ts';
 import { AgentError } from '../errors.ts';
 import { SandboxCluster } from '../sandbox/cluster.ts';
 import { ensurePrerequisites } from '../sandbox/install.ts';

@@ -1,6 +1,6 @@
 import { escape } from 'mysql2';
-import type { StageConfig } from './config.ts';
-import { dialectForFlavor } from './dialect/index.ts';
+import type { StageConfig } from '../config.ts';
+import { dialectForFlavor } from '../mysql/dialect/index.ts';
 
 export const CNF_FILE = 'mysql-ha.cnf';
 export const INIT_SQL_FILE = 'agent-init.sql';

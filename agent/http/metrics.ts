@@ -1,6 +1,6 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
-import type { Check, Role } from './health.ts';
-import type { Observation } from './state.ts';
+import type { Check, Role } from '../loop/health.ts';
+import type { Observation } from '../loop/state.ts';
 
 const ROLES: Role[] = ['primary', 'replica', 'unknown'];
 

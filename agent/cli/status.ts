@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { collectStatus, formatStatusTable } from '../cluster-status.ts';
+import { collectStatus, formatStatusTable } from '../http/status-client.ts';
 import { AgentError } from '../errors.ts';
 import { SandboxCluster } from '../sandbox/cluster.ts';
 import { runtimeFor } from '../sandbox/runtime.ts';

@@ -1,8 +1,8 @@
 import pRetry from 'p-retry';
-import type { Logger } from './log.ts';
-import { messageOf } from './errors.ts';
-import type { Peer } from './config.ts';
-import type { PrimaryPosition, PrimaryPositionProbe } from './state.ts';
+import type { Logger } from '../log.ts';
+import { messageOf } from '../errors.ts';
+import type { Peer } from '../config.ts';
+import type { PrimaryPosition, PrimaryPositionProbe } from '../loop/state.ts';
 
 export interface PrimaryPositionWatcherOptions {
   agentPort: number;

@@ -1,4 +1,4 @@
-import { AgentError } from './errors.ts';
+import { AgentError } from '../errors.ts';
 
 export interface PodIdentity {
   /** Full pod name, e.g. mysql-ha-2. */
