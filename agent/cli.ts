@@ -5,12 +5,18 @@ import { AgentError, messageOf } from './errors.ts';
 // `main(args: string[]): Promise<number>` (the exit code). Loading them lazily keeps
 // `stage` (an init container) from loading the HTTP server and MySQL driver.
 const commands: Record<string, { summary: string; load: () => Promise<{ main(args: string[]): Promise<number> }> }> = {
-  stage: { summary: 'stage --conf-dir DIR --init-dir DIR   write this pod\'s .cnf and init SQL (init container)', load: () => import('./cli/stage.ts') },
+  stage: { summary: "stage --conf-dir DIR --init-dir DIR   write this pod's .cnf and init SQL (init container)", load: () => import('./cli/stage.ts') },
   run: { summary: 'run                                   the sidecar: configure replication, serve /health and /status', load: () => import('./cli/run.ts') },
   sandbox: { summary: 'sandbox up|status|kill|stop|start|down  a whole cluster on this machine (sandbox --help)', load: () => import('./cli/sandbox.ts') },
-  status: { summary: 'status --dir DIR | --agents URL,...     the cluster table from every agent\'s /status (--json)', load: () => import('./cli/status.ts') },
-  switchover: { summary: 'switchover [--to POD] --dir DIR | --agents URL,...  planned switchover (token: MYSQL_HA_SWITCHOVER_TOKEN)', load: () => import('./cli/switchover.ts') },
-  'haproxy-config': { summary: 'haproxy-config --statefulset NAME     print haproxy.cfg: writes to the primary, reads spread over pods (--help)', load: () => import('./cli/haproxy-config.ts') },
+  status: { summary: "status --dir DIR | --agents URL,...     the cluster table from every agent's /status (--json)", load: () => import('./cli/status.ts') },
+  switchover: {
+    summary: 'switchover [--to POD] --dir DIR | --agents URL,...  planned switchover (token: MYSQL_HA_SWITCHOVER_TOKEN)',
+    load: () => import('./cli/switchover.ts'),
+  },
+  'haproxy-config': {
+    summary: 'haproxy-config --statefulset NAME     print haproxy.cfg: writes to the primary, reads spread over pods (--help)',
+    load: () => import('./cli/haproxy-config.ts'),
+  },
 };
 
 export function usage(): string {
@@ -33,7 +39,9 @@ async function main(argv: string[]): Promise<number> {
 }
 
 main(process.argv.slice(2)).then(
-  (code) => { process.exitCode = code; },
+  (code) => {
+    process.exitCode = code;
+  },
   (error: unknown) => {
     process.stderr.write(`mysql-ha-agent: ${error instanceof AgentError ? error.describe() : messageOf(error)}\n`);
     process.exitCode = 1;

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { AgentError, messageOf } from './errors.ts';
-import { parsePodName, podName, type PodIdentity } from './pod/ordinal.ts';
+import { type PodIdentity, parsePodName, podName } from './pod/ordinal.ts';
 
 // Every setting comes from the environment (how Kubernetes hands them to a
 // container). The README's configuration table lists the same names.
@@ -15,8 +15,14 @@ const envSchema = z.object({
   POD_NAME: z.string().min(1).optional(),
   MYSQL_HA_FLAVOR: flavor.default('mysql'),
   MYSQL_HA_SERVER_ID_BASE: int(1, 4_000_000_000).default(100),
-  MYSQL_HA_PEERS: z.string().regex(/^[^=,\s]+=[^=,\s]+(,[^=,\s]+=[^=,\s]+)*$/, 'a comma-separated list of pod=host').optional(),
-  MYSQL_HA_SERVICE: z.string().regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'a DNS name').optional(),
+  MYSQL_HA_PEERS: z
+    .string()
+    .regex(/^[^=,\s]+=[^=,\s]+(,[^=,\s]+=[^=,\s]+)*$/, 'a comma-separated list of pod=host')
+    .optional(),
+  MYSQL_HA_SERVICE: z
+    .string()
+    .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'a DNS name')
+    .optional(),
   MYSQL_HA_REPLICAS: int(1, 64).default(3),
   MYSQL_HA_BOOTSTRAP_PRIMARY: z.string().min(1).optional(),
   MYSQL_HA_MYSQL_HOST: z.string().min(1).default('127.0.0.1'),
@@ -32,8 +38,14 @@ const envSchema = z.object({
   MYSQL_HA_LIVENESS_TIMEOUT_MS: int(1000, 600_000).default(30_000),
   MYSQL_HA_LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal']).default('info'),
   MYSQL_HA_LEASE_BACKEND: z.enum(['kubernetes', 'etcd']).default('kubernetes'),
-  MYSQL_HA_ETCD_ENDPOINTS: z.string().regex(/^https?:\/\/[^,\s]+(,https?:\/\/[^,\s]+)*$/, 'a comma-separated list of http(s)://host:port').optional(),
-  MYSQL_HA_CLUSTER_NAME: z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'a DNS label').optional(),
+  MYSQL_HA_ETCD_ENDPOINTS: z
+    .string()
+    .regex(/^https?:\/\/[^,\s]+(,https?:\/\/[^,\s]+)*$/, 'a comma-separated list of http(s)://host:port')
+    .optional(),
+  MYSQL_HA_CLUSTER_NAME: z
+    .string()
+    .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'a DNS label')
+    .optional(),
   MYSQL_HA_LEASE_TTL_MS: int(2000, 600_000).default(5000),
   MYSQL_HA_RENEW_PERIOD_MS: int(100, 60_000).default(1000),
   MYSQL_HA_STORE_TIMEOUT_MS: int(100, 60_000).default(1000),
@@ -222,10 +234,16 @@ export function loadRunConfig(env: Env): RunConfig {
     // The holder must be able to fail one renewal, retry, and still fence before the lease can run out.
     const { MYSQL_HA_RENEW_PERIOD_MS: renew, MYSQL_HA_STORE_TIMEOUT_MS: timeout, MYSQL_HA_LEASE_TTL_MS: ttl } = parsed;
     if (renew + 2 * timeout >= ttl) {
-      problems.add('MYSQL_HA_LEASE_TTL_MS', `must exceed MYSQL_HA_RENEW_PERIOD_MS + 2 × MYSQL_HA_STORE_TIMEOUT_MS (${renew} + 2 × ${timeout} = ${renew + 2 * timeout} ms; got ${ttl} ms)`);
+      problems.add(
+        'MYSQL_HA_LEASE_TTL_MS',
+        `must exceed MYSQL_HA_RENEW_PERIOD_MS + 2 × MYSQL_HA_STORE_TIMEOUT_MS (${renew} + 2 × ${timeout} = ${renew + 2 * timeout} ms; got ${ttl} ms)`,
+      );
     }
     if (fenceMarginMs + renew >= ttl) {
-      problems.add('MYSQL_HA_LEASE_TTL_MS', `must exceed MYSQL_HA_RENEW_PERIOD_MS + MYSQL_HA_LOOP_INTERVAL_MS + MYSQL_HA_STORE_TIMEOUT_MS (${fenceMarginMs + renew} ms; got ${ttl} ms)`);
+      problems.add(
+        'MYSQL_HA_LEASE_TTL_MS',
+        `must exceed MYSQL_HA_RENEW_PERIOD_MS + MYSQL_HA_LOOP_INTERVAL_MS + MYSQL_HA_STORE_TIMEOUT_MS (${fenceMarginMs + renew} ms; got ${ttl} ms)`,
+      );
     }
   }
   problems.throwIfAny();

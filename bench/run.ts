@@ -1,16 +1,17 @@
 // npm run bench: bootstrap time, failover RTO, switchover gap, health-check cost and footprint,
 // measured on the sandbox with real servers, each next to a baseline taken in the same run.
 // npm run bench runs it built into dist/, so the agents run the built JavaScript, as the image does.
+
+import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { spawn } from 'node:child_process';
 import autocannon from 'autocannon';
 import { createConnection } from 'mysql2/promise';
-import type { Flavor } from '../agent/mysql/dialect/types.ts';
 import { failureDetectionSeconds } from '../agent/haproxy/config.ts';
+import type { Flavor } from '../agent/mysql/dialect/types.ts';
 import { agentGet, SandboxCluster } from '../agent/sandbox/cluster.ts';
 import { ensurePrerequisites } from '../agent/sandbox/install.ts';
 import type { SandboxPod } from '../agent/sandbox/pod.ts';
@@ -53,7 +54,10 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
 const accepts = (host: string, port: number) =>
   new Promise<boolean>((resolve) => {
     const socket = connect({ host, port });
-    socket.once('connect', () => { socket.destroy(); resolve(true); });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
     socket.once('error', () => resolve(false));
   });
 
@@ -90,7 +94,9 @@ async function bootstrap(flavor: Flavor) {
       const started = Date.now();
       await cluster.startEtcd();
       cluster.pods.forEach((pod) => cluster.startPod(pod));
-      await until('every mysqld accepting connections', async () => ((await Promise.all(cluster.pods.map((pod) => accepts(pod.spec.address, 3306)))).every(Boolean) ? true : undefined));
+      await until('every mysqld accepting connections', async () =>
+        (await Promise.all(cluster.pods.map((pod) => accepts(pod.spec.address, 3306)))).every(Boolean) ? true : undefined,
+      );
       const mysqldUp = Date.now();
       await until('every replica replicating with 0 lag', async () => {
         const statuses = await Promise.all(cluster.pods.map((pod) => agentGet(pod, '/status')));
@@ -116,7 +122,9 @@ function writeTarget(cluster: SandboxCluster) {
 
 /** How many times this pod's agent has cloned the primary over its own data (its log says so). */
 function clonesBy(pod: SandboxPod): number {
-  return readFileSync(pod.paths.agentLog, 'utf8').split('\n').filter((line) => line.includes('"state":"replica-rebuilding"')).length;
+  return readFileSync(pod.paths.agentLog, 'utf8')
+    .split('\n')
+    .filter((line) => line.includes('"state":"replica-rebuilding"')).length;
 }
 
 /** '' once the old primary is a healthy replica again, or the reason its agent keeps it out. */
@@ -172,7 +180,9 @@ async function failovers(cluster: SandboxCluster, flavor: Flavor) {
     if (await heal(cluster, a.old, a.clonesBefore)) mysqldKill.cloned++;
     log(`${flavor} mysqld SIGKILL ${i + 1}/${iterations}: ${a.recoveryMs} ms, ${a.lost} acknowledged writes lost`);
 
-    const b = await underLoad(cluster, async (primary) => { await Promise.all([primary.stopAgent('SIGKILL'), primary.stopMysqld('SIGKILL')]); });
+    const b = await underLoad(cluster, async (primary) => {
+      await Promise.all([primary.stopAgent('SIGKILL'), primary.stopMysqld('SIGKILL')]);
+    });
     cluster.startPod(b.old);
     podKill.rto.push(b.recoveryMs);
     podKill.lost += b.lost;
@@ -182,7 +192,11 @@ async function failovers(cluster: SandboxCluster, flavor: Flavor) {
     const token = cluster.describe().switchoverToken;
     try {
       const c = await underLoad(cluster, async (primary) => {
-        const response = await fetch(`http://${primary.spec.address}:8080/switchover`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: '{}' });
+        const response = await fetch(`http://${primary.spec.address}:8080/switchover`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          body: '{}',
+        });
         if (response.status !== 200) throw new Error(`switchover refused (HTTP ${response.status}): ${await response.text()}`);
       });
       switchover.gap.push(c.gapMs);
@@ -197,7 +211,12 @@ async function failovers(cluster: SandboxCluster, flavor: Flavor) {
     }
   }
   return {
-    mysqldSigkill: { rtoMs: stats(mysqldKill.rto), baselineDetectionFloorMs: failureDetectionSeconds * 1000, acknowledgedWritesLost: mysqldKill.lost, oldPrimaryCloned: mysqldKill.cloned },
+    mysqldSigkill: {
+      rtoMs: stats(mysqldKill.rto),
+      baselineDetectionFloorMs: failureDetectionSeconds * 1000,
+      acknowledgedWritesLost: mysqldKill.lost,
+      oldPrimaryCloned: mysqldKill.cloned,
+    },
     podKill: { rtoMs: stats(podKill.rto), baselineLeaseTtlMs: LEASE_TTL_MS, acknowledgedWritesLost: podKill.lost, oldPrimaryCloned: podKill.cloned },
     switchover: { writeGapMs: stats(switchover.gap), acknowledgedWritesLost: switchover.lost, refused: switchover.refused },
   };
@@ -247,14 +266,14 @@ async function healthChecks(cluster: SandboxCluster) {
   const idleStart = await questions(pod);
   await sleep(loadSeconds * 1000);
   // Our own SHOW STATUS counts as one statement.
-  const idlePerSecond = (await questions(pod) - idleStart - 1) / loadSeconds;
+  const idlePerSecond = ((await questions(pod)) - idleStart - 1) / loadSeconds;
   const results: Record<string, unknown> = {};
   for (const path of ['/health', '/replica?lag=5']) {
     // Warm-up at the same rate (JIT, connection set-up), not measured: the steady state is what HAProxy sees.
     await autocannon({ url: `http://${pod.spec.address}:8080${path}`, connections: 10, duration: 2, overallRate: 2000 });
     const before = await questions(pod);
     const result = await autocannon({ url: `http://${pod.spec.address}:8080${path}`, connections: 10, duration: loadSeconds, overallRate: 2000 });
-    const statements = await questions(pod) - before - 1;
+    const statements = (await questions(pod)) - before - 1;
     const requests = result.requests.total;
     results[path] = {
       requestsPerSecond: result.requests.average,
@@ -285,7 +304,9 @@ async function footprint(cluster: SandboxCluster) {
   const started = Date.now();
   while (Date.now() - started < idleSeconds * 1000) {
     await sleep(1000);
-    pids.forEach(({ pid }, i) => { peak[i] = Math.max(peak[i]!, sampleProcess(pid).rssMiB); });
+    pids.forEach(({ pid }, i) => {
+      peak[i] = Math.max(peak[i]!, sampleProcess(pid).rssMiB);
+    });
   }
   const seconds = (Date.now() - started) / 1000;
   const result = pids.map(({ name, pid }, i) => ({
@@ -338,18 +359,52 @@ function table(results: any): string {
     '',
     '| What | Measured | Baseline (same run) | Target |',
     '| --- | --- | --- | --- |',
-    row('bootstrap: 3 fresh pods to replicas at 0 lag', ms(results.bootstrap.totalMs), `mysqld accepting: ${ms(results.bootstrap.baselineMysqldUpMs)}`, '≤ 15 s'),
+    row(
+      'bootstrap: 3 fresh pods to replicas at 0 lag',
+      ms(results.bootstrap.totalMs),
+      `mysqld accepting: ${ms(results.bootstrap.baselineMysqldUpMs)}`,
+      '≤ 15 s',
+    ),
     row('bootstrap: agent overhead', ms(results.bootstrap.agentOverheadMs), '', '≤ 1 s'),
     row('failover RTO, mysqld SIGKILL', ms(f.mysqldSigkill.rtoMs), `HAProxy detection time ${f.mysqldSigkill.baselineDetectionFloorMs} ms`, 'p50 ≤ 3 s'),
-    row('acknowledged writes lost (mysqld SIGKILL)', `${f.mysqldSigkill.acknowledgedWritesLost} (old primary rejoined every time, after cloning ${f.mysqldSigkill.oldPrimaryCloned}×)`, '', '0'),
+    row(
+      'acknowledged writes lost (mysqld SIGKILL)',
+      `${f.mysqldSigkill.acknowledgedWritesLost} (old primary rejoined every time, after cloning ${f.mysqldSigkill.oldPrimaryCloned}×)`,
+      '',
+      '0',
+    ),
     row('failover RTO, whole pod killed', ms(f.podKill.rtoMs), `lease TTL ${f.podKill.baselineLeaseTtlMs} ms`, '≤ TTL + 2 s'),
-    row('acknowledged writes lost (pod kill)', `${f.podKill.acknowledgedWritesLost} (old primary rejoined every time, after cloning ${f.podKill.oldPrimaryCloned}×)`, '', '0'),
+    row(
+      'acknowledged writes lost (pod kill)',
+      `${f.podKill.acknowledgedWritesLost} (old primary rejoined every time, after cloning ${f.podKill.oldPrimaryCloned}×)`,
+      '',
+      '0',
+    ),
     row('planned switchover write gap', ms(f.switchover.writeGapMs), '', '≤ 2 s'),
     row('acknowledged writes lost (switchover)', `${f.switchover.acknowledgedWritesLost}; switchovers refused: ${f.switchover.refused.length}`, '', '0'),
     row('asynchronous mode: failover RTO, mysqld SIGKILL', ms(results.asyncFailover.rtoMs), '', ''),
-    row('asynchronous mode: acknowledged writes lost', `${results.asyncFailover.acknowledgedWritesLost} in ${results.asyncFailover.rtoMs.n} failovers (old primary kept out as errant ${results.asyncFailover.oldPrimaryKeptOutAsErrant}×, rebuilt)`, '', 'report it'),
-    ...['/health', '/replica?lag=5'].map((path) => row(`${path} at 2,000 req/s`, `${Math.round(health(path).requestsPerSecond)} req/s, p50 ${health(path).latencyMs.p50} ms, p99 ${health(path).latencyMs.p99} ms, ${health(path).statementsPerRequest.toFixed(4)} statements/request`, `mysqld statements: ${health(path).mysqldStatementsMeanwhile} under load vs ${health(path).baselineIdleStatements} idle`, 'p99 ≤ 2 ms, 0 statements/request')),
-    ...results.footprint.processes.map((p: any) => row(`footprint: ${p.process}`, `RSS ${p.rssMiB} MiB, CPU ${p.cpuPercentOfACore} % of a core`, '', p.process.startsWith('baseline') ? '' : '≤ 60 MiB, ≤ 1 %')),
+    row(
+      'asynchronous mode: acknowledged writes lost',
+      `${results.asyncFailover.acknowledgedWritesLost} in ${results.asyncFailover.rtoMs.n} failovers (old primary kept out as errant ${results.asyncFailover.oldPrimaryKeptOutAsErrant}×, rebuilt)`,
+      '',
+      'report it',
+    ),
+    ...['/health', '/replica?lag=5'].map((path) =>
+      row(
+        `${path} at 2,000 req/s`,
+        `${Math.round(health(path).requestsPerSecond)} req/s, p50 ${health(path).latencyMs.p50} ms, p99 ${health(path).latencyMs.p99} ms, ${health(path).statementsPerRequest.toFixed(4)} statements/request`,
+        `mysqld statements: ${health(path).mysqldStatementsMeanwhile} under load vs ${health(path).baselineIdleStatements} idle`,
+        'p99 ≤ 2 ms, 0 statements/request',
+      ),
+    ),
+    ...results.footprint.processes.map((p: any) =>
+      row(
+        `footprint: ${p.process}`,
+        `RSS ${p.rssMiB} MiB, CPU ${p.cpuPercentOfACore} % of a core`,
+        '',
+        p.process.startsWith('baseline') ? '' : '≤ 60 MiB, ≤ 1 %',
+      ),
+    ),
   ].join('\n');
 }
 

@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { AgentError, messageOf } from '../errors.ts';
-import { haproxyDefaults, renderHaproxyConfig, type HaproxyConfigOptions, type HaproxyPod } from '../haproxy/config.ts';
+import { type HaproxyConfigOptions, type HaproxyPod, haproxyDefaults, renderHaproxyConfig } from '../haproxy/config.ts';
 import { podName } from '../pod/ordinal.ts';
 
 const usage = `usage: mysql-ha-agent haproxy-config (--pods NAME=HOST[,NAME=HOST...] | --statefulset NAME [--service NAME] [--replicas N])
@@ -73,9 +73,7 @@ function statefulSetPods(values: Values): HaproxyPod[] {
   const statefulSet = values.statefulset!;
   const service = values.service ?? statefulSet;
   const replicas = integer('replicas', values.replicas, 1, 64) ?? 3;
-  const suffix = values.kubernetes
-    ? `.${service}.${values.namespace ?? '${POD_NAMESPACE}'}.svc.${values['cluster-domain'] ?? 'cluster.local'}`
-    : `.${service}`;
+  const suffix = values.kubernetes ? `.${service}.${values.namespace ?? '${POD_NAMESPACE}'}.svc.${values['cluster-domain'] ?? 'cluster.local'}` : `.${service}`;
   return Array.from({ length: replicas }, (_, ordinal) => {
     const name = podName(statefulSet, ordinal);
     return { name, host: `${name}${suffix}` };

@@ -1,21 +1,21 @@
 import pRetry from 'p-retry';
-import { Actuator } from '../loop/actuator.ts';
-import { AgentLoop } from '../loop/agent-loop.ts';
 import { loadRunConfig, type RunConfig } from '../config.ts';
-import { dialectForServer, parseServerVersion, type Dialect, type ServerVersion } from '../mysql/dialect/index.ts';
-import { AgentError, messageOf } from '../errors.ts';
 import { createLeaseStore } from '../coordination/create-lease-store.ts';
 import { LeaseKeeper } from '../coordination/lease-keeper.ts';
+import { AgentError, messageOf } from '../errors.ts';
 import { buildApp, SwitchoverRefused } from '../http/app.ts';
-import { switchover, type SwitchoverParts } from '../loop/switchover.ts';
-import { createLogger, type Logger } from '../log.ts';
 import { AgentMetrics } from '../http/metrics.ts';
+import { PrimaryPositionWatcher } from '../http/primary-position-watcher.ts';
 import { noopPodRolePublisher } from '../kubernetes/noop-publisher.ts';
 import type { PodRolePublisher } from '../kubernetes/pod-role-publisher.ts';
+import { createLogger, type Logger } from '../log.ts';
+import { Actuator } from '../loop/actuator.ts';
+import { AgentLoop } from '../loop/agent-loop.ts';
+import type { AgentSnapshot } from '../loop/snapshot.ts';
+import { type SwitchoverParts, switchover } from '../loop/switchover.ts';
+import { type Dialect, dialectForServer, parseServerVersion, type ServerVersion } from '../mysql/dialect/index.ts';
 import { LocalServer } from '../mysql/local-server.ts';
 import { MysqlObserver } from '../mysql/observer.ts';
-import { PrimaryPositionWatcher } from '../http/primary-position-watcher.ts';
-import type { AgentSnapshot } from '../loop/snapshot.ts';
 
 /** Waits (forever, with capped backoff) for the local mysqld, then picks its dialect once. */
 async function detectServer(server: LocalServer, snapshot: AgentSnapshot, log: Logger): Promise<{ version: ServerVersion; dialect: Dialect }> {
@@ -67,7 +67,13 @@ async function rolePublisherFor(config: RunConfig, log: Logger): Promise<PodRole
 function initialSnapshot(config: RunConfig): AgentSnapshot {
   const self = config.peers.find((peer) => peer.name === config.pod.name) ?? { name: config.pod.name, host: config.mysql.host };
   return {
-    config: { pod: config.pod, maxLagSeconds: config.maxLagSeconds, livenessTimeoutMs: config.livenessTimeoutMs, lossless: config.lossless, switchoverToken: config.switchoverToken },
+    config: {
+      pod: config.pod,
+      maxLagSeconds: config.maxLagSeconds,
+      livenessTimeoutMs: config.livenessTimeoutMs,
+      lossless: config.lossless,
+      switchoverToken: config.switchoverToken,
+    },
     topology: { self, peers: config.peers, bootstrapPrimary: config.bootstrapPrimary, mysqlPort: config.mysql.port },
     server: null,
     observation: null,
@@ -102,7 +108,16 @@ export async function main(_args: string[]): Promise<number> {
     },
   });
   await app.listen({ host: config.http.host, port: config.http.port });
-  log.info({ http: `${config.http.host}:${config.http.port}`, lease: leaseKeeper.store.description, peers: config.peers, lossless: config.lossless, timings: config.timings }, 'agent listening');
+  log.info(
+    {
+      http: `${config.http.host}:${config.http.port}`,
+      lease: leaseKeeper.store.description,
+      peers: config.peers,
+      lossless: config.lossless,
+      timings: config.timings,
+    },
+    'agent listening',
+  );
 
   let loop: AgentLoop | undefined;
   const shutdown = async (signal: string) => {

@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util';
+import { AgentError } from '../errors.ts';
 import { collectStatus, formatStatusTable } from '../http/status-client.ts';
 import type { Flavor } from '../mysql/dialect/types.ts';
-import { AgentError } from '../errors.ts';
 import { SandboxCluster } from '../sandbox/cluster.ts';
 import { ensurePrerequisites } from '../sandbox/install.ts';
 import { isRunning } from '../sandbox/pod.ts';
@@ -62,7 +62,8 @@ async function up(values: ReturnType<typeof parse>['values']): Promise<number> {
     if (previous.pods.some((pod) => isRunning(pod.pid.mysqld ?? undefined) || isRunning(pod.pid.agent ?? undefined))) {
       throw usageError(`the sandbox in ${values.dir} is already running: see sandbox status, or sandbox down first`);
     }
-    if (previous.pods.length !== replicas) throw usageError(`${values.dir} holds ${previous.pods.length} pods; use --replicas ${previous.pods.length} or another --dir`);
+    if (previous.pods.length !== replicas)
+      throw usageError(`${values.dir} holds ${previous.pods.length} pods; use --replicas ${previous.pods.length} or another --dir`);
   } catch (error) {
     if (!(error instanceof Error && /no cluster\.json/.test(error.message))) throw error;
   }

@@ -2,8 +2,8 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadStageConfig } from '../config.ts';
 import { AgentError } from '../errors.ts';
-import { writeFileIfChanged } from '../pod/files.ts';
 import { createLogger } from '../log.ts';
+import { writeFileIfChanged } from '../pod/files.ts';
 import { CNF_FILE, INIT_SQL_FILE, renderStagedFiles } from '../pod/stage.ts';
 
 export async function main(args: string[]): Promise<number> {

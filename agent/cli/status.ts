@@ -1,13 +1,16 @@
 import { parseArgs } from 'node:util';
-import { collectStatus, formatStatusTable } from '../http/status-client.ts';
 import { AgentError } from '../errors.ts';
+import { collectStatus, formatStatusTable } from '../http/status-client.ts';
 import { SandboxCluster } from '../sandbox/cluster.ts';
 import { runtimeFor } from '../sandbox/runtime.ts';
 
 /** Agent URLs from --agents, or from a sandbox's cluster.json with --dir. */
 export function agentUrls(values: { dir?: string; agents?: string }): string[] {
   if (values.agents) return values.agents.split(',').map((url) => (url.includes('://') ? url : `http://${url}`));
-  if (values.dir) return SandboxCluster.load(values.dir, runtimeFor).describe().pods.map((pod) => pod.agent);
+  if (values.dir)
+    return SandboxCluster.load(values.dir, runtimeFor)
+      .describe()
+      .pods.map((pod) => pod.agent);
   throw new AgentError('USAGE', 'status needs --dir DIR (a sandbox) or --agents URL,URL,...');
 }
 
@@ -19,6 +22,14 @@ export async function main(args: string[]): Promise<number> {
     throw new AgentError('USAGE', `status: ${(error as Error).message}`);
   }
   const rows = await collectStatus(agentUrls(values));
-  process.stdout.write(values.json ? `${JSON.stringify(rows.map((row) => row.status ?? { agent: row.agent, error: row.reason }), null, 2)}\n` : `${formatStatusTable(rows)}\n`);
+  process.stdout.write(
+    values.json
+      ? `${JSON.stringify(
+          rows.map((row) => row.status ?? { agent: row.agent, error: row.reason }),
+          null,
+          2,
+        )}\n`
+      : `${formatStatusTable(rows)}\n`,
+  );
   return rows.every((row) => row.healthy) ? 0 : 1;
 }

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
-import { collectStatus } from '../http/status-client.ts';
 import { AgentError, messageOf } from '../errors.ts';
+import { collectStatus } from '../http/status-client.ts';
 import { SandboxCluster } from '../sandbox/cluster.ts';
 import { runtimeFor } from '../sandbox/runtime.ts';
 import { agentUrls } from './status.ts';
@@ -8,7 +8,7 @@ import { agentUrls } from './status.ts';
 /** The token: MYSQL_HA_SWITCHOVER_TOKEN, else (for a sandbox) the one kept in its cluster.json. */
 function tokenFor(dir: string | undefined): string {
   const token = process.env.MYSQL_HA_SWITCHOVER_TOKEN ?? (dir ? SandboxCluster.load(dir, runtimeFor).describe().switchoverToken : undefined);
-  if (!token) throw new AgentError('USAGE', 'switchover needs the agents\' token: set MYSQL_HA_SWITCHOVER_TOKEN (or use --dir for a sandbox)');
+  if (!token) throw new AgentError('USAGE', "switchover needs the agents' token: set MYSQL_HA_SWITCHOVER_TOKEN (or use --dir for a sandbox)");
   return token;
 }
 
@@ -39,6 +39,8 @@ export async function main(args: string[]): Promise<number> {
     process.stderr.write(`mysql-ha-agent: switchover refused by ${primary.pod} (HTTP ${response.status}): ${answer.reason}\n`);
     return 1;
   }
-  process.stdout.write(`switchover: ${answer.from} → ${answer.to}; writes stopped on ${answer.from} for ${answer.handoverMs} ms before the lease moved; ${answer.to} promotes itself now\n`);
+  process.stdout.write(
+    `switchover: ${answer.from} → ${answer.to}; writes stopped on ${answer.from} for ${answer.handoverMs} ms before the lease moved; ${answer.to} promotes itself now\n`,
+  );
   return 0;
 }

@@ -42,8 +42,14 @@ function isSameLease(stored: LeaseRecord | null, record: LeaseRecord): stored is
 
 function isStoredLease(value: unknown): value is StoredLease {
   const lease = value as Partial<StoredLease> | null;
-  return typeof lease === 'object' && lease !== null && typeof lease.holder === 'string'
-    && typeof lease.term === 'number' && typeof lease.ttlMs === 'number' && typeof lease.renewedAt === 'number';
+  return (
+    typeof lease === 'object' &&
+    lease !== null &&
+    typeof lease.holder === 'string' &&
+    typeof lease.term === 'number' &&
+    typeof lease.ttlMs === 'number' &&
+    typeof lease.renewedAt === 'number'
+  );
 }
 
 /**
@@ -113,7 +119,7 @@ export class EtcdLeaseStore implements LeaseStore {
       const leader = await this.get(this.leaderKey, deadline);
       const current = this.recordOf(leader);
       if (leader === undefined || !isSameLease(current, record)) return { ok: false, current };
-      if (!await this.keepAliveOnce(leader.lease, deadline)) {
+      if (!(await this.keepAliveOnce(leader.lease, deadline))) {
         // The etcd lease has expired, so etcd has deleted (or is deleting) the key.
         return { ok: false, current: this.recordOf(await this.get(this.leaderKey, deadline)) };
       }

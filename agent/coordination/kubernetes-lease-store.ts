@@ -1,13 +1,13 @@
 import {
   ApiException,
-  CoordinationV1Api,
-  Observable,
-  V1MicroTime,
   type ConfigurationOptions,
+  CoordinationV1Api,
   type KubeConfig,
+  Observable,
   type ObservableMiddleware,
   type V1Lease,
   type V1LeaseSpec,
+  V1MicroTime,
 } from '@kubernetes/client-node';
 import { messageOf } from '../errors.ts';
 import { describeApiFailure, hintFor } from '../kubernetes/api-failure.ts';
@@ -121,9 +121,10 @@ export class KubernetesLeaseStore implements LeaseStore {
       const term = (lease?.spec?.leaseTransitions ?? 0) + 1;
       const now = new V1MicroTime(Date.now());
       const spec: V1LeaseSpec = { ...lease?.spec, holderIdentity: holder, leaseDurationSeconds, acquireTime: now, renewTime: now, leaseTransitions: term };
-      const written = lease === undefined
-        ? await this.create({ metadata: { name: this.name, namespace: this.namespace }, spec }, call)
-        : await this.replace({ ...lease, spec }, call);
+      const written =
+        lease === undefined
+          ? await this.create({ metadata: { name: this.name, namespace: this.namespace }, spec }, call)
+          : await this.replace({ ...lease, spec }, call);
       if (written === undefined) return { ok: false, current: await this.readRecord(call) };
       return { ok: true, record: { holder, term, ttlMs: leaseDurationSeconds * 1000, renewedAt: now.getTime(), version: versionOf(written) } };
     });
@@ -170,9 +171,7 @@ export class KubernetesLeaseStore implements LeaseStore {
         const annotations = lease?.metadata?.annotations ?? {};
         if (annotations[bootstrappedAnnotation] === 'true') return;
         const metadata = { ...lease?.metadata, name: this.name, namespace: this.namespace, annotations: { ...annotations, [bootstrappedAnnotation]: 'true' } };
-        const written = lease === undefined
-          ? await this.create({ metadata, spec: {} }, call)
-          : await this.replace({ ...lease, metadata }, call);
+        const written = lease === undefined ? await this.create({ metadata, spec: {} }, call) : await this.replace({ ...lease, metadata }, call);
         if (written !== undefined) return;
       }
     });
@@ -230,9 +229,8 @@ export class KubernetesLeaseStore implements LeaseStore {
     }
     const failure = describeApiFailure(error.cause);
     const reason = signal.aborted ? `no answer within ${this.requestTimeoutMs} ms` : failure.message;
-    return new Error(
-      `${this.description}: cannot ${operation}: ${error.verb} failed: ${reason}; what to do: ${hintFor(failure, error.verb, leaseResource)}`,
-      { cause: error.cause },
-    );
+    return new Error(`${this.description}: cannot ${operation}: ${error.verb} failed: ${reason}; what to do: ${hintFor(failure, error.verb, leaseResource)}`, {
+      cause: error.cause,
+    });
   }
 }

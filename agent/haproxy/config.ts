@@ -46,8 +46,7 @@ export const healthCheck = { intervalMs: 1000, fastIntervalMs: 250, downInterval
  * its timeout. The old primary of a switchover is such a pod: writes keep going to it (and
  * failing on read-only) until HAProxy marks it down.
  */
-export const failureDetectionSeconds =
-  (healthCheck.intervalMs + (healthCheck.fall - 1) * healthCheck.fastIntervalMs + healthCheck.timeoutMs) / 1000;
+export const failureDetectionSeconds = (healthCheck.intervalMs + (healthCheck.fall - 1) * healthCheck.fastIntervalMs + healthCheck.timeoutMs) / 1000;
 
 export const resolversName = 'cluster-dns';
 
@@ -147,7 +146,7 @@ export function renderHaproxyConfig(options: HaproxyConfigOptions): string {
     '    log global',
     '    mode tcp',
     '    timeout connect 3s',
-    "    # A server that refuses a connection before its checks fail (a mysqld just killed) costs the",
+    '    # A server that refuses a connection before its checks fail (a mysqld just killed) costs the',
     '    # client nothing: the connection is retried on another server of the same backend.',
     '    retries 2',
     '    option redispatch 1',

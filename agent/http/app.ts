@@ -1,7 +1,7 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { healthCheck, primaryCheck, readOnlyCheck, replicaCheck, roleOf, type Check, type CheckContext } from '../loop/health.ts';
-import type { AgentMetrics } from './metrics.ts';
+import { type Check, type CheckContext, healthCheck, primaryCheck, readOnlyCheck, replicaCheck, roleOf } from '../loop/health.ts';
 import type { AgentSnapshot } from '../loop/snapshot.ts';
+import type { AgentMetrics } from './metrics.ts';
 import { statusOf } from './status.ts';
 
 /** A planned switchover, done by the loop's owner; rejects with a SwitchoverRefused to answer 409. */
@@ -73,9 +73,7 @@ export function buildApp({ snapshot, metrics, switchover, now = Date.now }: AppO
     });
   });
   app.get('/status', (_request, reply) => reply.send(statusOf(snapshot, now())));
-  app.get('/metrics', async (_request, reply) =>
-    reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics()),
-  );
+  app.get('/metrics', async (_request, reply) => reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics()));
 
   /** Control endpoints need the switchover token (a Secret): 401 before anything else is looked at. */
   const requireToken = async (request: FastifyRequest, reply: FastifyReply) => {
@@ -97,7 +95,10 @@ export function buildApp({ snapshot, metrics, switchover, now = Date.now }: AppO
       throw error;
     }
   });
-  for (const [path, paused] of [['/pause', true], ['/resume', false]] as const) {
+  for (const [path, paused] of [
+    ['/pause', true],
+    ['/resume', false],
+  ] as const) {
     app.post(path, { onRequest: requireToken }, async (_request, reply) => {
       snapshot.paused = paused;
       return reply.send({ ok: true, paused, reason: paused ? 'automatic failover paused on this agent' : 'automatic failover resumed on this agent' });

@@ -15,21 +15,31 @@ export const ERRANT_STATES = new Set(['replica-errant', 'replica-rebuilding']);
 
 /** Asks every peer's agent for /status at once; an agent that does not answer is data. */
 export async function observePeers(peers: Peer[], agentPort: number, timeoutMs: number): Promise<PeerStatus[]> {
-  return Promise.all(peers.map(async (peer): Promise<PeerStatus> => {
-    try {
-      const response = await fetch(`http://${peer.host}:${agentPort}/status`, { signal: AbortSignal.timeout(timeoutMs) });
-      const body = (await response.json()) as StatusBody;
-      return {
-        name: peer.name,
-        unreachable: null,
-        mysqldUp: body.mysqld?.up === true,
-        gtidExecuted: body.gtidExecuted ?? '',
-        retrievedGtids: body.replication?.retrievedGtids ?? '',
-        errant: ERRANT_STATES.has(body.decision?.state ?? ''),
-        storeUnreachable: body.lease?.state === 'unknown' ? (body.lease.error ?? 'lease store unreachable') : null,
-      };
-    } catch (error) {
-      return { name: peer.name, unreachable: `agent unreachable (${messageOf((error as { cause?: unknown }).cause ?? error)})`, mysqldUp: false, gtidExecuted: '', retrievedGtids: '', errant: false, storeUnreachable: null };
-    }
-  }));
+  return Promise.all(
+    peers.map(async (peer): Promise<PeerStatus> => {
+      try {
+        const response = await fetch(`http://${peer.host}:${agentPort}/status`, { signal: AbortSignal.timeout(timeoutMs) });
+        const body = (await response.json()) as StatusBody;
+        return {
+          name: peer.name,
+          unreachable: null,
+          mysqldUp: body.mysqld?.up === true,
+          gtidExecuted: body.gtidExecuted ?? '',
+          retrievedGtids: body.replication?.retrievedGtids ?? '',
+          errant: ERRANT_STATES.has(body.decision?.state ?? ''),
+          storeUnreachable: body.lease?.state === 'unknown' ? (body.lease.error ?? 'lease store unreachable') : null,
+        };
+      } catch (error) {
+        return {
+          name: peer.name,
+          unreachable: `agent unreachable (${messageOf((error as { cause?: unknown }).cause ?? error)})`,
+          mysqldUp: false,
+          gtidExecuted: '',
+          retrievedGtids: '',
+          errant: false,
+          storeUnreachable: null,
+        };
+      }
+    }),
+  );
 }

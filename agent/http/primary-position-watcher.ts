@@ -1,7 +1,7 @@
 import pRetry from 'p-retry';
-import type { Logger } from '../log.ts';
-import { messageOf } from '../errors.ts';
 import type { Peer } from '../config.ts';
+import { messageOf } from '../errors.ts';
+import type { Logger } from '../log.ts';
 import type { PrimaryPosition, PrimaryPositionProbe } from '../loop/state.ts';
 
 export interface PrimaryPositionWatcherOptions {
@@ -56,7 +56,11 @@ export class PrimaryPositionWatcher {
     this.reset();
     const { agentPort, log, requestTimeoutMs = 2000, minBackoffMs = 100, maxBackoffMs = 2000 } = this.#options;
     const url = `http://${primary.host}:${agentPort}/binlog-position`;
-    const watch = { primary: primary.name, abort: new AbortController(), probe: { state: 'waiting', attempts: 0, lastError: 'first attempt in progress' } as PrimaryPositionProbe };
+    const watch = {
+      primary: primary.name,
+      abort: new AbortController(),
+      probe: { state: 'waiting', attempts: 0, lastError: 'first attempt in progress' } as PrimaryPositionProbe,
+    };
     this.#watch = watch;
     pRetry(() => fetchPosition(url, requestTimeoutMs), {
       retries: Number.POSITIVE_INFINITY,

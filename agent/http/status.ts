@@ -15,7 +15,7 @@ export function statusOf(snapshot: AgentSnapshot, now: number) {
   if (up && up.readOnlyBypass.length > 0) {
     warnings.push(
       `accounts holding READ_ONLY ADMIN can write even when this node is read-only, bypassing fencing: ${up.readOnlyBypass.join(', ')}; ` +
-        'revoke it from every account but the agent\'s',
+        "revoke it from every account but the agent's",
     );
   }
   if (snapshot.paused) warnings.push('automatic failover is paused (maintenance)');
@@ -39,10 +39,13 @@ export function statusOf(snapshot: AgentSnapshot, now: number) {
       retrievedGtids: replica.retrievedGtids,
     },
     leader: primary?.name ?? null,
-    lease: !lease ? null
-      : lease.state === 'unknown' ? { state: 'unknown', error: lease.error }
-      : lease.state === 'free' ? { state: 'free', lastHolder: lease.record?.holder ?? lease.lastHolder, bootstrapped: lease.bootstrapped }
-      : { state: 'held', holder: lease.record.holder, term: lease.record.term, mine: lease.mine },
+    lease: !lease
+      ? null
+      : lease.state === 'unknown'
+        ? { state: 'unknown', error: lease.error }
+        : lease.state === 'free'
+          ? { state: 'free', lastHolder: lease.record?.holder ?? lease.lastHolder, bootstrapped: lease.bootstrapped }
+          : { state: 'held', holder: lease.record.holder, term: lease.record.term, mine: lease.mine },
     semiSync: up ? { source: up.variables.semiSyncSource, lossless: snapshot.config.lossless } : null,
     decision: decision && { state: decision.state, action: decision.action.kind, reason: decision.reason },
     actionError: snapshot.actionError,

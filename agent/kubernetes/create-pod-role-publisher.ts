@@ -2,8 +2,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from '../log.ts';
 import { parsePodName } from '../pod/ordinal.ts';
-import { ApiPodRolePublisher, type PodRolePublisher } from './pod-role-publisher.ts';
 import { noopPodRolePublisher } from './noop-publisher.ts';
+import { ApiPodRolePublisher, type PodRolePublisher } from './pod-role-publisher.ts';
 import { roleLabelKey } from './role-label.ts';
 
 /** Where Kubernetes mounts a pod's service-account token and namespace. */
@@ -58,19 +58,24 @@ export function createPodRolePublisher(options: CreatePodRolePublisherOptions): 
     }
     const tokenFile = `${prefix}${serviceAccountDir}/token`;
     if (!existsSync(tokenFile)) {
-      logger.error(`running in Kubernetes but there is no service-account token at ${tokenFile}, so the ${roleLabelKey} pod label cannot be published; what to do: set automountServiceAccountToken: true on the pod (or its ServiceAccount)`);
+      logger.error(
+        `running in Kubernetes but there is no service-account token at ${tokenFile}, so the ${roleLabelKey} pod label cannot be published; what to do: set automountServiceAccountToken: true on the pod (or its ServiceAccount)`,
+      );
       return noopPodRolePublisher;
     }
     kubeConfig = new KubeConfig();
     kubeConfig.loadFromCluster(prefix);
   }
 
-  const namespace = options.namespace
-    ?? env.POD_NAMESPACE
-    ?? readNamespaceFile(`${prefix}${serviceAccountDir}/namespace`)
-    ?? kubeConfig.getContextObject(kubeConfig.getCurrentContext())?.namespace;
+  const namespace =
+    options.namespace ??
+    env.POD_NAMESPACE ??
+    readNamespaceFile(`${prefix}${serviceAccountDir}/namespace`) ??
+    kubeConfig.getContextObject(kubeConfig.getCurrentContext())?.namespace;
   if (!namespace) {
-    logger.error(`cannot tell which namespace pod ${options.podName} is in, so the ${roleLabelKey} pod label cannot be published; what to do: set POD_NAMESPACE (fieldRef metadata.namespace)`);
+    logger.error(
+      `cannot tell which namespace pod ${options.podName} is in, so the ${roleLabelKey} pod label cannot be published; what to do: set POD_NAMESPACE (fieldRef metadata.namespace)`,
+    );
     return noopPodRolePublisher;
   }
   return new ApiPodRolePublisher({

@@ -1,7 +1,7 @@
-import { AppsV1Api, CoreV1Api, PatchStrategy, setHeaderOptions, type CoreV1Event, type KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, type CoreV1Event, type KubeConfig, PatchStrategy, setHeaderOptions, type V1Pod } from '@kubernetes/client-node';
 import type { Logger } from '../log.ts';
 import { describeApiFailure, hintFor } from './api-failure.ts';
-import { roleChangedReason, roleLabelKey, type PodRole } from './role-label.ts';
+import { type PodRole, roleChangedReason, roleLabelKey } from './role-label.ts';
 
 export interface PodRolePublisher {
   /**

@@ -1,8 +1,8 @@
 import { escape, escapeId } from 'mysql2';
 import type { Peer, RunConfig } from '../config.ts';
 import type { LeaseKeeper } from '../coordination/lease-keeper.ts';
-import type { Dialect } from '../mysql/dialect/types.ts';
 import { AgentError } from '../errors.ts';
+import type { Dialect } from '../mysql/dialect/types.ts';
 import type { LocalServer } from '../mysql/local-server.ts';
 import type { Action } from './state.ts';
 
@@ -162,7 +162,10 @@ export class Actuator {
       for (const { sql, values } of statements) await this.#server.query(sql, values, CLONE_TIMEOUT_MS);
     } catch (error) {
       if (errnoOf(error) === ER_RESTART_SERVER_FAILED) {
-        throw new AgentError('MYSQLD_NOT_SUPERVISED', `${config.pod.name}: the clone from ${donor.name} is complete, but mysqld shut down instead of restarting (no supervisor set MYSQLD_PARENT_PID)`);
+        throw new AgentError(
+          'MYSQLD_NOT_SUPERVISED',
+          `${config.pod.name}: the clone from ${donor.name} is complete, but mysqld shut down instead of restarting (no supervisor set MYSQLD_PARENT_PID)`,
+        );
       }
       // Nothing was replaced (or the server is gone): read-only again either way.
       await this.#exec(this.#dialect.setReadOnly(true)).catch(() => undefined);

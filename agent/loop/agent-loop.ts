@@ -1,16 +1,16 @@
 import type { RunConfig } from '../config.ts';
 import type { LeaseKeeper } from '../coordination/lease-keeper.ts';
-import { decide, needsPrimaryPosition } from './decide.ts';
-import type { Dialect } from '../mysql/dialect/index.ts';
 import { messageOf } from '../errors.ts';
-import { healthCheck, roleOf } from './health.ts';
-import type { PodRolePublisher } from '../kubernetes/pod-role-publisher.ts';
-import type { Logger } from '../log.ts';
 import type { AgentMetrics } from '../http/metrics.ts';
-import type { Actuator } from './actuator.ts';
-import type { MysqlObserver } from '../mysql/observer.ts';
 import { ERRANT_STATES, observePeers } from '../http/peer-status.ts';
 import type { PrimaryPositionWatcher } from '../http/primary-position-watcher.ts';
+import type { PodRolePublisher } from '../kubernetes/pod-role-publisher.ts';
+import type { Logger } from '../log.ts';
+import type { Dialect } from '../mysql/dialect/index.ts';
+import type { MysqlObserver } from '../mysql/observer.ts';
+import type { Actuator } from './actuator.ts';
+import { decide, needsPrimaryPosition } from './decide.ts';
+import { healthCheck, roleOf } from './health.ts';
 import type { AgentSnapshot } from './snapshot.ts';
 import type { Observation } from './state.ts';
 

@@ -51,22 +51,29 @@ export function decide(observation: Observation, context: DecideContext): Decisi
   // Fencing comes first: a writable node that does not safely hold the lease stops taking writes.
   if (mysql.up && !mysql.variables.readOnly && !holdsLeaseNow(observation) && !observation.handingOver) {
     const why =
-      lease.state === 'unknown' ? `cannot renew the lease (${lease.error}) and it is about to run out`
-      : lease.state === 'held' && !lease.mine ? `${lease.record.holder} holds the lease`
-      : 'this node does not hold the lease';
+      lease.state === 'unknown'
+        ? `cannot renew the lease (${lease.error}) and it is about to run out`
+        : lease.state === 'held' && !lease.mine
+          ? `${lease.record.holder} holds the lease`
+          : 'this node does not hold the lease';
     return decision('fencing', { kind: 'fence' }, `writable but ${why}: turning read-only on and ending client sessions`);
   }
 
   if (!mysql.up) {
     const down = observation.mysqldDownSince === null ? 0 : observation.at - observation.mysqldDownSince;
     if (lease.state === 'held' && lease.mine && down >= context.mysqldDownGraceMs && !observation.paused) {
-      return decision('primary-releasing', { kind: 'release-lease' }, `mysqld has been down for ${seconds(down)} (grace ${seconds(context.mysqldDownGraceMs)}): releasing the lease so a replica takes over`);
+      return decision(
+        'primary-releasing',
+        { kind: 'release-lease' },
+        `mysqld has been down for ${seconds(down)} (grace ${seconds(context.mysqldDownGraceMs)}): releasing the lease so a replica takes over`,
+      );
     }
     return decision('mysqld-down', none, `waiting for the local mysqld: ${mysql.error}`);
   }
 
   if (lease.state === 'unknown') {
-    if (holdsLeaseNow(observation)) return decision('primary-serving', none, `lease store unreachable (${lease.error}); still primary until the lease runs out`);
+    if (holdsLeaseNow(observation))
+      return decision('primary-serving', none, `lease store unreachable (${lease.error}); still primary until the lease runs out`);
     return decision('lease-unknown', none, `lease store unreachable: ${lease.error}; replication left as it is`);
   }
   if (lease.state === 'held') {
@@ -83,18 +90,34 @@ function decidePrimary(observation: Observation, mysql: MysqlUp, context: Decide
   const replica = mysql.replica;
   if (replica !== null) {
     if (!replica.sqlRunning && replica.lastSqlError !== '') {
-      return decision('primary-releasing', { kind: 'release-lease' }, `cannot promote ${name}: its relay log stopped on an error (${replica.lastSqlError}); releasing the lease`);
+      return decision(
+        'primary-releasing',
+        { kind: 'release-lease' },
+        `cannot promote ${name}: its relay log stopped on an error (${replica.lastSqlError}); releasing the lease`,
+      );
     }
     const pending = context.subtractGtids(replica.retrievedGtids, mysql.variables.gtidExecuted);
     if (pending !== '') {
-      return decision('primary-catching-up', { kind: 'catch-up' }, `${name} holds the lease: applying its relay log before promotion (still to apply: ${pending})`);
+      return decision(
+        'primary-catching-up',
+        { kind: 'catch-up' },
+        `${name} holds the lease: applying its relay log before promotion (still to apply: ${pending})`,
+      );
     }
     return decision('primary-promoting', { kind: 'promote' }, `${name} holds the lease and has applied everything it received: promoting`);
   }
   if (mysql.variables.readOnly || mysql.variables.semiSyncSource !== context.lossless) {
-    return decision('primary-read-only', { kind: 'setup-primary' }, `${name} is the primary but not serving yet: creating accounts, lifting read-only${context.lossless ? ', turning semi-sync on' : ''}`);
+    return decision(
+      'primary-read-only',
+      { kind: 'setup-primary' },
+      `${name} is the primary but not serving yet: creating accounts, lifting read-only${context.lossless ? ', turning semi-sync on' : ''}`,
+    );
   }
-  return decision('primary-serving', none, `${name} is the primary and writable (lease term ${observation.lease.state === 'held' ? observation.lease.record.term : '?'})`);
+  return decision(
+    'primary-serving',
+    none,
+    `${name} is the primary and writable (lease term ${observation.lease.state === 'held' ? observation.lease.record.term : '?'})`,
+  );
 }
 
 function followsPrimary(mysql: MysqlUp, primary: Peer, topology: Topology): boolean {
@@ -116,7 +139,11 @@ function decideReplica(observation: Observation, mysql: MysqlUp, primary: Peer, 
     return decision('replica-writable', { kind: 'fence' }, `replica of ${primary.name} is writable: turning read-only on`);
   }
   if (mysql.variables.semiSyncSource) {
-    return decision('replica-demoting', { kind: 'fence' }, `replica of ${primary.name} still has the semi-sync source on (from its time as primary): turning it off before it replicates`);
+    return decision(
+      'replica-demoting',
+      { kind: 'fence' },
+      `replica of ${primary.name} still has the semi-sync source on (from its time as primary): turning it off before it replicates`,
+    );
   }
   if (replica === null || !followsPrimary(mysql, primary, context.topology)) {
     const state = replica === null ? 'replica-unconfigured' : 'replica-wrong-source';
@@ -138,12 +165,15 @@ function decideReplica(observation: Observation, mysql: MysqlUp, primary: Peer, 
           'replica-rebuilding',
           { kind: 'rebuild', donor: primary },
           `this node has transactions of its own that ${primary.name} never had (errant GTIDs ${gtids}), written while it was primary ` +
-            'and never acknowledged to a client (lossless mode): discarding them by cloning ' + primary.name,
+            'and never acknowledged to a client (lossless mode): discarding them by cloning ' +
+            primary.name,
         );
       }
-      const notAutomatic = !ownOnly ? ''
-        : context.lossless ? ' (written while it was primary; automatic rebuild is off or this server cannot clone)'
-        : ' (asynchronous mode: clients may have seen them committed, so they are not discarded automatically)';
+      const notAutomatic = !ownOnly
+        ? ''
+        : context.lossless
+          ? ' (written while it was primary; automatic rebuild is off or this server cannot clone)'
+          : ' (asynchronous mode: clients may have seen them committed, so they are not discarded automatically)';
       return decision(
         'replica-errant',
         none,
@@ -157,7 +187,11 @@ function decideReplica(observation: Observation, mysql: MysqlUp, primary: Peer, 
       if (context.canClone) {
         return decision('replica-rebuilding', { kind: 'rebuild', donor: primary }, `${lacking}: cloning ${primary.name} (this node has nothing it lacks)`);
       }
-      return decision('replica-beyond-binlogs', none, `${lacking}; automatic rebuild is off: clone it from ${primary.name} (CLONE INSTANCE) or restore a recent backup`);
+      return decision(
+        'replica-beyond-binlogs',
+        none,
+        `${lacking}; automatic rebuild is off: clone it from ${primary.name} (CLONE INSTANCE) or restore a recent backup`,
+      );
     }
     return decision(state, { kind: 'configure-replication', source: primary }, `${why}: following ${primary.name} with GTID auto-positioning`);
   }
@@ -237,16 +271,36 @@ function decideElection(observation: Observation, mysql: MysqlUp, context: Decid
   }
   candidates.sort((a, b) => b.transactions - a.transactions || a.ordinal - b.ordinal);
   const best = candidates[0];
-  if (!best) return decision('waiting-for-election', none, 'the lease is free but no node can take it (every one is errant, down or cut off from the lease store)');
+  if (!best)
+    return decision('waiting-for-election', none, 'the lease is free but no node can take it (every one is errant, down or cut off from the lease store)');
   // A replica cut off from the store may still hold the only copy of an acknowledged write.
   // (The former holder's surplus is not waited for: what no replica has was never acknowledged.)
-  const ahead = observation.peers.find((peer) => peer.storeUnreachable !== null && peer.name !== formerHolder && !peer.errant && peer.mysqldUp && context.countGtids(peer.gtidExecuted, peer.retrievedGtids) > best.transactions);
+  const ahead = observation.peers.find(
+    (peer) =>
+      peer.storeUnreachable !== null &&
+      peer.name !== formerHolder &&
+      !peer.errant &&
+      peer.mysqldUp &&
+      context.countGtids(peer.gtidExecuted, peer.retrievedGtids) > best.transactions,
+  );
   if (ahead) {
-    return decision('waiting-for-election', none, `the lease is free but ${ahead.name}, which has more transactions than any candidate, cannot reach the lease store (${ahead.storeUnreachable}): waiting for it`);
+    return decision(
+      'waiting-for-election',
+      none,
+      `the lease is free but ${ahead.name}, which has more transactions than any candidate, cannot reach the lease store (${ahead.storeUnreachable}): waiting for it`,
+    );
   }
   const gone = formerHolder ? ` (${formerHolder} gave it up or its lease expired)` : '';
   if (best.name === self) {
-    return decision('electing', { kind: 'acquire-lease', expectedVersion }, `the lease is free${gone}: ${self} is the most advanced candidate (${best.transactions} transactions): taking it`);
+    return decision(
+      'electing',
+      { kind: 'acquire-lease', expectedVersion },
+      `the lease is free${gone}: ${self} is the most advanced candidate (${best.transactions} transactions): taking it`,
+    );
   }
-  return decision('waiting-for-election', none, `the lease is free${gone}: ${best.name} is the most advanced candidate (${best.transactions} transactions); waiting for it to take the lease`);
+  return decision(
+    'waiting-for-election',
+    none,
+    `the lease is free${gone}: ${best.name} is the most advanced candidate (${best.transactions} transactions); waiting for it to take the lease`,
+  );
 }

@@ -1,9 +1,9 @@
-import type { AgentLoop, AgentParts } from './agent-loop.ts';
-import { holdsLeaseNow } from './decide.ts';
 import { messageOf } from '../errors.ts';
 import { SwitchoverRefused } from '../http/app.ts';
-import { LocalServer } from '../mysql/local-server.ts';
 import { observePeers } from '../http/peer-status.ts';
+import { LocalServer } from '../mysql/local-server.ts';
+import type { AgentLoop, AgentParts } from './agent-loop.ts';
+import { holdsLeaseNow } from './decide.ts';
 
 /** The loop's own parts a switchover acts through, and the loop to run between its ticks. */
 export type SwitchoverParts = Pick<AgentParts, 'config' | 'dialect' | 'actuator' | 'lease' | 'snapshot' | 'log'> & { loop: AgentLoop };
@@ -37,7 +37,9 @@ export async function switchover(parts: SwitchoverParts, requested: string | und
   const candidate = requested ?? eligible[0]?.name;
   if (candidate === undefined || !eligible.some((peer) => peer.name === candidate)) {
     const why = statuses.find((peer) => peer.name === candidate)?.unreachable ?? 'its mysqld is down or it holds errant transactions';
-    throw new SwitchoverRefused(candidate === undefined ? 'no replica can take over (every one is unreachable, down or errant)' : `${candidate} cannot take over: ${why}`);
+    throw new SwitchoverRefused(
+      candidate === undefined ? 'no replica can take over (every one is unreachable, down or errant)' : `${candidate} cannot take over: ${why}`,
+    );
   }
 
   return loop.exclusive(async () => {
@@ -55,7 +57,13 @@ export async function switchover(parts: SwitchoverParts, requested: string | und
       const host = config.peers.find((peer) => peer.name === candidate)!;
       // Asked of the candidate's mysqld itself (same agent account on every node): it answers
       // the moment it has applied everything, where its agent's /status lags by up to a tick.
-      const candidateServer = new LocalServer({ host: host.host, port: config.mysql.port, user: config.agent.user, password: config.agent.password, node: candidate });
+      const candidateServer = new LocalServer({
+        host: host.host,
+        port: config.mysql.port,
+        user: config.agent.user,
+        password: config.agent.password,
+        node: candidate,
+      });
       const deadline = Date.now() + CATCH_UP_TIMEOUT_MS;
       try {
         for (;;) {

@@ -1,4 +1,4 @@
-import { createConnection, type Connection } from 'mysql2/promise';
+import { type Connection, createConnection } from 'mysql2/promise';
 import { AgentError, messageOf } from '../errors.ts';
 
 export interface LocalServerOptions {
@@ -39,7 +39,9 @@ export class LocalServer {
     } catch (error) {
       // Any failure may have left the session unusable (killed, timed out): start afresh.
       this.#drop();
-      throw new AgentError('MYSQL_QUERY_FAILED', `${this.#options.node}: "${sql.split(' ', 4).join(' ')}…" failed on ${this.address}: ${messageOf(error)}`, { cause: error });
+      throw new AgentError('MYSQL_QUERY_FAILED', `${this.#options.node}: "${sql.split(' ', 4).join(' ')}…" failed on ${this.address}: ${messageOf(error)}`, {
+        cause: error,
+      });
     }
   }
 
@@ -67,7 +69,11 @@ export class LocalServer {
       if (this.#connection === pending) this.#connection = undefined;
     });
     return pending.catch((error: unknown) => {
-      throw new AgentError('MYSQL_QUERY_FAILED', `${this.#options.node}: cannot connect to mysqld at ${this.address} as ${this.#options.user}: ${messageOf(error)}`, { cause: error });
+      throw new AgentError(
+        'MYSQL_QUERY_FAILED',
+        `${this.#options.node}: cannot connect to mysqld at ${this.address} as ${this.#options.user}: ${messageOf(error)}`,
+        { cause: error },
+      );
     });
   }
 

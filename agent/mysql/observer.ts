@@ -1,7 +1,7 @@
-import type { Dialect, ReplicaStatus } from './dialect/types.ts';
 import { messageOf } from '../errors.ts';
-import type { LocalServer } from './local-server.ts';
 import type { MysqlObservation } from '../loop/state.ts';
+import type { Dialect, ReplicaStatus } from './dialect/types.ts';
+import type { LocalServer } from './local-server.ts';
 
 // Who can write through read_only changes rarely; looking it up once a minute is plenty.
 const BYPASS_REFRESH_MS = 60_000;

@@ -14,10 +14,7 @@ const POD_NAME = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?)-(0|[1-9][0-9]{0,5})$/;
 export function parsePodName(name: string): PodIdentity {
   const match = POD_NAME.exec(name);
   if (!match) {
-    throw new AgentError(
-      'POD_NAME_INVALID',
-      `POD_NAME "${name}" is not a StatefulSet pod name: it must look like <name>-<ordinal>, e.g. mysql-ha-0`,
-    );
+    throw new AgentError('POD_NAME_INVALID', `POD_NAME "${name}" is not a StatefulSet pod name: it must look like <name>-<ordinal>, e.g. mysql-ha-0`);
   }
   return { name, statefulSet: match[1]!, ordinal: Number(match[3]) };
 }

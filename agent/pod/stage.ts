@@ -40,7 +40,7 @@ export function renderStagedFiles(config: StageConfig, initDir: string): StagedF
   const account = agentAccount(config.agent.user);
   const initSql = [
     `-- Written by mysql-ha-agent stage for ${config.pod.name}; mysqld runs it at every start (init_file).`,
-    "-- Local setup only: kept out of the binary log so it never becomes an errant GTID on a replica.",
+    '-- Local setup only: kept out of the binary log so it never becomes an errant GTID on a replica.',
     'SET SESSION sql_log_bin = 0;',
     `CREATE USER IF NOT EXISTS ${account} IDENTIFIED BY ${escape(config.agent.password)};`,
     // Follows a rotated Secret on the next restart.

@@ -1,13 +1,13 @@
 import { spawn } from 'node:child_process';
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { createConnection } from 'mysql2/promise';
 import { escape } from 'mysql2';
-import type { Flavor } from '../mysql/dialect/types.ts';
+import { createConnection } from 'mysql2/promise';
 import { messageOf } from '../errors.ts';
 import { haproxyDefaults, renderHaproxyConfig } from '../haproxy/config.ts';
+import type { Flavor } from '../mysql/dialect/types.ts';
 import { planCluster, readOrWriteSecrets, type SecretName } from './plan.ts';
-import { assertPortsFree, isRunning, SandboxPod, stopProcess, type SandboxPodSpec } from './pod.ts';
+import { assertPortsFree, isRunning, SandboxPod, type SandboxPodSpec, stopProcess } from './pod.ts';
 import { runCommand, type ServerRuntime } from './runtime.ts';
 
 export const AGENT_PORT = 8080;
@@ -60,13 +60,13 @@ export class SandboxCluster {
     const prefix = options.addressPrefix ?? '127.0.10.';
     mkdirSync(this.options.dir, { recursive: true, mode: 0o700 });
     const secretFiles = readOrWriteSecrets(this.options.dir);
-    this.secrets = Object.fromEntries(
-      Object.entries(secretFiles).map(([name, file]) => [name, readFileSync(file, 'utf8')]),
-    ) as Record<SecretName, string>;
+    this.secrets = Object.fromEntries(Object.entries(secretFiles).map(([name, file]) => [name, readFileSync(file, 'utf8')])) as Record<SecretName, string>;
     const createPod = options.createPod ?? ((spec, runtime) => new SandboxPod(spec, runtime));
     this.haproxyAddress = `${prefix}100`;
     this.etcdAddress = `${prefix}200`;
-    this.pods = planCluster({ ...this.options, addressPrefix: prefix, etcdEndpoint: this.etcdEndpoint }, secretFiles).map((spec) => createPod(spec, options.runtime));
+    this.pods = planCluster({ ...this.options, addressPrefix: prefix, etcdEndpoint: this.etcdEndpoint }, secretFiles).map((spec) =>
+      createPod(spec, options.runtime),
+    );
   }
 
   get etcdEndpoint(): string {
@@ -94,7 +94,10 @@ export class SandboxCluster {
       const answers = await Promise.all(this.pods.map((pod) => agentGet(pod, '/primary')));
       const index = answers.findIndex((answer) => answer.status === 200);
       if (index >= 0) return this.pods[index]!;
-      if (Date.now() > deadline) throw new Error(`no pod became primary within ${timeoutMs / 1000} s: ${answers.map((answer, i) => `${this.pods[i]!.name}: ${answer.reason}`).join('; ')}`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `no pod became primary within ${timeoutMs / 1000} s: ${answers.map((answer, i) => `${this.pods[i]!.name}: ${answer.reason}`).join('; ')}`,
+        );
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
   }
@@ -111,10 +114,12 @@ export class SandboxCluster {
 
   /** The init container's work for every pod, and data dirs on first start. */
   async prepare(): Promise<void> {
-    await Promise.all(this.pods.map(async (pod) => {
-      await pod.stage();
-      await pod.initialize();
-    }));
+    await Promise.all(
+      this.pods.map(async (pod) => {
+        await pod.stage();
+        await pod.initialize();
+      }),
+    );
   }
 
   startPod(pod: SandboxPod): void {
@@ -130,13 +135,33 @@ export class SandboxCluster {
   /** A one-member etcd (Debian's etcd-server) for the agents' lease; its data stays in DIR/etcd. */
   async startEtcd(timeoutMs = 30_000): Promise<void> {
     const peer = `http://${this.etcdAddress}:${ETCD_PEER_PORT}`;
-    this.etcdPid = spawnLogged('etcd', [
-      '--name', 'sandbox', '--data-dir', join(this.dir, 'etcd'),
-      '--listen-client-urls', this.etcdEndpoint, '--advertise-client-urls', this.etcdEndpoint,
-      '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer, '--initial-cluster', `sandbox=${peer}`,
-    ], join(this.dir, 'etcd.log'));
+    this.etcdPid = spawnLogged(
+      'etcd',
+      [
+        '--name',
+        'sandbox',
+        '--data-dir',
+        join(this.dir, 'etcd'),
+        '--listen-client-urls',
+        this.etcdEndpoint,
+        '--advertise-client-urls',
+        this.etcdEndpoint,
+        '--listen-peer-urls',
+        peer,
+        '--initial-advertise-peer-urls',
+        peer,
+        '--initial-cluster',
+        `sandbox=${peer}`,
+      ],
+      join(this.dir, 'etcd.log'),
+    );
     const deadline = Date.now() + timeoutMs;
-    while (!(await fetch(`${this.etcdEndpoint}/health`, { signal: AbortSignal.timeout(1000) }).then((response) => response.ok, () => false))) {
+    while (
+      !(await fetch(`${this.etcdEndpoint}/health`, { signal: AbortSignal.timeout(1000) }).then(
+        (response) => response.ok,
+        () => false,
+      ))
+    ) {
       if (!isRunning(this.etcdPid) || Date.now() > deadline) throw new Error(`etcd did not start at ${this.etcdEndpoint} (see ${this.dir}/etcd.log)`);
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
@@ -185,7 +210,8 @@ export class SandboxCluster {
         write.filter((server) => server.status === 'UP').length === 1 &&
         write.filter((server) => server.status === 'DOWN').length === this.pods.length - 1;
       if (settled) return;
-      if (Date.now() > deadline) throw new Error(`HAProxy did not settle within ${timeoutMs / 1000} s: ${JSON.stringify(servers)} (see ${this.dir}/haproxy.log)`);
+      if (Date.now() > deadline)
+        throw new Error(`HAProxy did not settle within ${timeoutMs / 1000} s: ${JSON.stringify(servers)} (see ${this.dir}/haproxy.log)`);
       await new Promise((resolve) => setTimeout(resolve, 200));
     }
   }
@@ -273,7 +299,13 @@ export class SandboxCluster {
     } catch (error) {
       throw new Error(`cannot read ${file}: ${messageOf(error)}`);
     }
-    const cluster = new SandboxCluster({ flavor: saved.flavor, replicas: saved.pods.length, dir, runtime: runtime(saved.flavor), addressPrefix: saved.addressPrefix });
+    const cluster = new SandboxCluster({
+      flavor: saved.flavor,
+      replicas: saved.pods.length,
+      dir,
+      runtime: runtime(saved.flavor),
+      addressPrefix: saved.addressPrefix,
+    });
     cluster.version = saved.version;
     cluster.haproxyPid = saved.haproxy.pid ?? undefined;
     cluster.etcdPid = saved.etcd?.pid ?? undefined;

@@ -44,7 +44,11 @@ function missingPackages(needs: Prerequisites, chroot: string): string[] {
  * Installs what the sandbox and the tests need and is not there yet: Debian packages,
  * and Oracle MySQL from a Debian sid chroot (cached outside the project, reused).
  */
-export async function ensurePrerequisites(needs: Prerequisites, progress: Progress, chroot = process.env.MYSQL_HA_SANDBOX_CHROOT ?? DEFAULT_MYSQL_CHROOT): Promise<void> {
+export async function ensurePrerequisites(
+  needs: Prerequisites,
+  progress: Progress,
+  chroot = process.env.MYSQL_HA_SANDBOX_CHROOT ?? DEFAULT_MYSQL_CHROOT,
+): Promise<void> {
   const packages = missingPackages(needs, chroot);
   if (packages.length > 0) {
     if (process.getuid?.() !== 0) {

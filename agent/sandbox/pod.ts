@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
-import { connect } from 'node:net';
 import { closeSync, existsSync, mkdirSync, openSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CNF_FILE } from '../pod/stage.ts';
@@ -119,9 +119,15 @@ export class SandboxPod {
 function listening(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = connect({ host, port, timeout: 1000 });
-    socket.once('connect', () => { socket.destroy(); resolve(true); });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
     socket.once('error', () => resolve(false));
-    socket.once('timeout', () => { socket.destroy(); resolve(false); });
+    socket.once('timeout', () => {
+      socket.destroy();
+      resolve(false);
+    });
   });
 }
 
@@ -129,7 +135,9 @@ function listening(host: string, port: number): Promise<boolean> {
 export async function assertPortsFree(pod: SandboxPodSpec, ports: number[]): Promise<void> {
   for (const port of ports) {
     if (await listening(pod.address, port)) {
-      throw new Error(`${pod.name}: ${pod.address}:${port} is already in use; stop whatever listens there (another sandbox? mysql-ha-agent sandbox down) or use other addresses`);
+      throw new Error(
+        `${pod.name}: ${pod.address}:${port} is already in use; stop whatever listens there (another sandbox? mysql-ha-agent sandbox down) or use other addresses`,
+      );
     }
   }
 }

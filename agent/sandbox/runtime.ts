@@ -26,9 +26,16 @@ export interface ServerRuntime {
  */
 export function mysqlChrootRuntime(chroot = process.env.MYSQL_HA_SANDBOX_CHROOT ?? DEFAULT_MYSQL_CHROOT): ServerRuntime {
   const inChroot = (podDir: string, run: (command: string) => string, argv: string[]): string[] => [
-    'unshare', '--mount', '--propagation', 'private', 'sh', '-c',
+    'unshare',
+    '--mount',
+    '--propagation',
+    'private',
+    'sh',
+    '-c',
     `mkdir -p "$0$1" && mount --bind "$1" "$0$1" && shift || exit 1; ${run('chroot "$0" "$@"')}`,
-    chroot, podDir, ...argv,
+    chroot,
+    podDir,
+    ...argv,
   ];
   const host = mysqlRuntime('/usr/sbin/mysqld');
   return {
@@ -62,8 +69,12 @@ export function mariadbRuntime(): ServerRuntime {
   return {
     flavor: 'mariadb',
     initializeCommand: (_podDir, dataDir) => [
-      'mariadb-install-db', '--no-defaults', `--datadir=${dataDir}`, '--user=root',
-      '--auth-root-authentication-method=normal', '--skip-test-db',
+      'mariadb-install-db',
+      '--no-defaults',
+      `--datadir=${dataDir}`,
+      '--user=root',
+      '--auth-root-authentication-method=normal',
+      '--skip-test-db',
     ],
     serverCommand: (_podDir, args) => ['mariadbd', ...args, '--user=root'],
     installed: () => existsSync('/usr/sbin/mariadbd'),

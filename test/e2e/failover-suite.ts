@@ -1,7 +1,7 @@
 // Failover, fencing and switchover on real servers, real etcd and real HAProxy.
 import assert from 'node:assert/strict';
-import { createServer, connect, type Server, type Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import type { Flavor } from '../../agent/mysql/dialect/types.ts';
 import { TestCluster, TestPod, waitFor } from '../support/cluster.ts';
@@ -54,7 +54,15 @@ async function assertNoErrantGtids(cluster: TestCluster, primary: TestPod): Prom
       assert.equal(Number(subset), 1, `${pod.name} has errant GTIDs: ${executed} is not within ${primary.name}'s`);
     } else {
       const [{ state }] = await primary.rootQuery('SELECT @@gtid_binlog_state AS state');
-      const last = new Map(String(state).split(',').filter(Boolean).map((gtid) => { const [d, s, n] = gtid.split('-'); return [`${d}-${s}`, Number(n)]; }));
+      const last = new Map(
+        String(state)
+          .split(',')
+          .filter(Boolean)
+          .map((gtid) => {
+            const [d, s, n] = gtid.split('-');
+            return [`${d}-${s}`, Number(n)];
+          }),
+      );
       for (const gtid of String(executed).split(',').filter(Boolean)) {
         const [d, s, n] = gtid.split('-');
         assert.ok(Number(n) <= (last.get(`${d}-${s}`) ?? -1), `${pod.name} has errant GTID ${gtid}, not within ${primary.name}'s ${state}`);
@@ -64,10 +72,14 @@ async function assertNoErrantGtids(cluster: TestCluster, primary: TestPod): Prom
 }
 
 async function waitNewPrimary(cluster: TestCluster, not: TestPod): Promise<TestPod> {
-  return waitFor(`a new primary other than ${not.name}`, async () => {
-    const primary = await cluster.currentPrimary(1000).catch(() => undefined);
-    return primary && primary !== not ? primary : undefined;
-  }, 60_000);
+  return waitFor(
+    `a new primary other than ${not.name}`,
+    async () => {
+      const primary = await cluster.currentPrimary(1000).catch(() => undefined);
+      return primary && primary !== not ? primary : undefined;
+    },
+    60_000,
+  );
 }
 
 interface LoadOutcome {
@@ -104,7 +116,9 @@ async function underLoad(cluster: TestCluster, event: () => Promise<TestPod>): P
 }
 
 function report(flavor: Flavor, what: string, outcome: LoadOutcome): void {
-  console.log(`# ${flavor}: ${what}: first write on the new primary ${outcome.recoveryMs} ms after the event; write gap ${outcome.writeGapMs} ms; ${outcome.load.acked.length} writes acknowledged (${outcome.load.failures} failed attempts, not acknowledged); ${outcome.sampler.samples} read-only samples, ${outcome.sampler.violations.length} with two writable nodes`);
+  console.log(
+    `# ${flavor}: ${what}: first write on the new primary ${outcome.recoveryMs} ms after the event; write gap ${outcome.writeGapMs} ms; ${outcome.load.acked.length} writes acknowledged (${outcome.load.failures} failed attempts, not acknowledged); ${outcome.sampler.samples} read-only samples, ${outcome.sampler.violations.length} with two writable nodes`,
+  );
 }
 
 export function failoverSuite(flavor: Flavor): void {
@@ -136,15 +150,24 @@ export function failoverSuite(flavor: Flavor): void {
     // the agent then clones the new primary over it. Either way the node must rejoin by itself.
     /** 'rejoined', or the reason it stayed out (then it is rebuilt by hand so the suite can go on). */
     async function rejoinOrRebuild(old: TestPod): Promise<string> {
-      const outcome = await waitFor(`${old.name} rejoined or refused as errant`, async () => {
-        const status = await old.status().catch(() => undefined);
-        if (status?.decision?.state === 'replica-errant') return status.decision.reason as string;
-        return status?.healthy && status.role === 'replica' ? 'rejoined' : undefined;
-      }, 90_000);
-      const count = (file: string, what: string) => readFileSync(file, 'utf8').split('\n').filter((line) => line.includes(what)).length;
+      const outcome = await waitFor(
+        `${old.name} rejoined or refused as errant`,
+        async () => {
+          const status = await old.status().catch(() => undefined);
+          if (status?.decision?.state === 'replica-errant') return status.decision.reason as string;
+          return status?.healthy && status.role === 'replica' ? 'rejoined' : undefined;
+        },
+        90_000,
+      );
+      const count = (file: string, what: string) =>
+        readFileSync(file, 'utf8')
+          .split('\n')
+          .filter((line) => line.includes(what)).length;
       const cloned = count(old.paths.agentLog, '"state":"replica-rebuilding"');
       const truncated = count(old.paths.mysqldLog, 'Successfully truncated binlog');
-      console.log(`# ${flavor}: ${old.name} ${outcome === 'rejoined' ? 'rejoined by itself' : `stayed out: ${outcome}`}; so far its agent cloned the primary ${cloned}×, its crash recovery truncated the binlog ${truncated}×`);
+      console.log(
+        `# ${flavor}: ${old.name} ${outcome === 'rejoined' ? 'rejoined by itself' : `stayed out: ${outcome}`}; so far its agent cloned the primary ${cloned}×, its crash recovery truncated the binlog ${truncated}×`,
+      );
       if (outcome !== 'rejoined') await old.rebuild();
       await cluster.waitHealthy();
       return outcome;
@@ -241,7 +264,10 @@ export function failoverSuite(flavor: Flavor): void {
           const answer = await old.status().catch(() => undefined);
           return answer?.decision?.state === 'replica-errant' ? answer : undefined;
         });
-        assert.match(status.decision.reason, /errant GTIDs \d+-\d+-\d+\) \(written while it was primary; automatic rebuild is off or this server cannot clone\); rebuild this replica/);
+        assert.match(
+          status.decision.reason,
+          /errant GTIDs \d+-\d+-\d+\) \(written while it was primary; automatic rebuild is off or this server cannot clone\); rebuild this replica/,
+        );
         assert.equal((await old.agent('/health')).status, 503);
         await old.rebuild();
         await cluster.waitHealthy();
@@ -311,7 +337,8 @@ export function failoverSuite(flavor: Flavor): void {
 
     test('paused: a dead primary is not replaced; resumed: it is', async () => {
       const token = cluster.sandbox.describe().switchoverToken;
-      const control = (pod: TestPod, path: string) => fetch(`http://${pod.spec.address}:8080${path}`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
+      const control = (pod: TestPod, path: string) =>
+        fetch(`http://${pod.spec.address}:8080${path}`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
       for (const pod of cluster.pods) assert.equal((await control(pod, '/pause')).status, 200);
       const old = await cluster.currentPrimary();
       await old.stopMysqld('SIGKILL');
@@ -384,10 +411,14 @@ export function failoverSuite(flavor: Flavor): void {
       const primary = await cluster.currentPrimary();
       const summary = 'SELECT COUNT(*) AS total, SUM(id) AS ids FROM app.acked_writes';
       const [expected] = await primary.rootQuery(summary);
-      await waitFor(`${writer!.name} holding every row`, async () => {
-        const [actual] = await writer!.rootQuery(summary);
-        return String(actual.total) === String(expected.total) && String(actual.ids) === String(expected.ids);
-      }, 30_000);
+      await waitFor(
+        `${writer!.name} holding every row`,
+        async () => {
+          const [actual] = await writer!.rootQuery(summary);
+          return String(actual.total) === String(expected.total) && String(actual.ids) === String(expected.ids);
+        },
+        30_000,
+      );
     });
 
     // Last: on MariaDB it leaves a replica that cannot catch up.
@@ -402,7 +433,10 @@ export function failoverSuite(flavor: Flavor): void {
       await fresh.rebuild();
       if (flavor === 'mysql') {
         await cluster.waitHealthy();
-        assert.match(readFileSync(fresh.paths.agentLog, 'utf8'), /"state":"replica-rebuilding".*no longer has binary logs holding transactions this node lacks/);
+        assert.match(
+          readFileSync(fresh.paths.agentLog, 'utf8'),
+          /"state":"replica-rebuilding".*no longer has binary logs holding transactions this node lacks/,
+        );
         const [{ copied }] = await fresh.rootQuery('SELECT COUNT(*) AS copied FROM app.acked_writes');
         assert.equal(Number(copied), Number(total));
         await assertNoErrantGtids(cluster, primary);

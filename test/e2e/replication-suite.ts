@@ -37,20 +37,27 @@ async function writeOnPrimaryReadEverywhere(cluster: TestCluster, id: number): P
   await appQuery(cluster, cluster.primary, 'CREATE TABLE IF NOT EXISTS items (id INT PRIMARY KEY, note VARCHAR(64))');
   await appQuery(cluster, cluster.primary, 'INSERT INTO items VALUES (?, ?)', [id, `row ${id}`]);
   for (const replica of cluster.replicas) {
-    const rows = await waitFor(`row ${id} on ${replica.name}`, async () => {
-      const found = await appQuery(cluster, replica, 'SELECT note FROM items WHERE id = ?', [id]).catch(() => []);
-      return found.length === 1 ? found : undefined;
-    }, 30_000);
+    const rows = await waitFor(
+      `row ${id} on ${replica.name}`,
+      async () => {
+        const found = await appQuery(cluster, replica, 'SELECT note FROM items WHERE id = ?', [id]).catch(() => []);
+        return found.length === 1 ? found : undefined;
+      },
+      30_000,
+    );
     assert.equal(rows[0].note, `row ${id}`);
   }
 }
 
 async function assertReplicasRefuseWrites(cluster: TestCluster): Promise<void> {
   for (const replica of cluster.replicas) {
-    await assert.rejects(appQuery(cluster, replica, 'INSERT INTO items VALUES (?, ?)', [999_000 + Number(replica.name.at(-1)), 'on a replica']), (error: { errno?: number; message: string }) => {
-      assert.equal(error.errno, 1290, error.message); // ER_OPTION_PREVENTS_STATEMENT: read-only
-      return true;
-    });
+    await assert.rejects(
+      appQuery(cluster, replica, 'INSERT INTO items VALUES (?, ?)', [999_000 + Number(replica.name.at(-1)), 'on a replica']),
+      (error: { errno?: number; message: string }) => {
+        assert.equal(error.errno, 1290, error.message); // ER_OPTION_PREVENTS_STATEMENT: read-only
+        return true;
+      },
+    );
   }
 }
 
@@ -66,7 +73,15 @@ async function assertNoErrantGtids(cluster: TestCluster): Promise<void> {
   }
   // MariaDB: every transaction a replica logged must come from the primary's server id, no further than the primary got.
   const [{ serverId, state }] = await cluster.primary.rootQuery('SELECT @@server_id AS serverId, @@gtid_binlog_state AS state');
-  const primaryLast = new Map(String(state).split(',').filter(Boolean).map((gtid) => { const [d, , n] = gtid.split('-'); return [d, Number(n)]; }));
+  const primaryLast = new Map(
+    String(state)
+      .split(',')
+      .filter(Boolean)
+      .map((gtid) => {
+        const [d, , n] = gtid.split('-');
+        return [d, Number(n)];
+      }),
+  );
   for (const replica of cluster.replicas) {
     const [{ state: replicaState }] = await replica.rootQuery('SELECT @@gtid_binlog_state AS state');
     for (const gtid of String(replicaState).split(',').filter(Boolean)) {
@@ -126,7 +141,10 @@ export function replicationSuite(flavor: Flavor): void {
       await waitFor(`${replica.name} reported down`, async () => (await replica.agent('/health')).status === 503);
       for (const id of [10, 11, 12]) await appQuery(cluster, cluster.primary, 'INSERT INTO items VALUES (?, ?)', [id, `row ${id}`]);
       replica.startMysqld();
-      await waitFor(`${replica.name} caught up`, async () => (await appQuery(cluster, replica, 'SELECT COUNT(*) AS n FROM items WHERE id IN (10, 11, 12)').catch(() => [{ n: 0 }]))[0].n === 3);
+      await waitFor(
+        `${replica.name} caught up`,
+        async () => (await appQuery(cluster, replica, 'SELECT COUNT(*) AS n FROM items WHERE id IN (10, 11, 12)').catch(() => [{ n: 0 }]))[0].n === 3,
+      );
       await waitFor(`${replica.name} healthy`, async () => (await replica.agent('/health')).status === 200);
     });
 
@@ -172,19 +190,22 @@ export function replicationSuite(flavor: Flavor): void {
       writeFileSync(wrongPassword, 'not-the-password', { mode: 0o600 });
       const name = 'mysql-ha-3';
       const address = '127.0.10.4';
-      const pod = new TestPod({
-        name,
-        address,
-        dir: join(cluster.dir, name),
-        env: {
-          ...template.env,
-          POD_NAME: name,
-          MYSQL_HA_PEERS: `${template.env.MYSQL_HA_PEERS},${name}=${address}`,
-          MYSQL_HA_MYSQL_HOST: address,
-          MYSQL_HA_HTTP_HOST: address,
-          MYSQL_HA_REPLICATION_PASSWORD_FILE: wrongPassword,
+      const pod = new TestPod(
+        {
+          name,
+          address,
+          dir: join(cluster.dir, name),
+          env: {
+            ...template.env,
+            POD_NAME: name,
+            MYSQL_HA_PEERS: `${template.env.MYSQL_HA_PEERS},${name}=${address}`,
+            MYSQL_HA_MYSQL_HOST: address,
+            MYSQL_HA_HTTP_HOST: address,
+            MYSQL_HA_REPLICATION_PASSWORD_FILE: wrongPassword,
+          },
         },
-      }, cluster.primary.runtime);
+        cluster.primary.runtime,
+      );
       cluster.pods.push(pod);
       await pod.stage();
       await pod.initialize();

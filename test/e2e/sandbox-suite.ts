@@ -7,9 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import { createConnection, type Connection } from 'mysql2/promise';
-import type { Flavor } from '../../agent/mysql/dialect/types.ts';
+import { type Connection, createConnection } from 'mysql2/promise';
 import { failureDetectionSeconds } from '../../agent/haproxy/config.ts';
+import type { Flavor } from '../../agent/mysql/dialect/types.ts';
 import type { ClusterFile } from '../../agent/sandbox/cluster.ts';
 import { isRunning } from '../../agent/sandbox/pod.ts';
 import { waitFor } from '../support/cluster.ts';
@@ -160,10 +160,13 @@ export function sandboxSuite(flavor: Flavor): void {
       await waitFor(`${victim} back in the read rotation`, async () => (await readServerIds(cluster, 6)).includes(victimId));
     });
 
-    test('status --json gives every agent\'s /status', async () => {
+    test("status --json gives every agent's /status", async () => {
       const { stdout } = await cli('status', '--dir', dir, '--json').catch((error: { stdout: string }) => error);
       const statuses = JSON.parse(stdout) as Array<{ pod: string }>;
-      assert.deepEqual(statuses.map((status) => status.pod), ['mysql-ha-0', 'mysql-ha-1', 'mysql-ha-2']);
+      assert.deepEqual(
+        statuses.map((status) => status.pod),
+        ['mysql-ha-0', 'mysql-ha-1', 'mysql-ha-2'],
+      );
     });
 
     test('sandbox down leaves no process running; up again reuses the data', async () => {

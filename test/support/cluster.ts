@@ -1,14 +1,15 @@
 // Test harness: the sandbox's own cluster code (real mysqld from the MySQL 9.7 chroot or
 // Debian's MariaDB, real agent processes, one loopback address per pod) plus helpers a
 // test needs to look at it from the outside.
-import { createConnection, type Connection } from 'mysql2/promise';
+
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type Connection, createConnection } from 'mysql2/promise';
 import type { Flavor } from '../../agent/mysql/dialect/types.ts';
 import { AGENT_PORT, MYSQL_PORT, SandboxCluster } from '../../agent/sandbox/cluster.ts';
 import { SandboxPod } from '../../agent/sandbox/pod.ts';
 import { runtimeFor } from '../../agent/sandbox/runtime.ts';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 
 export async function waitFor<T>(description: string, probe: () => Promise<T | undefined | false>, timeoutMs = 60_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -147,10 +148,12 @@ export class TestCluster {
   }
 
   async destroy(): Promise<void> {
-    await Promise.all(this.pods.map(async (pod) => {
-      await pod.stopAgent('SIGKILL');
-      await pod.stopMysqld('SIGKILL');
-    }));
+    await Promise.all(
+      this.pods.map(async (pod) => {
+        await pod.stopAgent('SIGKILL');
+        await pod.stopMysqld('SIGKILL');
+      }),
+    );
     await this.sandbox.stopHaproxy();
     await this.sandbox.stopEtcd();
     if (!process.env.KEEP_TEST_DATA) await this.sandbox.down(true);

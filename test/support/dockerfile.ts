@@ -87,19 +87,25 @@ export function parseCopy(args: string): Copy {
 
 /** Docker's pattern syntax (Go's filepath.Match plus **): unlike shell globs, * also matches names starting with a dot. */
 function patternToRegExp(pattern: string): RegExp {
-  const source = pattern.split(/(\*\*\/?|\*|\?)/).map((part) => {
-    if (part === '**/') return '(?:.*/)?';
-    if (part === '**') return '.*';
-    if (part === '*') return '[^/]*';
-    if (part === '?') return '[^/]';
-    return part.replace(/[.+^${}()|[\]\\]/g, '\\$&');
-  }).join('');
+  const source = pattern
+    .split(/(\*\*\/?|\*|\?)/)
+    .map((part) => {
+      if (part === '**/') return '(?:.*/)?';
+      if (part === '**') return '.*';
+      if (part === '*') return '[^/]*';
+      if (part === '?') return '[^/]';
+      return part.replace(/[.+^${}()|[\]\\]/g, '\\$&');
+    })
+    .join('');
   return new RegExp(`^${source}$`);
 }
 
 /** Whether .dockerignore keeps `path` out of the build context (the last matching pattern wins; a pattern covering a parent directory covers the path). */
 export function isIgnored(path: string, dockerignore: string): boolean {
-  const patterns = dockerignore.split('\n').map((line) => line.trim()).filter((line) => line && !line.startsWith('#'));
+  const patterns = dockerignore
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line && !line.startsWith('#'));
   const parts = path.replace(/^\.\//, '').replace(/\/$/, '').split('/');
   const candidates = parts.map((_, index) => parts.slice(0, index + 1).join('/'));
   let ignored = false;

@@ -83,13 +83,19 @@ function notFound(type: ResourceType, name: string): StatusError {
 }
 
 function conflict(type: ResourceType, name: string): StatusError {
-  return new StatusError(409, 'Conflict', `Operation cannot be fulfilled on ${qualifiedResource(type)} "${name}": the object has been modified; please apply your changes to the latest version and try again`, { name, group: type.group, kind: type.resource });
+  return new StatusError(
+    409,
+    'Conflict',
+    `Operation cannot be fulfilled on ${qualifiedResource(type)} "${name}": the object has been modified; please apply your changes to the latest version and try again`,
+    { name, group: type.group, kind: type.resource },
+  );
 }
 
 /** RFC 7386: objects merge key by key, null deletes, anything else replaces. */
 export function applyMergePatch(target: unknown, patch: unknown): unknown {
   if (patch === null || typeof patch !== 'object' || Array.isArray(patch)) return patch;
-  const result: Record<string, unknown> = target !== null && typeof target === 'object' && !Array.isArray(target) ? { ...(target as Record<string, unknown>) } : {};
+  const result: Record<string, unknown> =
+    target !== null && typeof target === 'object' && !Array.isArray(target) ? { ...(target as Record<string, unknown>) } : {};
   for (const [key, value] of Object.entries(patch)) {
     if (value === null) delete result[key];
     else result[key] = applyMergePatch(result[key], value);
@@ -204,7 +210,12 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
     }
     if (denied.has(`${verb} ${type.resource}`)) {
       const user = options.user ?? 'system:serviceaccount:default:mysql-ha';
-      throw new StatusError(403, 'Forbidden', `${qualifiedResource(type)}${name ? ` "${name}"` : ''} is forbidden: User "${user}" cannot ${verb} resource "${type.resource}" in API group "${type.group}" in the namespace "${namespace}"`, { name: name ?? '', group: type.group, kind: type.resource });
+      throw new StatusError(
+        403,
+        'Forbidden',
+        `${qualifiedResource(type)}${name ? ` "${name}"` : ''} is forbidden: User "${user}" cannot ${verb} resource "${type.resource}" in API group "${type.group}" in the namespace "${namespace}"`,
+        { name: name ?? '', group: type.group, kind: type.resource },
+      );
     }
     const current = name === undefined ? undefined : store.get(key(type.resource, namespace, name));
 
@@ -223,10 +234,16 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
         }
         const objectName = object.metadata.name;
         if (!objectName) {
-          throw new StatusError(422, 'Invalid', `${type.kind} "" is invalid: metadata.name: Required value: name or generateName is required`, { kind: type.kind });
+          throw new StatusError(422, 'Invalid', `${type.kind} "" is invalid: metadata.name: Required value: name or generateName is required`, {
+            kind: type.kind,
+          });
         }
         if (store.has(key(type.resource, namespace, objectName))) {
-          throw new StatusError(409, 'AlreadyExists', `${qualifiedResource(type)} "${objectName}" already exists`, { name: objectName, group: type.group, kind: type.resource });
+          throw new StatusError(409, 'AlreadyExists', `${qualifiedResource(type)} "${objectName}" already exists`, {
+            name: objectName,
+            group: type.group,
+            kind: type.resource,
+          });
         }
         delete object.metadata.resourceVersion;
         return { code: 201, body: write(type, namespace, object, undefined) };
@@ -247,7 +264,11 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
 
       case 'patch': {
         if (!contentType || !mergePatchTypes.has(contentType)) {
-          throw new StatusError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: ${[...mergePatchTypes].join(', ')}`);
+          throw new StatusError(
+            415,
+            'UnsupportedMediaType',
+            `the body of the request was in an unknown format - accepted media types include: ${[...mergePatchTypes].join(', ')}`,
+          );
         }
         if (!current) throw notFound(type, name!);
         const patch = asObject(parseJson(text));
@@ -255,7 +276,14 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
           throw conflict(type, name!);
         }
         const patched = applyMergePatch(current, patch) as KubeObject;
-        patched.metadata = { ...patched.metadata, name, namespace, uid: current.metadata.uid, creationTimestamp: current.metadata.creationTimestamp, resourceVersion: current.metadata.resourceVersion };
+        patched.metadata = {
+          ...patched.metadata,
+          name,
+          namespace,
+          uid: current.metadata.uid,
+          creationTimestamp: current.metadata.creationTimestamp,
+          resourceVersion: current.metadata.resourceVersion,
+        };
         if (isDeepStrictEqual(patched, current)) return { code: 200, body: structuredClone(current) };
         return { code: 200, body: write(type, namespace, patched, current) };
       }
@@ -268,8 +296,14 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
       (error: unknown) => {
         const status = error instanceof StatusError ? error : new StatusError(500, 'InternalError', `fake API server failure: ${(error as Error).message}`);
         send(response, status.code, {
-          kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure',
-          message: status.message, reason: status.reason, details: status.details, code: status.code,
+          kind: 'Status',
+          apiVersion: 'v1',
+          metadata: {},
+          status: 'Failure',
+          message: status.message,
+          reason: status.reason,
+          details: status.details,
+          code: status.code,
         });
       },
     );
@@ -287,11 +321,16 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
       const object = store.get(key(resource, namespace, name));
       return object && structuredClone(object);
     },
-    list: (resource, namespace) => [...store.entries()]
-      .filter(([k]) => k.startsWith(`${resource}/${namespace === undefined ? '' : `${namespace}/`}`))
-      .map(([, object]) => structuredClone(object)),
-    deny: (verb, resource) => { denied.add(`${verb} ${resource}`); },
-    allow: (verb, resource) => { denied.delete(`${verb} ${resource}`); },
+    list: (resource, namespace) =>
+      [...store.entries()]
+        .filter(([k]) => k.startsWith(`${resource}/${namespace === undefined ? '' : `${namespace}/`}`))
+        .map(([, object]) => structuredClone(object)),
+    deny: (verb, resource) => {
+      denied.add(`${verb} ${resource}`);
+    },
+    allow: (verb, resource) => {
+      denied.delete(`${verb} ${resource}`);
+    },
     close: async () => {
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));

@@ -1,6 +1,6 @@
-import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
-import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
 import { once } from 'node:events';
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { createServer as createTcpServer, type Socket, type Server as TcpServer } from 'node:net';
 
 export type FakeRole = 'primary' | 'replica' | 'down';
 
@@ -27,9 +27,10 @@ export class FakeMysqlPod {
     this.agent = createHttpServer((request, response) => {
       const url = new URL(request.url ?? '/', 'http://agent');
       this.agentRequests.push(`${url.pathname}${url.search}`);
-      const ok = url.pathname === '/primary'
-        ? this.role === 'primary'
-        : url.pathname === '/read-only' && (this.role === 'primary' || (this.role === 'replica' && !this.lagging));
+      const ok =
+        url.pathname === '/primary'
+          ? this.role === 'primary'
+          : url.pathname === '/read-only' && (this.role === 'primary' || (this.role === 'replica' && !this.lagging));
       response.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(ok ? 'ok\n' : 'no\n');
     });
     this.mysql = createTcpServer((socket) => {
@@ -52,10 +53,7 @@ export class FakeMysqlPod {
   async close(): Promise<void> {
     for (const socket of this.sockets) socket.destroy();
     this.agent.closeAllConnections();
-    await Promise.all([
-      new Promise((resolve) => this.agent.close(resolve)),
-      new Promise((resolve) => this.mysql.close(resolve)),
-    ]);
+    await Promise.all([new Promise((resolve) => this.agent.close(resolve)), new Promise((resolve) => this.mysql.close(resolve))]);
   }
 }
 

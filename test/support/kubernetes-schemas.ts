@@ -19,7 +19,9 @@ const modelClasses: ModelClass[] = [Deployment, StatefulSet, PodDisruptionBudget
 export function validateAgainstSchema(object: { apiVersion: string; kind: string; metadata?: { name?: string } }): void {
   const model = modelClasses.find((candidate) => candidate.apiVersion === object.apiVersion && candidate.kind === object.kind);
   if (!model) {
-    throw new Error(`${object.apiVersion} ${object.kind} "${object.metadata?.name}" has no schema in test/support/kubernetes-schemas.ts: add its kubernetes-models class there`);
+    throw new Error(
+      `${object.apiVersion} ${object.kind} "${object.metadata?.name}" has no schema in test/support/kubernetes-schemas.ts: add its kubernetes-models class there`,
+    );
   }
   new model(object as never).validate();
 }

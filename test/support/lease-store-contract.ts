@@ -76,184 +76,226 @@ export function leaseStoreContract(name: string, makeStore: () => Promise<LeaseS
   };
 
   describe(`LeaseStore contract: ${name}`, () => {
-    it('1, 6: with nothing written, read() is null and the cluster is not bootstrapped', withStores(async ({ store, other }) => {
-      assert.equal(await store.read(), null);
-      assert.equal(await other.read(), null);
-      assert.equal(await store.isBootstrapped(), false);
-    }));
+    it(
+      '1, 6: with nothing written, read() is null and the cluster is not bootstrapped',
+      withStores(async ({ store, other }) => {
+        assert.equal(await store.read(), null);
+        assert.equal(await other.read(), null);
+        assert.equal(await store.isBootstrapped(), false);
+      }),
+    );
 
-    it('3: acquire(null) creates the record with term 1, the holder, the TTL and renewedAt = now', withStores(async ({ store, other }) => {
-      const before = Date.now();
-      const record = won(await store.acquire('a', ttlMs, null));
-      const after = Date.now();
-      assert.equal(record.holder, 'a');
-      assert.equal(record.term, 1);
-      assert.equal(record.ttlMs, ttlMs);
-      assert.ok(record.renewedAt >= before && record.renewedAt <= after, `renewedAt ${record.renewedAt} not within [${before}, ${after}]`);
-      assert.equal(typeof record.version, 'string');
-      assert.notEqual(record.version, '');
-      assert.deepEqual(await store.read(), record);
-      assert.deepEqual(await other.read(), record);
-    }));
-
-    it('2, 3: acquire(null) is refused while a record exists, returns that record, and changes nothing', withStores(async ({ store, other }) => {
-      const record = won(await store.acquire('a', ttlMs, null));
-      assert.deepEqual(refused(await other.acquire('b', ttlMs, null)), record);
-      assert.deepEqual(refused(await store.acquire('a', ttlMs, null)), record);
-      assert.deepEqual(await other.read(), record);
-    }));
-
-    it('2, 3: of two concurrent acquires exactly one wins, and the loser gets the winner', withStores(async ({ store, other }) => {
-      const assertOneWinner = async (expected: string | null): Promise<LeaseRecord> => {
-        const writes = await Promise.all([store.acquire('a', ttlMs, expected), other.acquire('b', ttlMs, expected)]);
-        const winners = writes.filter((write) => write.ok);
-        assert.equal(winners.length, 1, `expected exactly one winner: ${JSON.stringify(writes)}`);
-        const winner = won(winners[0]!);
-        assert.deepEqual(refused(writes.find((write) => !write.ok)!), winner);
-        assert.deepEqual(await store.read(), winner);
-        return winner;
-      };
-      // Creating the first record, then taking it over by version, then after releases.
-      let record = await assertOneWinner(null);
-      for (let round = 0; round < 3; round++) record = await assertOneWinner(record.version);
-      for (let round = 0; round < 3; round++) {
-        assert.equal(await (record.holder === 'a' ? store : other).release(record), true);
-        record = await assertOneWinner(null);
-      }
-    }));
-
-    it('2: writes naming a stale version are refused with the current record and change nothing', withStores(async ({ store, other }) => {
-      const first = won(await store.acquire('a', ttlMs, null));
-      const renewed = won(await store.renew(first));
-      assert.deepEqual(refused(await other.acquire('b', ttlMs, first.version)), renewed);
-      assert.deepEqual(refused(await store.renew(first)), renewed);
-      assert.equal(await store.release(first), false);
-      assert.deepEqual(await other.read(), renewed);
-      // A version of a record that is gone: refused, with nothing to return.
-      assert.equal(await store.release(renewed), true);
-      assert.equal(refused(await other.acquire('b', ttlMs, renewed.version)), null);
-      assert.equal(await other.read(), null);
-    }));
-
-    it('2, 4: renew by the holder keeps the term, moves renewedAt and changes the version', withStores(async ({ store, other }) => {
-      const versions = new Set<string>();
-      let record = won(await store.acquire('a', ttlMs, null));
-      versions.add(record.version);
-      for (let round = 0; round < 3; round++) {
+    it(
+      '3: acquire(null) creates the record with term 1, the holder, the TTL and renewedAt = now',
+      withStores(async ({ store, other }) => {
         const before = Date.now();
-        const renewed = won(await store.renew(record));
-        assert.equal(renewed.holder, 'a');
-        assert.equal(renewed.term, record.term);
-        assert.equal(renewed.ttlMs, record.ttlMs);
-        assert.ok(renewed.renewedAt >= before && renewed.renewedAt > record.renewedAt, `renewedAt did not move forward: ${record.renewedAt} -> ${renewed.renewedAt}`);
-        assert.ok(!versions.has(renewed.version), `version ${renewed.version} was used before`);
-        versions.add(renewed.version);
+        const record = won(await store.acquire('a', ttlMs, null));
+        const after = Date.now();
+        assert.equal(record.holder, 'a');
+        assert.equal(record.term, 1);
+        assert.equal(record.ttlMs, ttlMs);
+        assert.ok(record.renewedAt >= before && record.renewedAt <= after, `renewedAt ${record.renewedAt} not within [${before}, ${after}]`);
+        assert.equal(typeof record.version, 'string');
+        assert.notEqual(record.version, '');
+        assert.deepEqual(await store.read(), record);
+        assert.deepEqual(await other.read(), record);
+      }),
+    );
+
+    it(
+      '2, 3: acquire(null) is refused while a record exists, returns that record, and changes nothing',
+      withStores(async ({ store, other }) => {
+        const record = won(await store.acquire('a', ttlMs, null));
+        assert.deepEqual(refused(await other.acquire('b', ttlMs, null)), record);
+        assert.deepEqual(refused(await store.acquire('a', ttlMs, null)), record);
+        assert.deepEqual(await other.read(), record);
+      }),
+    );
+
+    it(
+      '2, 3: of two concurrent acquires exactly one wins, and the loser gets the winner',
+      withStores(async ({ store, other }) => {
+        const assertOneWinner = async (expected: string | null): Promise<LeaseRecord> => {
+          const writes = await Promise.all([store.acquire('a', ttlMs, expected), other.acquire('b', ttlMs, expected)]);
+          const winners = writes.filter((write) => write.ok);
+          assert.equal(winners.length, 1, `expected exactly one winner: ${JSON.stringify(writes)}`);
+          const winner = won(winners[0]!);
+          assert.deepEqual(refused(writes.find((write) => !write.ok)!), winner);
+          assert.deepEqual(await store.read(), winner);
+          return winner;
+        };
+        // Creating the first record, then taking it over by version, then after releases.
+        let record = await assertOneWinner(null);
+        for (let round = 0; round < 3; round++) record = await assertOneWinner(record.version);
+        for (let round = 0; round < 3; round++) {
+          assert.equal(await (record.holder === 'a' ? store : other).release(record), true);
+          record = await assertOneWinner(null);
+        }
+      }),
+    );
+
+    it(
+      '2: writes naming a stale version are refused with the current record and change nothing',
+      withStores(async ({ store, other }) => {
+        const first = won(await store.acquire('a', ttlMs, null));
+        const renewed = won(await store.renew(first));
+        assert.deepEqual(refused(await other.acquire('b', ttlMs, first.version)), renewed);
+        assert.deepEqual(refused(await store.renew(first)), renewed);
+        assert.equal(await store.release(first), false);
         assert.deepEqual(await other.read(), renewed);
-        record = renewed;
-      }
-    }));
+        // A version of a record that is gone: refused, with nothing to return.
+        assert.equal(await store.release(renewed), true);
+        assert.equal(refused(await other.acquire('b', ttlMs, renewed.version)), null);
+        assert.equal(await other.read(), null);
+      }),
+    );
 
-    it('4, 5: a non-holder can neither renew nor release the record', withStores(async ({ store, other }) => {
-      const record = won(await store.acquire('a', ttlMs, null));
-      assert.deepEqual(refused(await other.renew({ ...record, holder: 'b' })), record);
-      assert.equal(await other.release({ ...record, holder: 'b' }), false);
-      // After a takeover the old holder is the non-holder.
-      const taken = won(await other.acquire('b', ttlMs, record.version));
-      assert.deepEqual(refused(await store.renew(record)), taken);
-      assert.equal(await store.release(record), false);
-      assert.deepEqual(await store.read(), taken);
-    }));
+    it(
+      '2, 4: renew by the holder keeps the term, moves renewedAt and changes the version',
+      withStores(async ({ store, other }) => {
+        const versions = new Set<string>();
+        let record = won(await store.acquire('a', ttlMs, null));
+        versions.add(record.version);
+        for (let round = 0; round < 3; round++) {
+          const before = Date.now();
+          const renewed = won(await store.renew(record));
+          assert.equal(renewed.holder, 'a');
+          assert.equal(renewed.term, record.term);
+          assert.equal(renewed.ttlMs, record.ttlMs);
+          assert.ok(
+            renewed.renewedAt >= before && renewed.renewedAt > record.renewedAt,
+            `renewedAt did not move forward: ${record.renewedAt} -> ${renewed.renewedAt}`,
+          );
+          assert.ok(!versions.has(renewed.version), `version ${renewed.version} was used before`);
+          versions.add(renewed.version);
+          assert.deepEqual(await other.read(), renewed);
+          record = renewed;
+        }
+      }),
+    );
 
-    it('3: the term increments on every change of hands, takeovers and releases alike', withStores(async ({ store, other }) => {
-      const a1 = won(await store.acquire('a', ttlMs, null));
-      const b2 = won(await other.acquire('b', ttlMs, a1.version));
-      assert.equal(b2.term, 2);
-      assert.equal(b2.holder, 'b');
-      const a3 = won(await store.acquire('a', ttlMs, b2.version));
-      assert.equal(a3.term, 3);
-      const a3renewed = won(await store.renew(a3));
-      assert.equal(a3renewed.term, 3);
-      assert.equal(await store.release(a3renewed), true);
-      const b4 = won(await other.acquire('b', ttlMs, null));
-      assert.equal(b4.term, 4);
-      assert.equal(await other.release(b4), true);
-      // The same holder again is a change of hands too: it went through "nobody".
-      assert.equal(won(await other.acquire('b', ttlMs, null)).term, 5);
-    }));
+    it(
+      '4, 5: a non-holder can neither renew nor release the record',
+      withStores(async ({ store, other }) => {
+        const record = won(await store.acquire('a', ttlMs, null));
+        assert.deepEqual(refused(await other.renew({ ...record, holder: 'b' })), record);
+        assert.equal(await other.release({ ...record, holder: 'b' }), false);
+        // After a takeover the old holder is the non-holder.
+        const taken = won(await other.acquire('b', ttlMs, record.version));
+        assert.deepEqual(refused(await store.renew(record)), taken);
+        assert.equal(await store.release(record), false);
+        assert.deepEqual(await store.read(), taken);
+      }),
+    );
 
-    it('1, 5: after a release read() is null, a second release is refused, and acquire(null) succeeds', withStores(async ({ store, other }) => {
-      const record = won(await store.acquire('a', ttlMs, null));
-      assert.equal(await store.release(record), true);
-      assert.equal(await store.read(), null);
-      assert.equal(await other.read(), null);
-      assert.equal(await store.release(record), false);
-      assert.equal(refused(await store.renew(record)), null);
-      const again = won(await other.acquire('b', ttlMs, null));
-      assert.equal(again.holder, 'b');
-      assert.equal(again.term, 2);
-      assert.deepEqual(await store.read(), again);
-    }));
+    it(
+      '3: the term increments on every change of hands, takeovers and releases alike',
+      withStores(async ({ store, other }) => {
+        const a1 = won(await store.acquire('a', ttlMs, null));
+        const b2 = won(await other.acquire('b', ttlMs, a1.version));
+        assert.equal(b2.term, 2);
+        assert.equal(b2.holder, 'b');
+        const a3 = won(await store.acquire('a', ttlMs, b2.version));
+        assert.equal(a3.term, 3);
+        const a3renewed = won(await store.renew(a3));
+        assert.equal(a3renewed.term, 3);
+        assert.equal(await store.release(a3renewed), true);
+        const b4 = won(await other.acquire('b', ttlMs, null));
+        assert.equal(b4.term, 4);
+        assert.equal(await other.release(b4), true);
+        // The same holder again is a change of hands too: it went through "nobody".
+        assert.equal(won(await other.acquire('b', ttlMs, null)).term, 5);
+      }),
+    );
 
-    it('6: bootstrapped is one-way and survives acquire, renew, takeover and release', withStores(async ({ store, other }) => {
-      // Before any lease exists, as well as while one is held.
-      await store.markBootstrapped();
-      assert.equal(await other.isBootstrapped(), true);
-      await store.markBootstrapped();
-      assert.equal(await store.isBootstrapped(), true);
-      const record = won(await store.acquire('a', ttlMs, null));
-      assert.equal(record.term, 1);
-      await other.markBootstrapped();
-      // Setting the flag may give the record a new version (a Lease annotation does), but
-      // it is still the same lease: same holder and term, renewable once read again.
-      const current = await store.read();
-      assert.equal(current?.holder, 'a');
-      assert.equal(current?.term, 1);
-      const renewed = won(await store.renew(current!));
-      const taken = won(await other.acquire('b', ttlMs, renewed.version));
-      assert.equal(await other.release(taken), true);
-      assert.equal(await store.read(), null);
-      assert.equal(await store.isBootstrapped(), true);
-      assert.equal(await other.isBootstrapped(), true);
-    }));
+    it(
+      '1, 5: after a release read() is null, a second release is refused, and acquire(null) succeeds',
+      withStores(async ({ store, other }) => {
+        const record = won(await store.acquire('a', ttlMs, null));
+        assert.equal(await store.release(record), true);
+        assert.equal(await store.read(), null);
+        assert.equal(await other.read(), null);
+        assert.equal(await store.release(record), false);
+        assert.equal(refused(await store.renew(record)), null);
+        const again = won(await other.acquire('b', ttlMs, null));
+        assert.equal(again.holder, 'b');
+        assert.equal(again.term, 2);
+        assert.deepEqual(await store.read(), again);
+      }),
+    );
 
-    it('6: bootstrapped set while a lease is held stays set after the lease is released', withStores(async ({ store, other }) => {
-      const record = won(await store.acquire('a', ttlMs, null));
-      assert.equal(await other.isBootstrapped(), false);
-      await store.markBootstrapped();
-      const current = await store.read();
-      assert.ok(current !== null);
-      assert.equal(await store.release(current), true);
-      assert.equal(await other.isBootstrapped(), true);
-      assert.equal(won(await other.acquire('b', ttlMs, null)).term, record.term + 1);
-      assert.equal(await store.isBootstrapped(), true);
-    }));
+    it(
+      '6: bootstrapped is one-way and survives acquire, renew, takeover and release',
+      withStores(async ({ store, other }) => {
+        // Before any lease exists, as well as while one is held.
+        await store.markBootstrapped();
+        assert.equal(await other.isBootstrapped(), true);
+        await store.markBootstrapped();
+        assert.equal(await store.isBootstrapped(), true);
+        const record = won(await store.acquire('a', ttlMs, null));
+        assert.equal(record.term, 1);
+        await other.markBootstrapped();
+        // Setting the flag may give the record a new version (a Lease annotation does), but
+        // it is still the same lease: same holder and term, renewable once read again.
+        const current = await store.read();
+        assert.equal(current?.holder, 'a');
+        assert.equal(current?.term, 1);
+        const renewed = won(await store.renew(current!));
+        const taken = won(await other.acquire('b', ttlMs, renewed.version));
+        assert.equal(await other.release(taken), true);
+        assert.equal(await store.read(), null);
+        assert.equal(await store.isBootstrapped(), true);
+        assert.equal(await other.isBootstrapped(), true);
+      }),
+    );
 
-    it('7: with the backend stopped every call rejects in time with an error naming the store', withStores(async ({ store, other, requestTimeoutMs, stopBackend }) => {
-      const record = won(await store.acquire('a', ttlMs, null));
-      await stopBackend();
-      const withinMs = requestTimeoutMs + 1500;
-      await assertFailsNamingStore(store.read(), store, withinMs);
-      await assertFailsNamingStore(other.acquire('b', ttlMs, null), other, withinMs);
-      await assertFailsNamingStore(other.acquire('b', ttlMs, record.version), other, withinMs);
-      await assertFailsNamingStore(store.renew(record), store, withinMs);
-      await assertFailsNamingStore(store.release(record), store, withinMs);
-      await assertFailsNamingStore(store.isBootstrapped(), store, withinMs);
-      await assertFailsNamingStore(store.markBootstrapped(), store, withinMs);
-    }));
+    it(
+      '6: bootstrapped set while a lease is held stays set after the lease is released',
+      withStores(async ({ store, other }) => {
+        const record = won(await store.acquire('a', ttlMs, null));
+        assert.equal(await other.isBootstrapped(), false);
+        await store.markBootstrapped();
+        const current = await store.read();
+        assert.ok(current !== null);
+        assert.equal(await store.release(current), true);
+        assert.equal(await other.isBootstrapped(), true);
+        assert.equal(won(await other.acquire('b', ttlMs, null)).term, record.term + 1);
+        assert.equal(await store.isBootstrapped(), true);
+      }),
+    );
 
-    it('7: a backend that accepts connections but never answers fails the call after the request timeout', withStores(async ({ storeAt }) => {
-      const silent = await startSilentServer();
-      const requestTimeoutMs = 500;
-      const store = storeAt(silent.url, requestTimeoutMs);
-      try {
-        const started = performance.now();
-        await assertFailsNamingStore(store.read(), store, requestTimeoutMs + 1500);
-        assert.ok(performance.now() - started >= requestTimeoutMs - 50, 'gave up before the request timeout');
-        await assertFailsNamingStore(store.acquire('a', ttlMs, null), store, requestTimeoutMs + 1500);
-      } finally {
-        await store.close();
-        await silent.close();
-      }
-    }));
+    it(
+      '7: with the backend stopped every call rejects in time with an error naming the store',
+      withStores(async ({ store, other, requestTimeoutMs, stopBackend }) => {
+        const record = won(await store.acquire('a', ttlMs, null));
+        await stopBackend();
+        const withinMs = requestTimeoutMs + 1500;
+        await assertFailsNamingStore(store.read(), store, withinMs);
+        await assertFailsNamingStore(other.acquire('b', ttlMs, null), other, withinMs);
+        await assertFailsNamingStore(other.acquire('b', ttlMs, record.version), other, withinMs);
+        await assertFailsNamingStore(store.renew(record), store, withinMs);
+        await assertFailsNamingStore(store.release(record), store, withinMs);
+        await assertFailsNamingStore(store.isBootstrapped(), store, withinMs);
+        await assertFailsNamingStore(store.markBootstrapped(), store, withinMs);
+      }),
+    );
+
+    it(
+      '7: a backend that accepts connections but never answers fails the call after the request timeout',
+      withStores(async ({ storeAt }) => {
+        const silent = await startSilentServer();
+        const requestTimeoutMs = 500;
+        const store = storeAt(silent.url, requestTimeoutMs);
+        try {
+          const started = performance.now();
+          await assertFailsNamingStore(store.read(), store, requestTimeoutMs + 1500);
+          assert.ok(performance.now() - started >= requestTimeoutMs - 50, 'gave up before the request timeout');
+          await assertFailsNamingStore(store.acquire('a', ttlMs, null), store, requestTimeoutMs + 1500);
+        } finally {
+          await store.close();
+          await silent.close();
+        }
+      }),
+    );
   });
 }

@@ -1,7 +1,7 @@
 // Plain-data builders for decision and HTTP tests: an observation is just data.
 import type { LeaseRecord } from '../../agent/coordination/lease.ts';
-import type { ReplicaStatus, ServerVariables } from '../../agent/mysql/dialect/types.ts';
 import type { LeaseView, MysqlUp, Observation, PeerStatus, Topology } from '../../agent/loop/state.ts';
+import type { ReplicaStatus, ServerVariables } from '../../agent/mysql/dialect/types.ts';
 
 export const PRIMARY = { name: 'mysql-ha-0', host: '127.0.10.1' };
 export const REPLICA = { name: 'mysql-ha-1', host: '127.0.10.2' };
@@ -47,7 +47,16 @@ export function up(overrides: Partial<Omit<MysqlUp, 'up'>> = {}): MysqlUp {
 }
 
 export function peer(name: string, overrides: Partial<PeerStatus> = {}): PeerStatus {
-  return { name, unreachable: null, mysqldUp: true, gtidExecuted: `${UUID0}:1-10`, retrievedGtids: `${UUID0}:1-10`, errant: false, storeUnreachable: null, ...overrides };
+  return {
+    name,
+    unreachable: null,
+    mysqldUp: true,
+    gtidExecuted: `${UUID0}:1-10`,
+    retrievedGtids: `${UUID0}:1-10`,
+    errant: false,
+    storeUnreachable: null,
+    ...overrides,
+  };
 }
 
 /** A replica's observation while mysql-ha-0 holds the lease; override anything. */

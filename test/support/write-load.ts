@@ -1,6 +1,6 @@
 // Writers through HAProxy's write port, each recording the ids whose COMMIT was acknowledged,
 // and a sampler that watches every node's read-only flag: what a failover must preserve.
-import { createConnection, type Connection } from 'mysql2/promise';
+import { type Connection, createConnection } from 'mysql2/promise';
 import type { TestPod } from './cluster.ts';
 
 export interface WriteLoadTarget {
@@ -28,7 +28,9 @@ export class WriteLoad {
 
   static async prepare(target: WriteLoadTarget): Promise<void> {
     const connection = await createConnection(target);
-    await connection.query('CREATE TABLE IF NOT EXISTS acked_writes (id BIGINT PRIMARY KEY, writer INT NOT NULL, at TIMESTAMP(3) DEFAULT CURRENT_TIMESTAMP(3))');
+    await connection.query(
+      'CREATE TABLE IF NOT EXISTS acked_writes (id BIGINT PRIMARY KEY, writer INT NOT NULL, at TIMESTAMP(3) DEFAULT CURRENT_TIMESTAMP(3))',
+    );
     await connection.end();
   }
 
@@ -88,21 +90,23 @@ export class WritableSampler {
   async #sample(pods: TestPod[]): Promise<void> {
     const connections = new Map<string, Connection>();
     while (this.#running) {
-      const writable = await Promise.all(pods.map(async (pod) => {
-        try {
-          let connection = connections.get(pod.name);
-          if (!connection) {
-            connection = await pod.root();
-            connections.set(pod.name, connection);
+      const writable = await Promise.all(
+        pods.map(async (pod) => {
+          try {
+            let connection = connections.get(pod.name);
+            if (!connection) {
+              connection = await pod.root();
+              connections.set(pod.name, connection);
+            }
+            const [[row]] = (await connection.query('SELECT @@read_only AS readOnly')) as any;
+            return Number(row.readOnly) === 0 ? pod.name : null;
+          } catch {
+            connections.get(pod.name)?.destroy();
+            connections.delete(pod.name);
+            return null;
           }
-          const [[row]] = (await connection.query('SELECT @@read_only AS readOnly')) as any;
-          return Number(row.readOnly) === 0 ? pod.name : null;
-        } catch {
-          connections.get(pod.name)?.destroy();
-          connections.delete(pod.name);
-          return null;
-        }
-      }));
+        }),
+      );
       const names = writable.filter((name): name is string => name !== null);
       this.samples++;
       if (names.length > 1) this.violations.push(`${new Date().toISOString()}: ${names.join(' and ')} both writable`);

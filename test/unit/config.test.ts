@@ -14,7 +14,10 @@ const secrets = {
 
 test('defaults: peers are the StatefulSet pods under its headless Service, pod 0 bootstraps', () => {
   const config = loadRunConfig({ POD_NAME: 'mysql-ha-2', ...secrets });
-  assert.deepEqual(config.peers.map((peer) => peer.host), ['mysql-ha-0.mysql-ha', 'mysql-ha-1.mysql-ha', 'mysql-ha-2.mysql-ha']);
+  assert.deepEqual(
+    config.peers.map((peer) => peer.host),
+    ['mysql-ha-0.mysql-ha', 'mysql-ha-1.mysql-ha', 'mysql-ha-2.mysql-ha'],
+  );
   assert.equal(config.bootstrapPrimary, 'mysql-ha-0');
   assert.equal(config.http.port, 8080);
   assert.equal(config.mysql.host, '127.0.0.1');
@@ -23,13 +26,25 @@ test('defaults: peers are the StatefulSet pods under its headless Service, pod 0
 test('passwords can come from mounted Secret files; a trailing newline is not part of them', () => {
   const dir = mkdtempSync(join(tmpdir(), 'mha-config-'));
   writeFileSync(join(dir, 'repl'), 'from-file\n');
-  const config = loadRunConfig({ POD_NAME: 'mysql-ha-1', ...secrets, MYSQL_HA_REPLICATION_PASSWORD: undefined, MYSQL_HA_REPLICATION_PASSWORD_FILE: join(dir, 'repl') });
+  const config = loadRunConfig({
+    POD_NAME: 'mysql-ha-1',
+    ...secrets,
+    MYSQL_HA_REPLICATION_PASSWORD: undefined,
+    MYSQL_HA_REPLICATION_PASSWORD_FILE: join(dir, 'repl'),
+  });
   assert.equal(config.replication.password, 'from-file');
 });
 
 test('every bad or missing variable is named in one error', () => {
   assert.throws(
-    () => loadRunConfig({ POD_NAME: 'mysql-ha-1', MYSQL_HA_HTTP_PORT: 'eighty', MYSQL_HA_MAX_LAG_SECONDS: '-1', MYSQL_HA_AGENT_PASSWORD: 'x', MYSQL_HA_APP_PASSWORD_FILE: '/nonexistent/app' }),
+    () =>
+      loadRunConfig({
+        POD_NAME: 'mysql-ha-1',
+        MYSQL_HA_HTTP_PORT: 'eighty',
+        MYSQL_HA_MAX_LAG_SECONDS: '-1',
+        MYSQL_HA_AGENT_PASSWORD: 'x',
+        MYSQL_HA_APP_PASSWORD_FILE: '/nonexistent/app',
+      }),
     (error: unknown) => {
       assert.ok(error instanceof AgentError);
       assert.equal(error.code, 'MHA_CONFIG_INVALID');

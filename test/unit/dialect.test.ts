@@ -42,12 +42,24 @@ test('read-only: MySQL uses super_read_only, MariaDB read_only', () => {
 
 test('SHOW REPLICA STATUS rows read the same on both flavours', () => {
   const mysql = dialectFor('9.7.4').parseReplicaStatus({
-    Source_Host: '127.0.10.1', Source_Port: 3306, Replica_IO_Running: 'Connecting', Replica_SQL_Running: 'Yes',
-    Seconds_Behind_Source: null, Last_IO_Error: 'Access denied', Last_SQL_Error: '', Auto_Position: 1,
+    Source_Host: '127.0.10.1',
+    Source_Port: 3306,
+    Replica_IO_Running: 'Connecting',
+    Replica_SQL_Running: 'Yes',
+    Seconds_Behind_Source: null,
+    Last_IO_Error: 'Access denied',
+    Last_SQL_Error: '',
+    Auto_Position: 1,
   });
   const mariadb = dialectFor('10.11.1-MariaDB').parseReplicaStatus({
-    Master_Host: '127.0.10.1', Master_Port: 3306, Slave_IO_Running: 'Connecting', Slave_SQL_Running: 'Yes',
-    Seconds_Behind_Master: null, Last_IO_Error: 'Access denied', Last_SQL_Error: '', Using_Gtid: 'Slave_Pos',
+    Master_Host: '127.0.10.1',
+    Master_Port: 3306,
+    Slave_IO_Running: 'Connecting',
+    Slave_SQL_Running: 'Yes',
+    Seconds_Behind_Master: null,
+    Last_IO_Error: 'Access denied',
+    Last_SQL_Error: '',
+    Using_Gtid: 'Slave_Pos',
   });
   assert.deepEqual(mysql, mariadb);
   assert.equal(mysql?.ioRunning, false);
@@ -56,11 +68,10 @@ test('SHOW REPLICA STATUS rows read the same on both flavours', () => {
 
 test('rebuild: MySQL clones over TLS with the password as a bound value; MariaDB cannot clone', () => {
   const statements = dialectFor('9.7.4').cloneFrom!({ host: 'mysql-ha-0.mysql-ha', port: 3306, user: 'agent', password: 'pw' });
-  assert.deepEqual(statements.map((statement) => statement.sql), [
-    'SET GLOBAL clone_valid_donor_list = ?',
-    'SET GLOBAL super_read_only = OFF',
-    'CLONE INSTANCE FROM ?@?:? IDENTIFIED BY ? REQUIRE SSL',
-  ]);
+  assert.deepEqual(
+    statements.map((statement) => statement.sql),
+    ['SET GLOBAL clone_valid_donor_list = ?', 'SET GLOBAL super_read_only = OFF', 'CLONE INSTANCE FROM ?@?:? IDENTIFIED BY ? REQUIRE SSL'],
+  );
   assert.deepEqual(statements[0]!.values, ['mysql-ha-0.mysql-ha:3306']);
   assert.deepEqual(statements[2]!.values, ['agent', 'mysql-ha-0.mysql-ha', 3306, 'pw']);
   assert.equal(dialectFor('10.11.18-MariaDB').cloneFrom, null);

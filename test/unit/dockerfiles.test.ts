@@ -6,7 +6,7 @@ import { accessSync, constants, readdirSync, readFileSync, statSync } from 'node
 import { join, posix } from 'node:path';
 import { describe, it } from 'node:test';
 import { AGENT_NODE_OPTIONS } from '../../agent/sandbox/pod.ts';
-import { execForm, isIgnored, parseCopy, parseDockerfile, type Dockerfile, type Stage } from '../support/dockerfile.ts';
+import { type Dockerfile, execForm, isIgnored, parseCopy, parseDockerfile, type Stage } from '../support/dockerfile.ts';
 
 const packageJson = JSON.parse(readFileSync('package.json', 'utf8')) as {
   bin: Record<string, string>;
@@ -45,7 +45,10 @@ for (const [name, dockerfile] of Object.entries(dockerfiles)) {
       dockerfile.stages.forEach((stage, index) => {
         for (const copy of instructions(stage, 'COPY').map((instruction) => parseCopy(instruction.args))) {
           if (copy.from !== undefined) {
-            const earlier = dockerfile.stages.slice(0, index).map((s, i) => [s.name, String(i)]).flat();
+            const earlier = dockerfile.stages
+              .slice(0, index)
+              .map((s, i) => [s.name, String(i)])
+              .flat();
             assert.ok(earlier.includes(copy.from), `COPY --from=${copy.from}: no earlier stage has that name`);
             continue;
           }
@@ -92,11 +95,17 @@ describe('Dockerfile.agent', () => {
     assert.match(packageJson.scripts.build!, /\btsc\b.*-p tsconfig\.json/);
 
     assert.ok(build, 'no stage named build');
-    assert.ok(instructions(build, 'RUN').some((run) => /\bnpm run build\b/.test(run.args)), 'the build stage does not run npm run build');
+    assert.ok(
+      instructions(build, 'RUN').some((run) => /\bnpm run build\b/.test(run.args)),
+      'the build stage does not run npm run build',
+    );
     const workdir = lastOf(final, 'WORKDIR')!;
     const entrypoint = execForm(lastOf(final, 'ENTRYPOINT') ?? '');
     assert.deepEqual(entrypoint, ['node', posix.join(workdir, bin)], 'ENTRYPOINT must be exec form running the bin with node');
-    assert.ok(instructions(final, 'ENV').some((env) => env.args === `NODE_OPTIONS=${AGENT_NODE_OPTIONS}`), 'the agent image runs node with the options the sandbox uses');
+    assert.ok(
+      instructions(final, 'ENV').some((env) => env.args === `NODE_OPTIONS=${AGENT_NODE_OPTIONS}`),
+      'the agent image runs node with the options the sandbox uses',
+    );
 
     const buildWorkdir = lastOf(build, 'WORKDIR')!;
     const copies = instructions(final, 'COPY').map((instruction) => parseCopy(instruction.args));
@@ -132,14 +141,15 @@ describe('Dockerfile.mysql', () => {
     assert.match(text, /mariadb:10\.11\./);
   });
 
-  it('runs the repository\'s entrypoint, copied executable', () => {
-    const copy = instructions(final, 'COPY').map((instruction) => parseCopy(instruction.args))
+  it("runs the repository's entrypoint, copied executable", () => {
+    const copy = instructions(final, 'COPY')
+      .map((instruction) => parseCopy(instruction.args))
       .find((candidate) => candidate.sources.includes('images/mysql-entrypoint.sh'));
     assert.ok(copy, 'images/mysql-entrypoint.sh is not copied');
     assert.equal(copy.flags.chmod, '0755');
     accessSync('images/mysql-entrypoint.sh', constants.X_OK);
     assert.deepEqual(execForm(lastOf(final, 'ENTRYPOINT') ?? ''), [copy.destination]);
-    assert.deepEqual(execForm(lastOf(final, 'CMD') ?? ''), [], 'CMD [] so the base image\'s CMD (mysqld) is not passed as an argument');
+    assert.deepEqual(execForm(lastOf(final, 'CMD') ?? ''), [], "CMD [] so the base image's CMD (mysqld) is not passed as an argument");
   });
 });
 

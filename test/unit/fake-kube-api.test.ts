@@ -2,7 +2,7 @@
 // adapter tests rely on, written down so the fake cannot drift from the real API quietly.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { applyMergePatch, startFakeKubeApi, type FakeKubeApi, type KubeObject } from '../support/fake-kube-api.ts';
+import { applyMergePatch, type FakeKubeApi, type KubeObject, startFakeKubeApi } from '../support/fake-kube-api.ts';
 
 interface Reply {
   status: number;
@@ -18,12 +18,13 @@ describe('fake Kubernetes API server', () => {
       body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
     });
     assert.equal(response.headers.get('content-type'), 'application/json');
-    return { status: response.status, body: await response.json() as Record<string, any> };
+    return { status: response.status, body: (await response.json()) as Record<string, any> };
   };
   const podPath = '/api/v1/namespaces/db/pods/mysql-ha-0';
   const leases = '/apis/coordination.k8s.io/v1/namespaces/db/leases';
   const lease = (name: string, holder: string, resourceVersion?: string): KubeObject => ({
-    apiVersion: 'coordination.k8s.io/v1', kind: 'Lease',
+    apiVersion: 'coordination.k8s.io/v1',
+    kind: 'Lease',
     metadata: { name, ...(resourceVersion === undefined ? {} : { resourceVersion }) },
     spec: { holderIdentity: holder, leaseDurationSeconds: 10 },
   });
@@ -95,7 +96,12 @@ describe('fake Kubernetes API server', () => {
 
   it('answers 409 Conflict to a patch or PUT carrying a stale resourceVersion', async () => {
     const stale = await call('PATCH', podPath, { metadata: { resourceVersion: '1', labels: { x: 'y' } } }, 'application/merge-patch+json');
-    assertStatus(stale, 409, 'Conflict', /^Operation cannot be fulfilled on pods "mysql-ha-0": the object has been modified; please apply your changes to the latest version and try again$/);
+    assertStatus(
+      stale,
+      409,
+      'Conflict',
+      /^Operation cannot be fulfilled on pods "mysql-ha-0": the object has been modified; please apply your changes to the latest version and try again$/,
+    );
     assert.equal(api.get('pods', 'db', 'mysql-ha-0')!.metadata.labels!.x, undefined);
   });
 
@@ -105,7 +111,12 @@ describe('fake Kubernetes API server', () => {
     const version = created.body.metadata.resourceVersion as string;
     assert.equal((await call('GET', `${leases}/mysql-ha`)).body.spec.holderIdentity, 'mysql-ha-0');
 
-    assertStatus(await call('POST', leases, lease('mysql-ha', 'mysql-ha-1')), 409, 'AlreadyExists', /^leases\.coordination\.k8s\.io "mysql-ha" already exists$/);
+    assertStatus(
+      await call('POST', leases, lease('mysql-ha', 'mysql-ha-1')),
+      409,
+      'AlreadyExists',
+      /^leases\.coordination\.k8s\.io "mysql-ha" already exists$/,
+    );
 
     const replaced = await call('PUT', `${leases}/mysql-ha`, lease('mysql-ha', 'mysql-ha-1', version));
     assert.equal(replaced.status, 200);
@@ -130,7 +141,13 @@ describe('fake Kubernetes API server', () => {
 
   it('creates events, naming them from generateName when asked, and refuses bad ones', async () => {
     const events = '/api/v1/namespaces/db/events';
-    const event = { apiVersion: 'v1', kind: 'Event', metadata: { name: 'mysql-ha-0.1' }, reason: 'RoleChanged', involvedObject: { kind: 'Pod', name: 'mysql-ha-0' } };
+    const event = {
+      apiVersion: 'v1',
+      kind: 'Event',
+      metadata: { name: 'mysql-ha-0.1' },
+      reason: 'RoleChanged',
+      involvedObject: { kind: 'Pod', name: 'mysql-ha-0' },
+    };
     const created = await call('POST', events, event);
     assert.equal(created.status, 201);
     assert.equal(created.body.metadata.namespace, 'db');
@@ -138,7 +155,12 @@ describe('fake Kubernetes API server', () => {
     const generated = await call('POST', events, { ...event, metadata: { generateName: 'mysql-ha-0.' } });
     assert.match(generated.body.metadata.name, /^mysql-ha-0\.[0-9a-f]{5}$/);
     assertStatus(await call('POST', events, { ...event, metadata: {} }), 422, 'Invalid', /name or generateName is required/);
-    assertStatus(await call('POST', events, { ...event, metadata: { name: 'x', namespace: 'other' } }), 400, 'BadRequest', /namespace of the provided object does not match/);
+    assertStatus(
+      await call('POST', events, { ...event, metadata: { name: 'x', namespace: 'other' } }),
+      400,
+      'BadRequest',
+      /namespace of the provided object does not match/,
+    );
     assertStatus(await call('POST', events, '{not json'), 400, 'BadRequest', /not JSON/);
   });
 
@@ -147,7 +169,10 @@ describe('fake Kubernetes API server', () => {
     const b = await call('POST', '/api/v1/namespaces/db/events', { apiVersion: 'v1', kind: 'Event', metadata: { name: 'b' } });
     const c = await call('POST', leases, lease('c', 'x'));
     const versions = [a, b, c].map((reply) => Number(reply.body.metadata.resourceVersion));
-    assert.deepEqual(versions, [...versions].sort((x, y) => x - y));
+    assert.deepEqual(
+      versions,
+      [...versions].sort((x, y) => x - y),
+    );
     assert.equal(new Set(versions).size, 3);
   });
 
@@ -157,19 +182,29 @@ describe('fake Kubernetes API server', () => {
     assertStatus(await call('PUT', podPath, {}), 405, 'MethodNotAllowed', /does not serve PUT on pods/);
     assertStatus(await call('GET', podPath, undefined, 'application/json', 'wrong'), 401, 'Unauthorized', /Unauthorized/);
     api.deny('get', 'statefulsets');
-    assertStatus(await call('GET', '/apis/apps/v1/namespaces/db/statefulsets/mysql-ha'), 403, 'Forbidden', /^statefulsets\.apps "mysql-ha" is forbidden: User "system:serviceaccount:default:mysql-ha" cannot get resource "statefulsets" in API group "apps" in the namespace "db"$/);
+    assertStatus(
+      await call('GET', '/apis/apps/v1/namespaces/db/statefulsets/mysql-ha'),
+      403,
+      'Forbidden',
+      /^statefulsets\.apps "mysql-ha" is forbidden: User "system:serviceaccount:default:mysql-ha" cannot get resource "statefulsets" in API group "apps" in the namespace "db"$/,
+    );
     api.allow('get', 'statefulsets');
     assert.equal((await call('GET', '/apis/apps/v1/namespaces/db/statefulsets/mysql-ha')).status, 200);
   });
 
   it('records each request for assertions', () => {
     const patch = api.requests.find((request) => request.method === 'PATCH');
-    assert.deepEqual(patch, { method: 'PATCH', path: podPath, contentType: 'application/merge-patch+json', body: { metadata: { labels: { role: 'primary' } } } });
+    assert.deepEqual(patch, {
+      method: 'PATCH',
+      path: podPath,
+      contentType: 'application/merge-patch+json',
+      body: { metadata: { labels: { role: 'primary' } } },
+    });
   });
 });
 
 describe('applyMergePatch (RFC 7386)', () => {
-  it('follows the RFC\'s examples', () => {
+  it("follows the RFC's examples", () => {
     const cases: [unknown, unknown, unknown][] = [
       [{ a: 'b' }, { a: 'c' }, { a: 'c' }],
       [{ a: 'b' }, { b: 'c' }, { a: 'b', b: 'c' }],
@@ -179,7 +214,11 @@ describe('applyMergePatch (RFC 7386)', () => {
       [{ a: 'c' }, { a: ['b'] }, { a: ['b'] }],
       [{ a: { b: 'c' } }, { a: { b: 'd', c: null } }, { a: { b: 'd' } }],
       [{ a: [{ b: 'c' }] }, { a: [1] }, { a: [1] }],
-      [['a', 'b'], ['c', 'd'], ['c', 'd']],
+      [
+        ['a', 'b'],
+        ['c', 'd'],
+        ['c', 'd'],
+      ],
       [{ a: 'b' }, ['c'], ['c']],
       [{ a: 'foo' }, null, null],
       [{ a: 'foo' }, 'bar', 'bar'],

@@ -117,7 +117,11 @@ describe('haproxy -c accepts the rendered config', () => {
   it('with kubernetes, warning only that the offline check could not reach a DNS server', () => {
     const result = haproxyCheck(renderHaproxyConfig({ pods: kubernetesPods, kubernetes: true }), { POD_NAMESPACE: 'db' });
     assert.equal(result.status, 0, result.output);
-    assert.deepEqual(result.warnings.filter((line) => !isOfflineDnsWarning(line)), [], result.output);
+    assert.deepEqual(
+      result.warnings.filter((line) => !isOfflineDnsWarning(line)),
+      [],
+      result.output,
+    );
     // The ${POD_NAMESPACE} reference was expanded from the environment.
     assert.match(result.output, /mysql-ha-0\.mysql-ha\.db\.svc\.cluster\.local/);
   });
@@ -126,7 +130,11 @@ describe('haproxy -c accepts the rendered config', () => {
     const committed = readFileSync('manifests/haproxy/haproxy.cfg', 'utf8');
     const result = haproxyCheck(committed, { POD_NAMESPACE: 'db' });
     assert.equal(result.status, 0, result.output);
-    assert.deepEqual(result.warnings.filter((line) => !isOfflineDnsWarning(line)), [], result.output);
+    assert.deepEqual(
+      result.warnings.filter((line) => !isOfflineDnsWarning(line)),
+      [],
+      result.output,
+    );
   });
 });
 
@@ -148,7 +156,21 @@ describe('mysql-ha-agent haproxy-config', () => {
     const dir = mkdtempSync(join(tmpdir(), 'mysql-ha-cli-'));
     try {
       const file = join(dir, 'haproxy.cfg');
-      const args = ['haproxy-config', '--pods', 'a-0=127.0.0.2,a-1=127.0.0.3', '--write-port', '7001', '--read-port', '7002', '--stats-port', '7003', '--max-lag', '5', '--bind', '127.0.0.1'];
+      const args = [
+        'haproxy-config',
+        '--pods',
+        'a-0=127.0.0.2,a-1=127.0.0.3',
+        '--write-port',
+        '7001',
+        '--read-port',
+        '7002',
+        '--stats-port',
+        '7003',
+        '--max-lag',
+        '5',
+        '--bind',
+        '127.0.0.1',
+      ];
       const written = cli([...args, '--output', file]);
       assert.equal(written.status, 0, written.stderr);
       assert.equal(written.stdout, '');

@@ -1,7 +1,7 @@
 // Runs the real haproxy on the rendered config against fake pods on loopback addresses,
 // to show that the health checks route traffic the way the config's comments say.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
@@ -11,11 +11,10 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { failureDetectionSeconds, renderHaproxyConfig } from '../../agent/haproxy/config.ts';
 import { FakeMysqlPod } from '../support/fake-mysql-pod.ts';
-import { haproxyBinary } from '../support/tools.ts';
 import { freePort } from '../support/free-port.ts';
+import { haproxyBinary } from '../support/tools.ts';
 
 const maxLagSeconds = 10;
-
 
 /** Connects and reads the pod name the fake mysqld sends; undefined if HAProxy closes first (no server up). */
 function openSession(port: number): Promise<{ name: string | undefined; socket: Socket }> {
@@ -47,7 +46,7 @@ async function waitFor(description: string, timeoutMs: number, condition: () => 
   return Date.now() - start;
 }
 
-describe('haproxy routes by the agents\' answers', () => {
+describe("haproxy routes by the agents' answers", () => {
   const pods = [
     new FakeMysqlPod('mysql-ha-0', '127.0.0.2', 'primary'),
     new FakeMysqlPod('mysql-ha-1', '127.0.0.3', 'replica'),
@@ -89,20 +88,32 @@ describe('haproxy routes by the agents\' answers', () => {
     ports.stats = await freePort();
     dir = mkdtempSync(join(tmpdir(), 'mysql-ha-routing-'));
     const file = join(dir, 'haproxy.cfg');
-    writeFileSync(file, renderHaproxyConfig({
-      pods: pods.map((pod) => ({ name: pod.name, host: pod.address })),
-      mysqlPort: first.mysqlPort,
-      agentPort: first.agentPort,
-      writePort: ports.write,
-      readPort: ports.read,
-      statsPort: ports.stats,
-      bindAddress: '127.0.0.1',
-      maxLagSeconds,
-    }));
+    writeFileSync(
+      file,
+      renderHaproxyConfig({
+        pods: pods.map((pod) => ({ name: pod.name, host: pod.address })),
+        mysqlPort: first.mysqlPort,
+        agentPort: first.agentPort,
+        writePort: ports.write,
+        readPort: ports.read,
+        statsPort: ports.stats,
+        bindAddress: '127.0.0.1',
+        maxLagSeconds,
+      }),
+    );
     haproxy = spawn(binary, ['-db', '-f', file], { stdio: ['ignore', 'pipe', 'pipe'] });
-    haproxy.stdout!.on('data', (chunk) => { haproxyOutput += chunk; });
-    haproxy.stderr!.on('data', (chunk) => { haproxyOutput += chunk; });
-    await waitFor('the stats page answers', 10_000, () => serverStates().then(() => true, () => false));
+    haproxy.stdout!.on('data', (chunk) => {
+      haproxyOutput += chunk;
+    });
+    haproxy.stderr!.on('data', (chunk) => {
+      haproxyOutput += chunk;
+    });
+    await waitFor('the stats page answers', 10_000, () =>
+      serverStates().then(
+        () => true,
+        () => false,
+      ),
+    );
   });
 
   after(async () => {
@@ -116,8 +127,12 @@ describe('haproxy routes by the agents\' answers', () => {
 
   it('sends every write to the primary and spreads reads over primary and replicas', async () => {
     await waitForStates({
-      'mysql-primary/mysql-ha-0': 'UP', 'mysql-primary/mysql-ha-1': 'DOWN', 'mysql-primary/mysql-ha-2': 'DOWN',
-      'mysql-readable/mysql-ha-0': 'UP', 'mysql-readable/mysql-ha-1': 'UP', 'mysql-readable/mysql-ha-2': 'UP',
+      'mysql-primary/mysql-ha-0': 'UP',
+      'mysql-primary/mysql-ha-1': 'DOWN',
+      'mysql-primary/mysql-ha-2': 'DOWN',
+      'mysql-readable/mysql-ha-0': 'UP',
+      'mysql-readable/mysql-ha-1': 'UP',
+      'mysql-readable/mysql-ha-2': 'UP',
     });
     const writes = [];
     for (let i = 0; i < 6; i += 1) writes.push(await whoAnswers(ports.write));

@@ -4,13 +4,19 @@ import { buildApp, SwitchoverRefused } from '../../agent/http/app.ts';
 import { AgentMetrics } from '../../agent/http/metrics.ts';
 import type { AgentSnapshot } from '../../agent/loop/snapshot.ts';
 import type { Observation, Topology } from '../../agent/loop/state.ts';
-import { asPrimary, asReplica, heldBy, NOW, observed, observedAsPrimary, PRIMARY, REPLICA, streaming, up, UUID0, variables } from '../support/observations.ts';
+import { asPrimary, asReplica, heldBy, NOW, observed, observedAsPrimary, PRIMARY, REPLICA, streaming, UUID0, up, variables } from '../support/observations.ts';
 
 const TOKEN = 'test-switchover-token';
 
 function snapshotOf(topology: Topology, observation: Observation | null, heartbeatAt = NOW - 500): AgentSnapshot {
   return {
-    config: { pod: { name: topology.self.name, statefulSet: 'mysql-ha', ordinal: Number(topology.self.name.at(-1)) }, maxLagSeconds: 10, livenessTimeoutMs: 30_000, lossless: true, switchoverToken: TOKEN },
+    config: {
+      pod: { name: topology.self.name, statefulSet: 'mysql-ha', ordinal: Number(topology.self.name.at(-1)) },
+      maxLagSeconds: 10,
+      livenessTimeoutMs: 30_000,
+      lossless: true,
+      switchoverToken: TOKEN,
+    },
     topology,
     server: { flavor: 'mysql', version: '9.7.4-2', major: 9, minor: 7, patch: 4 },
     observation,
@@ -39,9 +45,27 @@ const table: Array<[string, AgentSnapshot, string, number, RegExp?]> = [
   ['primary /read-only', writablePrimary, '/read-only', 200],
   ['primary /replica', writablePrimary, '/replica', 503, /this node is the primary/],
   ['read-only primary is not /primary yet', snapshotOf(asPrimary, observedAsPrimary(up())), '/primary', 503, /still read-only/],
-  ['primary without semi-sync in lossless mode is not /primary yet', snapshotOf(asPrimary, observedAsPrimary(up({ variables: variables({ readOnly: false }) }))), '/primary', 503, /semi-sync off/],
-  ['/primary turns 503 the moment the lease runs out', snapshotOf(asPrimary, observedAsPrimary(up({ variables: variables({ readOnly: false, semiSyncSource: true }) }), { heldUntil: NOW })), '/primary', 503, /does not hold the lease/],
-  ['writable node without the lease is not /primary', snapshotOf(asPrimary, observed(up({ variables: variables({ readOnly: false, semiSyncSource: true }) }), { lease: heldBy(REPLICA.name, PRIMARY.name) })), '/primary', 503, /mysql-ha-1 holds the lease/],
+  [
+    'primary without semi-sync in lossless mode is not /primary yet',
+    snapshotOf(asPrimary, observedAsPrimary(up({ variables: variables({ readOnly: false }) }))),
+    '/primary',
+    503,
+    /semi-sync off/,
+  ],
+  [
+    '/primary turns 503 the moment the lease runs out',
+    snapshotOf(asPrimary, observedAsPrimary(up({ variables: variables({ readOnly: false, semiSyncSource: true }) }), { heldUntil: NOW })),
+    '/primary',
+    503,
+    /does not hold the lease/,
+  ],
+  [
+    'writable node without the lease is not /primary',
+    snapshotOf(asPrimary, observed(up({ variables: variables({ readOnly: false, semiSyncSource: true }) }), { lease: heldBy(REPLICA.name, PRIMARY.name) })),
+    '/primary',
+    503,
+    /mysql-ha-1 holds the lease/,
+  ],
   ['lagging replica /health (max 10 s)', lagging, '/health', 503, /lag 30 s exceeds 10 s/],
   ['lagging replica /replica?lag=60', lagging, '/replica?lag=60', 200],
   ['lagging replica /read-only?lag=5', lagging, '/read-only?lag=5', 503, /exceeds 5 s/],
@@ -79,10 +103,30 @@ test('GET /binlog-position: 503 with the reason anywhere else', async () => {
 test('GET /status: the documented shape', async () => {
   const answer = await get(brokenReplica, '/status');
   assert.equal(answer.status, 200);
-  assert.deepEqual(Object.keys(answer.body).slice(0, 12), ['pod', 'ordinal', 'role', 'healthy', 'reason', 'readOnly', 'flavor', 'version', 'serverId', 'gtidExecuted', 'replication', 'leader']);
+  assert.deepEqual(Object.keys(answer.body).slice(0, 12), [
+    'pod',
+    'ordinal',
+    'role',
+    'healthy',
+    'reason',
+    'readOnly',
+    'flavor',
+    'version',
+    'serverId',
+    'gtidExecuted',
+    'replication',
+    'leader',
+  ]);
   assert.equal(answer.body.role, 'replica');
   assert.equal(answer.body.healthy, false);
-  assert.deepEqual(answer.body.replication, { source: 'mysql-ha-0', ioRunning: true, sqlRunning: false, lagSeconds: 0, lastError: "Duplicate entry '7'", retrievedGtids: `${UUID0}:1-10` });
+  assert.deepEqual(answer.body.replication, {
+    source: 'mysql-ha-0',
+    ioRunning: true,
+    sqlRunning: false,
+    lagSeconds: 0,
+    lastError: "Duplicate entry '7'",
+    retrievedGtids: `${UUID0}:1-10`,
+  });
   assert.deepEqual(answer.body.lease, { state: 'held', holder: 'mysql-ha-0', term: 1, mine: false });
   assert.equal(answer.body.decision.reason, 'following mysql-ha-0: IO and SQL threads running, lag 3 s');
 });
@@ -120,7 +164,11 @@ for (const bad of ['/replica?lag=abc', '/replica?lag=-1', '/read-only?lag=1.5', 
   });
 }
 
-async function post(snapshot: AgentSnapshot, url: string, options: { token?: string; body?: unknown; switchover?: Parameters<typeof buildApp>[0]['switchover'] } = {}) {
+async function post(
+  snapshot: AgentSnapshot,
+  url: string,
+  options: { token?: string; body?: unknown; switchover?: Parameters<typeof buildApp>[0]['switchover'] } = {},
+) {
   const app = buildApp({ snapshot, metrics: new AgentMetrics(), now: () => NOW, switchover: options.switchover });
   const response = await app.inject({
     method: 'POST',
@@ -153,11 +201,17 @@ test('POST /switchover: 409 with the reason when it cannot proceed, 200 with the
   const refused = await post(writablePrimary, '/switchover', {
     token: TOKEN,
     body: { candidate: 'mysql-ha-2' },
-    switchover: async (candidate) => { throw new SwitchoverRefused(`${candidate} cannot take over: its mysqld is down`); },
+    switchover: async (candidate) => {
+      throw new SwitchoverRefused(`${candidate} cannot take over: its mysqld is down`);
+    },
   });
   assert.equal(refused.status, 409);
   assert.match(refused.body.reason, /mysql-ha-2 cannot take over: its mysqld is down/);
-  const done = await post(writablePrimary, '/switchover', { token: TOKEN, body: {}, switchover: async (candidate) => ({ from: 'mysql-ha-0', to: candidate ?? 'mysql-ha-1', handoverMs: 420 }) });
+  const done = await post(writablePrimary, '/switchover', {
+    token: TOKEN,
+    body: {},
+    switchover: async (candidate) => ({ from: 'mysql-ha-0', to: candidate ?? 'mysql-ha-1', handoverMs: 420 }),
+  });
   assert.equal(done.status, 200);
   assert.deepEqual(done.body, { ok: true, from: 'mysql-ha-0', to: 'mysql-ha-1', handoverMs: 420 });
 });

@@ -6,7 +6,7 @@ import { after, afterEach, beforeEach, describe, it } from 'node:test';
 import { createPodRolePublisher, kubeConfigForServer, noopPodRolePublisher } from '../../agent/kubernetes/create-pod-role-publisher.ts';
 import { roleChangedReason, roleLabelKey } from '../../agent/kubernetes/role-label.ts';
 import { captureLogger, pinoLevels } from '../support/capture-logger.ts';
-import { startFakeKubeApi, type FakeKubeApi, type KubeObject } from '../support/fake-kube-api.ts';
+import { type FakeKubeApi, type KubeObject, startFakeKubeApi } from '../support/fake-kube-api.ts';
 
 const namespace = 'db';
 const token = 'test-token';
@@ -16,7 +16,9 @@ function pod(name: string, labels: Record<string, string> = { 'app.kubernetes.io
 }
 
 const statefulSet: KubeObject = {
-  apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: 'mysql-ha', namespace },
+  apiVersion: 'apps/v1',
+  kind: 'StatefulSet',
+  metadata: { name: 'mysql-ha', namespace },
   spec: { replicas: 3, serviceName: 'mysql-ha', selector: { matchLabels: { app: 'x' } }, template: {} },
 };
 
@@ -24,9 +26,14 @@ describe('the Kubernetes pod-role publisher, against the fake API server', () =>
   let api: FakeKubeApi;
   let log: ReturnType<typeof captureLogger>;
 
-  const publisher = (podName = 'mysql-ha-1', recheckIntervalMs = 60_000) => createPodRolePublisher({
-    podName, namespace, logger: log.logger, kubeConfig: kubeConfigForServer(api.url, token), recheckIntervalMs,
-  });
+  const publisher = (podName = 'mysql-ha-1', recheckIntervalMs = 60_000) =>
+    createPodRolePublisher({
+      podName,
+      namespace,
+      logger: log.logger,
+      kubeConfig: kubeConfigForServer(api.url, token),
+      recheckIntervalMs,
+    });
   const events = () => api.list('events', namespace);
   const warnings = () => log.lines.filter((line) => line.level === pinoLevels.warn).map((line) => line.msg);
   const writes = () => api.requests.filter((request) => request.method !== 'GET');
@@ -35,7 +42,9 @@ describe('the Kubernetes pod-role publisher, against the fake API server', () =>
     api = await startFakeKubeApi({ token, user: `system:serviceaccount:${namespace}:mysql-ha`, objects: [pod('mysql-ha-0'), pod('mysql-ha-1'), statefulSet] });
     log = captureLogger();
   });
-  afterEach(async () => { await api.close(); });
+  afterEach(async () => {
+    await api.close();
+  });
 
   it('sets the role label with a JSON merge patch, keeping the other labels', async () => {
     await publisher().publishRole('replica');
@@ -55,7 +64,10 @@ describe('the Kubernetes pod-role publisher, against the fake API server', () =>
     await roles.publishRole('primary');
     await roles.publishRole('primary');
     const recorded = events();
-    assert.deepEqual(recorded.map((event) => event.message), ['mysql-ha-1 is now replica (had no role label)', 'mysql-ha-1 is now primary (was replica)']);
+    assert.deepEqual(
+      recorded.map((event) => event.message),
+      ['mysql-ha-1 is now replica (had no role label)', 'mysql-ha-1 is now primary (was replica)'],
+    );
     const uid = api.get('pods', namespace, 'mysql-ha-1')!.metadata.uid;
     for (const event of recorded) {
       assert.equal(event.reason, roleChangedReason);
@@ -87,7 +99,10 @@ describe('the Kubernetes pod-role publisher, against the fake API server', () =>
     api.seed(current);
     await roles.publishRole('primary');
     assert.equal(api.get('pods', namespace, 'mysql-ha-1')!.metadata.labels![roleLabelKey], 'primary');
-    assert.deepEqual(events().map((event) => event.message), ['mysql-ha-1 is now primary (had no role label)', 'mysql-ha-1 is now primary (had no role label)']);
+    assert.deepEqual(
+      events().map((event) => event.message),
+      ['mysql-ha-1 is now primary (had no role label)', 'mysql-ha-1 is now primary (had no role label)'],
+    );
   });
 
   it('serialises overlapping calls, so one change gives one Event', async () => {
@@ -107,7 +122,10 @@ describe('the Kubernetes pod-role publisher, against the fake API server', () =>
     await roles.publishRole('primary');
     assert.equal(await roles.statefulSetReplicas(), undefined);
     const [podWarning, statefulSetWarning] = warnings();
-    assert.match(podWarning!, /cannot read pod db\/other-0 to check its mysql-ha\.io\/role label: 404 NotFound: pods "other-0" not found; what to do: check that POD_NAME/);
+    assert.match(
+      podWarning!,
+      /cannot read pod db\/other-0 to check its mysql-ha\.io\/role label: 404 NotFound: pods "other-0" not found; what to do: check that POD_NAME/,
+    );
     assert.match(statefulSetWarning!, /cannot read StatefulSet db\/other: 404 NotFound: statefulsets\.apps "other" not found/);
     assert.equal(writes().length, 0);
   });
@@ -117,7 +135,10 @@ describe('the Kubernetes pod-role publisher, against the fake API server', () =>
     const roles = publisher();
     await roles.publishRole('primary');
     assert.equal(events().length, 0);
-    assert.match(warnings()[0]!, /cannot set label mysql-ha\.io\/role=primary on pod db\/mysql-ha-1: 403 Forbidden: pods "mysql-ha-1" is forbidden: User "system:serviceaccount:db:mysql-ha" cannot patch resource "pods"/);
+    assert.match(
+      warnings()[0]!,
+      /cannot set label mysql-ha\.io\/role=primary on pod db\/mysql-ha-1: 403 Forbidden: pods "mysql-ha-1" is forbidden: User "system:serviceaccount:db:mysql-ha" cannot patch resource "pods"/,
+    );
     assert.match(warnings()[0]!, /grant "patch" on pods to the agent's ServiceAccount/);
     const logged = log.lines.find((line) => line.level === pinoLevels.warn)!;
     assert.equal(logged.pod, 'db/mysql-ha-1');
@@ -127,7 +148,10 @@ describe('the Kubernetes pod-role publisher, against the fake API server', () =>
     api.allow('patch', 'pods');
     await roles.publishRole('primary');
     assert.equal(api.get('pods', namespace, 'mysql-ha-1')!.metadata.labels![roleLabelKey], 'primary');
-    assert.deepEqual(events().map((event) => event.message), ['mysql-ha-1 is now primary (had no role label)']);
+    assert.deepEqual(
+      events().map((event) => event.message),
+      ['mysql-ha-1 is now primary (had no role label)'],
+    );
   });
 
   it('keeps the label when only the Event is refused, and reports that', async () => {
@@ -154,7 +178,9 @@ describe('the Kubernetes pod-role publisher, against the fake API server', () =>
 
 describe('createPodRolePublisher outside a cluster', () => {
   const dirs: string[] = [];
-  after(() => { for (const dir of dirs) rmSync(dir, { recursive: true, force: true }); });
+  after(() => {
+    for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+  });
 
   it('returns the no-op publisher when KUBERNETES_SERVICE_HOST is unset, and says so once', async () => {
     const log = captureLogger();
@@ -171,7 +197,12 @@ describe('createPodRolePublisher outside a cluster', () => {
     const root = mkdtempSync(join(tmpdir(), 'mysql-ha-sa-'));
     dirs.push(root);
     const log = captureLogger();
-    const roles = createPodRolePublisher({ podName: 'mysql-ha-0', logger: log.logger, env: { KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBERNETES_SERVICE_PORT: '443' }, serviceAccountPathPrefix: root });
+    const roles = createPodRolePublisher({
+      podName: 'mysql-ha-0',
+      logger: log.logger,
+      env: { KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBERNETES_SERVICE_PORT: '443' },
+      serviceAccountPathPrefix: root,
+    });
     assert.equal(roles, noopPodRolePublisher);
     assert.equal(log.lines[0]!.level, pinoLevels.error);
     assert.match(log.lines[0]!.msg, /no service-account token at .*\/var\/run\/secrets\/kubernetes\.io\/serviceaccount\/token.*automountServiceAccountToken/);
@@ -186,7 +217,12 @@ describe('createPodRolePublisher outside a cluster', () => {
     writeFileSync(join(dir, 'namespace'), 'prod\n');
     writeFileSync(join(dir, 'ca.crt'), '');
     const log = captureLogger();
-    const roles = createPodRolePublisher({ podName: 'mysql-ha-0', logger: log.logger, env: { KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBERNETES_SERVICE_PORT: '443' }, serviceAccountPathPrefix: root });
+    const roles = createPodRolePublisher({
+      podName: 'mysql-ha-0',
+      logger: log.logger,
+      env: { KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBERNETES_SERVICE_PORT: '443' },
+      serviceAccountPathPrefix: root,
+    });
     assert.notEqual(roles, noopPodRolePublisher);
     assert.deepEqual(log.lines, []);
   });

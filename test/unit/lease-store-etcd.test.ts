@@ -1,23 +1,22 @@
 // EtcdLeaseStore against a real etcd (Debian's etcd-server), one fresh server per test on loopback.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { EtcdLeaseStore } from '../../agent/coordination/etcd-lease-store.ts';
-import { leaseStoreContract, type LeaseStoreFixture } from '../support/lease-store-contract.ts';
 import { freePort } from '../support/free-port.ts';
+import { type LeaseStoreFixture, leaseStoreContract } from '../support/lease-store-contract.ts';
 
 const etcdBinary = '/usr/bin/etcd';
 const requestTimeoutMs = 2000;
 
 /** etcd 3.4 refuses to start on architectures it does not support unless told this (Go's name for it). */
 const goArch: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' };
-
 
 interface EtcdServer {
   url: string;
@@ -30,15 +29,35 @@ async function startEtcd(): Promise<EtcdServer> {
   const [clientPort, peerPort] = [await freePort(), await freePort()];
   const url = `http://127.0.0.1:${clientPort}`;
   const peerUrl = `http://127.0.0.1:${peerPort}`;
-  const child: ChildProcess = spawn(etcdBinary, [
-    '--name', 't', '--data-dir', join(dataDir, 'data'),
-    '--listen-client-urls', url, '--advertise-client-urls', url,
-    '--listen-peer-urls', peerUrl, '--initial-advertise-peer-urls', peerUrl, '--initial-cluster', `t=${peerUrl}`,
-    // Fast elections, which also bring etcd's minimum lease TTL down to 1 s (the default is 2 s).
-    '--heartbeat-interval', '10', '--election-timeout', '100',
-  ], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ETCD_UNSUPPORTED_ARCH: goArch[process.arch] ?? process.arch } });
+  const child: ChildProcess = spawn(
+    etcdBinary,
+    [
+      '--name',
+      't',
+      '--data-dir',
+      join(dataDir, 'data'),
+      '--listen-client-urls',
+      url,
+      '--advertise-client-urls',
+      url,
+      '--listen-peer-urls',
+      peerUrl,
+      '--initial-advertise-peer-urls',
+      peerUrl,
+      '--initial-cluster',
+      `t=${peerUrl}`,
+      // Fast elections, which also bring etcd's minimum lease TTL down to 1 s (the default is 2 s).
+      '--heartbeat-interval',
+      '10',
+      '--election-timeout',
+      '100',
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ETCD_UNSUPPORTED_ARCH: goArch[process.arch] ?? process.arch } },
+  );
   let log = '';
-  child.stderr!.on('data', (chunk: Buffer) => { log = (log + chunk.toString()).slice(-4000); });
+  child.stderr!.on('data', (chunk: Buffer) => {
+    log = (log + chunk.toString()).slice(-4000);
+  });
   const exited = once(child, 'exit');
 
   const stop = async () => {
@@ -51,7 +70,9 @@ async function startEtcd(): Promise<EtcdServer> {
   const deadline = Date.now() + 10_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) break;
-    const healthy = await fetch(`${url}/health`).then((response) => response.json() as Promise<{ health?: string }>).catch(() => undefined);
+    const healthy = await fetch(`${url}/health`)
+      .then((response) => response.json() as Promise<{ health?: string }>)
+      .catch(() => undefined);
     if (healthy?.health === 'true') return { url, stop };
     await sleep(20);
   }

@@ -4,8 +4,8 @@ import { describe, it } from 'node:test';
 import { bootstrappedAnnotation, KubernetesLeaseStore } from '../../agent/coordination/kubernetes-lease-store.ts';
 import type { LeaseRecord, LeaseStore } from '../../agent/coordination/lease.ts';
 import { kubeConfigForServer } from '../../agent/kubernetes/create-pod-role-publisher.ts';
-import { startFakeKubeApi, type FakeKubeApi, type KubeObject } from '../support/fake-kube-api.ts';
-import { leaseStoreContract, type LeaseStoreFixture } from '../support/lease-store-contract.ts';
+import { type FakeKubeApi, type KubeObject, startFakeKubeApi } from '../support/fake-kube-api.ts';
+import { type LeaseStoreFixture, leaseStoreContract } from '../support/lease-store-contract.ts';
 
 const token = 'secret';
 const namespace = 'db';
@@ -73,89 +73,126 @@ describe('KubernetesLeaseStore: the Lease object', () => {
     return lease;
   };
 
-  it('is written as client-go leader election writes it, and released by emptying the holder', withApi(async ({ api, store }) => {
-    const acquired = await store.acquire('mysql-ha-0', 10_000, null);
-    assert.ok(acquired.ok);
-    let lease = storedLease(api);
-    const spec = lease.spec as Record<string, unknown>;
-    assert.equal(spec.holderIdentity, 'mysql-ha-0');
-    assert.equal(spec.leaseDurationSeconds, 10);
-    assert.equal(spec.leaseTransitions, 1);
-    assert.match(String(spec.acquireTime), microTime);
-    assert.match(String(spec.renewTime), microTime);
-    assert.equal(Date.parse(String(spec.renewTime)), acquired.record.renewedAt);
-    assert.equal(lease.metadata.resourceVersion, acquired.record.version);
+  it(
+    'is written as client-go leader election writes it, and released by emptying the holder',
+    withApi(async ({ api, store }) => {
+      const acquired = await store.acquire('mysql-ha-0', 10_000, null);
+      assert.ok(acquired.ok);
+      let lease = storedLease(api);
+      const spec = lease.spec as Record<string, unknown>;
+      assert.equal(spec.holderIdentity, 'mysql-ha-0');
+      assert.equal(spec.leaseDurationSeconds, 10);
+      assert.equal(spec.leaseTransitions, 1);
+      assert.match(String(spec.acquireTime), microTime);
+      assert.match(String(spec.renewTime), microTime);
+      assert.equal(Date.parse(String(spec.renewTime)), acquired.record.renewedAt);
+      assert.equal(lease.metadata.resourceVersion, acquired.record.version);
 
-    const renewed = await store.renew(acquired.record);
-    assert.ok(renewed.ok);
-    lease = storedLease(api);
-    assert.equal((lease.spec as Record<string, unknown>).acquireTime, spec.acquireTime);
-    assert.equal(Date.parse(String((lease.spec as Record<string, unknown>).renewTime)), renewed.record.renewedAt);
+      const renewed = await store.renew(acquired.record);
+      assert.ok(renewed.ok);
+      lease = storedLease(api);
+      assert.equal((lease.spec as Record<string, unknown>).acquireTime, spec.acquireTime);
+      assert.equal(Date.parse(String((lease.spec as Record<string, unknown>).renewTime)), renewed.record.renewedAt);
 
-    assert.equal(await store.release(renewed.record), true);
-    lease = storedLease(api);
-    assert.equal((lease.spec as Record<string, unknown>).holderIdentity, '');
-    assert.equal((lease.spec as Record<string, unknown>).leaseTransitions, 1);
-  }));
+      assert.equal(await store.release(renewed.record), true);
+      lease = storedLease(api);
+      assert.equal((lease.spec as Record<string, unknown>).holderIdentity, '');
+      assert.equal((lease.spec as Record<string, unknown>).leaseTransitions, 1);
+    }),
+  );
 
-  it('writes by compare-and-set: every update names the resourceVersion it read', withApi(async ({ api, store, other }) => {
-    const taken = await acquireRenewTakeOver(store, other);
-    await other.markBootstrapped();
-    const updates = api.requests.filter((request) => request.method === 'PUT');
-    assert.equal(updates.length, 3);
-    for (const update of updates) {
-      assert.match(String((update.body as KubeObject).metadata.resourceVersion), /^\d+$/);
-    }
-  }));
+  it(
+    'writes by compare-and-set: every update names the resourceVersion it read',
+    withApi(async ({ api, store, other }) => {
+      const taken = await acquireRenewTakeOver(store, other);
+      await other.markBootstrapped();
+      const updates = api.requests.filter((request) => request.method === 'PUT');
+      assert.equal(updates.length, 3);
+      for (const update of updates) {
+        assert.match(String((update.body as KubeObject).metadata.resourceVersion), /^\d+$/);
+      }
+    }),
+  );
 
-  it('rounds the TTL up to whole seconds, as leaseDurationSeconds holds it', withApi(async ({ api, store, other }) => {
-    const acquired = await store.acquire('a', 1500, null);
-    assert.ok(acquired.ok);
-    assert.equal(acquired.record.ttlMs, 2000);
-    assert.equal((storedLease(api).spec as Record<string, unknown>).leaseDurationSeconds, 2);
-    assert.deepEqual(await other.read(), acquired.record);
-  }));
+  it(
+    'rounds the TTL up to whole seconds, as leaseDurationSeconds holds it',
+    withApi(async ({ api, store, other }) => {
+      const acquired = await store.acquire('a', 1500, null);
+      assert.ok(acquired.ok);
+      assert.equal(acquired.record.ttlMs, 2000);
+      assert.equal((storedLease(api).spec as Record<string, unknown>).leaseDurationSeconds, 2);
+      assert.deepEqual(await other.read(), acquired.record);
+    }),
+  );
 
-  it('keeps the bootstrapped annotation, and any other, through every later write', withApi(async ({ api, store, other }) => {
-    await store.markBootstrapped();
-    assert.equal(storedLease(api).metadata.annotations?.[bootstrappedAnnotation], 'true');
-    const taken = await acquireRenewTakeOver(store, other);
-    assert.equal(await other.release(taken.record), true);
-    assert.equal(storedLease(api).metadata.annotations?.[bootstrappedAnnotation], 'true');
-  }));
+  it(
+    'keeps the bootstrapped annotation, and any other, through every later write',
+    withApi(async ({ api, store, other }) => {
+      await store.markBootstrapped();
+      assert.equal(storedLease(api).metadata.annotations?.[bootstrappedAnnotation], 'true');
+      const taken = await acquireRenewTakeOver(store, other);
+      assert.equal(await other.release(taken.record), true);
+      assert.equal(storedLease(api).metadata.annotations?.[bootstrappedAnnotation], 'true');
+    }),
+  );
 
-  it('reads a Lease written by client-go, with the API server\'s MicroTime strings', withApi(async ({ api, store }) => {
-    api.seed({
-      apiVersion: 'coordination.k8s.io/v1', kind: 'Lease',
-      metadata: { name: leaseName, namespace, annotations: { [bootstrappedAnnotation]: 'true' } },
-      spec: { holderIdentity: 'mysql-ha-2', leaseDurationSeconds: 15, acquireTime: '2024-01-02T03:04:00.000000Z', renewTime: '2024-01-02T03:04:05.123456Z', leaseTransitions: 7 },
-    });
-    const record = await store.read();
-    assert.deepEqual(record, { holder: 'mysql-ha-2', term: 7, ttlMs: 15_000, renewedAt: Date.parse('2024-01-02T03:04:05.123Z'), version: storedLease(api).metadata.resourceVersion });
-    assert.equal(await store.isBootstrapped(), true);
-    const taken = await store.acquire('mysql-ha-0', 10_000, record!.version);
-    assert.ok(taken.ok);
-    assert.equal(taken.record.term, 8);
-  }));
+  it(
+    "reads a Lease written by client-go, with the API server's MicroTime strings",
+    withApi(async ({ api, store }) => {
+      api.seed({
+        apiVersion: 'coordination.k8s.io/v1',
+        kind: 'Lease',
+        metadata: { name: leaseName, namespace, annotations: { [bootstrappedAnnotation]: 'true' } },
+        spec: {
+          holderIdentity: 'mysql-ha-2',
+          leaseDurationSeconds: 15,
+          acquireTime: '2024-01-02T03:04:00.000000Z',
+          renewTime: '2024-01-02T03:04:05.123456Z',
+          leaseTransitions: 7,
+        },
+      });
+      const record = await store.read();
+      assert.deepEqual(record, {
+        holder: 'mysql-ha-2',
+        term: 7,
+        ttlMs: 15_000,
+        renewedAt: Date.parse('2024-01-02T03:04:05.123Z'),
+        version: storedLease(api).metadata.resourceVersion,
+      });
+      assert.equal(await store.isBootstrapped(), true);
+      const taken = await store.acquire('mysql-ha-0', 10_000, record!.version);
+      assert.ok(taken.ok);
+      assert.equal(taken.record.term, 8);
+    }),
+  );
 
-  it('says which RBAC verb is missing when the API server answers 403', withApi(async ({ api, store }) => {
-    api.deny('create', 'leases');
-    await assert.rejects(store.acquire('a', 10_000, null), (error: Error) => {
-      assert.match(error.message, /^Kubernetes Lease db\/mysql-ha-leader: cannot acquire it for a: create failed: 403 Forbidden: /);
-      assert.match(error.message, /what to do: grant "create" on leases\.coordination\.k8s\.io to the agent's ServiceAccount/);
-      return true;
-    });
-    api.allow('create', 'leases');
-    const acquired = await store.acquire('a', 10_000, null);
-    assert.ok(acquired.ok);
-    api.deny('update', 'leases');
-    await assert.rejects(store.renew(acquired.record), /cannot renew it for a: update failed: 403 Forbidden: .*grant "update" on leases\.coordination\.k8s\.io/);
-    api.deny('get', 'leases');
-    await assert.rejects(store.read(), /cannot read it: get failed: 403 Forbidden: .*grant "get" on leases\.coordination\.k8s\.io/);
-  }));
+  it(
+    'says which RBAC verb is missing when the API server answers 403',
+    withApi(async ({ api, store }) => {
+      api.deny('create', 'leases');
+      await assert.rejects(store.acquire('a', 10_000, null), (error: Error) => {
+        assert.match(error.message, /^Kubernetes Lease db\/mysql-ha-leader: cannot acquire it for a: create failed: 403 Forbidden: /);
+        assert.match(error.message, /what to do: grant "create" on leases\.coordination\.k8s\.io to the agent's ServiceAccount/);
+        return true;
+      });
+      api.allow('create', 'leases');
+      const acquired = await store.acquire('a', 10_000, null);
+      assert.ok(acquired.ok);
+      api.deny('update', 'leases');
+      await assert.rejects(
+        store.renew(acquired.record),
+        /cannot renew it for a: update failed: 403 Forbidden: .*grant "update" on leases\.coordination\.k8s\.io/,
+      );
+      api.deny('get', 'leases');
+      await assert.rejects(store.read(), /cannot read it: get failed: 403 Forbidden: .*grant "get" on leases\.coordination\.k8s\.io/);
+    }),
+  );
 
-  it('says when the service-account token is refused', withApi(async ({ api }) => {
-    const store = new KubernetesLeaseStore({ kubeConfig: kubeConfigForServer(api.url, 'wrong'), namespace, cluster, requestTimeoutMs });
-    await assert.rejects(store.read(), /Kubernetes Lease db\/mysql-ha-leader: cannot read it: get failed: 401 Unauthorized: .*automountServiceAccountToken/);
-  }));
+  it(
+    'says when the service-account token is refused',
+    withApi(async ({ api }) => {
+      const store = new KubernetesLeaseStore({ kubeConfig: kubeConfigForServer(api.url, 'wrong'), namespace, cluster, requestTimeoutMs });
+      await assert.rejects(store.read(), /Kubernetes Lease db\/mysql-ha-leader: cannot read it: get failed: 401 Unauthorized: .*automountServiceAccountToken/);
+    }),
+  );
 });

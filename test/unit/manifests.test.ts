@@ -19,8 +19,8 @@ import type { IService } from 'kubernetes-models/v1/Service';
 import { haproxyDefaults } from '../../agent/haproxy/config.ts';
 import { roleLabelKey } from '../../agent/kubernetes/role-label.ts';
 import { CNF_FILE } from '../../agent/pod/stage.ts';
-import { kustomizeBuild, type ManifestObject } from '../support/kustomize.ts';
 import { validateAgainstSchema } from '../support/kubernetes-schemas.ts';
+import { kustomizeBuild, type ManifestObject } from '../support/kustomize.ts';
 import { unknownFields } from '../support/unknown-fields.ts';
 
 const requiredLabels = {
@@ -30,10 +30,13 @@ const requiredLabels = {
 };
 const secretKeys = ['agent-password', 'replication-password', 'app-password', 'switchover-token'];
 const leastPrivilege = [
-  '|pods|get', '|pods|patch',
+  '|pods|get',
+  '|pods|patch',
   '|events|create',
   'apps|statefulsets|get',
-  'coordination.k8s.io|leases|create', 'coordination.k8s.io|leases|get', 'coordination.k8s.io|leases|update',
+  'coordination.k8s.io|leases|create',
+  'coordination.k8s.io|leases|get',
+  'coordination.k8s.io|leases|update',
 ];
 
 /** Lookups over one rendered set of objects. */
@@ -85,10 +88,15 @@ function argAfter(args: string[], flag: string): string {
 }
 
 function parseEnvFile(text: string): Record<string, string> {
-  return Object.fromEntries(text.split('\n').filter((line) => line.trim() && !line.startsWith('#')).map((line) => {
-    const index = line.indexOf('=');
-    return [line.slice(0, index), line.slice(index + 1)];
-  }));
+  return Object.fromEntries(
+    text
+      .split('\n')
+      .filter((line) => line.trim() && !line.startsWith('#'))
+      .map((line) => {
+        const index = line.indexOf('=');
+        return [line.slice(0, index), line.slice(index + 1)];
+      }),
+  );
 }
 
 function selectorMatches(selector: Record<string, string> | undefined, labels: Record<string, string> | undefined): boolean {
@@ -113,11 +121,16 @@ describe('manifests/ (the kustomize base)', () => {
   it('renders the expected objects, and nothing namespaced to one namespace', () => {
     const names = base.objects.map((object) => `${object.kind}/${object.metadata.name.replace(/-[a-z0-9]{10}$/, '-<hash>')}`).sort();
     assert.deepEqual(names, [
-      'ConfigMap/mysql-ha-agent-<hash>', 'ConfigMap/mysql-ha-haproxy-<hash>',
+      'ConfigMap/mysql-ha-agent-<hash>',
+      'ConfigMap/mysql-ha-haproxy-<hash>',
       'Deployment/mysql-ha-haproxy',
-      'PodDisruptionBudget/mysql-ha', 'PodDisruptionBudget/mysql-ha-haproxy',
-      'Role/mysql-ha-agent', 'RoleBinding/mysql-ha-agent',
-      'Service/mysql-ha', 'Service/mysql-ha-primary', 'Service/mysql-ha-read',
+      'PodDisruptionBudget/mysql-ha',
+      'PodDisruptionBudget/mysql-ha-haproxy',
+      'Role/mysql-ha-agent',
+      'RoleBinding/mysql-ha-agent',
+      'Service/mysql-ha',
+      'Service/mysql-ha-primary',
+      'Service/mysql-ha-read',
       'ServiceAccount/mysql-ha',
       'StatefulSet/mysql-ha',
     ]);
@@ -137,7 +150,9 @@ describe('manifests/ (the kustomize base)', () => {
     assert.throws(() => validateAgainstSchema(broken), /replicas must be integer/);
     const misspelt = structuredClone(statefulSet);
     Object.assign(podSpecOf(misspelt).containers[0]!, { readinesProbe: {} });
-    assert.deepEqual(unknownFields(misspelt as unknown as ManifestObject), ['StatefulSet.spec.template.spec.containers[0].readinesProbe: unknown field (not in V1Container)']);
+    assert.deepEqual(unknownFields(misspelt as unknown as ManifestObject), [
+      'StatefulSet.spec.template.spec.containers[0].readinesProbe: unknown field (not in V1Container)',
+    ]);
     assert.throws(() => validateAgainstSchema({ apiVersion: 'batch/v1', kind: 'Job', metadata: { name: 'x' } }), /has no schema/);
   });
 
@@ -226,7 +241,11 @@ describe('manifests/ (the kustomize base)', () => {
     assert.ok(secretVolume, 'no volume from Secret mysql-ha-credentials');
     assert.equal(secretVolume.secret?.defaultMode, 0o440);
     const fileSettings = Object.entries(agentSettings).filter(([key]) => key.endsWith('_PASSWORD_FILE'));
-    assert.deepEqual(fileSettings.map(([key]) => key).sort(), ['MYSQL_HA_AGENT_PASSWORD_FILE', 'MYSQL_HA_APP_PASSWORD_FILE', 'MYSQL_HA_REPLICATION_PASSWORD_FILE']);
+    assert.deepEqual(fileSettings.map(([key]) => key).sort(), [
+      'MYSQL_HA_AGENT_PASSWORD_FILE',
+      'MYSQL_HA_APP_PASSWORD_FILE',
+      'MYSQL_HA_REPLICATION_PASSWORD_FILE',
+    ]);
     for (const c of [container(pod, 'stage', true), container(pod, 'agent')]) {
       const mounted = mountPath(c, secretVolume.name);
       assert.ok(mounted, `${c.name} does not mount the Secret`);
@@ -251,7 +270,7 @@ describe('manifests/ (the kustomize base)', () => {
     assert.equal(container(pod, 'agent').env?.find((variable) => variable.name === 'POD_NAMESPACE')?.valueFrom?.fieldRef?.fieldPath, 'metadata.namespace');
   });
 
-  it('points the primary Service at the pod the agent labels primary, with the adapter\'s label key', () => {
+  it("points the primary Service at the pod the agent labels primary, with the adapter's label key", () => {
     const primary = base.one<IService>('Service', 'mysql-ha-primary');
     const { [roleLabelKey]: role, ...rest } = primary.spec?.selector ?? {};
     assert.equal(role, 'primary');
@@ -260,10 +279,11 @@ describe('manifests/ (the kustomize base)', () => {
     assert.ok(container(pod, 'mysql').ports?.some((port) => port.name === 'mysql' && port.containerPort === 3306));
   });
 
-  it('grants the agent exactly the least privilege it needs, bound to the pods\' ServiceAccount', () => {
+  it("grants the agent exactly the least privilege it needs, bound to the pods' ServiceAccount", () => {
     const role = base.one<IRole>('Role', 'mysql-ha-agent');
-    const grants = (role.rules ?? []).flatMap((rule) => (rule.apiGroups ?? []).flatMap((group) =>
-      (rule.resources ?? []).flatMap((resource) => rule.verbs.map((verb) => `${group}|${resource}|${verb}`))));
+    const grants = (role.rules ?? []).flatMap((rule) =>
+      (rule.apiGroups ?? []).flatMap((group) => (rule.resources ?? []).flatMap((resource) => rule.verbs.map((verb) => `${group}|${resource}|${verb}`))),
+    );
     assert.deepEqual(grants.sort(), [...leastPrivilege].sort());
     const binding = base.one<IRoleBinding>('RoleBinding', 'mysql-ha-agent');
     assert.deepEqual(binding.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'mysql-ha-agent' });
@@ -272,7 +292,7 @@ describe('manifests/ (the kustomize base)', () => {
     assert.equal(podSpecOf(base.one<IDeployment>('Deployment', 'mysql-ha-haproxy')).automountServiceAccountToken, false, 'HAProxy needs no API token');
   });
 
-  it('pins every image to a version, never latest; the project\'s images to package.json\'s version', () => {
+  it("pins every image to a version, never latest; the project's images to package.json's version", () => {
     for (const workload of [statefulSet, base.one<IDeployment>('Deployment', 'mysql-ha-haproxy')]) {
       for (const c of allContainers(podSpecOf(workload))) {
         assert.match(c.image ?? '', /^[a-z0-9./-]+:\d+\.\d+\.\d+(-[a-z0-9.-]+)?$/, `${c.name}: image ${c.image} is not pinned`);
@@ -294,7 +314,8 @@ describe('manifests/ (the kustomize base)', () => {
       assert.ok(selectorMatches(zone.labelSelector?.matchLabels, workload.spec?.template.metadata?.labels));
       const antiAffinity = spec.affinity?.podAntiAffinity?.preferredDuringSchedulingIgnoredDuringExecution?.[0]?.podAffinityTerm;
       assert.equal(antiAffinity?.topologyKey, 'kubernetes.io/hostname', `${name}: no soft anti-affinity per node`);
-      const budgets = base.ofKind<IPodDisruptionBudget>('PodDisruptionBudget')
+      const budgets = base
+        .ofKind<IPodDisruptionBudget>('PodDisruptionBudget')
         .filter((budget) => selectorMatches(budget.spec?.selector?.matchLabels, workload.spec?.template.metadata?.labels));
       assert.equal(budgets.length, 1, `${name}: expected one PodDisruptionBudget`);
       assert.equal(budgets[0]!.spec?.maxUnavailable, 1);
@@ -355,13 +376,19 @@ describe('manifests/ (the kustomize base)', () => {
     assert.ok(args.includes('--kubernetes'));
     const rendered = spawnSync(process.execPath, ['agent/cli.ts', ...args], { encoding: 'utf8' });
     assert.equal(rendered.status, 0, rendered.stderr);
-    assert.equal(committed, rendered.stdout, `manifests/haproxy/haproxy.cfg is stale: regenerate it with\n  node agent/cli.ts ${command} --output manifests/haproxy/haproxy.cfg`);
+    assert.equal(
+      committed,
+      rendered.stdout,
+      `manifests/haproxy/haproxy.cfg is stale: regenerate it with\n  node agent/cli.ts ${command} --output manifests/haproxy/haproxy.cfg`,
+    );
   });
 });
 
 describe('examples/dev-secret (overlay with a throwaway Secret)', () => {
   let overlay: Rendered;
-  before(() => { overlay = new Rendered(kustomizeBuild('examples/dev-secret')); });
+  before(() => {
+    overlay = new Rendered(kustomizeBuild('examples/dev-secret'));
+  });
 
   it('renders valid objects', () => {
     for (const object of overlay.objects) {
@@ -375,7 +402,10 @@ describe('examples/dev-secret (overlay with a throwaway Secret)', () => {
     assert.deepEqual(Object.keys(secret.data ?? {}).sort(), [...secretKeys].sort());
     for (const value of Object.values(secret.data ?? {})) assert.match(Buffer.from(value, 'base64').toString('utf8'), /^not-secret-dev-/);
     const pod = podSpecOf(overlay.one<IStatefulSet>('StatefulSet', 'mysql-ha'));
-    assert.ok(pod.volumes?.some((volume) => volume.secret?.secretName === secret.metadata?.name), 'the StatefulSet does not mount the generated Secret');
+    assert.ok(
+      pod.volumes?.some((volume) => volume.secret?.secretName === secret.metadata?.name),
+      'the StatefulSet does not mount the generated Secret',
+    );
     for (const [key, value] of Object.entries(requiredLabels)) assert.equal(secret.metadata?.labels?.[key], value);
   });
 });

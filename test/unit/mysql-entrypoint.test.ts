@@ -14,7 +14,10 @@ const basicTools = ['sh', 'id', 'ls', 'dirname', 'rmdir', 'mkdir', 'chown'];
 
 /** A stand-in server binary: logs its arguments; an initialising call creates mysql/ in the data dir. */
 function fakeBinary(name: string, initialiseFlag: string | undefined, exitCode = 0): string {
-  const initialise = initialiseFlag === undefined ? '' : `
+  const initialise =
+    initialiseFlag === undefined
+      ? ''
+      : `
 case " $* " in *" ${initialiseFlag} "*)
   for argument in "$@"; do case "$argument" in --datadir=*) mkdir "\${argument#--datadir=}/mysql";; esac; done;;
 esac`;
@@ -32,9 +35,10 @@ describe('images/mysql-entrypoint.sh', () => {
     writeFileSync(join(bin, name), script, { mode: 0o755 });
   };
   const run = (args: string[] = []) => {
-    const asUnprivileged = process.getuid?.() === 0
-      ? [requireTool('/usr/bin/setpriv', 'install util-linux (`apt-get install util-linux`)'), '--reuid=65534', '--regid=65534', '--clear-groups']
-      : [];
+    const asUnprivileged =
+      process.getuid?.() === 0
+        ? [requireTool('/usr/bin/setpriv', 'install util-linux (`apt-get install util-linux`)'), '--reuid=65534', '--regid=65534', '--clear-groups']
+        : [];
     const [command, ...rest] = [...asUnprivileged, join(bin, 'sh'), join(bin, 'mysql-entrypoint.sh'), ...args];
     return spawnSync(command!, rest, {
       encoding: 'utf8',
@@ -65,10 +69,7 @@ describe('images/mysql-entrypoint.sh', () => {
     install('mysqld', fakeBinary('mysqld', '--initialize-insecure'));
     const result = run(['--port=3307']);
     assert.equal(result.status, 0, result.stderr);
-    assert.deepEqual(recorded(), [
-      `mysqld --initialize-insecure --datadir=${datadir}`,
-      `mysqld --defaults-extra-file=${cnf} --datadir=${datadir} --port=3307`,
-    ]);
+    assert.deepEqual(recorded(), [`mysqld --initialize-insecure --datadir=${datadir}`, `mysqld --defaults-extra-file=${cnf} --datadir=${datadir} --port=3307`]);
     assert.match(result.stderr, /initialising the mysql data directory/);
   });
 
@@ -126,7 +127,7 @@ describe('images/mysql-entrypoint.sh', () => {
     assert.match(result.stderr, /neither mariadbd nor mysqld is on PATH/);
   });
 
-  it('the server\'s exit status is the container\'s', () => {
+  it("the server's exit status is the container's", () => {
     install('mysqld', fakeBinary('mysqld', '--initialize-insecure', 7));
     mkdirSync(join(datadir, 'mysql'));
     assert.equal(run().status, 7);
@@ -134,12 +135,15 @@ describe('images/mysql-entrypoint.sh', () => {
 
   it('starts the server again when it exits 16 (the restart a clone asks for), telling it who supervises it', () => {
     // Exits 16 on its first run, 0 on the next; records MYSQLD_PARENT_PID against its parent.
-    install('mysqld', `#!/bin/sh
+    install(
+      'mysqld',
+      `#!/bin/sh
 echo "mysqld parent-ok=$([ "$MYSQLD_PARENT_PID" = "$PPID" ] && echo yes || echo no)" >> "$CALLS"
 [ -e "$CALLS.restarted" ] && exit 0
 : > "$CALLS.restarted"
 exit 16
-`);
+`,
+    );
     mkdirSync(join(datadir, 'mysql'));
     const result = run();
     assert.equal(result.status, 0, result.stderr);
@@ -149,13 +153,18 @@ exit 16
 
   it('passes SIGTERM on to the server and exits once the server has shut down', async () => {
     symlinkSync(requireTool('/usr/bin/sleep', 'install coreutils'), join(bin, 'sleep'));
-    install('mysqld', `#!/bin/sh
+    install(
+      'mysqld',
+      `#!/bin/sh
 trap 'sleep 0.3; echo "mysqld shut down on TERM" >> "$CALLS"; exit 0' TERM
 echo "mysqld running" >> "$CALLS"
 while :; do sleep 0.05; done
-`);
+`,
+    );
     mkdirSync(join(datadir, 'mysql'));
-    const child = spawn(join(bin, 'sh'), [join(bin, 'mysql-entrypoint.sh')], { env: { PATH: bin, CALLS: calls, MYSQL_HA_DATADIR: datadir, MYSQL_HA_CNF: cnf } });
+    const child = spawn(join(bin, 'sh'), [join(bin, 'mysql-entrypoint.sh')], {
+      env: { PATH: bin, CALLS: calls, MYSQL_HA_DATADIR: datadir, MYSQL_HA_CNF: cnf },
+    });
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     while (!recorded().includes('mysqld running')) await new Promise((resolve) => setTimeout(resolve, 20));
     child.kill('SIGTERM');

@@ -10,11 +10,14 @@ test('a StatefulSet pod name gives its set and ordinal', () => {
 
 for (const bad of ['mysql', 'mysql-', '-0', 'mysql-ha-01', 'Mysql-0', 'mysql_ha-1', 'mysql-ha-x', '']) {
   test(`"${bad}" is refused with a message naming it`, () => {
-    assert.throws(() => parsePodName(bad), (error: unknown) => {
-      assert.ok(error instanceof AgentError);
-      assert.equal(error.code, 'MHA_POD_NAME_INVALID');
-      assert.match(error.message, new RegExp(`POD_NAME "${bad}"`));
-      return true;
-    });
+    assert.throws(
+      () => parsePodName(bad),
+      (error: unknown) => {
+        assert.ok(error instanceof AgentError);
+        assert.equal(error.code, 'MHA_POD_NAME_INVALID');
+        assert.match(error.message, new RegExp(`POD_NAME "${bad}"`));
+        return true;
+      },
+    );
   });
 }

@@ -14,7 +14,12 @@ const CLI = new URL('../../agent/cli.ts', import.meta.url).pathname;
 const baseEnv = { MYSQL_HA_AGENT_PASSWORD: "s3cr'et\\x", PATH: process.env.PATH };
 
 function cnfValues(cnf: string): Map<string, string> {
-  return new Map(cnf.split('\n').filter((line) => line.includes('=')).map((line) => line.split('=').map((part) => part.trim()) as [string, string]));
+  return new Map(
+    cnf
+      .split('\n')
+      .filter((line) => line.includes('='))
+      .map((line) => line.split('=').map((part) => part.trim()) as [string, string]),
+  );
 }
 
 test('MySQL cnf: unique server_id, GTIDs, row binlog, replica updates logged, read-only at start', () => {
@@ -56,7 +61,10 @@ test('init SQL stays out of the binary log and quotes the password safely', () =
 test('MariaDB: the application account is never given READ_ONLY ADMIN', () => {
   const { initSql } = renderStagedFiles(loadStageConfig({ ...baseEnv, POD_NAME: 'mysql-ha-0', MYSQL_HA_FLAVOR: 'mariadb' }), '/init');
   const readOnlyAdmin = initSql.split('\n').filter((line) => line.includes('READ_ONLY ADMIN'));
-  assert.deepEqual(readOnlyAdmin.map((line) => /TO (\S+);/.exec(line)?.[1]), ["'mysqlha_agent'@'%'"]);
+  assert.deepEqual(
+    readOnlyAdmin.map((line) => /TO (\S+);/.exec(line)?.[1]),
+    ["'mysqlha_agent'@'%'"],
+  );
 });
 
 test('stage CLI: writes both files, is idempotent, and keeps the init SQL private', async () => {

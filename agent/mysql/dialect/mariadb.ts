@@ -1,6 +1,6 @@
 import { countMariadbGtids, subtractMariadbGtids } from '../gtid.ts';
-import type { Dialect, ReplicationSource } from './types.ts';
 import { asBoolean, asNumberOrNull, asString } from './rows.ts';
+import type { Dialect, ReplicationSource } from './types.ts';
 
 // READ_ONLY ADMIN's bit in mysql.global_priv's access mask (MariaDB 10.11 privilege.h).
 // ALL PRIVILEGES includes it, and any account holding it writes through read_only.
@@ -79,8 +79,7 @@ export function mariadbDialect(): Dialect {
     countGtids: countMariadbGtids,
     changeSource: (source: ReplicationSource) => ({
       sql:
-        'CHANGE MASTER TO MASTER_HOST = ?, MASTER_PORT = ?, MASTER_USER = ?, MASTER_PASSWORD = ?, ' +
-        'MASTER_USE_GTID = slave_pos, MASTER_CONNECT_RETRY = 2',
+        'CHANGE MASTER TO MASTER_HOST = ?, MASTER_PORT = ?, MASTER_USER = ?, MASTER_PASSWORD = ?, ' + 'MASTER_USE_GTID = slave_pos, MASTER_CONNECT_RETRY = 2',
       values: [source.host, source.port, source.user, source.password],
     }),
     subtractGtids: subtractMariadbGtids,

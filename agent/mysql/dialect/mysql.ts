@@ -1,6 +1,6 @@
 import { countMysqlGtids, subtractMysqlGtids } from '../gtid.ts';
-import type { Dialect, ReplicationSource } from './types.ts';
 import { asBoolean, asNumberOrNull, asString } from './rows.ts';
+import type { Dialect, ReplicationSource } from './types.ts';
 
 /**
  * Oracle MySQL 8.0.23+, 8.4 LTS and 9.x: the REPLICA/SOURCE syntax (the MASTER/SLAVE
