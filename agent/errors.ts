@@ -11,6 +11,11 @@ export const errorDefs = {
   },
   FILE_WRITE_FAILED: { code: 'MHA_FILE_WRITE_FAILED', hint: 'check that the directory exists and is writable by the agent' },
   USAGE: { code: 'MHA_USAGE', hint: 'run mysql-ha-agent --help' },
+  SWITCHOVER_REFUSED: {
+    code: 'MHA_SWITCHOVER_REFUSED',
+    hint: 'fix what the reason names (or pick another candidate), then ask again; the primary kept serving',
+  },
+  LEASE_CHANGED: { code: 'MHA_LEASE_CHANGED', hint: 'nothing to do: another node changed the lease first; this agent decides again on its next tick' },
 } as const;
 
 export type ErrorName = keyof typeof errorDefs;
@@ -34,4 +39,9 @@ export class AgentError extends Error {
 
 export function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/** The innermost cause's message: fetch() says only "fetch failed"; its cause says ECONNREFUSED. */
+export function rootMessageOf(error: unknown): string {
+  return messageOf((error as { cause?: unknown }).cause ?? error);
 }

@@ -1,5 +1,5 @@
 import type { Peer } from '../config.ts';
-import { messageOf } from '../errors.ts';
+import { rootMessageOf } from '../errors.ts';
 import type { PeerStatus } from '../loop/state.ts';
 
 interface StatusBody {
@@ -32,7 +32,7 @@ export async function observePeers(peers: Peer[], agentPort: number, timeoutMs: 
       } catch (error) {
         return {
           name: peer.name,
-          unreachable: `agent unreachable (${messageOf((error as { cause?: unknown }).cause ?? error)})`,
+          unreachable: `agent unreachable (${rootMessageOf(error)})`,
           mysqldUp: false,
           gtidExecuted: '',
           retrievedGtids: '',

@@ -1,6 +1,6 @@
 import pRetry from 'p-retry';
 import type { Peer } from '../config.ts';
-import { messageOf } from '../errors.ts';
+import { rootMessageOf } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { PrimaryPosition, PrimaryPositionProbe } from '../loop/state.ts';
 
@@ -19,7 +19,7 @@ async function fetchPosition(url: string, timeoutMs: number): Promise<PrimaryPos
   try {
     response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
   } catch (error) {
-    throw new Error(`${url} unreachable: ${messageOf((error as { cause?: unknown }).cause ?? error)}`);
+    throw new Error(`${url} unreachable: ${rootMessageOf(error)}`);
   }
   const body = (await response.json().catch(() => ({}))) as Partial<PrimaryPosition> & { reason?: string };
   if (response.status !== 200) throw new Error(`${url} answered ${response.status}: ${body.reason ?? 'no reason given'}`);

@@ -1,4 +1,4 @@
-import { messageOf } from '../errors.ts';
+import { rootMessageOf } from '../errors.ts';
 
 /** One row of the cluster table: what an agent's /status says, or why it could not be asked. */
 export interface PodStatusRow {
@@ -40,7 +40,7 @@ export async function collectStatus(agentUrls: string[], timeoutMs = 2000): Prom
           role: 'unknown',
           healthy: false,
           lagSeconds: null,
-          reason: `agent unreachable: ${messageOf((error as { cause?: unknown }).cause ?? error)}`,
+          reason: `agent unreachable: ${rootMessageOf(error)}`,
           status: null,
         };
       }

@@ -3,7 +3,7 @@ import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, rm
 import { join, resolve } from 'node:path';
 import { escape } from 'mysql2';
 import { createConnection } from 'mysql2/promise';
-import { messageOf } from '../errors.ts';
+import { messageOf, rootMessageOf } from '../errors.ts';
 import { haproxyDefaults, renderHaproxyConfig } from '../haproxy/config.ts';
 import type { Flavor } from '../mysql/dialect/types.ts';
 import { planCluster, readOrWriteSecrets, type SecretName } from './plan.ts';
@@ -343,6 +343,6 @@ export async function agentGet(pod: SandboxPod, path: string): Promise<{ status:
     const body = await response.json().catch(() => ({}));
     return { status: response.status, reason: String((body as { reason?: string }).reason ?? response.statusText), body };
   } catch (error) {
-    return { status: 0, reason: `agent unreachable: ${messageOf((error as { cause?: unknown }).cause ?? error)}`, body: null };
+    return { status: 0, reason: `agent unreachable: ${rootMessageOf(error)}`, body: null };
   }
 }
