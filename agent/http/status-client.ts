@@ -1,4 +1,24 @@
 import { rootMessageOf } from '../errors.ts';
+import type { AgentStatus } from './status.ts';
+
+/** What asking one agent for /status gave: its document, or why it could not be had. */
+export type StatusAnswer = { agent: string; status: AgentStatus; unreachable: null } | { agent: string; status: null; unreachable: string };
+
+/**
+ * The one client of GET /status, for peers (elections), the CLI and the sandbox. An agent
+ * that does not answer in time, or answers something that is not a status, is data.
+ */
+export async function fetchStatus(agentUrl: string, timeoutMs: number): Promise<StatusAnswer> {
+  const agent = agentUrl.replace(/\/+$/, '');
+  try {
+    const response = await fetch(`${agent}/status`, { signal: AbortSignal.timeout(timeoutMs) });
+    const status = (await response.json()) as AgentStatus;
+    if (typeof status?.pod !== 'string') return { agent, status: null, unreachable: `${agent}/status answered ${response.status} without a status document` };
+    return { agent, status, unreachable: null };
+  } catch (error) {
+    return { agent, status: null, unreachable: `agent unreachable (${rootMessageOf(error)})` };
+  }
+}
 
 /** One row of the cluster table: what an agent's /status says, or why it could not be asked. */
 export interface PodStatusRow {
@@ -8,42 +28,17 @@ export interface PodStatusRow {
   healthy: boolean;
   lagSeconds: number | null;
   reason: string;
-  status: Record<string, unknown> | null;
+  status: AgentStatus | null;
 }
 
 /** Asks every agent for /status at once; an unreachable agent is a row, not an error. */
 export async function collectStatus(agentUrls: string[], timeoutMs = 2000): Promise<PodStatusRow[]> {
   return Promise.all(
-    agentUrls.map(async (agent): Promise<PodStatusRow> => {
-      try {
-        const response = await fetch(`${agent.replace(/\/+$/, '')}/status`, { signal: AbortSignal.timeout(timeoutMs) });
-        const status = (await response.json()) as {
-          pod: string;
-          role: string;
-          healthy: boolean;
-          reason: string;
-          replication: { lagSeconds: number | null } | null;
-        };
-        return {
-          agent,
-          pod: status.pod,
-          role: status.role,
-          healthy: status.healthy,
-          lagSeconds: status.replication?.lagSeconds ?? null,
-          reason: status.reason,
-          status,
-        };
-      } catch (error) {
-        return {
-          agent,
-          pod: '?',
-          role: 'unknown',
-          healthy: false,
-          lagSeconds: null,
-          reason: `agent unreachable: ${rootMessageOf(error)}`,
-          status: null,
-        };
-      }
+    agentUrls.map(async (url): Promise<PodStatusRow> => {
+      const { agent, status, unreachable } = await fetchStatus(url, timeoutMs);
+      if (status === null) return { agent, pod: '?', role: 'unknown', healthy: false, lagSeconds: null, reason: unreachable, status: null };
+      const { pod, role, healthy, reason } = status;
+      return { agent, pod, role, healthy, lagSeconds: status.replication?.lagSeconds ?? null, reason, status };
     }),
   );
 }

@@ -55,3 +55,6 @@ export function statusOf(snapshot: AgentSnapshot, now: number) {
     observedAt: observation ? new Date(observation.at).toISOString() : null,
   };
 }
+
+/** The document GET /status answers, as its clients read it. */
+export type AgentStatus = ReturnType<typeof statusOf>;

@@ -22,6 +22,9 @@ export interface DecideContext {
   canClone: boolean;
 }
 
+/** States in which a node's GTIDs are not data to elect on: it holds transactions the cluster must not get. */
+export const ERRANT_STATES: ReadonlySet<string> = new Set<NodeState>(['replica-errant', 'replica-rebuilding']);
+
 const decision = (state: NodeState, action: Action, reason: string): Decision => ({ state, action, reason });
 const none = { kind: 'none' } as const;
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
