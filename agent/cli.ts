@@ -1,9 +1,13 @@
 #!/usr/bin/env node
-import { AgentError, messageOf } from './errors.ts';
+import { AgentError, errorDefs, messageOf } from './errors.ts';
 
 // Each command lives in agent/cli/<name>.ts and exports
 // `main(args: string[]): Promise<number>` (the exit code). Loading them lazily keeps
 // `stage` (an init container) from loading the HTTP server and MySQL driver.
+//
+// Exit codes, for every command: 0 done; 1 failed (an error, or for `status` an unhealthy
+// cluster); 2 a mistake in the command line (no or unknown command, or an AgentError USAGE
+// thrown by the command).
 const commands: Record<string, { summary: string; load: () => Promise<{ main(args: string[]): Promise<number> }> }> = {
   stage: { summary: "stage --conf-dir DIR --init-dir DIR   write this pod's .cnf and init SQL (init container)", load: () => import('./cli/stage.ts') },
   run: { summary: 'run                                   the sidecar: configure replication, serve /health and /status', load: () => import('./cli/run.ts') },
@@ -21,7 +25,12 @@ const commands: Record<string, { summary: string; load: () => Promise<{ main(arg
 
 export function usage(): string {
   const lines = Object.values(commands).map((command) => `  mysql-ha-agent ${command.summary}`);
-  return `usage:\n${lines.join('\n')}\n\nSettings come from the environment; see the README's configuration table.`;
+  return `usage:\n${lines.join('\n')}\n\nSettings come from the environment; see the README's configuration table.\nExit codes: 0 done, 1 failed (status: a pod is unhealthy), 2 usage error.`;
+}
+
+/** 2 for a usage error, as for an unknown command; 1 for any other failure. */
+function exitCodeFor(error: unknown): number {
+  return error instanceof AgentError && error.code === errorDefs.USAGE.code ? 2 : 1;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -44,6 +53,6 @@ main(process.argv.slice(2)).then(
   },
   (error: unknown) => {
     process.stderr.write(`mysql-ha-agent: ${error instanceof AgentError ? error.describe() : messageOf(error)}\n`);
-    process.exitCode = 1;
+    process.exitCode = exitCodeFor(error);
   },
 );

@@ -16,25 +16,134 @@ export const errorDefs = {
     hint: 'fix what the reason names (or pick another candidate), then ask again; the primary kept serving',
   },
   LEASE_CHANGED: { code: 'MHA_LEASE_CHANGED', hint: 'nothing to do: another node changed the lease first; this agent decides again on its next tick' },
+  // Calls to the Kubernetes API (pod label, Events, the leader Lease), by the answer's status.
+  KUBERNETES_UNAUTHORIZED: {
+    code: 'MHA_KUBERNETES_UNAUTHORIZED',
+    hint: 'the API server rejected the service-account token: check that the pod mounts one (automountServiceAccountToken)',
+  },
+  KUBERNETES_FORBIDDEN: {
+    code: 'MHA_KUBERNETES_FORBIDDEN',
+    hint: "grant the refused verb on that resource to the agent's ServiceAccount (see the Role in manifests/rbac.yaml)",
+  },
+  KUBERNETES_NOT_FOUND: { code: 'MHA_KUBERNETES_NOT_FOUND', hint: 'check that POD_NAME and the namespace (POD_NAMESPACE) name the running pod' },
+  KUBERNETES_UNREACHABLE: {
+    code: 'MHA_KUBERNETES_UNREACHABLE',
+    hint: 'check that the API server is reachable from the pod; the agent tries again on its next call',
+  },
+  KUBERNETES_API_FAILED: { code: 'MHA_KUBERNETES_API_FAILED', hint: 'the agent tries again on its next call' },
+  SERVICE_ACCOUNT_TOKEN_MISSING: {
+    code: 'MHA_SERVICE_ACCOUNT_TOKEN_MISSING',
+    hint: 'set automountServiceAccountToken: true on the pod (or its ServiceAccount)',
+  },
+  POD_NAMESPACE_UNKNOWN: { code: 'MHA_POD_NAMESPACE_UNKNOWN', hint: 'set POD_NAMESPACE (fieldRef metadata.namespace) on the agent container' },
+  // The etcd lease store.
+  ETCD_REQUEST_FAILED: {
+    code: 'MHA_ETCD_REQUEST_FAILED',
+    hint: 'check that etcd answers at MYSQL_HA_ETCD_ENDPOINTS from this pod; the agent tries again on its next call',
+  },
+  ETCD_PERMISSION_DENIED: {
+    code: 'MHA_ETCD_PERMISSION_DENIED',
+    hint: "give the agent's etcd user read and write access to the keys under /mysql-ha/<cluster>/",
+  },
+  LEASE_RECORD_UNREADABLE: {
+    code: 'MHA_LEASE_RECORD_UNREADABLE',
+    hint: 'delete the leader key (etcdctl del /mysql-ha/<cluster>/leader) so that the next election writes it afresh',
+  },
+  // Talking to the agents (the primary's /binlog-position, the CLI's switchover).
+  PRIMARY_NOT_READY: {
+    code: 'MHA_PRIMARY_NOT_READY',
+    hint: "usually nothing: a starting primary answers within seconds; if it lasts, check the primary's agent (mysql-ha-agent status)",
+  },
+  AGENT_UNREACHABLE: {
+    code: 'MHA_AGENT_UNREACHABLE',
+    hint: 'check that the agent is running and that its HTTP port (MYSQL_HA_HTTP_PORT, default 8080) is reachable from here',
+  },
+  NO_HEALTHY_PRIMARY: {
+    code: 'MHA_NO_HEALTHY_PRIMARY',
+    hint: 'run mysql-ha-agent status: a planned switchover needs a healthy primary; without one the agents elect a new one by themselves',
+  },
+  // The sandbox (mysql-ha-agent sandbox …, the tests and the benchmark run on it).
+  SANDBOX_NOT_FOUND: {
+    code: 'MHA_SANDBOX_NOT_FOUND',
+    hint: 'start one with mysql-ha-agent sandbox up --dir DIR, or pass the --dir an existing sandbox was started with',
+  },
+  SANDBOX_FILE_UNREADABLE: {
+    code: 'MHA_SANDBOX_FILE_UNREADABLE',
+    hint: 'sandbox up writes DIR/cluster.json: stop any process the sandbox left running, then start a new sandbox in another --dir',
+  },
+  SANDBOX_POD_UNKNOWN: { code: 'MHA_SANDBOX_POD_UNKNOWN', hint: 'use one of the pod names listed (mysql-ha-agent sandbox status shows them)' },
+  SANDBOX_ADDRESS_IN_USE: {
+    code: 'MHA_SANDBOX_ADDRESS_IN_USE',
+    hint: 'stop whatever listens there (another sandbox? mysql-ha-agent sandbox down) or use other addresses',
+  },
+  SANDBOX_PREREQUISITES_MISSING: {
+    code: 'MHA_SANDBOX_PREREQUISITES_MISSING',
+    hint: 'run mysql-ha-agent sandbox install as root once (it installs what is missing), or point --mysqld at a mysqld binary that exists',
+  },
+  SANDBOX_COMMAND_FAILED: {
+    code: 'MHA_SANDBOX_COMMAND_FAILED',
+    hint: "read the command's error above, fix its cause (a missing package: mysql-ha-agent sandbox install), then run the sandbox command again",
+  },
+  SANDBOX_START_FAILED: {
+    code: 'MHA_SANDBOX_START_FAILED',
+    hint: 'read the log the message names and fix what it reports, then mysql-ha-agent sandbox down and up again',
+  },
+  SANDBOX_UNHEALTHY: {
+    code: 'MHA_SANDBOX_UNHEALTHY',
+    hint: "read each pod's reason above and its agent.log and mysqld.log; mysql-ha-agent sandbox status shows the cluster as it is now",
+  },
+  SANDBOX_NO_PRIMARY: {
+    code: 'MHA_SANDBOX_NO_PRIMARY',
+    hint: "read each pod's reason above and its agent.log: the agents elect a primary once their mysqld runs and etcd answers",
+  },
+  SANDBOX_HAPROXY_UNSETTLED: {
+    code: 'MHA_SANDBOX_HAPROXY_UNSETTLED',
+    hint: "read DIR/haproxy.log; HAProxy follows the agents' /primary and /replica answers: check them with mysql-ha-agent sandbox status",
+  },
+  SANDBOX_TIMEOUT: {
+    code: 'MHA_SANDBOX_TIMEOUT',
+    hint: "the sandbox did not reach the state named in time: read the pods' agent.log and mysqld.log, and mysql-ha-agent sandbox status",
+  },
 } as const;
 
 export type ErrorName = keyof typeof errorDefs;
 
+export interface AgentErrorOptions {
+  cause?: unknown;
+  /** What to do in this instance, when it depends on the situation (e.g. the RBAC verb refused); default: the registry's hint. */
+  hint?: string;
+  /**
+   * Also put what to do and the code in `message`, for an error the operator
+   * sees only as a message: logged, or reported in /status by code that knows no AgentError.
+   */
+  hintInMessage?: boolean;
+}
+
 export class AgentError extends Error {
   readonly code: string;
   readonly hint: string;
+  /** What failed: `message` without the hint, even when hintInMessage put it there. */
+  readonly what: string;
 
-  constructor(name: ErrorName, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  constructor(name: ErrorName, message: string, options: AgentErrorOptions = {}) {
+    const { code } = errorDefs[name];
+    const hint = options.hint ?? errorDefs[name].hint;
+    super(options.hintInMessage ? oneLine(message, code, hint) : message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'AgentError';
-    this.code = errorDefs[name].code;
-    this.hint = errorDefs[name].hint;
+    this.code = code;
+    this.hint = hint;
+    this.what = message;
   }
 
-  /** One line for a terminal: what failed, its code, what to do. */
+  /** For a terminal: what failed, its code, what to do. */
   describe(): string {
-    return `${this.message}\n  code: ${this.code}\n  what to do: ${this.hint}`;
+    return `${this.what}\n  code: ${this.code}\n  what to do: ${this.hint}`;
   }
+}
+
+/** What failed; what to do (code): for a message that must carry its own hint. */
+function oneLine(what: string, code: string, hint: string): string {
+  return `${what}; what to do: ${hint} (${code})`;
 }
 
 export function messageOf(error: unknown): string {

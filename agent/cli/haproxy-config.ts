@@ -41,8 +41,10 @@ const optionSpec = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-/** A mistake in the command line: reported with exit code 2. */
-class UsageError extends Error {}
+/** A mistake in the command line: the registry's USAGE error (exit code 2), pointing at this command's --help. */
+function usageError(message: string, cause?: unknown): AgentError {
+  return new AgentError('USAGE', `haproxy-config: ${message}`, { cause, hint: 'run "mysql-ha-agent haproxy-config --help" for the options' });
+}
 
 /** parseArgs reports unknown or malformed options as TypeErrors with an ERR_PARSE_ARGS_* code. */
 function isParseArgsError(error: unknown): error is TypeError {
@@ -52,7 +54,7 @@ function isParseArgsError(error: unknown): error is TypeError {
 function integer(flag: string, value: string | undefined, min: number, max: number): number | undefined {
   if (value === undefined) return undefined;
   if (!/^\d+$/.test(value) || Number(value) < min || Number(value) > max) {
-    throw new UsageError(`--${flag} must be a whole number from ${min} to ${max} (got "${value}")`);
+    throw usageError(`--${flag} must be a whole number from ${min} to ${max} (got "${value}")`);
   }
   return Number(value);
 }
@@ -61,7 +63,7 @@ function parsePods(spec: string): HaproxyPod[] {
   return spec.split(',').map((entry) => {
     const match = /^([^=\s]+)=([^=\s]+)$/.exec(entry);
     if (!match) {
-      throw new UsageError(`--pods entry "${entry}" is not NAME=HOST (e.g. mysql-ha-0=10.0.0.5)`);
+      throw usageError(`--pods entry "${entry}" is not NAME=HOST (e.g. mysql-ha-0=10.0.0.5)`);
     }
     return { name: match[1]!, host: match[2]! };
   });
@@ -73,6 +75,7 @@ function statefulSetPods(values: Values): HaproxyPod[] {
   const statefulSet = values.statefulset!;
   const service = values.service ?? statefulSet;
   const replicas = integer('replicas', values.replicas, 1, 64) ?? 3;
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a literal ${POD_NAMESPACE}, which HAProxy expands from its environment
   const suffix = values.kubernetes ? `.${service}.${values.namespace ?? '${POD_NAMESPACE}'}.svc.${values['cluster-domain'] ?? 'cluster.local'}` : `.${service}`;
   return Array.from({ length: replicas }, (_, ordinal) => {
     const name = podName(statefulSet, ordinal);
@@ -82,20 +85,20 @@ function statefulSetPods(values: Values): HaproxyPod[] {
 
 function toOptions(values: Values, generatedBy: string): HaproxyConfigOptions {
   if ((values.pods === undefined) === (values.statefulset === undefined)) {
-    throw new UsageError('give exactly one of --pods or --statefulset');
+    throw usageError('give exactly one of --pods or --statefulset');
   }
   for (const flag of ['service', 'replicas'] as const) {
     if (values[flag] !== undefined && values.statefulset === undefined) {
-      throw new UsageError(`--${flag} only applies with --statefulset`);
+      throw usageError(`--${flag} only applies with --statefulset`);
     }
   }
   for (const flag of ['namespace', 'cluster-domain'] as const) {
     if (values[flag] !== undefined && (values.statefulset === undefined || !values.kubernetes)) {
-      throw new UsageError(`--${flag} only applies with --statefulset and --kubernetes`);
+      throw usageError(`--${flag} only applies with --statefulset and --kubernetes`);
     }
   }
   if (values['dns-server'] !== undefined && !values.kubernetes) {
-    throw new UsageError('--dns-server only applies with --kubernetes');
+    throw usageError('--dns-server only applies with --kubernetes');
   }
   return {
     pods: values.pods !== undefined ? parsePods(values.pods) : statefulSetPods(values),
@@ -138,10 +141,7 @@ export async function main(args: string[]): Promise<number> {
     config = renderHaproxyConfig(toOptions(values, commandLine(args)));
   } catch (error) {
     // The renderer throws RangeErrors for bad values.
-    if (error instanceof UsageError || isParseArgsError(error) || error instanceof RangeError) {
-      process.stderr.write(`mysql-ha-agent haproxy-config: ${error.message}\nrun "mysql-ha-agent haproxy-config --help" for the options\n`);
-      return 2;
-    }
+    if (isParseArgsError(error) || error instanceof RangeError) throw usageError(error.message, error);
     throw error;
   }
   if (output === undefined) {

@@ -1,70 +1,35 @@
-import pRetry from 'p-retry';
-import { loadRunConfig, type RunConfig } from '../config.ts';
+import { loadRunConfig, type Peer, type RunConfig } from '../config.ts';
 import { createLeaseStore } from '../coordination/create-lease-store.ts';
 import { LeaseKeeper } from '../coordination/lease-keeper.ts';
-import { AgentError, messageOf } from '../errors.ts';
-import { buildApp, SwitchoverRefused } from '../http/app.ts';
+import { messageOf } from '../errors.ts';
+import { buildApp } from '../http/app.ts';
 import { AgentMetrics } from '../http/metrics.ts';
+import { observePeers } from '../http/peer-status.ts';
 import { PrimaryPositionWatcher } from '../http/primary-position-watcher.ts';
+import { inKubernetes, notInKubernetesReason } from '../kubernetes/in-cluster.ts';
 import { noopPodRolePublisher } from '../kubernetes/noop-publisher.ts';
 import type { PodRolePublisher } from '../kubernetes/pod-role-publisher.ts';
 import { createLogger, type Logger } from '../log.ts';
 import { Actuator } from '../loop/actuator.ts';
 import { AgentLoop } from '../loop/agent-loop.ts';
-import type { AgentSnapshot } from '../loop/snapshot.ts';
-import { type SwitchoverParts, switchover } from '../loop/switchover.ts';
-import { type Dialect, dialectForServer, parseServerVersion, type ServerVersion } from '../mysql/dialect/index.ts';
+import { type Clock, systemClock } from '../loop/clock.ts';
+import { ControlInbox } from '../loop/controls.ts';
+import { type AgentSnapshot, SnapshotBoard } from '../loop/snapshot.ts';
+import { waitForServer } from '../loop/startup.ts';
 import { LocalServer } from '../mysql/local-server.ts';
 import { MysqlObserver } from '../mysql/observer.ts';
 
-/** Waits (forever, with capped backoff) for the local mysqld, then picks its dialect once. */
-async function detectServer(server: LocalServer, snapshot: AgentSnapshot, log: Logger): Promise<{ version: ServerVersion; dialect: Dialect }> {
-  return pRetry(
-    async () => {
-      const [row] = await server.query('SELECT VERSION() AS version');
-      const version = parseServerVersion(String(row?.version));
-      // An unsupported server is not worth retrying: dialectForServer stops with the reason.
-      return { version, dialect: dialectForServer(version) };
-    },
-    {
-      retries: Number.POSITIVE_INFINITY,
-      // Local and cheap to try: a starting mysqld is picked up within a second of accepting.
-      minTimeout: 200,
-      maxTimeout: 1000,
-      factor: 1.5,
-      shouldRetry: ({ error }) => !(error instanceof AgentError && error.code === 'MHA_UNSUPPORTED_SERVER'),
-      onFailedAttempt: ({ error, attemptNumber, retryDelay }) => {
-        snapshot.heartbeatAt = Date.now();
-        snapshot.observation = {
-          at: Date.now(),
-          mysql: { up: false, error: error.message },
-          primaryPosition: { state: 'not-needed' },
-          lease: { state: 'unknown', error: 'not read until the local mysqld answers' },
-          heldUntil: null,
-          mysqldDownSince: null,
-          peers: [],
-          lastFailoverAt: null,
-          selfErrant: false,
-          paused: snapshot.paused,
-          handingOver: false,
-        };
-        log.info({ attempt: attemptNumber, retryInMs: retryDelay, error: error.message }, 'waiting for the local mysqld');
-      },
-    },
-  );
-}
-
 /** The pod-label publisher; outside Kubernetes (the sandbox) its client library is not even loaded. */
 async function rolePublisherFor(config: RunConfig, log: Logger): Promise<PodRolePublisher> {
-  if (!process.env.KUBERNETES_SERVICE_HOST) {
-    log.info('not running in Kubernetes (KUBERNETES_SERVICE_HOST is unset): no pod role label to publish');
+  if (!inKubernetes()) {
+    log.info(`not running in Kubernetes (${notInKubernetesReason}): no pod role label to publish`);
     return noopPodRolePublisher;
   }
   const { createPodRolePublisher } = await import('../kubernetes/create-pod-role-publisher.ts');
   return createPodRolePublisher({ podName: config.pod.name, logger: log });
 }
 
-function initialSnapshot(config: RunConfig): AgentSnapshot {
+function initialSnapshot(config: RunConfig, clock: Clock): AgentSnapshot {
   const self = config.peers.find((peer) => peer.name === config.pod.name) ?? { name: config.pod.name, host: config.mysql.host };
   return {
     config: {
@@ -76,37 +41,27 @@ function initialSnapshot(config: RunConfig): AgentSnapshot {
     },
     topology: { self, peers: config.peers, bootstrapPrimary: config.bootstrapPrimary, mysqlPort: config.mysql.port },
     server: null,
+    waitingFor: 'mysqld not asked yet',
     observation: null,
     decision: null,
     actionError: null,
-    heartbeatAt: Date.now(),
-    paused: config.paused,
-    handingOver: false,
+    lastSwitchover: null,
+    heartbeatAt: clock.now(),
   };
 }
 
 export async function main(_args: string[]): Promise<number> {
   const config = loadRunConfig(process.env);
+  const clock = systemClock;
   const log = createLogger(config.logLevel, { pod: config.pod.name });
-  const snapshot = initialSnapshot(config);
+  const board = new SnapshotBoard(initialSnapshot(config, clock));
+  const controls = new ControlInbox(config.paused);
   const metrics = new AgentMetrics();
   const server = new LocalServer({ ...config.mysql, ...config.agent, node: config.pod.name });
-
-  const leaseKeeper = new LeaseKeeper(await createLeaseStore(config), config.pod.name, {
-    ttlMs: config.timings.leaseTtlMs,
-    renewPeriodMs: config.timings.renewPeriodMs,
-    fenceMarginMs: config.timings.fenceMarginMs,
-  });
-  let switchoverParts: SwitchoverParts | undefined;
+  const timings = { ttlMs: config.timings.leaseTtlMs, renewPeriodMs: config.timings.renewPeriodMs, fenceMarginMs: config.timings.fenceMarginMs };
+  const leaseKeeper = new LeaseKeeper(await createLeaseStore(config), config.pod.name, timings, clock);
   // Serve probes first: while mysqld starts, /liveness is green and /health says why it is red.
-  const app = buildApp({
-    snapshot,
-    metrics,
-    switchover: async (candidate) => {
-      if (!switchoverParts) throw new SwitchoverRefused('this agent is still waiting for its mysqld');
-      return switchover(switchoverParts, candidate);
-    },
-  });
+  const app = buildApp({ board, controls, metrics, now: clock.now });
   await app.listen({ host: config.http.host, port: config.http.port });
   log.info(
     {
@@ -123,6 +78,7 @@ export async function main(_args: string[]): Promise<number> {
   const shutdown = async (signal: string) => {
     log.info({ signal }, 'stopping');
     loop?.stop();
+    controls.close();
     await app.close();
     await server.close();
     await leaseKeeper.store.close();
@@ -131,30 +87,35 @@ export async function main(_args: string[]): Promise<number> {
   process.once('SIGTERM', () => void shutdown('SIGTERM'));
   process.once('SIGINT', () => void shutdown('SIGINT'));
 
-  let dialect: Dialect;
+  let found: Awaited<ReturnType<typeof waitForServer>>;
   try {
-    ({ version: snapshot.server, dialect } = await detectServer(server, snapshot, log));
+    found = await waitForServer(server, board, clock, log);
   } catch (error) {
     log.fatal({ error: messageOf(error) }, 'cannot manage this server');
     await app.close();
     await server.close();
     throw error;
   }
-  log.info({ flavor: snapshot.server.flavor, version: snapshot.server.version }, 'connected to the local mysqld');
-  const actuator = new Actuator({ server, dialect, config, lease: leaseKeeper });
+  const { version, dialect } = found;
+  log.info({ flavor: version.flavor, version: version.version }, 'connected to the local mysqld');
+  const connectPeer = (peer: Peer) =>
+    new LocalServer({ host: peer.host, port: config.mysql.port, user: config.agent.user, password: config.agent.password, node: peer.name });
+  const others = config.peers.filter((peer) => peer.name !== config.pod.name);
   loop = new AgentLoop({
     config,
     dialect,
     observer: new MysqlObserver(server, dialect, config.agent.user),
     lease: leaseKeeper,
     watcher: new PrimaryPositionWatcher({ agentPort: config.http.port, log, onReady: () => loop?.wake() }),
-    actuator,
+    actuator: new Actuator({ server, dialect, config, lease: leaseKeeper, connectPeer, clock }),
+    observePeers: (timeoutMs) => observePeers(others, config.http.port, timeoutMs),
     metrics,
     rolePublisher: await rolePublisherFor(config, log),
     log,
-    snapshot,
+    board,
+    controls,
+    clock,
   });
-  switchoverParts = { config, dialect, loop, actuator, lease: leaseKeeper, snapshot, log };
   loop.start();
   // Runs until a signal arrives.
   return new Promise<number>(() => undefined);

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { AgentError, messageOf } from '../errors.ts';
+import { AgentError, rootMessageOf } from '../errors.ts';
 import { collectStatus } from '../http/status-client.ts';
 import { SandboxCluster } from '../sandbox/cluster.ts';
 import { runtimeFor } from '../sandbox/runtime.ts';
@@ -22,7 +22,8 @@ export async function main(args: string[]): Promise<number> {
   const urls = agentUrls(values);
   const token = tokenFor(values.dir);
   const primary = (await collectStatus(urls)).find((row) => row.role === 'primary' && row.healthy);
-  if (!primary) throw new Error('no healthy primary among the agents: a planned switchover needs one (see mysql-ha-agent status)');
+  if (!primary)
+    throw new AgentError('NO_HEALTHY_PRIMARY', `switchover: no healthy primary among the agents at ${urls.join(', ')}, and a planned switchover needs one`);
   let response: Response;
   try {
     response = await fetch(`${primary.agent}/switchover`, {
@@ -32,13 +33,10 @@ export async function main(args: string[]): Promise<number> {
       signal: AbortSignal.timeout(60_000),
     });
   } catch (error) {
-    throw new Error(`cannot reach ${primary.pod}'s agent at ${primary.agent}: ${messageOf(error)}`);
+    throw new AgentError('AGENT_UNREACHABLE', `switchover: cannot reach ${primary.pod}'s agent at ${primary.agent}: ${rootMessageOf(error)}`, { cause: error });
   }
   const answer = (await response.json()) as { ok: boolean; reason?: string; from?: string; to?: string; handoverMs?: number };
-  if (!answer.ok) {
-    process.stderr.write(`mysql-ha-agent: switchover refused by ${primary.pod} (HTTP ${response.status}): ${answer.reason}\n`);
-    return 1;
-  }
+  if (!answer.ok) throw new AgentError('SWITCHOVER_REFUSED', `switchover refused by ${primary.pod} (HTTP ${response.status}): ${answer.reason}`);
   process.stdout.write(
     `switchover: ${answer.from} → ${answer.to}; writes stopped on ${answer.from} for ${answer.handoverMs} ms before the lease moved; ${answer.to} promotes itself now\n`,
   );

@@ -1,9 +1,7 @@
-import { existsSync, readFileSync } from 'node:fs';
 import type { RunConfig } from '../config.ts';
 import { AgentError } from '../errors.ts';
+import { inKubernetes, notInKubernetesReason, podNamespace, serviceAccountDir } from '../kubernetes/in-cluster.ts';
 import type { LeaseStore } from './lease.ts';
-
-const NAMESPACE_FILE = '/var/run/secrets/kubernetes.io/serviceaccount/namespace';
 
 /**
  * The configured lease backend: a Kubernetes Lease in the pod's namespace, or etcd. Only the
@@ -15,14 +13,18 @@ export async function createLeaseStore(config: RunConfig, env: NodeJS.ProcessEnv
     const { EtcdLeaseStore } = await import('./etcd-lease-store.ts');
     return new EtcdLeaseStore({ hosts: config.lease.endpoints, cluster: config.clusterName, requestTimeoutMs });
   }
-  if (!env.KUBERNETES_SERVICE_HOST) {
+  if (!inKubernetes(env)) {
+    throw new AgentError('CONFIG_INVALID', `MYSQL_HA_LEASE_BACKEND=kubernetes but ${config.pod.name} is not a Kubernetes pod (${notInKubernetesReason})`, {
+      hint: 'set MYSQL_HA_LEASE_BACKEND=etcd and MYSQL_HA_ETCD_ENDPOINTS, or run the agent in a Kubernetes pod',
+    });
+  }
+  const namespace = podNamespace(env);
+  if (!namespace) {
     throw new AgentError(
-      'CONFIG_INVALID',
-      'MYSQL_HA_LEASE_BACKEND=kubernetes but this is not a Kubernetes pod (KUBERNETES_SERVICE_HOST is unset): set MYSQL_HA_LEASE_BACKEND=etcd and MYSQL_HA_ETCD_ENDPOINTS',
+      'POD_NAMESPACE_UNKNOWN',
+      `cannot tell the namespace of pod ${config.pod.name} for its Lease (no POD_NAMESPACE, no ${serviceAccountDir}/namespace)`,
     );
   }
-  const namespace = env.POD_NAMESPACE ?? (existsSync(NAMESPACE_FILE) ? readFileSync(NAMESPACE_FILE, 'utf8').trim() : undefined);
-  if (!namespace) throw new AgentError('CONFIG_INVALID', "cannot tell the pod's namespace for its Lease: set POD_NAMESPACE (fieldRef metadata.namespace)");
   const [{ KubeConfig }, { KubernetesLeaseStore }] = await Promise.all([import('@kubernetes/client-node'), import('./kubernetes-lease-store.ts')]);
   const kubeConfig = new KubeConfig();
   kubeConfig.loadFromCluster();

@@ -7,8 +7,8 @@ import {
   type IKeyValue,
   type ILeaseKeepAliveResponse,
 } from 'etcd3';
-import { messageOf } from '../errors.ts';
-import type { LeaseRecord, LeaseStore, LeaseWrite } from './lease.ts';
+import { AgentError, messageOf } from '../errors.ts';
+import { isSameLease, type LeaseRecord, type LeaseStore, type LeaseWrite } from './lease.ts';
 
 export interface EtcdLeaseStoreOptions {
   /** etcd client URLs, e.g. ["http://etcd-0.etcd:2379", "http://etcd-1.etcd:2379"]. */
@@ -33,11 +33,6 @@ class UnreadableLeaseValue extends Error {}
 /** etcd grants leases in whole seconds; it raises a TTL below its own minimum by itself. */
 function leaseTtlSeconds(ttlMs: number): number {
   return Math.max(1, Math.ceil(ttlMs / 1000));
-}
-
-/** `stored` is still `record`: same version, same holder. */
-function isSameLease(stored: LeaseRecord | null, record: LeaseRecord): stored is LeaseRecord {
-  return stored !== null && stored.version === record.version && stored.holder === record.holder;
 }
 
 function isStoredLease(value: unknown): value is StoredLease {
@@ -219,8 +214,28 @@ export class EtcdLeaseStore implements LeaseStore {
     await this.client.leaseClient.leaseRevoke({ ID: leaseId }, { deadline }).catch(() => {});
   }
 
-  private failure(operation: string, error: unknown): Error {
-    return new Error(`${this.description}: cannot ${operation}: ${this.reasonOf(error)}; what to do: ${this.hintFor(error)}`, { cause: error });
+  /** What failed and what to do, both in the message: the lease keeper reports it as it is. */
+  private failure(operation: string, error: unknown): AgentError {
+    const message = `${this.description}: cannot ${operation}: ${this.reasonOf(error)}`;
+    if (error instanceof UnreadableLeaseValue) {
+      return new AgentError('LEASE_RECORD_UNREADABLE', message, {
+        cause: error,
+        hintInMessage: true,
+        hint: `delete the key (etcdctl del ${this.leaderKey}) so that the next election writes it afresh`,
+      });
+    }
+    if (error instanceof EtcdPermissionDeniedError) {
+      return new AgentError('ETCD_PERMISSION_DENIED', message, {
+        cause: error,
+        hintInMessage: true,
+        hint: `give the agent's etcd user read and write access to the keys under ${this.keyPrefix}`,
+      });
+    }
+    return new AgentError('ETCD_REQUEST_FAILED', message, {
+      cause: error,
+      hintInMessage: true,
+      hint: `check that etcd answers at ${this.hosts} from this pod; the agent tries again on its next call`,
+    });
   }
 
   private reasonOf(error: unknown): string {
@@ -234,15 +249,5 @@ export class EtcdLeaseStore implements LeaseStore {
       return 'the etcd client stopped calling etcd for a few seconds after several failed calls in a row';
     }
     return messageOf(error);
-  }
-
-  private hintFor(error: unknown): string {
-    if (error instanceof UnreadableLeaseValue) {
-      return `delete the key (etcdctl del ${this.leaderKey}) so that the next election writes it afresh`;
-    }
-    if (error instanceof EtcdPermissionDeniedError) {
-      return `give the agent's etcd user read and write access to the keys under ${this.keyPrefix}`;
-    }
-    return `check that etcd answers at ${this.hosts} from this pod; the agent tries again on its next call`;
   }
 }

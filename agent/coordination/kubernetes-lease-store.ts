@@ -9,9 +9,9 @@ import {
   type V1LeaseSpec,
   V1MicroTime,
 } from '@kubernetes/client-node';
-import { messageOf } from '../errors.ts';
-import { describeApiFailure, hintFor } from '../kubernetes/api-failure.ts';
-import type { LeaseRecord, LeaseStore, LeaseWrite } from './lease.ts';
+import { AgentError, messageOf } from '../errors.ts';
+import { describeApiFailure, kubernetesApiError } from '../kubernetes/api-failure.ts';
+import { isSameLease, type LeaseRecord, type LeaseStore, type LeaseWrite } from './lease.ts';
 
 export interface KubernetesLeaseStoreOptions {
   kubeConfig: KubeConfig;
@@ -58,7 +58,9 @@ function abortingOn(signal: AbortSignal): ConfigurationOptions {
 
 function versionOf(lease: V1Lease): string {
   const version = lease.metadata?.resourceVersion;
-  if (!version) throw new Error('the API server answered with a Lease that has no metadata.resourceVersion');
+  if (!version) {
+    throw new AgentError('KUBERNETES_API_FAILED', 'the API server answered with a Lease that has no metadata.resourceVersion');
+  }
   return version;
 }
 
@@ -75,11 +77,6 @@ function recordOf(lease: V1Lease): LeaseRecord | null {
     renewedAt: renewTime === undefined ? 0 : new Date(renewTime).getTime(),
     version: versionOf(lease),
   };
-}
-
-/** `stored` is still `record`: same version, same holder. */
-function isSameLease(stored: LeaseRecord | null, record: LeaseRecord): stored is LeaseRecord {
-  return stored !== null && stored.version === record.version && stored.holder === record.holder;
 }
 
 /**
@@ -223,14 +220,13 @@ export class KubernetesLeaseStore implements LeaseStore {
     }
   }
 
-  private failure(operation: string, error: unknown, signal: AbortSignal): Error {
+  /** What failed and what to do, both in the message: the lease keeper reports it as it is. */
+  private failure(operation: string, error: unknown, signal: AbortSignal): AgentError {
     if (!(error instanceof LeaseRequestFailure)) {
-      return new Error(`${this.description}: cannot ${operation}: ${messageOf(error)}; what to do: the agent tries again on its next call`, { cause: error });
+      return new AgentError('KUBERNETES_API_FAILED', `${this.description}: cannot ${operation}: ${messageOf(error)}`, { cause: error, hintInMessage: true });
     }
     const failure = describeApiFailure(error.cause);
     const reason = signal.aborted ? `no answer within ${this.requestTimeoutMs} ms` : failure.message;
-    return new Error(`${this.description}: cannot ${operation}: ${error.verb} failed: ${reason}; what to do: ${hintFor(failure, error.verb, leaseResource)}`, {
-      cause: error.cause,
-    });
+    return kubernetesApiError(`${this.description}: cannot ${operation}: ${error.verb} failed: ${reason}`, failure, error.verb, leaseResource, error.cause);
   }
 }

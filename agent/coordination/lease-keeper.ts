@@ -1,4 +1,5 @@
-import { messageOf } from '../errors.ts';
+import { AgentError, messageOf } from '../errors.ts';
+import type { Clock } from '../loop/clock.ts';
 import type { LeaseView } from '../loop/state.ts';
 import type { LeaseRecord, LeaseStore } from './lease.ts';
 
@@ -19,13 +20,15 @@ export interface LeaseObservation {
 /**
  * This agent's side of the leader lease: reads it every tick, renews it while this node
  * holds it, and judges expiry on its own monotonic clock (a record whose version has not
- * changed for its TTL is expired), as client-go's leader election does. Store failures are
- * observations ("unknown"), never exceptions out of observe().
+ * changed for its TTL is expired), as client-go's leader election does. Every deadline is on
+ * the injected monotonic clock. Store failures are observations ("unknown"), never
+ * exceptions out of observe().
  */
 export class LeaseKeeper {
   readonly #store: LeaseStore;
   readonly #self: string;
   readonly #timings: LeaseTimings;
+  readonly #clock: Clock;
   #seen: { version: string; at: number } | undefined;
   #heldUntil: number | null = null;
   #lastRenewAt = 0;
@@ -33,10 +36,11 @@ export class LeaseKeeper {
   #lastHolder: string | undefined;
   #lastFailoverAt: number | null = null;
 
-  constructor(store: LeaseStore, self: string, timings: LeaseTimings) {
+  constructor(store: LeaseStore, self: string, timings: LeaseTimings, clock: Clock) {
     this.#store = store;
     this.#self = self;
     this.#timings = timings;
+    this.#clock = clock;
   }
 
   get store(): LeaseStore {
@@ -44,9 +48,10 @@ export class LeaseKeeper {
   }
 
   /** `keep`: this node may go on holding the lease (its mysqld is up, or down less than the grace period). */
-  async observe(now: number, keep: boolean): Promise<LeaseObservation> {
+  async observe(keep: boolean): Promise<LeaseObservation> {
     try {
       let record = await this.#store.read();
+      const now = this.#clock.now();
       if (record?.holder === this.#self && keep && (this.#heldUntil === null || now - this.#lastRenewAt >= this.#timings.renewPeriodMs)) {
         record = await this.#renew(record);
       }
@@ -61,9 +66,14 @@ export class LeaseKeeper {
 
   /** Takes the free lease by compare-and-set; throws when another node won it. */
   async acquire(expectedVersion: string | null): Promise<void> {
-    const started = Date.now();
+    const started = this.#clock.now();
     const result = await this.#store.acquire(this.#self, this.#timings.ttlMs, expectedVersion);
-    if (!result.ok) throw new Error(`lost the election: ${result.current ? `${result.current.holder} took the lease` : 'the lease changed'} first`);
+    if (!result.ok) {
+      throw new AgentError(
+        'LEASE_CHANGED',
+        `${this.#self} lost the election: ${result.current ? `${result.current.holder} took the lease` : 'the lease changed'} first`,
+      );
+    }
     this.#held(result.record, started);
     if (!(await this.#store.isBootstrapped())) await this.#store.markBootstrapped();
   }
@@ -78,15 +88,15 @@ export class LeaseKeeper {
   /** Planned switchover: hands the lease straight to `candidate` by compare-and-set. */
   async handOver(candidate: string): Promise<void> {
     const record = this.#record;
-    if (record?.holder !== this.#self) throw new Error(`${this.#self} does not hold the lease`);
+    if (record?.holder !== this.#self) throw new AgentError('LEASE_CHANGED', `${this.#self} cannot hand the lease over: it does not hold it`);
     this.#heldUntil = null;
     const result = await this.#store.acquire(candidate, this.#timings.ttlMs, record.version);
-    if (!result.ok) throw new Error(`the lease changed while handing it over (now ${result.current?.holder ?? 'free'})`);
+    if (!result.ok) throw new AgentError('LEASE_CHANGED', `the lease changed while ${this.#self} handed it over (now ${result.current?.holder ?? 'free'})`);
     this.#record = result.record;
   }
 
   async #renew(record: LeaseRecord): Promise<LeaseRecord | null> {
-    const started = Date.now();
+    const started = this.#clock.now();
     const result = await this.#store.renew(record);
     if (!result.ok) {
       this.#heldUntil = null;
@@ -110,7 +120,7 @@ export class LeaseKeeper {
   }
 
   async #view(record: LeaseRecord | null): Promise<LeaseView> {
-    const monotonic = performance.now();
+    const monotonic = this.#clock.now();
     if (record !== null && this.#seen?.version !== record.version) this.#seen = { version: record.version, at: monotonic };
     const expired = record !== null && monotonic - this.#seen!.at > record.ttlMs && record.holder !== this.#self;
     if (record !== null && !expired) return { state: 'held', record, mine: record.holder === this.#self };

@@ -41,6 +41,11 @@ export interface LeaseRecord {
   version: string;
 }
 
+/** `stored` is still `record`: same version, same holder (what renew and release require). */
+export function isSameLease(stored: LeaseRecord | null, record: LeaseRecord): stored is LeaseRecord {
+  return stored !== null && stored.version === record.version && stored.holder === record.holder;
+}
+
 export type LeaseWrite = { ok: true; record: LeaseRecord } | { ok: false; current: LeaseRecord | null };
 
 export interface LeaseStore {

@@ -1,6 +1,6 @@
 import pRetry from 'p-retry';
 import type { Peer } from '../config.ts';
-import { rootMessageOf } from '../errors.ts';
+import { AgentError, rootMessageOf } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { PrimaryPosition, PrimaryPositionProbe } from '../loop/state.ts';
 
@@ -14,16 +14,19 @@ export interface PrimaryPositionWatcherOptions {
   onReady?: () => void;
 }
 
+/** The primary's position from its agent; the errors name the agent's URL (which names the primary). */
 async function fetchPosition(url: string, timeoutMs: number): Promise<PrimaryPosition> {
   let response: Response;
   try {
     response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
   } catch (error) {
-    throw new Error(`${url} unreachable: ${rootMessageOf(error)}`);
+    throw new AgentError('AGENT_UNREACHABLE', `${url} unreachable: ${rootMessageOf(error)}`, { cause: error });
   }
   const body = (await response.json().catch(() => ({}))) as Partial<PrimaryPosition> & { reason?: string };
-  if (response.status !== 200) throw new Error(`${url} answered ${response.status}: ${body.reason ?? 'no reason given'}`);
-  if (typeof body.gtidExecuted !== 'string' || typeof body.gtidPurged !== 'string') throw new Error(`${url} answered without gtidExecuted and gtidPurged`);
+  if (response.status !== 200) throw new AgentError('PRIMARY_NOT_READY', `${url} answered ${response.status}: ${body.reason ?? 'no reason given'}`);
+  if (typeof body.gtidExecuted !== 'string' || typeof body.gtidPurged !== 'string') {
+    throw new AgentError('PRIMARY_NOT_READY', `${url} answered without gtidExecuted and gtidPurged`);
+  }
   return body as PrimaryPosition;
 }
 

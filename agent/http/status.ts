@@ -1,14 +1,15 @@
+import type { ControlInbox } from '../loop/controls.ts';
 import { primaryOf } from '../loop/decide.ts';
-import { healthCheck, roleOf } from '../loop/health.ts';
+import { healthCheck, judge, roleOf } from '../loop/health.ts';
 import type { AgentSnapshot } from '../loop/snapshot.ts';
 
 /** GET /status: everything a human needs to see about this node in one document. */
-export function statusOf(snapshot: AgentSnapshot, now: number) {
+export function statusOf(snapshot: AgentSnapshot, controls: Pick<ControlInbox, 'paused'>, now: number) {
   const { topology, observation, server, decision } = snapshot;
   const mysql = observation?.mysql;
   const up = mysql?.up ? mysql : null;
   const replica = up?.replica ?? null;
-  const health = healthCheck(observation, { topology, lossless: snapshot.config.lossless, now }, snapshot.config.maxLagSeconds);
+  const health = judge(snapshot, (observed) => healthCheck(observed, { topology, lossless: snapshot.config.lossless, now }, snapshot.config.maxLagSeconds));
   const primary = observation ? primaryOf(observation, topology) : null;
   const lease = observation?.lease;
   const warnings: string[] = [];
@@ -18,7 +19,7 @@ export function statusOf(snapshot: AgentSnapshot, now: number) {
         "revoke it from every account but the agent's",
     );
   }
-  if (snapshot.paused) warnings.push('automatic failover is paused (maintenance)');
+  if (controls.paused) warnings.push('automatic failover is paused (maintenance)');
   return {
     pod: snapshot.config.pod.name,
     ordinal: snapshot.config.pod.ordinal,
@@ -49,8 +50,9 @@ export function statusOf(snapshot: AgentSnapshot, now: number) {
     semiSync: up ? { source: up.variables.semiSyncSource, lossless: snapshot.config.lossless } : null,
     decision: decision && { state: decision.state, action: decision.action.kind, reason: decision.reason },
     actionError: snapshot.actionError,
-    mysqld: mysql && !mysql.up ? { up: false, error: mysql.error } : { up: Boolean(up) },
-    paused: snapshot.paused,
+    mysqld: up ? { up: true } : { up: false, error: mysql && !mysql.up ? mysql.error : snapshot.waitingFor },
+    paused: controls.paused,
+    lastSwitchover: snapshot.lastSwitchover && { ...snapshot.lastSwitchover, at: new Date(snapshot.lastSwitchover.at).toISOString() },
     warnings,
     observedAt: observation ? new Date(observation.at).toISOString() : null,
   };

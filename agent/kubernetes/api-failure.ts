@@ -1,5 +1,5 @@
 import { ApiException } from '@kubernetes/client-node';
-import { messageOf } from '../errors.ts';
+import { AgentError, messageOf } from '../errors.ts';
 
 export interface ApiFailure {
   /** HTTP status, when the API server answered. */
@@ -37,18 +37,27 @@ export function describeApiFailure(error: unknown): ApiFailure {
   return { message: `${messageOf(error)}${cause}` };
 }
 
-/** What the operator should do about a failed call to the API. */
-export function hintFor(failure: ApiFailure, verb: string, resource: string): string {
+/**
+ * The error for a failed call to the API: its registry entry follows the answer's status, and a
+ * refusal (403) names the verb to grant on `resource`. `message` says what failed, on which
+ * object. What to do and the code are in the message too: these errors reach the operator as
+ * log lines and in /status.
+ */
+export function kubernetesApiError(message: string, failure: ApiFailure, verb: string, resource: string, cause?: unknown): AgentError {
+  const options = { cause, hintInMessage: true };
   switch (failure.status) {
     case 401:
-      return 'the API server rejected the service-account token: check that the pod mounts one (automountServiceAccountToken)';
+      return new AgentError('KUBERNETES_UNAUTHORIZED', message, options);
     case 403:
-      return `grant "${verb}" on ${resource} to the agent's ServiceAccount (see the Role in manifests/rbac.yaml)`;
+      return new AgentError('KUBERNETES_FORBIDDEN', message, {
+        ...options,
+        hint: `grant "${verb}" on ${resource} to the agent's ServiceAccount (see the Role in manifests/rbac.yaml)`,
+      });
     case 404:
-      return 'check that POD_NAME and the namespace name the running pod and its StatefulSet';
+      return new AgentError('KUBERNETES_NOT_FOUND', message, options);
     case undefined:
-      return 'check that the API server is reachable from the pod; the agent tries again on its next call';
+      return new AgentError('KUBERNETES_UNREACHABLE', message, options);
     default:
-      return 'the agent tries again on its next call';
+      return new AgentError('KUBERNETES_API_FAILED', message, options);
   }
 }

@@ -1,13 +1,11 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { KubeConfig } from '@kubernetes/client-node';
+import { AgentError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { parsePodName } from '../pod/ordinal.ts';
+import { inKubernetes, notInKubernetesReason, podNamespace, serviceAccountDir } from './in-cluster.ts';
 import { noopPodRolePublisher } from './noop-publisher.ts';
 import { ApiPodRolePublisher, type PodRolePublisher } from './pod-role-publisher.ts';
 import { roleLabelKey } from './role-label.ts';
-
-/** Where Kubernetes mounts a pod's service-account token and namespace. */
-const serviceAccountDir = '/var/run/secrets/kubernetes.io/serviceaccount';
 
 export interface CreatePodRolePublisherOptions {
   podName: string;
@@ -37,8 +35,9 @@ export function kubeConfigForServer(server: string, token?: string): KubeConfig 
 
 export { noopPodRolePublisher };
 
-function readNamespaceFile(path: string): string | undefined {
-  return existsSync(path) ? readFileSync(path, 'utf8').trim() || undefined : undefined;
+/** Logs why the label cannot be published (the agent runs on without it). */
+function logProblem(logger: Logger, problem: AgentError): void {
+  logger.error({ code: problem.code }, problem.message);
 }
 
 /**
@@ -52,14 +51,19 @@ export function createPodRolePublisher(options: CreatePodRolePublisherOptions): 
   let kubeConfig = options.kubeConfig;
 
   if (kubeConfig === undefined) {
-    if (!env.KUBERNETES_SERVICE_HOST) {
-      logger.info(`not running in Kubernetes (KUBERNETES_SERVICE_HOST is unset): the ${roleLabelKey} pod label is not published`);
+    if (!inKubernetes(env)) {
+      logger.info(`not running in Kubernetes (${notInKubernetesReason}): the ${roleLabelKey} pod label is not published`);
       return noopPodRolePublisher;
     }
     const tokenFile = `${prefix}${serviceAccountDir}/token`;
     if (!existsSync(tokenFile)) {
-      logger.error(
-        `running in Kubernetes but there is no service-account token at ${tokenFile}, so the ${roleLabelKey} pod label cannot be published; what to do: set automountServiceAccountToken: true on the pod (or its ServiceAccount)`,
+      logProblem(
+        logger,
+        new AgentError(
+          'SERVICE_ACCOUNT_TOKEN_MISSING',
+          `running in Kubernetes but there is no service-account token at ${tokenFile}, so the ${roleLabelKey} label of pod ${options.podName} cannot be published`,
+          { hintInMessage: true },
+        ),
       );
       return noopPodRolePublisher;
     }
@@ -67,14 +71,15 @@ export function createPodRolePublisher(options: CreatePodRolePublisherOptions): 
     kubeConfig.loadFromCluster(prefix);
   }
 
-  const namespace =
-    options.namespace ??
-    env.POD_NAMESPACE ??
-    readNamespaceFile(`${prefix}${serviceAccountDir}/namespace`) ??
-    kubeConfig.getContextObject(kubeConfig.getCurrentContext())?.namespace;
+  const namespace = options.namespace ?? podNamespace(env, prefix) ?? kubeConfig.getContextObject(kubeConfig.getCurrentContext())?.namespace;
   if (!namespace) {
-    logger.error(
-      `cannot tell which namespace pod ${options.podName} is in, so the ${roleLabelKey} pod label cannot be published; what to do: set POD_NAMESPACE (fieldRef metadata.namespace)`,
+    logProblem(
+      logger,
+      new AgentError(
+        'POD_NAMESPACE_UNKNOWN',
+        `cannot tell which namespace pod ${options.podName} is in (no POD_NAMESPACE, no ${prefix}${serviceAccountDir}/namespace), so its ${roleLabelKey} label cannot be published`,
+        { hintInMessage: true },
+      ),
     );
     return noopPodRolePublisher;
   }
@@ -82,7 +87,6 @@ export function createPodRolePublisher(options: CreatePodRolePublisherOptions): 
     kubeConfig,
     podName: options.podName,
     namespace,
-    statefulSet: parsePodName(options.podName).statefulSet,
     logger,
     recheckIntervalMs: options.recheckIntervalMs,
   });

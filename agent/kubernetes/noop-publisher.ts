@@ -3,5 +3,4 @@ import type { PodRolePublisher } from './pod-role-publisher.ts';
 /** For the local sandbox and other runs outside Kubernetes: nothing to label. */
 export const noopPodRolePublisher: PodRolePublisher = {
   publishRole: async () => {},
-  statefulSetReplicas: async () => undefined,
 };

@@ -1,6 +1,6 @@
-import { AppsV1Api, CoreV1Api, type CoreV1Event, type KubeConfig, PatchStrategy, setHeaderOptions, type V1Pod } from '@kubernetes/client-node';
+import { CoreV1Api, type CoreV1Event, type KubeConfig, PatchStrategy, setHeaderOptions, type V1Pod } from '@kubernetes/client-node';
 import type { Logger } from '../log.ts';
-import { describeApiFailure, hintFor } from './api-failure.ts';
+import { describeApiFailure, kubernetesApiError } from './api-failure.ts';
 import { type PodRole, roleChangedReason, roleLabelKey } from './role-label.ts';
 
 export interface PodRolePublisher {
@@ -9,15 +9,12 @@ export interface PodRolePublisher {
    * value changes. Never rejects: API failures are logged, and the next call retries.
    */
   publishRole(role: PodRole): Promise<void>;
-  /** The StatefulSet's spec.replicas; undefined (and logged) when it cannot be read. */
-  statefulSetReplicas(): Promise<number | undefined>;
 }
 
 export interface ApiPodRolePublisherOptions {
   kubeConfig: KubeConfig;
   podName: string;
   namespace: string;
-  statefulSet: string;
   logger: Logger;
   /**
    * How long a role this publisher set is trusted before it reads the label back again
@@ -33,10 +30,8 @@ const component = 'mysql-ha-agent';
 /** Publishes the role through the Kubernetes API. */
 export class ApiPodRolePublisher implements PodRolePublisher {
   private readonly core: CoreV1Api;
-  private readonly apps: AppsV1Api;
   private readonly podName: string;
   private readonly namespace: string;
-  private readonly statefulSet: string;
   private readonly logger: Logger;
   private readonly recheckIntervalMs: number;
   private readonly now: () => number;
@@ -46,10 +41,8 @@ export class ApiPodRolePublisher implements PodRolePublisher {
 
   constructor(options: ApiPodRolePublisherOptions) {
     this.core = options.kubeConfig.makeApiClient(CoreV1Api);
-    this.apps = options.kubeConfig.makeApiClient(AppsV1Api);
     this.podName = options.podName;
     this.namespace = options.namespace;
-    this.statefulSet = options.statefulSet;
     this.logger = options.logger;
     this.recheckIntervalMs = options.recheckIntervalMs ?? 60_000;
     this.now = options.now ?? Date.now;
@@ -60,17 +53,6 @@ export class ApiPodRolePublisher implements PodRolePublisher {
     // Whatever happens to one call, the next still runs.
     this.queue = published.catch(() => {});
     return published;
-  }
-
-  async statefulSetReplicas(): Promise<number | undefined> {
-    try {
-      const statefulSet = await this.apps.readNamespacedStatefulSet({ name: this.statefulSet, namespace: this.namespace });
-      // The API server defaults spec.replicas to 1 when a manifest leaves it out.
-      return statefulSet.spec?.replicas ?? 1;
-    } catch (error) {
-      this.reportFailure(error, 'get', 'statefulsets.apps', `read StatefulSet ${this.namespace}/${this.statefulSet}`);
-      return undefined;
-    }
   }
 
   private async publish(role: PodRole): Promise<void> {
@@ -128,9 +110,7 @@ export class ApiPodRolePublisher implements PodRolePublisher {
 
   private reportFailure(error: unknown, verb: string, resource: string, what: string): void {
     const failure = describeApiFailure(error);
-    this.logger.warn(
-      { pod: `${this.namespace}/${this.podName}`, status: failure.status, reason: failure.reason },
-      `Kubernetes API: cannot ${what}: ${failure.message}; what to do: ${hintFor(failure, verb, resource)}`,
-    );
+    const problem = kubernetesApiError(`Kubernetes API: cannot ${what}: ${failure.message}`, failure, verb, resource, error);
+    this.logger.warn({ pod: `${this.namespace}/${this.podName}`, status: failure.status, reason: failure.reason, code: problem.code }, problem.message);
   }
 }

@@ -1,9 +1,10 @@
-import { escape, escapeId } from 'mysql2';
+import { escapeId, escape as escapeValue } from 'mysql2';
 import type { Peer, RunConfig } from '../config.ts';
 import type { LeaseKeeper } from '../coordination/lease-keeper.ts';
 import { AgentError } from '../errors.ts';
 import type { Dialect } from '../mysql/dialect/types.ts';
 import type { LocalServer } from '../mysql/local-server.ts';
+import type { Clock } from './clock.ts';
 import type { Action } from './state.ts';
 
 // The same words on both flavours since MySQL 8.0.22 and MariaDB 10.5.
@@ -13,32 +14,44 @@ const START_REPLICA = 'START REPLICA';
 const START_IO_THREAD = 'START REPLICA IO_THREAD';
 const RESET_REPLICA_ALL = 'RESET REPLICA ALL';
 const SHOW_REPLICA_STATUS = 'SHOW REPLICA STATUS';
-/** One catch-up step waits at most this long, so the loop keeps renewing the lease meanwhile. */
+/** One catch-up step waits at most this long, so the lease is renewed in between. */
 const CATCH_UP_STEP_SECONDS = 1;
+/** A switchover's candidate must have applied everything within this long, or nothing moves. */
+const HAND_OVER_TIMEOUT_MS = 30_000;
 /** A clone copies the whole data set; the loop waits for it (there is nothing else this node can do meanwhile). */
 const CLONE_TIMEOUT_MS = 24 * 60 * 60 * 1000;
 /** ER_RESTART_SERVER_FAILED: the clone is complete but no supervisor restarts mysqld; it shuts down instead. */
 const ER_RESTART_SERVER_FAILED = 3707;
 
+/** The SQL an action runs, on this node's mysqld or a peer's. */
+export type SqlServer = Pick<LocalServer, 'query' | 'close'>;
+
 export interface ActuatorOptions {
-  server: LocalServer;
+  server: SqlServer;
   dialect: Dialect;
   config: RunConfig;
-  lease: LeaseKeeper;
+  lease: Pick<LeaseKeeper, 'acquire' | 'release' | 'handOver' | 'observe'>;
+  /** A connection to a peer's mysqld as the agent's account (the same on every node). */
+  connectPeer: (peer: Peer) => SqlServer;
+  clock: Clock;
 }
 
 /** Carries out one decided action. Throws on failure; the loop records it and decides again. */
 export class Actuator {
-  readonly #server: LocalServer;
+  readonly #server: SqlServer;
   readonly #dialect: Dialect;
   readonly #config: RunConfig;
-  readonly #lease: LeaseKeeper;
+  readonly #lease: ActuatorOptions['lease'];
+  readonly #connectPeer: ActuatorOptions['connectPeer'];
+  readonly #clock: Clock;
 
   constructor(options: ActuatorOptions) {
     this.#server = options.server;
     this.#dialect = options.dialect;
     this.#config = options.config;
     this.#lease = options.lease;
+    this.#connectPeer = options.connectPeer;
+    this.#clock = options.clock;
   }
 
   async run(action: Action): Promise<void> {
@@ -75,7 +88,42 @@ export class Actuator {
         return this.#exec([START_REPLICA]);
       case 'start-io-thread':
         return this.#exec([START_IO_THREAD]);
+      case 'hand-over':
+        return this.#handOver(action.candidate);
     }
+  }
+
+  /**
+   * Planned switchover: stop writes here, read what this node executed (after the fence, so
+   * nothing can follow it), wait until the candidate's own mysqld has applied all of it (it
+   * answers the moment it has, where its agent's /status lags by up to a tick), then hand it
+   * the lease by compare-and-set. The candidate promotes itself; this node then follows it.
+   * The semi-sync source is turned off once the lease has moved (decide: replica-demoting).
+   * If the candidate does not catch up in time nothing moves, and the next tick serves again.
+   */
+  async #handOver(candidate: Peer): Promise<void> {
+    const self = this.#config.pod.name;
+    await this.stopWrites();
+    const [row] = await this.#server.query(this.#dialect.variablesQuery);
+    if (!row) throw new AgentError('MYSQL_QUERY_FAILED', `${self}: the server variables query returned no row`);
+    const executed = this.#dialect.parseVariables(row).gtidExecuted;
+    const deadline = this.#clock.now() + HAND_OVER_TIMEOUT_MS;
+    const peer = this.#connectPeer(candidate);
+    try {
+      for (;;) {
+        const { sql, values } = this.#dialect.waitForGtids(executed, CATCH_UP_STEP_SECONDS);
+        const [answer] = await peer.query(sql, values, (CATCH_UP_STEP_SECONDS + 2) * 1000);
+        if (Number(answer?.applied) === 1) break;
+        if (this.#clock.now() > deadline) {
+          throw new AgentError('SWITCHOVER_REFUSED', `${candidate.name} did not catch up within ${HAND_OVER_TIMEOUT_MS / 1000} s; ${self} stays primary`);
+        }
+        // The lease stays renewed while we wait: no tick runs during an action.
+        await this.#lease.observe(true);
+      }
+    } finally {
+      await peer.close();
+    }
+    await this.#lease.handOver(candidate.name);
   }
 
   /**
@@ -128,17 +176,17 @@ export class Actuator {
    */
   async #setupPrimary(): Promise<void> {
     const { replication, app, lossless } = this.#config;
-    const replicationAccount = `${escape(replication.user)}@'%'`;
-    const appAccount = `${escape(app.user)}@'%'`;
+    const replicationAccount = `${escapeValue(replication.user)}@'%'`;
+    const appAccount = `${escapeValue(app.user)}@'%'`;
     await this.#exec(this.#dialect.setReadOnly(false));
     try {
       await this.#exec([
         `CREATE DATABASE IF NOT EXISTS ${escapeId(app.database)}`,
-        `CREATE USER IF NOT EXISTS ${replicationAccount} IDENTIFIED BY ${escape(replication.password)}`,
-        `ALTER USER ${replicationAccount} IDENTIFIED BY ${escape(replication.password)}`,
+        `CREATE USER IF NOT EXISTS ${replicationAccount} IDENTIFIED BY ${escapeValue(replication.password)}`,
+        `ALTER USER ${replicationAccount} IDENTIFIED BY ${escapeValue(replication.password)}`,
         `GRANT REPLICATION SLAVE ON *.* TO ${replicationAccount}`,
-        `CREATE USER IF NOT EXISTS ${appAccount} IDENTIFIED BY ${escape(app.password)}`,
-        `ALTER USER ${appAccount} IDENTIFIED BY ${escape(app.password)}`,
+        `CREATE USER IF NOT EXISTS ${appAccount} IDENTIFIED BY ${escapeValue(app.password)}`,
+        `ALTER USER ${appAccount} IDENTIFIED BY ${escapeValue(app.password)}`,
         `GRANT ALL ON ${escapeId(app.database)}.* TO ${appAccount}`,
         this.#dialect.setSemiSyncSource(lossless),
       ]);

@@ -2,48 +2,58 @@ import type { RunConfig } from '../config.ts';
 import type { LeaseKeeper } from '../coordination/lease-keeper.ts';
 import { messageOf } from '../errors.ts';
 import type { AgentMetrics } from '../http/metrics.ts';
-import { observePeers } from '../http/peer-status.ts';
 import type { PrimaryPositionWatcher } from '../http/primary-position-watcher.ts';
 import type { PodRolePublisher } from '../kubernetes/pod-role-publisher.ts';
 import type { Logger } from '../log.ts';
 import type { Dialect } from '../mysql/dialect/index.ts';
 import type { MysqlObserver } from '../mysql/observer.ts';
 import type { Actuator } from './actuator.ts';
+import type { Clock } from './clock.ts';
+import type { ControlInbox, SwitchoverOutcome } from './controls.ts';
 import { decide, ERRANT_STATES, needsPrimaryPosition } from './decide.ts';
 import { healthCheck, roleOf } from './health.ts';
-import type { AgentSnapshot } from './snapshot.ts';
-import type { Observation } from './state.ts';
+import type { SnapshotBoard } from './snapshot.ts';
+import type { Decision, Observation, PeerStatus, SwitchoverRequest } from './state.ts';
 
+/** The loop's collaborators: adapters that do I/O, and the board it publishes its results on. */
 export interface AgentParts {
-  config: RunConfig;
-  dialect: Dialect;
-  observer: MysqlObserver;
-  lease: LeaseKeeper;
-  watcher: PrimaryPositionWatcher;
-  actuator: Actuator;
-  metrics: AgentMetrics;
+  config: Pick<RunConfig, 'loopIntervalMs' | 'lossless' | 'autoRebuild' | 'maxLagSeconds' | 'timings'>;
+  dialect: Pick<Dialect, 'subtractGtids' | 'countGtids' | 'cloneFrom'>;
+  observer: Pick<MysqlObserver, 'observe'>;
+  lease: Pick<LeaseKeeper, 'observe'>;
+  watcher: Pick<PrimaryPositionWatcher, 'probe' | 'reset'>;
+  actuator: Pick<Actuator, 'run'>;
+  /** Asks the other agents for their /status; one that does not answer is data. */
+  observePeers: (timeoutMs: number) => Promise<PeerStatus[]>;
+  metrics: Pick<AgentMetrics, 'record' | 'actionFailed'>;
   /** Keeps the pod's role label (and Events) current; a no-op outside Kubernetes. */
-  rolePublisher: PodRolePublisher;
+  rolePublisher: Pick<PodRolePublisher, 'publishRole'>;
   log: Logger;
-  snapshot: AgentSnapshot;
+  board: SnapshotBoard;
+  controls: ControlInbox;
+  clock: Clock;
 }
 
 const AFTER_ACTION_DELAY_MS = 50;
 /** Peers answer /status from memory; a slow one is as good as absent for an election. */
-const PEER_TIMEOUT_MS = 500;
+const ELECTION_PEER_TIMEOUT_MS = 500;
+/** A switchover is asked for by a human, who can wait a little longer for a busy peer. */
+const SWITCHOVER_PEER_TIMEOUT_MS = 1000;
 
-/** The observe → decide → act loop, once per interval, never ending on an error. */
+/**
+ * The one-way loop: observe (requests included) → decide → act → publish, once per interval,
+ * never ending on an error. Nothing else acts on the node or writes the snapshot.
+ */
 export class AgentLoop {
   readonly #parts: AgentParts;
   #timer: NodeJS.Timeout | undefined;
   #wakeRequested = false;
   #stopped = false;
   #mysqldDownSince: number | null = null;
-  /** Serialises ticks with switchover steps, which act on the same node. */
-  #busy: Promise<unknown> = Promise.resolve();
 
   constructor(parts: AgentParts) {
     this.#parts = parts;
+    parts.controls.onRequest(() => this.wake());
   }
 
   start(): void {
@@ -64,7 +74,7 @@ export class AgentLoop {
   async #tickAndReschedule(): Promise<void> {
     this.#timer = undefined;
     this.#wakeRequested = false;
-    const acted = await this.exclusive(() => this.tick());
+    const acted = await this.tick();
     // After an action, look again soon: its effect is what the next decision needs.
     const delay = acted || this.#wakeRequested ? AFTER_ACTION_DELAY_MS : this.#parts.config.loopIntervalMs;
     if (!this.#stopped) this.#timer = setTimeout(() => void this.#tickAndReschedule(), delay);
@@ -74,48 +84,39 @@ export class AgentLoop {
     this.#stopped = true;
     clearTimeout(this.#timer);
     this.#parts.watcher.reset();
+    this.#parts.controls.close();
   }
 
-  /** Runs `work` between ticks, never during one. */
-  exclusive<T>(work: () => Promise<T>): Promise<T> {
-    const result = this.#busy.then(work);
-    this.#busy = result.catch(() => undefined);
-    return result;
-  }
-
-  async observe(): Promise<Observation> {
-    const { config, observer, lease, watcher, snapshot } = this.#parts;
-    const now = Date.now();
+  async #observe(): Promise<Observation> {
+    const { config, observer, lease, watcher, board, controls, clock } = this.#parts;
+    const requests = controls.read();
+    const now = clock.now();
     const mysql = await observer.observe(now);
     this.#mysqldDownSince = mysql.up ? null : (this.#mysqldDownSince ?? now);
     const downFor = this.#mysqldDownSince === null ? 0 : now - this.#mysqldDownSince;
     // While paused the holder keeps its lease even with mysqld down: no automatic failover.
-    const leaseObservation = await lease.observe(now, snapshot.paused || downFor < config.timings.mysqldDownGraceMs);
-    const topology = snapshot.topology;
+    const leaseObservation = await lease.observe(requests.paused || downFor < config.timings.mysqldDownGraceMs);
+    const { topology, decision } = board.current;
     const primary = needsPrimaryPosition({ mysql, lease: leaseObservation.lease }, topology);
     if (!primary) watcher.reset();
-    const others = topology.peers.filter((peer) => peer.name !== topology.self.name);
+    // Peers are asked only when a decision needs them: an election, or a switchover's candidate.
+    const peerTimeoutMs = leaseObservation.lease.state === 'free' ? ELECTION_PEER_TIMEOUT_MS : requests.switchover !== null ? SWITCHOVER_PEER_TIMEOUT_MS : null;
     return {
       at: now,
       mysql,
       primaryPosition: primary ? watcher.probe(primary) : { state: 'not-needed' },
       ...leaseObservation,
       mysqldDownSince: this.#mysqldDownSince,
-      peers: leaseObservation.lease.state === 'free' ? await observePeers(others, config.http.port, PEER_TIMEOUT_MS) : [],
-      selfErrant: ERRANT_STATES.has(snapshot.decision?.state ?? ''),
-      paused: snapshot.paused,
-      handingOver: snapshot.handingOver,
+      peers: peerTimeoutMs === null ? [] : await this.#parts.observePeers(peerTimeoutMs),
+      selfErrant: ERRANT_STATES.has(decision?.state ?? ''),
+      controls: requests,
     };
   }
 
-  /** One observe → decide → act round; returns whether it acted successfully (then the next look comes soon). */
-  async tick(): Promise<boolean> {
-    const { config, watcher, actuator, dialect, metrics, rolePublisher, log, snapshot } = this.#parts;
-    const started = performance.now();
-    const observation = await this.observe();
-    const topology = snapshot.topology;
-    const decision = decide(observation, {
-      topology,
+  #decide(observation: Observation): Decision {
+    const { config, dialect, board } = this.#parts;
+    return decide(observation, {
+      topology: board.current.topology,
       subtractGtids: dialect.subtractGtids,
       countGtids: dialect.countGtids,
       mysqldDownGraceMs: config.timings.mysqldDownGraceMs,
@@ -123,30 +124,59 @@ export class AgentLoop {
       lossless: config.lossless,
       canClone: config.autoRebuild && dialect.cloneFrom !== null,
     });
-    if (decision.reason !== snapshot.decision?.reason) log.info({ state: decision.state, action: decision.action.kind }, decision.reason);
-    snapshot.observation = observation;
-    snapshot.decision = decision;
+  }
 
+  /** One observe → decide → act → publish round; returns whether it acted successfully (then the next look comes soon). */
+  async tick(): Promise<boolean> {
+    const { config, watcher, actuator, metrics, rolePublisher, log, board, clock } = this.#parts;
+    const started = clock.now();
+    const observation = await this.#observe();
+    const decision = this.#decide(observation);
+    const previous = board.current;
+    if (decision.reason !== previous.decision?.reason) log.info({ state: decision.state, action: decision.action.kind }, decision.reason);
+    // Published before acting, so /status explains a long action (a clone, a hand-over) while it runs.
+    board.publish({ observation, decision, heartbeatAt: clock.now() });
+
+    const request = observation.controls.switchover;
+    if (request !== null && decision.switchoverRefused !== undefined) {
+      log.warn({ candidate: request.candidate }, `switchover refused: ${decision.switchoverRefused}`);
+      this.#answerSwitchover(request, { ok: false, reason: decision.switchoverRefused });
+    }
+    let actionError = previous.actionError;
     let acted = false;
     if (decision.action.kind !== 'none') {
+      const action = decision.action;
+      const actionStarted = clock.now();
       try {
-        await actuator.run(decision.action);
-        snapshot.actionError = null;
-        if (decision.action.kind === 'configure-replication') watcher.reset();
-        log.info({ action: decision.action.kind }, 'action done');
+        await actuator.run(action);
+        actionError = null;
+        if (action.kind === 'configure-replication') watcher.reset();
+        log.info({ action: action.kind, elapsedMs: Math.round(clock.now() - actionStarted) }, 'action done');
         acted = true;
+        if (action.kind === 'hand-over' && request !== null) {
+          const handoverMs = Math.round(clock.now() - actionStarted);
+          this.#answerSwitchover(request, { ok: true, from: board.current.topology.self.name, to: action.candidate.name, handoverMs });
+        }
       } catch (error) {
-        snapshot.actionError = `${decision.action.kind} failed: ${messageOf(error)}`;
+        actionError = `${action.kind} failed: ${messageOf(error)}`;
         metrics.actionFailed();
-        log.warn({ action: decision.action.kind, error: messageOf(error) }, 'action failed; deciding again on the next tick');
+        log.warn({ action: action.kind, error: messageOf(error) }, 'action failed; deciding again on the next tick');
+        if (action.kind === 'hand-over' && request !== null) {
+          this.#answerSwitchover(request, { ok: false, reason: `switchover to ${action.candidate.name} failed: ${messageOf(error)}` });
+        }
       }
     }
-    snapshot.heartbeatAt = Date.now();
+    board.publish({ actionError, heartbeatAt: clock.now() });
     const role = roleOf(observation);
     // Never rejects, and costs an API call only when the role changes (or once a minute).
     if (role !== 'unknown') void rolePublisher.publishRole(role);
-    const context = { topology, lossless: config.lossless, now: Date.now() };
-    metrics.record(observation, role, healthCheck(observation, context, config.maxLagSeconds), (performance.now() - started) / 1000);
+    const context = { topology: board.current.topology, lossless: config.lossless, now: clock.now() };
+    metrics.record(observation, role, healthCheck(observation, context, config.maxLagSeconds), (clock.now() - started) / 1000);
     return acted;
+  }
+
+  #answerSwitchover(request: SwitchoverRequest, outcome: SwitchoverOutcome): void {
+    this.#parts.controls.answer(request, outcome);
+    this.#parts.board.publish({ lastSwitchover: { ...outcome, at: this.#parts.clock.now() } });
   }
 }

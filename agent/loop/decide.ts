@@ -1,6 +1,6 @@
 import type { Peer } from '../config.ts';
 import { originatesFrom } from '../mysql/gtid.ts';
-import type { Action, Decision, MysqlUp, NodeState, Observation, PeerStatus, Topology } from './state.ts';
+import type { Action, Decision, MysqlUp, NodeState, Observation, PeerStatus, SwitchoverRequest, Topology } from './state.ts';
 
 export interface DecideContext {
   topology: Topology;
@@ -44,15 +44,57 @@ export function holdsLeaseNow(observation: Observation): boolean {
 }
 
 /**
- * The pure heart of the agent: one observation in, one decision out. No I/O, no clock;
- * every branch is a named state with a reason a human can act on.
+ * The pure heart of the agent: one observation (with the requests read this tick) in, one
+ * decision out. No I/O, no clock; every branch is a named state with a reason a human can act on.
  */
 export function decide(observation: Observation, context: DecideContext): Decision {
+  const node = decideNode(observation, context);
+  const request = observation.controls.switchover;
+  return request === null ? node : decideSwitchover(observation, node, request, context);
+}
+
+/**
+ * A planned switchover is one more decision of the serving primary: hand the lease to the
+ * requested replica, or to the most advanced one. Anywhere else it is refused with the
+ * reason, and the node goes on with what it had decided.
+ */
+function decideSwitchover(observation: Observation, node: Decision, request: SwitchoverRequest, context: DecideContext): Decision {
+  const refuse = (why: string): Decision => ({ ...node, switchoverRefused: why });
+  const { self, peers } = context.topology;
+  const { lease } = observation;
+  if (node.state !== 'primary-serving' || lease.state !== 'held') {
+    const holder = lease.state === 'held' && !lease.mine ? `: send the switchover to ${lease.record.holder}` : '';
+    return refuse(`${self.name} is not the serving primary (${node.reason})${holder}`);
+  }
+  const replicas = peers.filter((peer) => peer.name !== self.name);
+  if (request.candidate !== null && !replicas.some((peer) => peer.name === request.candidate)) {
+    return refuse(`${request.candidate} is not a replica of this cluster (replicas: ${replicas.map((peer) => peer.name).join(', ')})`);
+  }
+  const transactions = (peer: PeerStatus) => context.countGtids(peer.gtidExecuted, peer.retrievedGtids);
+  const eligible = observation.peers
+    .filter((peer) => peer.unreachable === null && peer.mysqldUp && !peer.errant)
+    .sort((a, b) => transactions(b) - transactions(a));
+  const chosen = request.candidate ?? eligible[0]?.name;
+  if (chosen === undefined) return refuse('no replica can take over (every one is unreachable, down or errant)');
+  if (!eligible.some((peer) => peer.name === chosen)) {
+    const why = observation.peers.find((peer) => peer.name === chosen)?.unreachable ?? 'its mysqld is down or it holds errant transactions';
+    return refuse(`${chosen} cannot take over: ${why}`);
+  }
+  const candidate = replicas.find((peer) => peer.name === chosen)!;
+  const which = request.candidate === null ? 'the most advanced replica' : 'the requested replica';
+  return decision(
+    'primary-handing-over',
+    { kind: 'hand-over', candidate },
+    `planned switchover to ${chosen} (${which}): stopping writes on ${self.name}, then handing over the lease once ${chosen} has applied everything`,
+  );
+}
+
+function decideNode(observation: Observation, context: DecideContext): Decision {
   const { mysql, lease } = observation;
   const self = context.topology.self.name;
 
   // Fencing comes first: a writable node that does not safely hold the lease stops taking writes.
-  if (mysql.up && !mysql.variables.readOnly && !holdsLeaseNow(observation) && !observation.handingOver) {
+  if (mysql.up && !mysql.variables.readOnly && !holdsLeaseNow(observation)) {
     const why =
       lease.state === 'unknown'
         ? `cannot renew the lease (${lease.error}) and it is about to run out`
@@ -64,7 +106,7 @@ export function decide(observation: Observation, context: DecideContext): Decisi
 
   if (!mysql.up) {
     const down = observation.mysqldDownSince === null ? 0 : observation.at - observation.mysqldDownSince;
-    if (lease.state === 'held' && lease.mine && down >= context.mysqldDownGraceMs && !observation.paused) {
+    if (lease.state === 'held' && lease.mine && down >= context.mysqldDownGraceMs && !observation.controls.paused) {
       return decision(
         'primary-releasing',
         { kind: 'release-lease' },
@@ -88,7 +130,6 @@ export function decide(observation: Observation, context: DecideContext): Decisi
 
 function decidePrimary(observation: Observation, mysql: MysqlUp, context: DecideContext): Decision {
   const name = context.topology.self.name;
-  if (observation.handingOver) return decision('primary-handing-over', none, `${name} is handing the lease over (planned switchover)`);
   if (!holdsLeaseNow(observation)) return decision('primary-read-only', none, `${name} holds the lease but has not renewed it yet`);
   const replica = mysql.replica;
   if (replica !== null) {
@@ -247,7 +288,7 @@ function decideElection(observation: Observation, mysql: MysqlUp, context: Decid
   const formerHolder = lease.record?.holder ?? lease.lastHolder;
   // Taking back one's own lease is no failover: allowed while paused or inside the window.
   const retake = decision('electing', { kind: 'acquire-lease', expectedVersion }, `the lease is free and ${self} held it last: taking it back`);
-  if (observation.paused) {
+  if (observation.controls.paused) {
     return self === formerHolder ? retake : decision('waiting-for-election', none, 'the lease is free but automatic failover is paused (maintenance)');
   }
   if (observation.lastFailoverAt !== null && observation.at - observation.lastFailoverAt < context.failoverWindowMs) {

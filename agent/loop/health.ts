@@ -1,4 +1,5 @@
 import { primaryOf } from './decide.ts';
+import type { AgentSnapshot } from './snapshot.ts';
 import type { Observation, Topology } from './state.ts';
 
 export interface Check {
@@ -19,6 +20,11 @@ export interface CheckContext {
 const pass = (reason: string): Check => ({ ok: true, reason });
 const fail = (reason: string): Check => ({ ok: false, reason });
 
+/** A check of the latest observation, or why there is none yet. */
+export function judge(snapshot: Pick<AgentSnapshot, 'observation' | 'waitingFor'>, check: (observation: Observation) => Check): Check {
+  return snapshot.observation ? check(snapshot.observation) : fail(snapshot.waitingFor ?? 'no observation yet');
+}
+
 export function roleOf(observation: Observation | null): Role {
   if (!observation?.mysql.up) return 'unknown';
   const { lease } = observation;
@@ -26,8 +32,7 @@ export function roleOf(observation: Observation | null): Role {
 }
 
 /** GET /primary: this node takes writes, under a lease that has not run out. */
-export function primaryCheck(observation: Observation | null, context: CheckContext): Check {
-  if (!observation) return fail('no observation yet');
+export function primaryCheck(observation: Observation, context: CheckContext): Check {
   const { mysql, lease, heldUntil } = observation;
   if (!mysql.up) return fail(`mysqld unreachable: ${mysql.error}`);
   if (lease.state === 'held' && !lease.mine) return fail(`not the primary (${lease.record.holder} holds the lease)`);
@@ -39,8 +44,7 @@ export function primaryCheck(observation: Observation | null, context: CheckCont
 }
 
 /** GET /replica: this node is a replica that serves reads within `maxLagSeconds`. */
-export function replicaCheck(observation: Observation | null, context: CheckContext, maxLagSeconds: number): Check {
-  if (!observation) return fail('no observation yet');
+export function replicaCheck(observation: Observation, context: CheckContext, maxLagSeconds: number): Check {
   const { mysql } = observation;
   if (!mysql.up) return fail(`mysqld unreachable: ${mysql.error}`);
   if (roleOf(observation) === 'primary') return fail('this node is the primary');
@@ -57,11 +61,11 @@ export function replicaCheck(observation: Observation | null, context: CheckCont
 }
 
 /** GET /read-only: any node that can serve reads within `maxLagSeconds` (the primary included). */
-export function readOnlyCheck(observation: Observation | null, context: CheckContext, maxLagSeconds: number): Check {
+export function readOnlyCheck(observation: Observation, context: CheckContext, maxLagSeconds: number): Check {
   return roleOf(observation) === 'primary' ? primaryCheck(observation, context) : replicaCheck(observation, context, maxLagSeconds);
 }
 
 /** GET /health: this node serves its own role. */
-export function healthCheck(observation: Observation | null, context: CheckContext, maxLagSeconds: number): Check {
+export function healthCheck(observation: Observation, context: CheckContext, maxLagSeconds: number): Check {
   return readOnlyCheck(observation, context, maxLagSeconds);
 }

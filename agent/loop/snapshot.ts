@@ -1,20 +1,38 @@
 import type { RunConfig } from '../config.ts';
 import type { ServerVersion } from '../mysql/dialect/index.ts';
+import type { SwitchoverOutcome } from './controls.ts';
 import type { Decision, Observation, Topology } from './state.ts';
 
-/** What the HTTP API reads: the loop's latest results, never a live query. */
+/** What the HTTP API reads: the loop's latest results, never a live query. Replaced whole, never changed. */
 export interface AgentSnapshot {
-  config: Pick<RunConfig, 'pod' | 'maxLagSeconds' | 'livenessTimeoutMs' | 'lossless' | 'switchoverToken'>;
-  topology: Topology;
-  server: ServerVersion | null;
-  observation: Observation | null;
-  decision: Decision | null;
+  readonly config: Pick<RunConfig, 'pod' | 'maxLagSeconds' | 'livenessTimeoutMs' | 'lossless' | 'switchoverToken'>;
+  readonly topology: Topology;
+  readonly server: ServerVersion | null;
+  /** Why there is no observation yet: the loop waits for the local mysqld to answer. */
+  readonly waitingFor: string | null;
+  readonly observation: Observation | null;
+  readonly decision: Decision | null;
   /** The last action's failure, cleared by the next success. */
-  actionError: string | null;
-  /** Epoch ms of the last sign of progress (a loop tick, or an attempt to reach mysqld). */
-  heartbeatAt: number;
-  /** Maintenance switch: no automatic failover while set. */
-  paused: boolean;
-  /** Set while a planned switchover moves the lease away from this node. */
-  handingOver: boolean;
+  readonly actionError: string | null;
+  /** The last switchover request's outcome. */
+  readonly lastSwitchover: (SwitchoverOutcome & { at: number }) | null;
+  /** When the loop last showed progress (a tick, or an attempt to reach mysqld), on the agent's clock. */
+  readonly heartbeatAt: number;
+}
+
+/** The one place a snapshot is published: the loop (and its start-up) write, HTTP reads. */
+export class SnapshotBoard {
+  #current: AgentSnapshot;
+
+  constructor(initial: AgentSnapshot) {
+    this.#current = Object.freeze(initial);
+  }
+
+  get current(): AgentSnapshot {
+    return this.#current;
+  }
+
+  publish(changes: Partial<AgentSnapshot>): void {
+    this.#current = Object.freeze({ ...this.#current, ...changes });
+  }
 }

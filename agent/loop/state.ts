@@ -2,7 +2,39 @@
 // Everything here is serialisable, so decisions can be table-tested and shown in /status.
 import type { Peer } from '../config.ts';
 import type { LeaseRecord } from '../coordination/lease.ts';
-import type { BinlogPosition, ReplicaStatus, ServerVariables } from '../mysql/dialect/types.ts';
+
+export interface ServerVariables {
+  serverId: number;
+  serverUuid: string;
+  /** Fenced against every client write: super_read_only (MySQL) or read_only (MariaDB). */
+  readOnly: boolean;
+  /** Executed GTIDs in the flavour's own notation (used for errant-transaction checks). */
+  gtidExecuted: string;
+  /** GTIDs no longer in its binary logs (MySQL gtid_purged): a replica lacking any cannot catch up from it. '' on MariaDB. */
+  gtidPurged: string;
+  /** Semi-synchronous replication enabled as a source (commits wait for a replica's acknowledgement). */
+  semiSyncSource: boolean;
+}
+
+export interface ReplicaStatus {
+  sourceHost: string;
+  sourcePort: number;
+  ioRunning: boolean;
+  /** Raw IO thread state: Yes, No or Connecting. */
+  ioState: string;
+  sqlRunning: boolean;
+  lagSeconds: number | null;
+  lastIoError: string;
+  lastSqlError: string;
+  autoPosition: boolean;
+  /** GTIDs received into the relay log (MySQL Retrieved_Gtid_Set, MariaDB Gtid_IO_Pos). */
+  retrievedGtids: string;
+}
+
+export interface BinlogPosition {
+  file: string;
+  position: number;
+}
 
 export interface MysqlDown {
   up: false;
@@ -75,10 +107,20 @@ export interface Observation {
   lastFailoverAt: number | null;
   /** This node holds errant transactions (refused its primary, or is cloning over them; from its last decision). */
   selfErrant: boolean;
+  /** The requests this tick read. */
+  controls: Controls;
+}
+
+/** A planned switchover asked of this node: hand the lease to `candidate` (null: the most advanced replica). */
+export interface SwitchoverRequest {
+  candidate: string | null;
+}
+
+/** Requests from operators, read by the loop once per tick. */
+export interface Controls {
   /** Maintenance: no automatic failover. */
   paused: boolean;
-  /** A planned switchover is moving the lease away from this node. */
-  handingOver: boolean;
+  switchover: SwitchoverRequest | null;
 }
 
 export interface Topology {
@@ -127,11 +169,15 @@ export type Action =
   | { kind: 'configure-replication'; source: Peer }
   | { kind: 'rebuild'; donor: Peer }
   | { kind: 'start-replication' }
-  | { kind: 'start-io-thread' };
+  | { kind: 'start-io-thread' }
+  /** Planned switchover: stop writes, wait until `candidate` has applied everything, give it the lease. */
+  | { kind: 'hand-over'; candidate: Peer };
 
 export interface Decision {
   state: NodeState;
   action: Action;
   /** For humans and /status, e.g. "following mysql-ha-0: IO and SQL threads running, lag 0 s". */
   reason: string;
+  /** A switchover request this tick refused, and why (the request is answered with it). */
+  switchoverRefused?: string;
 }

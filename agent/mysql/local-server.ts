@@ -26,6 +26,11 @@ export class LocalServer {
     this.#options = options;
   }
 
+  /** The node it belongs to, for messages. */
+  get node(): string {
+    return this.#options.node;
+  }
+
   get address(): string {
     return `${this.#options.host}:${this.#options.port}`;
   }

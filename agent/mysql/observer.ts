@@ -1,6 +1,6 @@
-import { messageOf } from '../errors.ts';
-import type { MysqlObservation } from '../loop/state.ts';
-import type { Dialect, ReplicaStatus } from './dialect/types.ts';
+import { AgentError, messageOf } from '../errors.ts';
+import type { MysqlObservation, ReplicaStatus } from '../loop/state.ts';
+import type { Dialect } from './dialect/types.ts';
 import type { LocalServer } from './local-server.ts';
 
 // Who can write through read_only changes rarely; looking it up once a minute is plenty.
@@ -27,7 +27,7 @@ export class MysqlObserver {
       const [variables] = await this.#server.query(this.#dialect.variablesQuery);
       const [replica] = await this.#server.query(this.#dialect.replicaStatusQuery);
       const [binlog] = await this.#server.query(this.#dialect.binlogStatusQuery);
-      if (!variables) throw new Error('server variables query returned no row');
+      if (!variables) throw new AgentError('MYSQL_QUERY_FAILED', `${this.#server.node}: the server variables query returned no row on ${this.#server.address}`);
       return {
         up: true,
         variables: this.#dialect.parseVariables(variables),

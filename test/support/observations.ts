@@ -1,7 +1,6 @@
 // Plain-data builders for decision and HTTP tests: an observation is just data.
 import type { LeaseRecord } from '../../agent/coordination/lease.ts';
-import type { LeaseView, MysqlUp, Observation, PeerStatus, Topology } from '../../agent/loop/state.ts';
-import type { ReplicaStatus, ServerVariables } from '../../agent/mysql/dialect/types.ts';
+import type { LeaseView, MysqlUp, Observation, PeerStatus, ReplicaStatus, ServerVariables, Topology } from '../../agent/loop/state.ts';
 
 export const PRIMARY = { name: 'mysql-ha-0', host: '127.0.10.1' };
 export const REPLICA = { name: 'mysql-ha-1', host: '127.0.10.2' };
@@ -71,8 +70,7 @@ export function observed(mysql: Observation['mysql'], overrides: Partial<Observa
     peers: [],
     lastFailoverAt: null,
     selfErrant: false,
-    paused: false,
-    handingOver: false,
+    controls: { paused: false, switchover: null },
     ...overrides,
   };
 }

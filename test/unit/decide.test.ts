@@ -43,6 +43,8 @@ interface Row {
   action: Decision['action']['kind'];
   reason: RegExp;
   context?: Partial<DecideContext>;
+  /** A switchover request in the observation is refused, for this reason. */
+  refused?: RegExp;
 }
 
 const writable = (overrides = {}) => up({ variables: variables({ readOnly: false, semiSyncSource: true, ...overrides }) });
@@ -54,6 +56,13 @@ const behind = up({
 const ahead = peer(OTHER.name, { gtidExecuted: `${UUID0}:1-14`, retrievedGtids: `${UUID0}:1-15` });
 const FOREIGN = 'c0ffee00-71ca-11e1-9e33-c80aa9429562';
 const deadPrimary = peer(PRIMARY.name, { unreachable: 'agent unreachable (ECONNREFUSED)', mysqldUp: false });
+const paused = { paused: true, switchover: null };
+const switchoverTo = (candidate: string | null) => ({ paused: false, switchover: { candidate } });
+// The serving primary asked for a switchover; mysql-ha-2 has one transaction more than mysql-ha-1.
+const servingPrimary = writable({ serverUuid: UUID0, gtidExecuted: `${UUID0}:1-10` });
+const replicasOfPrimary = [peer(REPLICA.name, { gtidExecuted: `${UUID0}:1-9`, retrievedGtids: `${UUID0}:1-9` }), peer(OTHER.name)];
+const askedToSwitchOver = (candidate: string | null, peers = replicasOfPrimary) =>
+  observedAsPrimary(servingPrimary, { peers, controls: switchoverTo(candidate) });
 
 // Each row: a named cluster state as plain data, and the one decision it must give.
 const table: Row[] = [
@@ -137,7 +146,7 @@ const table: Row[] = [
   {
     name: 'paused: the primary keeps its lease whatever its mysqld does',
     topology: asPrimary,
-    observation: observedAsPrimary({ up: false, error: 'ECONNREFUSED' }, { mysqldDownSince: NOW - 60_000, paused: true }),
+    observation: observedAsPrimary({ up: false, error: 'ECONNREFUSED' }, { mysqldDownSince: NOW - 60_000, controls: paused }),
     state: 'mysqld-down',
     action: 'none',
     reason: /waiting/,
@@ -174,14 +183,6 @@ const table: Row[] = [
     state: 'fencing',
     action: 'fence',
     reason: /does not hold the lease/,
-  },
-  {
-    name: 'a planned switchover in progress is not fenced or set up again',
-    topology: asPrimary,
-    observation: observedAsPrimary(up(), { handingOver: true }),
-    state: 'primary-handing-over',
-    action: 'none',
-    reason: /planned switchover/,
   },
   // Election
   {
@@ -298,7 +299,7 @@ const table: Row[] = [
   {
     name: 'paused: no election',
     topology: asReplica,
-    observation: observed(behind, { lease: free(PRIMARY.name), peers: [deadPrimary, peer(OTHER.name)], paused: true }),
+    observation: observed(behind, { lease: free(PRIMARY.name), peers: [deadPrimary, peer(OTHER.name)], controls: paused }),
     state: 'waiting-for-election',
     action: 'none',
     reason: /paused \(maintenance\)/,
@@ -306,7 +307,7 @@ const table: Row[] = [
   {
     name: 'paused: the last holder may take its own lease back',
     topology: asPrimary,
-    observation: observed(up(), { lease: free(PRIMARY.name), paused: true }),
+    observation: observed(up(), { lease: free(PRIMARY.name), controls: paused }),
     state: 'electing',
     action: 'acquire-lease',
     reason: /mysql-ha-0 held it last: taking it back/,
@@ -521,6 +522,86 @@ const table: Row[] = [
     action: 'none',
     reason: /replication left as it is/,
   },
+  // Planned switchover: a request read this tick
+  {
+    name: 'switchover: the serving primary hands over to the most advanced replica',
+    topology: asPrimary,
+    observation: askedToSwitchOver(null),
+    state: 'primary-handing-over',
+    action: 'hand-over',
+    reason: /planned switchover to mysql-ha-2 \(the most advanced replica\): stopping writes on mysql-ha-0/,
+  },
+  {
+    name: 'switchover: to the requested replica, even a less advanced one (it catches up first)',
+    topology: asPrimary,
+    observation: askedToSwitchOver(REPLICA.name),
+    state: 'primary-handing-over',
+    action: 'hand-over',
+    reason: /planned switchover to mysql-ha-1 \(the requested replica\)/,
+  },
+  {
+    name: 'switchover: refused for a pod that is not in the cluster',
+    topology: asPrimary,
+    observation: askedToSwitchOver('mysql-ha-7'),
+    state: 'primary-serving',
+    action: 'none',
+    reason: /is the primary and writable/,
+    refused: /mysql-ha-7 is not a replica of this cluster \(replicas: mysql-ha-1, mysql-ha-2\)/,
+  },
+  {
+    name: 'switchover: refused when the requested replica cannot be asked',
+    topology: asPrimary,
+    observation: askedToSwitchOver(REPLICA.name, [peer(REPLICA.name, { unreachable: 'agent unreachable (ETIMEDOUT)', mysqldUp: false }), peer(OTHER.name)]),
+    state: 'primary-serving',
+    action: 'none',
+    reason: /is the primary and writable/,
+    refused: /mysql-ha-1 cannot take over: agent unreachable \(ETIMEDOUT\)/,
+  },
+  {
+    name: 'switchover: refused to a replica holding errant transactions',
+    topology: asPrimary,
+    observation: askedToSwitchOver(OTHER.name, [peer(REPLICA.name), peer(OTHER.name, { errant: true })]),
+    state: 'primary-serving',
+    action: 'none',
+    reason: /is the primary and writable/,
+    refused: /mysql-ha-2 cannot take over: its mysqld is down or it holds errant transactions/,
+  },
+  {
+    name: 'switchover: refused when no replica can take over',
+    topology: asPrimary,
+    observation: askedToSwitchOver(null, [peer(REPLICA.name, { mysqldUp: false }), peer(OTHER.name, { errant: true })]),
+    state: 'primary-serving',
+    action: 'none',
+    reason: /is the primary and writable/,
+    refused: /no replica can take over \(every one is unreachable, down or errant\)/,
+  },
+  {
+    name: 'switchover: a replica refuses it and names the primary to ask',
+    topology: asReplica,
+    observation: observed(up({ replica: streaming() }), { controls: switchoverTo(null) }),
+    state: 'replica-streaming',
+    action: 'none',
+    reason: /following mysql-ha-0/,
+    refused: /mysql-ha-1 is not the serving primary \(following mysql-ha-0.*\): send the switchover to mysql-ha-0/,
+  },
+  {
+    name: 'switchover: a primary still setting up refuses it and goes on setting up',
+    topology: asPrimary,
+    observation: observedAsPrimary(up({ variables: variables({ serverUuid: UUID0 }) }), { peers: replicasOfPrimary, controls: switchoverTo(null) }),
+    state: 'primary-read-only',
+    action: 'setup-primary',
+    reason: /not serving yet/,
+    refused: /mysql-ha-0 is not the serving primary/,
+  },
+  {
+    name: 'switchover: a primary cut off from the lease store refuses it (the lease cannot move)',
+    topology: asPrimary,
+    observation: observedAsPrimary(servingPrimary, { lease: { state: 'unknown', error: 'etcd down' }, peers: replicasOfPrimary, controls: switchoverTo(null) }),
+    state: 'primary-serving',
+    action: 'none',
+    reason: /lease store unreachable \(etcd down\)/,
+    refused: /mysql-ha-0 is not the serving primary \(lease store unreachable/,
+  },
 ];
 
 for (const row of table) {
@@ -529,8 +610,14 @@ for (const row of table) {
     assert.equal(decision.state, row.state, decision.reason);
     assert.equal(decision.action.kind, row.action);
     assert.match(decision.reason, row.reason);
+    if (row.refused) assert.match(decision.switchoverRefused ?? 'not refused', row.refused);
+    else assert.equal(decision.switchoverRefused, undefined);
   });
 }
+
+test('decide: a hand-over names the candidate pod to give the lease to', () => {
+  assert.deepEqual(decide(askedToSwitchOver(null), context(asPrimary)).action, { kind: 'hand-over', candidate: OTHER });
+});
 
 test('decide: a replica configures itself to follow the lease holder', () => {
   const decision = decide(observed(up(), { primaryPosition: primaryReady() }), context(asReplica));
@@ -558,7 +645,12 @@ test('needsPrimaryPosition: only a reachable replica without the holder as sourc
   assert.equal(needsPrimaryPosition({ mysql: { up: false, error: 'down' }, lease }, asReplica), null);
 });
 
-test('decide never needs the clock or I/O: same input, same output', () => {
-  const observation = observed(up({ replica: streaming() }));
-  assert.deepEqual(decide(observation, context(asReplica)), decide(structuredClone(observation), context(asReplica)));
+test('decide reads neither the clock nor the network: every row decides with both forbidden', (t) => {
+  const forbidden = (what: string) => () => {
+    throw new Error(`decide used ${what}`);
+  };
+  t.mock.method(Date, 'now', forbidden('Date.now()'));
+  t.mock.method(performance, 'now', forbidden('performance.now()'));
+  t.mock.method(globalThis, 'fetch', forbidden('fetch()'));
+  for (const row of table) assert.equal(decide(row.observation, context(row.topology, row.context)).state, row.state, row.name);
 });

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { buildApp, SwitchoverRefused } from '../../agent/http/app.ts';
+import { buildApp } from '../../agent/http/app.ts';
 import { AgentMetrics } from '../../agent/http/metrics.ts';
-import type { AgentSnapshot } from '../../agent/loop/snapshot.ts';
+import { ControlInbox } from '../../agent/loop/controls.ts';
+import { type AgentSnapshot, SnapshotBoard } from '../../agent/loop/snapshot.ts';
 import type { Observation, Topology } from '../../agent/loop/state.ts';
 import { asPrimary, asReplica, heldBy, NOW, observed, observedAsPrimary, PRIMARY, REPLICA, streaming, UUID0, up, variables } from '../support/observations.ts';
 
@@ -19,12 +20,12 @@ function snapshotOf(topology: Topology, observation: Observation | null, heartbe
     },
     topology,
     server: { flavor: 'mysql', version: '9.7.4-2', major: 9, minor: 7, patch: 4 },
+    waitingFor: observation === null ? 'mysqld unreachable: connect ECONNREFUSED 127.0.10.2:3306' : null,
     observation,
-    decision: { state: 'replica-streaming', action: { kind: 'none' }, reason: 'following mysql-ha-0: IO and SQL threads running, lag 3 s' },
+    decision: observation && { state: 'replica-streaming', action: { kind: 'none' }, reason: 'following mysql-ha-0: IO and SQL threads running, lag 3 s' },
     actionError: null,
+    lastSwitchover: null,
     heartbeatAt,
-    paused: false,
-    handingOver: false,
   };
 }
 
@@ -33,16 +34,19 @@ const lagging = snapshotOf(asReplica, observed(up({ replica: streaming({ lagSeco
 const brokenReplica = snapshotOf(asReplica, observed(up({ replica: streaming({ sqlRunning: false, lastSqlError: "Duplicate entry '7'" }) })));
 const mysqldDown = snapshotOf(asReplica, observed({ up: false, error: 'connect ECONNREFUSED' }));
 
-async function get(snapshot: AgentSnapshot, url: string) {
-  const app = buildApp({ snapshot, metrics: new AgentMetrics(), now: () => NOW });
+const appFor = (snapshot: AgentSnapshot, controls = new ControlInbox(false), metrics = new AgentMetrics()) =>
+  buildApp({ board: new SnapshotBoard(snapshot), controls, metrics, now: () => NOW });
+
+async function get(snapshot: AgentSnapshot, url: string, controls?: ControlInbox) {
+  const app = appFor(snapshot, controls);
   const response = await app.inject({ method: 'GET', url });
   return { status: response.statusCode, body: response.headers['content-type']?.toString().includes('json') ? response.json() : response.body };
 }
 
-const table: Array<[string, AgentSnapshot, string, number, RegExp?]> = [
-  ['primary /health', writablePrimary, '/health', 200],
-  ['primary /primary', writablePrimary, '/primary', 200],
-  ['primary /read-only', writablePrimary, '/read-only', 200],
+const table: Array<[string, AgentSnapshot, string, number, RegExp]> = [
+  ['primary /health', writablePrimary, '/health', 200, /^writable primary$/],
+  ['primary /primary', writablePrimary, '/primary', 200, /^writable primary$/],
+  ['primary /read-only', writablePrimary, '/read-only', 200, /^writable primary$/],
   ['primary /replica', writablePrimary, '/replica', 503, /this node is the primary/],
   ['read-only primary is not /primary yet', snapshotOf(asPrimary, observedAsPrimary(up())), '/primary', 503, /still read-only/],
   [
@@ -67,23 +71,23 @@ const table: Array<[string, AgentSnapshot, string, number, RegExp?]> = [
     /mysql-ha-1 holds the lease/,
   ],
   ['lagging replica /health (max 10 s)', lagging, '/health', 503, /lag 30 s exceeds 10 s/],
-  ['lagging replica /replica?lag=60', lagging, '/replica?lag=60', 200],
+  ['lagging replica /replica?lag=60', lagging, '/replica?lag=60', 200, /replica streaming, lag 30 s/],
   ['lagging replica /read-only?lag=5', lagging, '/read-only?lag=5', 503, /exceeds 5 s/],
-  ['lagging replica /read-only?lag=30', lagging, '/read-only?lag=30', 200],
+  ['lagging replica /read-only?lag=30', lagging, '/read-only?lag=30', 200, /replica streaming, lag 30 s/],
   ['replica /primary', lagging, '/primary', 503, /not the primary \(mysql-ha-0 holds the lease\)/],
   ['broken replica /health', brokenReplica, '/health', 503, /SQL thread not running: Duplicate entry/],
-  ['broken replica /readiness', brokenReplica, '/readiness', 503],
+  ['broken replica /readiness', brokenReplica, '/readiness', 503, /SQL thread not running: Duplicate entry/],
   ['mysqld down /health', mysqldDown, '/health', 503, /mysqld unreachable/],
-  ['mysqld down is still alive', mysqldDown, '/liveness', 200],
+  ['mysqld down is still alive', mysqldDown, '/liveness', 200, /last loop progress 500 ms ago \(limit 30000 ms\)/],
   ['stalled loop fails liveness', snapshotOf(asReplica, null, NOW - 31_000), '/liveness', 503, /31000 ms ago/],
-  ['no observation yet', snapshotOf(asReplica, null), '/health', 503, /no observation yet/],
+  ['mysqld not reached yet at start-up: /health says why', snapshotOf(asReplica, null), '/health', 503, /mysqld unreachable: connect ECONNREFUSED/],
 ];
 
 for (const [name, snapshot, url, status, reason] of table) {
   test(`GET ${url}: ${name} → ${status}`, async () => {
     const answer = await get(snapshot, url);
     assert.equal(answer.status, status);
-    if (reason) assert.match(answer.body.reason, reason);
+    assert.match(answer.body.reason, reason);
   });
 }
 
@@ -142,8 +146,7 @@ test('GET /metrics: Prometheus text', async () => {
   const snapshot = lagging;
   const metrics = new AgentMetrics();
   metrics.record(snapshot.observation!, 'replica', { ok: false, reason: 'lag' }, 0.004);
-  const app = buildApp({ snapshot, metrics, now: () => NOW });
-  const response = await app.inject({ method: 'GET', url: '/metrics' });
+  const response = await appFor(snapshot, undefined, metrics).inject({ method: 'GET', url: '/metrics' });
   assert.equal(response.statusCode, 200);
   assert.match(response.headers['content-type'] as string, /text\/plain/);
   assert.match(response.body, /mysql_ha_role\{role="replica"\} 1/);
@@ -164,13 +167,8 @@ for (const bad of ['/replica?lag=abc', '/replica?lag=-1', '/read-only?lag=1.5', 
   });
 }
 
-async function post(
-  snapshot: AgentSnapshot,
-  url: string,
-  options: { token?: string; body?: unknown; switchover?: Parameters<typeof buildApp>[0]['switchover'] } = {},
-) {
-  const app = buildApp({ snapshot, metrics: new AgentMetrics(), now: () => NOW, switchover: options.switchover });
-  const response = await app.inject({
+async function post(snapshot: AgentSnapshot, url: string, options: { token?: string; body?: unknown; controls?: ControlInbox } = {}) {
+  const response = await appFor(snapshot, options.controls).inject({
     method: 'POST',
     url,
     headers: options.token ? { authorization: `Bearer ${options.token}` } : {},
@@ -197,31 +195,64 @@ test('POST /switchover: 400 for a bad body', async () => {
   }
 });
 
-test('POST /switchover: 409 with the reason when it cannot proceed, 200 with the outcome when done', async () => {
-  const refused = await post(writablePrimary, '/switchover', {
-    token: TOKEN,
-    body: { candidate: 'mysql-ha-2' },
-    switchover: async (candidate) => {
-      throw new SwitchoverRefused(`${candidate} cannot take over: its mysqld is down`);
-    },
+test('POST /switchover: 409 while the agent still waits for its mysqld', async () => {
+  const answer = await post(snapshotOf(asPrimary, null), '/switchover', { token: TOKEN, body: {} });
+  assert.equal(answer.status, 409);
+  assert.match(answer.body.reason, /still waiting for its mysqld/);
+});
+
+/** Plays the loop's part: reads the request a tick would read, and answers it. */
+async function loopAnswers(controls: ControlInbox, answer: (request: { candidate: string | null }) => Parameters<ControlInbox['answer']>[1]) {
+  for (;;) {
+    const request = controls.read().switchover;
+    if (request) return controls.answer(request, answer(request));
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+test('POST /switchover: the request goes to the loop as its input; 409 with the refusal, 200 with the hand-over', async () => {
+  const controls = new ControlInbox(false);
+  const seen: Array<string | null> = [];
+  const refusing = loopAnswers(controls, (request) => {
+    seen.push(request.candidate);
+    return { ok: false, reason: `${request.candidate} cannot take over: its mysqld is down` };
   });
+  const refused = await post(writablePrimary, '/switchover', { token: TOKEN, body: { candidate: 'mysql-ha-2' }, controls });
+  await refusing;
   assert.equal(refused.status, 409);
   assert.match(refused.body.reason, /mysql-ha-2 cannot take over: its mysqld is down/);
-  const done = await post(writablePrimary, '/switchover', {
-    token: TOKEN,
-    body: {},
-    switchover: async (candidate) => ({ from: 'mysql-ha-0', to: candidate ?? 'mysql-ha-1', handoverMs: 420 }),
+  const handing = loopAnswers(controls, (request) => {
+    seen.push(request.candidate);
+    return { ok: true, from: 'mysql-ha-0', to: 'mysql-ha-1', handoverMs: 420 };
   });
+  const done = await post(writablePrimary, '/switchover', { token: TOKEN, body: {}, controls });
+  await handing;
   assert.equal(done.status, 200);
-  assert.deepEqual(done.body, { ok: true, from: 'mysql-ha-0', to: 'mysql-ha-1', handoverMs: 420 });
+  assert.equal(done.body.ok, true);
+  assert.deepEqual(seen, ['mysql-ha-2', null], 'the loop read the requested candidate, then "any"');
+  assert.equal(controls.read().switchover, null, 'an answered request is gone');
+});
+
+test('POST /switchover: a second request while one is pending is refused at once', async () => {
+  const controls = new ControlInbox(false);
+  const first = controls.requestSwitchover('mysql-ha-1');
+  const second = await post(writablePrimary, '/switchover', { token: TOKEN, body: {}, controls });
+  assert.equal(second.status, 409);
+  assert.match(second.body.reason, /a switchover \(to mysql-ha-1\) is already in progress/);
+  controls.close();
+  assert.deepEqual(await first, { ok: false, reason: 'the agent is stopping' });
 });
 
 test('POST /pause and /resume switch automatic failover on this agent, behind the token', async () => {
+  const controls = new ControlInbox(false);
   const snapshot = snapshotOf(asReplica, observed(up({ replica: streaming() })));
-  assert.equal((await post(snapshot, '/pause')).status, 401);
-  assert.equal((await post(snapshot, '/pause', { token: TOKEN })).status, 200);
-  assert.equal(snapshot.paused, true);
-  assert.equal((await get(snapshot, '/status')).body.paused, true);
-  await post(snapshot, '/resume', { token: TOKEN });
-  assert.equal(snapshot.paused, false);
+  assert.equal((await post(snapshot, '/pause', { controls })).status, 401);
+  assert.equal(controls.read().paused, false);
+  assert.equal((await post(snapshot, '/pause', { token: TOKEN, controls })).status, 200);
+  assert.equal(controls.read().paused, true, 'the next tick reads paused');
+  const status = (await get(snapshot, '/status', controls)).body;
+  assert.equal(status.paused, true);
+  assert.match(status.warnings.join('\n'), /automatic failover is paused/);
+  await post(snapshot, '/resume', { token: TOKEN, controls });
+  assert.equal(controls.read().paused, false);
 });

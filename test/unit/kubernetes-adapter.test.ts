@@ -6,7 +6,7 @@ import { after, afterEach, beforeEach, describe, it } from 'node:test';
 import { createPodRolePublisher, kubeConfigForServer, noopPodRolePublisher } from '../../agent/kubernetes/create-pod-role-publisher.ts';
 import { roleChangedReason, roleLabelKey } from '../../agent/kubernetes/role-label.ts';
 import { captureLogger, pinoLevels } from '../support/capture-logger.ts';
-import { type FakeKubeApi, type KubeObject, startFakeKubeApi } from '../support/fake-kube-api.ts';
+import { type FakeKubeApi, type KubeObject, selfSignedCertificate, startFakeKubeApi } from '../support/fake-kube-api.ts';
 
 const namespace = 'db';
 const token = 'test-token';
@@ -112,21 +112,14 @@ describe('the Kubernetes pod-role publisher, against the fake API server', () =>
     assert.equal(api.requests.filter((request) => request.method === 'PATCH').length, 1);
   });
 
-  it('reads spec.replicas of its StatefulSet (named after the pod)', async () => {
-    assert.equal(await publisher('mysql-ha-1').statefulSetReplicas(), 3);
-    assert.equal(api.requests.at(-1)?.path, `/apis/apps/v1/namespaces/${namespace}/statefulsets/mysql-ha`);
-  });
-
-  it('reports a missing pod or StatefulSet in the log, naming it, and does not throw', async () => {
+  it('reports a missing pod in the log, naming it, and does not throw', async () => {
     const roles = publisher('other-0');
     await roles.publishRole('primary');
-    assert.equal(await roles.statefulSetReplicas(), undefined);
-    const [podWarning, statefulSetWarning] = warnings();
+    const [podWarning] = warnings();
     assert.match(
       podWarning!,
       /cannot read pod db\/other-0 to check its mysql-ha\.io\/role label: 404 NotFound: pods "other-0" not found; what to do: check that POD_NAME/,
     );
-    assert.match(statefulSetWarning!, /cannot read StatefulSet db\/other: 404 NotFound: statefulsets\.apps "other" not found/);
     assert.equal(writes().length, 0);
   });
 
@@ -137,7 +130,10 @@ describe('the Kubernetes pod-role publisher, against the fake API server', () =>
     assert.equal(events().length, 0);
     assert.match(
       warnings()[0]!,
-      /cannot set label mysql-ha\.io\/role=primary on pod db\/mysql-ha-1: 403 Forbidden: pods "mysql-ha-1" is forbidden: User "system:serviceaccount:db:mysql-ha" cannot patch resource "pods"/,
+      new RegExp(
+        'cannot set label mysql-ha\\.io/role=primary on pod db/mysql-ha-1: 403 Forbidden: pods "mysql-ha-1" is forbidden: ' +
+          'User "system:serviceaccount:db:mysql-ha" cannot patch resource "pods"',
+      ),
     );
     assert.match(warnings()[0]!, /grant "patch" on pods to the agent's ServiceAccount/);
     const logged = log.lines.find((line) => line.level === pinoLevels.warn)!;
@@ -170,7 +166,6 @@ describe('the Kubernetes pod-role publisher, against the fake API server', () =>
     await api.close();
     const unreachable = createPodRolePublisher({ podName: 'mysql-ha-1', namespace, logger: log.logger, kubeConfig: kubeConfigForServer(url, token) });
     await unreachable.publishRole('primary');
-    assert.equal(await unreachable.statefulSetReplicas(), undefined);
     assert.match(warnings()[1]!, /cannot read pod db\/mysql-ha-1 .*ECONNREFUSED.*check that the API server is reachable/);
     api = await startFakeKubeApi();
   });
@@ -187,7 +182,6 @@ describe('createPodRolePublisher outside a cluster', () => {
     const roles = createPodRolePublisher({ podName: 'mysql-ha-0', logger: log.logger, env: {} });
     assert.equal(roles, noopPodRolePublisher);
     await roles.publishRole('primary');
-    assert.equal(await roles.statefulSetReplicas(), undefined);
     assert.equal(log.lines.length, 1);
     assert.equal(log.lines[0]!.level, pinoLevels.info);
     assert.match(log.lines[0]!.msg, /not running in Kubernetes \(KUBERNETES_SERVICE_HOST is unset\)/);
@@ -208,22 +202,51 @@ describe('createPodRolePublisher outside a cluster', () => {
     assert.match(log.lines[0]!.msg, /no service-account token at .*\/var\/run\/secrets\/kubernetes\.io\/serviceaccount\/token.*automountServiceAccountToken/);
   });
 
-  it('in a pod with a token, takes the namespace from the service account', () => {
+  it('in a pod with a token, takes the namespace from the service account', async () => {
+    // The in-cluster path end to end: the API server's address from KUBERNETES_SERVICE_HOST/PORT,
+    // TLS verified against ca.crt, the token file as bearer token, and the namespace file's namespace.
     const root = mkdtempSync(join(tmpdir(), 'mysql-ha-sa-'));
     dirs.push(root);
-    const dir = join(root, 'var/run/secrets/kubernetes.io/serviceaccount');
-    mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, 'token'), 'token');
-    writeFileSync(join(dir, 'namespace'), 'prod\n');
-    writeFileSync(join(dir, 'ca.crt'), '');
-    const log = captureLogger();
-    const roles = createPodRolePublisher({
-      podName: 'mysql-ha-0',
-      logger: log.logger,
-      env: { KUBERNETES_SERVICE_HOST: '10.96.0.1', KUBERNETES_SERVICE_PORT: '443' },
-      serviceAccountPathPrefix: root,
-    });
-    assert.notEqual(roles, noopPodRolePublisher);
-    assert.deepEqual(log.lines, []);
+    const tls = selfSignedCertificate(root);
+    const serviceAccountToken = 'sa-token';
+    const prodPod = { ...pod('mysql-ha-0'), metadata: { ...pod('mysql-ha-0').metadata, namespace: 'prod' } };
+    // The same pod name in another namespace, which must stay untouched.
+    const api = await startFakeKubeApi({ token: serviceAccountToken, tls, objects: [pod('mysql-ha-0'), prodPod] });
+    const saved = { host: process.env.KUBERNETES_SERVICE_HOST, port: process.env.KUBERNETES_SERVICE_PORT };
+    try {
+      const dir = join(root, 'var/run/secrets/kubernetes.io/serviceaccount');
+      mkdirSync(dir, { recursive: true });
+      writeFileSync(join(dir, 'token'), serviceAccountToken);
+      writeFileSync(join(dir, 'namespace'), 'prod\n');
+      writeFileSync(join(dir, 'ca.crt'), tls.cert);
+      const inCluster = { KUBERNETES_SERVICE_HOST: '127.0.0.1', KUBERNETES_SERVICE_PORT: new URL(api.url).port };
+      // The Kubernetes client reads the API server's address from process.env itself.
+      Object.assign(process.env, inCluster);
+      const log = captureLogger();
+      const roles = createPodRolePublisher({ podName: 'mysql-ha-0', logger: log.logger, env: inCluster, serviceAccountPathPrefix: root });
+      assert.notEqual(roles, noopPodRolePublisher);
+      await roles.publishRole('replica');
+      assert.deepEqual(
+        log.lines.filter((line) => line.level >= pinoLevels.warn),
+        [],
+      );
+      const patch = api.requests.find((request) => request.method === 'PATCH');
+      assert.equal(patch?.path, '/api/v1/namespaces/prod/pods/mysql-ha-0');
+      assert.equal(api.get('pods', 'prod', 'mysql-ha-0')!.metadata.labels![roleLabelKey], 'replica');
+      assert.equal(api.get('pods', namespace, 'mysql-ha-0')!.metadata.labels![roleLabelKey], undefined);
+      assert.deepEqual(
+        api.list('events', 'prod').map((event) => event.message),
+        ['mysql-ha-0 is now replica (had no role label)'],
+      );
+    } finally {
+      for (const [name, value] of [
+        ['KUBERNETES_SERVICE_HOST', saved.host],
+        ['KUBERNETES_SERVICE_PORT', saved.port],
+      ] as const) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+      await api.close();
+    }
   });
 });

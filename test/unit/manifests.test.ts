@@ -33,7 +33,6 @@ const leastPrivilege = [
   '|pods|get',
   '|pods|patch',
   '|events|create',
-  'apps|statefulsets|get',
   'coordination.k8s.io|leases|create',
   'coordination.k8s.io|leases|get',
   'coordination.k8s.io|leases|update',
@@ -85,18 +84,6 @@ function argAfter(args: string[], flag: string): string {
   const index = args.indexOf(flag);
   assert.notEqual(index, -1, `${flag} missing from ${args.join(' ')}`);
   return args[index + 1]!;
-}
-
-function parseEnvFile(text: string): Record<string, string> {
-  return Object.fromEntries(
-    text
-      .split('\n')
-      .filter((line) => line.trim() && !line.startsWith('#'))
-      .map((line) => {
-        const index = line.indexOf('=');
-        return [line.slice(0, index), line.slice(index + 1)];
-      }),
-  );
 }
 
 function selectorMatches(selector: Record<string, string> | undefined, labels: Record<string, string> | undefined): boolean {

@@ -1,3 +1,5 @@
+import type { BinlogPosition, ReplicaStatus, ServerVariables } from '../../loop/state.ts';
+
 export type Flavor = 'mysql' | 'mariadb';
 
 /** What `stage` needs to write a node's config. */
@@ -5,39 +7,6 @@ export interface NodeIdentity {
   serverId: number;
   reportHost: string;
   initFile: string;
-}
-
-export interface ServerVariables {
-  serverId: number;
-  serverUuid: string;
-  /** Fenced against every client write: super_read_only (MySQL) or read_only (MariaDB). */
-  readOnly: boolean;
-  /** Executed GTIDs in the flavour's own notation (used for errant-transaction checks). */
-  gtidExecuted: string;
-  /** GTIDs no longer in its binary logs (MySQL gtid_purged): a replica lacking any cannot catch up from it. '' on MariaDB. */
-  gtidPurged: string;
-  /** Semi-synchronous replication enabled as a source (commits wait for a replica's acknowledgement). */
-  semiSyncSource: boolean;
-}
-
-export interface ReplicaStatus {
-  sourceHost: string;
-  sourcePort: number;
-  ioRunning: boolean;
-  /** Raw IO thread state: Yes, No or Connecting. */
-  ioState: string;
-  sqlRunning: boolean;
-  lagSeconds: number | null;
-  lastIoError: string;
-  lastSqlError: string;
-  autoPosition: boolean;
-  /** GTIDs received into the relay log (MySQL Retrieved_Gtid_Set, MariaDB Gtid_IO_Pos). */
-  retrievedGtids: string;
-}
-
-export interface BinlogPosition {
-  file: string;
-  position: number;
 }
 
 export interface Statement {

@@ -1,0 +1,62 @@
+import type { Controls, SwitchoverRequest } from './state.ts';
+
+/** What the caller of POST /switchover gets: the hand-over done, or why not. */
+export type SwitchoverOutcome = { ok: true; from: string; to: string; handoverMs: number } | { ok: false; reason: string };
+
+/**
+ * Requests into the loop: HTTP writes them here, each tick reads them as plain data
+ * (`Controls`) and answers a switchover request with the outcome of its decision.
+ * One switchover at a time; a new request while one is pending is refused at once.
+ */
+export class ControlInbox {
+  #paused: boolean;
+  #switchover: { request: SwitchoverRequest; answer: (outcome: SwitchoverOutcome) => void } | null = null;
+  #listener: () => void = () => undefined;
+
+  constructor(paused: boolean) {
+    this.#paused = paused;
+  }
+
+  /** Called on every new request (the loop wakes up to read it). */
+  onRequest(listener: () => void): void {
+    this.#listener = listener;
+  }
+
+  get paused(): boolean {
+    return this.#paused;
+  }
+
+  setPaused(paused: boolean): void {
+    this.#paused = paused;
+    this.#listener();
+  }
+
+  /** Resolves once a tick has decided on the request (and carried out the hand-over, if any). */
+  requestSwitchover(candidate: string | null): Promise<SwitchoverOutcome> {
+    if (this.#switchover !== null) {
+      const pending = this.#switchover.request.candidate ?? 'the most advanced replica';
+      return Promise.resolve({ ok: false, reason: `a switchover (to ${pending}) is already in progress` });
+    }
+    return new Promise((resolve) => {
+      this.#switchover = { request: { candidate }, answer: resolve };
+      this.#listener();
+    });
+  }
+
+  /** This tick's inputs. */
+  read(): Controls {
+    return { paused: this.#paused, switchover: this.#switchover?.request ?? null };
+  }
+
+  /** Answers `request` (the one a tick read), unless it was already answered. */
+  answer(request: SwitchoverRequest, outcome: SwitchoverOutcome): void {
+    if (this.#switchover?.request !== request) return;
+    this.#switchover.answer(outcome);
+    this.#switchover = null;
+  }
+
+  /** The agent is stopping: nobody will decide on a pending request. */
+  close(): void {
+    if (this.#switchover) this.answer(this.#switchover.request, { ok: false, reason: 'the agent is stopping' });
+  }
+}

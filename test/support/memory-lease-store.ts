@@ -1,0 +1,71 @@
+import type { LeaseRecord, LeaseStore, LeaseWrite } from '../../agent/coordination/lease.ts';
+import type { FakeClock } from './fake-clock.ts';
+
+/**
+ * One lease record in memory, kept by compare-and-set as agent/coordination/lease.ts
+ * requires, for unit tests of the code above the store. `unreachable` makes every call
+ * reject, as a store that cannot be reached does; `latencyMs` moves the clock during a write.
+ */
+export class MemoryLeaseStore implements LeaseStore {
+  readonly description = 'memory lease store';
+  record: LeaseRecord | null = null;
+  bootstrapped = false;
+  unreachable: string | null = null;
+  latencyMs = 0;
+  readonly calls: string[] = [];
+  #version = 0;
+  readonly #clock: FakeClock;
+
+  constructor(clock: FakeClock) {
+    this.#clock = clock;
+  }
+
+  /** Another agent writes the record (takes or renews the lease) behind this one's back. */
+  put(holder: string, ttlMs: number, term = (this.record?.term ?? 0) + 1): LeaseRecord {
+    this.record = { holder, term, ttlMs, renewedAt: this.#clock.now(), version: String(++this.#version) };
+    return this.record;
+  }
+
+  async read(): Promise<LeaseRecord | null> {
+    this.#call('read');
+    return this.record;
+  }
+
+  async acquire(holder: string, ttlMs: number, expectedVersion: string | null): Promise<LeaseWrite> {
+    this.#call(`acquire ${holder}`);
+    this.#clock.advance(this.latencyMs);
+    if ((this.record?.version ?? null) !== expectedVersion) return { ok: false, current: this.record };
+    return { ok: true, record: this.put(holder, ttlMs) };
+  }
+
+  async renew(record: LeaseRecord): Promise<LeaseWrite> {
+    this.#call('renew');
+    this.#clock.advance(this.latencyMs);
+    if (this.record?.version !== record.version || this.record.holder !== record.holder) return { ok: false, current: this.record };
+    return { ok: true, record: this.put(record.holder, record.ttlMs, record.term) };
+  }
+
+  async release(record: LeaseRecord): Promise<boolean> {
+    this.#call('release');
+    if (this.record?.version !== record.version) return false;
+    this.record = null;
+    return true;
+  }
+
+  async isBootstrapped(): Promise<boolean> {
+    this.#call('isBootstrapped');
+    return this.bootstrapped;
+  }
+
+  async markBootstrapped(): Promise<void> {
+    this.#call('markBootstrapped');
+    this.bootstrapped = true;
+  }
+
+  async close(): Promise<void> {}
+
+  #call(what: string): void {
+    if (this.unreachable !== null) throw new Error(`${this.description}: cannot ${what}: ${this.unreachable}`);
+    this.calls.push(what);
+  }
+}

@@ -1,0 +1,134 @@
+// The actuator's dispatch: each decided action reaches the right adapter, in the right order.
+// The SQL is built by the real MySQL dialect; the servers and the lease are recording fakes.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { loadRunConfig, type Peer } from '../../agent/config.ts';
+import { AgentError } from '../../agent/errors.ts';
+import { Actuator, type SqlServer } from '../../agent/loop/actuator.ts';
+import type { Action } from '../../agent/loop/state.ts';
+import { dialectForFlavor } from '../../agent/mysql/dialect/index.ts';
+import { FakeClock } from '../support/fake-clock.ts';
+import { OTHER, PRIMARY, UUID0 } from '../support/observations.ts';
+
+type Row = Record<string, unknown>;
+
+/** Records every statement (and, for peers, which peer) in one shared journal; answers with `answer(sql)`. */
+class RecordingServer implements SqlServer {
+  readonly name: string;
+  readonly journal: string[];
+  readonly answer: (sql: string) => Row[];
+
+  constructor(name: string, journal: string[], answer: (sql: string) => Row[] = () => []) {
+    this.name = name;
+    this.journal = journal;
+    this.answer = answer;
+  }
+
+  async query(sql: string, values?: unknown[]): Promise<Row[]> {
+    this.journal.push(`${this.name}: ${sql}${values ? ` ${JSON.stringify(values)}` : ''}`);
+    return this.answer(sql);
+  }
+
+  async close(): Promise<void> {
+    this.journal.push(`${this.name}: close`);
+  }
+}
+
+const config = loadRunConfig({
+  POD_NAME: 'mysql-ha-0',
+  MYSQL_HA_AGENT_PASSWORD: 'agent-secret',
+  MYSQL_HA_REPLICATION_PASSWORD: 'repl-secret',
+  MYSQL_HA_APP_PASSWORD: 'app-secret',
+});
+const dialect = dialectForFlavor('mysql');
+const variablesRow = { serverId: 100, serverUuid: UUID0, readOnly: 1, gtidExecuted: `${UUID0}:1-42`, gtidPurged: '', semiSyncSource: 1 };
+
+function actuatorFor(options: { peerAnswers?: Array<Row[]>; clock?: FakeClock; onPeerQuery?: () => void } = {}) {
+  const journal: string[] = [];
+  const clock = options.clock ?? new FakeClock(0);
+  const local = new RecordingServer('local', journal, (sql) => (sql === dialect.variablesQuery ? [variablesRow] : []));
+  const answers = [...(options.peerAnswers ?? [])];
+  const lease = {
+    acquire: async (expectedVersion: string | null) => void journal.push(`lease: acquire ${expectedVersion}`),
+    release: async () => void journal.push('lease: release'),
+    handOver: async (candidate: string) => void journal.push(`lease: hand over to ${candidate}`),
+    observe: async (keep: boolean) => {
+      journal.push(`lease: observe keep=${keep}`);
+      return { lease: { state: 'unknown' as const, error: 'not used' }, heldUntil: null, lastFailoverAt: null };
+    },
+  };
+  const connectPeer = (peer: Peer) =>
+    new RecordingServer(peer.name, journal, () => {
+      options.onPeerQuery?.();
+      return answers.shift() ?? [];
+    });
+  const actuator = new Actuator({ server: local, dialect, config, lease, connectPeer, clock });
+  return { actuator, journal };
+}
+
+const dispatch: Array<[Action, RegExp[]]> = [
+  [{ kind: 'acquire-lease', expectedVersion: '7' }, [/^lease: acquire 7$/]],
+  [{ kind: 'release-lease' }, [/^lease: release$/]],
+  [{ kind: 'start-replication' }, [/^local: START REPLICA$/]],
+  [{ kind: 'start-io-thread' }, [/^local: START REPLICA IO_THREAD$/]],
+  [{ kind: 'fence' }, [/PROCESSLIST/, /super_read_only/i, /PROCESSLIST/, /rpl_semi_sync_source_enabled/i]],
+  [{ kind: 'promote' }, [/^local: STOP REPLICA$/, /^local: RESET REPLICA ALL$/, /read_only/i, /CREATE DATABASE/]],
+  [{ kind: 'configure-replication', source: PRIMARY }, [/^local: STOP REPLICA$/, /SOURCE_HOST/, /^local: START REPLICA$/]],
+];
+
+for (const [action, expected] of dispatch) {
+  test(`actuator: ${action.kind} runs ${expected.length} step(s) in order`, async () => {
+    const { actuator, journal } = actuatorFor();
+    await actuator.run(action);
+    let at = 0;
+    for (const step of expected) {
+      const found = journal.findIndex((line, index) => index >= at && step.test(line));
+      assert.ok(found >= 0, `${step} not found after step ${at} in:\n${journal.join('\n')}`);
+      at = found + 1;
+    }
+  });
+}
+
+test('actuator: none does nothing', async () => {
+  const { actuator, journal } = actuatorFor();
+  await actuator.run({ kind: 'none' });
+  assert.deepEqual(journal, []);
+});
+
+test('actuator: configure-replication never inlines the replication password into the SQL text', async () => {
+  const { actuator, journal } = actuatorFor();
+  await actuator.run({ kind: 'configure-replication', source: PRIMARY });
+  const change = journal.find((line) => /SOURCE_HOST/.test(line))!;
+  assert.ok(!change.split(' [')[0]!.includes('repl-secret'), change);
+});
+
+test('actuator: hand-over stops writes, reads what was executed after that, waits for the candidate, renews meanwhile, then moves the lease', async () => {
+  const { actuator, journal } = actuatorFor({ peerAnswers: [[{ applied: 0 }], [{ applied: 1 }]] });
+  await actuator.run({ kind: 'hand-over', candidate: OTHER });
+  const index = (pattern: RegExp) => journal.findIndex((line) => pattern.test(line));
+  const readOnly = index(/^local: .*super_read_only/i);
+  const executed = index(/^local: SELECT @@server_id/);
+  const waits = journal.filter((line) => line.startsWith(`${OTHER.name}: SELECT 1 - WAIT_FOR_EXECUTED_GTID_SET`));
+  assert.ok(readOnly >= 0 && executed > readOnly, 'the executed set is read after writes stopped');
+  assert.equal(waits.length, 2);
+  assert.ok(
+    waits.every((line) => line.includes(`${UUID0}:1-42`)),
+    'the candidate waits for everything this node executed',
+  );
+  assert.ok(index(/^lease: observe keep=true$/) > executed, 'the lease is renewed between waits');
+  assert.ok(index(/^lease: hand over to mysql-ha-2$/) > index(/^mysql-ha-2: close$/), 'the lease moves once the candidate has everything');
+});
+
+test('actuator: hand-over to a candidate that does not catch up in time gives up, keeps the lease, and says so', async () => {
+  const clock = new FakeClock(0);
+  const { actuator, journal } = actuatorFor({ clock, onPeerQuery: () => clock.advance(10_000), peerAnswers: Array(10).fill([{ applied: 0 }]) });
+  await assert.rejects(
+    actuator.run({ kind: 'hand-over', candidate: OTHER }),
+    (error: unknown) =>
+      error instanceof AgentError &&
+      error.code === 'MHA_SWITCHOVER_REFUSED' &&
+      /mysql-ha-2 did not catch up within 30 s; mysql-ha-0 stays primary/.test(error.message),
+  );
+  assert.ok(!journal.some((line) => line.startsWith('lease: hand over')), 'the lease did not move');
+  assert.ok(journal.includes('mysql-ha-2: close'), 'the connection to the candidate is closed');
+});

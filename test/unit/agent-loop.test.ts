@@ -1,0 +1,202 @@
+// The loop on fake adapters and a fake clock: what one tick reads, decides, does and publishes,
+// and how requests (pause, switchover) travel through it.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { LeaseObservation } from '../../agent/coordination/lease-keeper.ts';
+import { AgentLoop } from '../../agent/loop/agent-loop.ts';
+import { ControlInbox } from '../../agent/loop/controls.ts';
+import { SnapshotBoard } from '../../agent/loop/snapshot.ts';
+import type { Action, MysqlObservation, PeerStatus } from '../../agent/loop/state.ts';
+import { countMysqlGtids, subtractMysqlGtids } from '../../agent/mysql/gtid.ts';
+import { captureLogger } from '../support/capture-logger.ts';
+import { FakeClock } from '../support/fake-clock.ts';
+import { asPrimary, asReplica, heldBy, NOW, OTHER, PRIMARY, peer, REPLICA, streaming, UUID0, up, variables } from '../support/observations.ts';
+
+const GRACE_MS = 1500;
+
+interface World {
+  mysql: MysqlObservation;
+  lease: LeaseObservation;
+  peers: PeerStatus[];
+  /** Throws instead of acting, for this kind of action. */
+  failing: Action['kind'] | null;
+}
+
+function loopOf(topology: typeof asPrimary, world: World) {
+  const clock = new FakeClock(NOW);
+  const { logger, lines } = captureLogger();
+  const actions: Action[] = [];
+  const keeps: boolean[] = [];
+  const peerAsks: number[] = [];
+  const failures: string[] = [];
+  const board = new SnapshotBoard({
+    config: {
+      pod: { name: topology.self.name, statefulSet: 'mysql-ha', ordinal: 0 },
+      maxLagSeconds: 10,
+      livenessTimeoutMs: 30_000,
+      lossless: true,
+      switchoverToken: null,
+    },
+    topology,
+    server: null,
+    waitingFor: null,
+    observation: null,
+    decision: null,
+    actionError: null,
+    lastSwitchover: null,
+    heartbeatAt: NOW - 10_000,
+  });
+  const controls = new ControlInbox(false);
+  const loop = new AgentLoop({
+    config: {
+      loopIntervalMs: 60_000,
+      lossless: true,
+      autoRebuild: true,
+      maxLagSeconds: 10,
+      timings: { leaseTtlMs: 5000, renewPeriodMs: 1000, storeTimeoutMs: 1000, fenceMarginMs: 1500, mysqldDownGraceMs: GRACE_MS, failoverWindowMs: 60_000 },
+    },
+    dialect: { subtractGtids: subtractMysqlGtids, countGtids: countMysqlGtids, cloneFrom: null },
+    observer: { observe: async () => world.mysql },
+    lease: {
+      observe: async (keep) => {
+        keeps.push(keep);
+        return world.lease;
+      },
+    },
+    watcher: { probe: () => ({ state: 'waiting', attempts: 1, lastError: 'not asked in this test' }), reset: () => undefined },
+    actuator: {
+      run: async (action) => {
+        actions.push(action);
+        clock.advance(120);
+        if (action.kind === world.failing) throw new Error(`${action.kind} refused by the fake server`);
+      },
+    },
+    observePeers: async (timeoutMs) => {
+      peerAsks.push(timeoutMs);
+      return world.peers;
+    },
+    metrics: { record: () => undefined, actionFailed: () => void failures.push('failed') },
+    rolePublisher: { publishRole: async () => undefined },
+    log: logger,
+    board,
+    controls,
+    clock,
+  });
+  return { loop, board, controls, clock, actions, keeps, peerAsks, failures, lines };
+}
+
+const servingPrimary = up({ variables: variables({ readOnly: false, semiSyncSource: true, serverUuid: UUID0 }) });
+const asHolder = (heldUntil = NOW + 3000): LeaseObservation => ({ lease: heldBy(PRIMARY.name, PRIMARY.name), heldUntil, lastFailoverAt: null });
+const asFollower: LeaseObservation = { lease: heldBy(PRIMARY.name, REPLICA.name), heldUntil: null, lastFailoverAt: null };
+
+test('agent loop: a tick publishes its observation, decision and heartbeat as one frozen snapshot', async () => {
+  const { loop, board, clock } = loopOf(asReplica, { mysql: up({ replica: streaming() }), lease: asFollower, peers: [], failing: null });
+  await loop.tick();
+  const published = board.current;
+  assert.ok(Object.isFrozen(published));
+  assert.equal(published.observation?.at, NOW);
+  assert.equal(published.decision?.state, 'replica-streaming');
+  assert.match(published.decision?.reason ?? '', /following mysql-ha-0/);
+  assert.equal(published.heartbeatAt, clock.now());
+  assert.throws(() => Object.assign(published, { decision: null }), TypeError, 'nothing outside the loop changes a published snapshot');
+});
+
+test('agent loop: a failed action is published with its reason and counted, and the next tick decides again', async () => {
+  const world: World = { mysql: up({ variables: variables({ readOnly: false }), replica: streaming() }), lease: asFollower, peers: [], failing: 'fence' };
+  const { loop, board, actions, failures, lines } = loopOf(asReplica, world);
+  assert.equal(await loop.tick(), false);
+  assert.equal(board.current.decision?.state, 'fencing');
+  assert.match(board.current.actionError ?? '', /^fence failed: fence refused by the fake server/);
+  assert.deepEqual(failures, ['failed']);
+  assert.ok(lines.some((line) => line.msg.startsWith('action failed')));
+  world.failing = null;
+  assert.equal(await loop.tick(), true, 'acted');
+  assert.equal(board.current.actionError, null, 'cleared by the next success');
+  assert.deepEqual(
+    actions.map((action) => action.kind),
+    ['fence', 'fence'],
+  );
+});
+
+test('agent loop: an unreachable mysqld is data; the holder keeps its lease for the grace period, then lets it go', async () => {
+  const world: World = { mysql: { up: false, error: 'connect ECONNREFUSED' }, lease: asHolder(), peers: [], failing: null };
+  const { loop, board, clock, keeps, controls } = loopOf(asPrimary, world);
+  await loop.tick();
+  assert.equal(board.current.decision?.state, 'mysqld-down');
+  clock.advance(GRACE_MS - 1);
+  await loop.tick();
+  clock.advance(1);
+  await loop.tick();
+  assert.deepEqual(keeps, [true, true, false], 'renews during the grace only');
+  assert.equal(board.current.decision?.state, 'primary-releasing');
+  controls.setPaused(true);
+  await loop.tick();
+  assert.equal(keeps.at(-1), true, 'paused: the holder keeps its lease whatever its mysqld does');
+  assert.equal(board.current.decision?.state, 'mysqld-down');
+});
+
+test('agent loop: peers are asked only when a decision needs them (an election or a switchover)', async () => {
+  const world: World = { mysql: servingPrimary, lease: asHolder(), peers: [peer(REPLICA.name), peer(OTHER.name)], failing: null };
+  const { loop, peerAsks, controls } = loopOf(asPrimary, world);
+  await loop.tick();
+  assert.deepEqual(peerAsks, []);
+  const answered = controls.requestSwitchover(null);
+  await loop.tick();
+  assert.deepEqual(peerAsks, [1000]);
+  await answered;
+  world.lease = { lease: { state: 'free', record: null, lastHolder: PRIMARY.name, bootstrapped: true }, heldUntil: null, lastFailoverAt: null };
+  await loop.tick();
+  assert.deepEqual(peerAsks, [1000, 500], 'an election asks with a shorter timeout');
+});
+
+test('agent loop: a switchover request is decided, carried out by the actuator and answered with its outcome', async () => {
+  const world: World = {
+    mysql: servingPrimary,
+    lease: asHolder(),
+    peers: [peer(REPLICA.name), peer(OTHER.name, { gtidExecuted: `${UUID0}:1-11` })],
+    failing: null,
+  };
+  const { loop, board, controls, actions } = loopOf(asPrimary, world);
+  const answered = controls.requestSwitchover(null);
+  await loop.tick();
+  assert.equal(board.current.decision?.state, 'primary-handing-over');
+  assert.deepEqual(actions, [{ kind: 'hand-over', candidate: OTHER }]);
+  assert.deepEqual(await answered, { ok: true, from: PRIMARY.name, to: OTHER.name, handoverMs: 120 });
+  assert.equal(board.current.lastSwitchover?.ok, true);
+  assert.equal(controls.read().switchover, null);
+});
+
+test('agent loop: a refused switchover is answered at once, and the node still does what it decided', async () => {
+  const world: World = { mysql: up({ variables: variables({ readOnly: false }), replica: streaming() }), lease: asFollower, peers: [], failing: null };
+  const { loop, board, controls, actions } = loopOf(asReplica, world);
+  const answered = controls.requestSwitchover(null);
+  await loop.tick();
+  const outcome = await answered;
+  assert.equal(outcome.ok, false);
+  assert.match(outcome.ok ? '' : outcome.reason, /mysql-ha-1 is not the serving primary .*send the switchover to mysql-ha-0/);
+  assert.deepEqual(
+    actions.map((action) => action.kind),
+    ['fence'],
+  );
+  assert.equal(board.current.lastSwitchover?.ok, false);
+});
+
+test('agent loop: a hand-over that fails answers the request with the failure', async () => {
+  const world: World = { mysql: servingPrimary, lease: asHolder(), peers: [peer(REPLICA.name)], failing: 'hand-over' };
+  const { loop, controls } = loopOf(asPrimary, world);
+  const answered = controls.requestSwitchover(REPLICA.name);
+  await loop.tick();
+  assert.deepEqual(await answered, { ok: false, reason: 'switchover to mysql-ha-1 failed: hand-over refused by the fake server' });
+});
+
+test('agent loop: a request wakes the loop, which ticks at once instead of after its interval', { timeout: 10_000 }, async () => {
+  const world: World = { mysql: up({ replica: streaming() }), lease: asFollower, peers: [], failing: null };
+  const { loop, board, controls } = loopOf(asReplica, world);
+  loop.start();
+  while (board.current.observation === null) await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(board.current.observation.controls.paused, false);
+  controls.setPaused(true);
+  while (!board.current.observation?.controls.paused) await new Promise((resolve) => setImmediate(resolve));
+  loop.stop();
+  assert.equal(board.current.observation.controls.paused, true, 'the next tick read the request well before its 60 s interval');
+});
