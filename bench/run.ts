@@ -4,17 +4,18 @@
 
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
-import { createConnection } from 'mysql2/promise';
 import { failureDetectionSeconds } from '../agent/haproxy/config.ts';
 import type { Flavor } from '../agent/mysql/dialect/types.ts';
-import { agentGet, SandboxCluster } from '../agent/sandbox/cluster.ts';
+import { agentUrl, podStatus } from '../agent/sandbox/agents.ts';
+import { SandboxCluster } from '../agent/sandbox/cluster.ts';
 import { ensurePrerequisites } from '../agent/sandbox/install.ts';
-import type { SandboxPod } from '../agent/sandbox/pod.ts';
+import { MYSQL_PORT, type SandboxPod } from '../agent/sandbox/pod.ts';
+import { accepts, rootQuery, waitFor } from '../agent/sandbox/probes.ts';
 import { runtimeFor } from '../agent/sandbox/runtime.ts';
 import { WriteLoad } from '../test/support/write-load.ts';
 
@@ -32,43 +33,22 @@ const loadSeconds = values.smoke ? 3 : 10;
 const PREFIX = '127.0.13.';
 const LEASE_TTL_MS = 5000;
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
 
-function stats(samples: number[]): { median: number; p95: number; n: number } {
+interface Stats {
+  median: number;
+  p95: number;
+  n: number;
+}
+
+function stats(samples: number[]): Stats {
   const sorted = [...samples].sort((a, b) => a - b);
   const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] ?? Number.NaN;
   return { median: at(0.5), p95: at(0.95), n: sorted.length };
 }
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 120_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
-
-const accepts = (host: string, port: number) =>
-  new Promise<boolean>((resolve) => {
-    const socket = connect({ host, port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-
-async function rootQuery(pod: SandboxPod, sql: string): Promise<any[]> {
-  const connection = await createConnection({ socketPath: pod.paths.socket, user: 'root', password: '' });
-  try {
-    return (await connection.query(sql))[0] as any[];
-  } finally {
-    await connection.end();
-  }
-}
+/** Polls every 50 ms (the measured times are only as fine as this), for up to 2 minutes. */
+const until = <T>(what: string, probe: () => Promise<T | undefined>): Promise<T> => waitFor(what, probe, 120_000, { intervalMs: 50 });
 
 function newCluster(flavor: Flavor): SandboxCluster {
   return new SandboxCluster({
@@ -93,15 +73,15 @@ async function bootstrap(flavor: Flavor) {
     try {
       const started = Date.now();
       await cluster.startEtcd();
-      cluster.pods.forEach((pod) => cluster.startPod(pod));
+      for (const pod of cluster.pods) cluster.startPod(pod);
       await until('every mysqld accepting connections', async () =>
-        (await Promise.all(cluster.pods.map((pod) => accepts(pod.spec.address, 3306)))).every(Boolean) ? true : undefined,
+        (await Promise.all(cluster.pods.map((pod) => accepts(pod.spec.address, MYSQL_PORT)))).every(Boolean) ? true : undefined,
       );
       const mysqldUp = Date.now();
       await until('every replica replicating with 0 lag', async () => {
-        const statuses = await Promise.all(cluster.pods.map((pod) => agentGet(pod, '/status')));
-        const primaries = statuses.filter((status) => status.body?.role === 'primary' && status.body.healthy);
-        const replicas = statuses.filter((status) => status.body?.role === 'replica' && status.body.healthy && status.body.replication?.lagSeconds === 0);
+        const statuses = await Promise.all(cluster.pods.map((pod) => podStatus(pod)));
+        const primaries = statuses.filter((status) => status?.role === 'primary' && status.healthy);
+        const replicas = statuses.filter((status) => status?.role === 'replica' && status.healthy && status.replication?.lagSeconds === 0);
         return primaries.length === 1 && replicas.length === 2 ? true : undefined;
       });
       total.push(Date.now() - started);
@@ -114,6 +94,8 @@ async function bootstrap(flavor: Flavor) {
   const overhead = total.map((t, i) => t - baseline[i]!);
   return { totalMs: stats(total), baselineMysqldUpMs: stats(baseline), agentOverheadMs: stats(overhead) };
 }
+
+type BootstrapResult = Awaited<ReturnType<typeof bootstrap>>;
 
 function writeTarget(cluster: SandboxCluster) {
   const described = cluster.describe();
@@ -130,8 +112,8 @@ function clonesBy(pod: SandboxPod): number {
 /** '' once the old primary is a healthy replica again, or the reason its agent keeps it out. */
 function rejoinOutcome(old: SandboxPod): Promise<string> {
   return until(`${old.name} rejoined or refused`, async () => {
-    const status = (await agentGet(old, '/status')).body;
-    if (status?.decision?.state === 'replica-errant') return status.decision.reason as string;
+    const status = await podStatus(old);
+    if (status?.decision?.state === 'replica-errant') return status.decision.reason;
     return status?.healthy && status.role === 'replica' ? '' : undefined;
   });
 }
@@ -149,7 +131,7 @@ async function heal(cluster: SandboxCluster, old: SandboxPod, clonesBefore: numb
 async function underLoad(cluster: SandboxCluster, event: (primary: SandboxPod) => Promise<void>) {
   const old = await cluster.primary();
   const clonesBefore = clonesBy(old);
-  const [{ serverId }] = await rootQuery(old, 'SELECT @@server_id AS serverId');
+  const serverId = Number((await rootQuery<{ serverId: number }>(old, 'SELECT @@server_id AS serverId'))[0]!.serverId);
   const load = new WriteLoad(writeTarget(cluster), 4);
   let eventAt: number;
   let firstNew: number;
@@ -157,15 +139,15 @@ async function underLoad(cluster: SandboxCluster, event: (primary: SandboxPod) =
     await until('writes before the event', async () => (load.acked.length > 50 ? true : undefined));
     eventAt = Date.now();
     await event(old);
-    firstNew = await until('a write on the new primary', async () => load.firstAckElsewhere(eventAt, Number(serverId)) ?? undefined);
+    firstNew = await until('a write on the new primary', async () => load.firstAckElsewhere(eventAt, serverId) ?? undefined);
     await sleep(500);
   } finally {
     await load.stop();
   }
   const primary = await cluster.primary();
-  const present = new Set((await rootQuery(primary, 'SELECT id FROM app.acked_writes')).map((row) => Number(row.id)));
+  const present = new Set((await rootQuery<{ id: number }>(primary, 'SELECT id FROM app.acked_writes')).map((row) => Number(row.id)));
   const lost = load.acked.filter((id) => !present.has(id)).length;
-  return { old, clonesBefore, recoveryMs: firstNew - eventAt, gapMs: firstNew - (load.lastAckBy(Number(serverId)) ?? eventAt), lost };
+  return { old, clonesBefore, recoveryMs: firstNew - eventAt, gapMs: firstNew - (load.lastAckBy(serverId) ?? eventAt), lost };
 }
 
 async function failovers(cluster: SandboxCluster, flavor: Flavor) {
@@ -192,7 +174,7 @@ async function failovers(cluster: SandboxCluster, flavor: Flavor) {
     const token = cluster.describe().switchoverToken;
     try {
       const c = await underLoad(cluster, async (primary) => {
-        const response = await fetch(`http://${primary.spec.address}:8080/switchover`, {
+        const response = await fetch(`${agentUrl(primary)}/switchover`, {
           method: 'POST',
           headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
           body: '{}',
@@ -255,24 +237,37 @@ async function asyncFailovers(cluster: SandboxCluster, flavor: Flavor) {
 }
 
 async function questions(pod: SandboxPod): Promise<number> {
-  const [row] = await rootQuery(pod, "SHOW GLOBAL STATUS LIKE 'Questions'");
-  return Number(row.Value);
+  const [row] = await rootQuery<{ Value: string }>(pod, "SHOW GLOBAL STATUS LIKE 'Questions'");
+  return Number(row!.Value);
+}
+
+const HEALTH_PATHS = ['/health', '/replica?lag=5'] as const;
+type HealthPath = (typeof HEALTH_PATHS)[number];
+
+interface HealthCheckResult {
+  requestsPerSecond: number;
+  latencyMs: { p50: number; p99: number };
+  non2xx: number;
+  mysqldStatementsMeanwhile: number;
+  baselineIdleStatements: number;
+  statementsPerRequest: number;
 }
 
 /** /health and /replica at 2,000 requests/s against one agent; mysqld statements counted meanwhile against an idle baseline. */
-async function healthChecks(cluster: SandboxCluster) {
-  const roles = await Promise.all(cluster.pods.map(async (candidate) => (await agentGet(candidate, '/status')).body?.role));
+async function healthChecks(cluster: SandboxCluster): Promise<Record<HealthPath, HealthCheckResult>> {
+  const roles = await Promise.all(cluster.pods.map(async (candidate) => (await podStatus(candidate))?.role));
   const pod = cluster.pods[roles.indexOf('replica')]!;
   const idleStart = await questions(pod);
   await sleep(loadSeconds * 1000);
   // Our own SHOW STATUS counts as one statement.
   const idlePerSecond = ((await questions(pod)) - idleStart - 1) / loadSeconds;
-  const results: Record<string, unknown> = {};
-  for (const path of ['/health', '/replica?lag=5']) {
+  const results = {} as Record<HealthPath, HealthCheckResult>;
+  for (const path of HEALTH_PATHS) {
+    const url = `${agentUrl(pod)}${path}`;
     // Warm-up at the same rate (JIT, connection set-up), not measured: the steady state is what HAProxy sees.
-    await autocannon({ url: `http://${pod.spec.address}:8080${path}`, connections: 10, duration: 2, overallRate: 2000 });
+    await autocannon({ url, connections: 10, duration: 2, overallRate: 2000 });
     const before = await questions(pod);
-    const result = await autocannon({ url: `http://${pod.spec.address}:8080${path}`, connections: 10, duration: loadSeconds, overallRate: 2000 });
+    const result = await autocannon({ url, connections: 10, duration: loadSeconds, overallRate: 2000 });
     const statements = (await questions(pod)) - before - 1;
     const requests = result.requests.total;
     results[path] = {
@@ -318,42 +313,55 @@ async function footprint(cluster: SandboxCluster) {
   return { idleSeconds, processes: result };
 }
 
-async function benchFlavor(flavor: Flavor) {
+/** What one flavour's run measured: written as JSON to bench/results/, summed up by table(). */
+interface BenchResults {
+  flavor: Flavor;
+  iterations: number;
+  machine: { cpus: number; node: string };
+  bootstrap: BootstrapResult;
+  version: string;
+  footprint: Awaited<ReturnType<typeof footprint>>;
+  healthChecks: Record<HealthPath, HealthCheckResult>;
+  failover: Awaited<ReturnType<typeof failovers>>;
+  asyncFailover: Awaited<ReturnType<typeof asyncFailovers>>;
+}
+
+async function benchFlavor(flavor: Flavor): Promise<BenchResults> {
   log(`${flavor}: bootstrap × ${iterations}`);
-  const results: Record<string, unknown> = { flavor, iterations, machine: { cpus: (await import('node:os')).cpus().length, node: process.version } };
-  results.bootstrap = await bootstrap(flavor);
+  const machine = { cpus: cpus().length, node: process.version };
+  const bootstrapped = await bootstrap(flavor);
   const cluster = newCluster(flavor);
   await cluster.checkAddressesFree(true);
   await cluster.prepare();
   try {
     await cluster.startEtcd();
-    cluster.pods.forEach((pod) => cluster.startPod(pod));
+    for (const pod of cluster.pods) cluster.startPod(pod);
     await cluster.startHaproxy();
     await cluster.waitHealthy(120_000);
     await cluster.waitHaproxySettled(30_000);
-    const [{ version }] = await rootQuery(cluster.pods[0]!, 'SELECT VERSION() AS version');
-    results.version = version;
+    const version = (await rootQuery<{ version: string }>(cluster.pods[0]!, 'SELECT VERSION() AS version'))[0]!.version;
     await WriteLoad.prepare(writeTarget(cluster));
     log(`${flavor}: footprint over ${idleSeconds} s idle`);
-    results.footprint = await footprint(cluster);
+    const idle = await footprint(cluster);
     log(`${flavor}: health checks`);
-    results.healthChecks = await healthChecks(cluster);
+    const checks = await healthChecks(cluster);
     log(`${flavor}: failovers and switchovers × ${iterations}`);
-    results.failover = await failovers(cluster, flavor);
+    const failover = await failovers(cluster, flavor);
     log(`${flavor}: asynchronous mode (MYSQL_HA_LOSSLESS=off), mysqld SIGKILL × ${iterations}`);
-    results.asyncFailover = await asyncFailovers(cluster, flavor);
+    const asyncFailover = await asyncFailovers(cluster, flavor);
+    // The JSON's keys in this order, as before.
+    return { flavor, iterations, machine, bootstrap: bootstrapped, version, footprint: idle, healthChecks: checks, failover, asyncFailover };
   } finally {
     // KEEP_BENCH_DATA=1 keeps the pods' logs of a failed run.
     await cluster.down(!process.env.KEEP_BENCH_DATA);
   }
-  return results;
 }
 
-function table(results: any): string {
+function table(results: BenchResults): string {
   const f = results.failover;
+  const asyncMode = results.asyncFailover;
   const row = (what: string, value: string, baseline: string, target: string) => `| ${what} | ${value} | ${baseline} | ${target} |`;
-  const ms = (s: { median: number; p95: number }) => `${s.median} / ${s.p95} ms`;
-  const health = (path: string) => results.healthChecks[path];
+  const ms = (s: Stats) => `${s.median} / ${s.p95} ms`;
   return [
     `### ${results.flavor} ${results.version} (${results.iterations} runs, median / p95)`,
     '',
@@ -382,22 +390,24 @@ function table(results: any): string {
     ),
     row('planned switchover write gap', ms(f.switchover.writeGapMs), '', '≤ 2 s'),
     row('acknowledged writes lost (switchover)', `${f.switchover.acknowledgedWritesLost}; switchovers refused: ${f.switchover.refused.length}`, '', '0'),
-    row('asynchronous mode: failover RTO, mysqld SIGKILL', ms(results.asyncFailover.rtoMs), '', ''),
+    row('asynchronous mode: failover RTO, mysqld SIGKILL', ms(asyncMode.rtoMs), '', ''),
     row(
       'asynchronous mode: acknowledged writes lost',
-      `${results.asyncFailover.acknowledgedWritesLost} in ${results.asyncFailover.rtoMs.n} failovers (old primary kept out as errant ${results.asyncFailover.oldPrimaryKeptOutAsErrant}×, rebuilt)`,
+      `${asyncMode.acknowledgedWritesLost} in ${asyncMode.rtoMs.n} failovers (old primary kept out as errant ${asyncMode.oldPrimaryKeptOutAsErrant}×, rebuilt)`,
       '',
       'report it',
     ),
-    ...['/health', '/replica?lag=5'].map((path) =>
-      row(
+    ...HEALTH_PATHS.map((path) => {
+      const health = results.healthChecks[path];
+      return row(
         `${path} at 2,000 req/s`,
-        `${Math.round(health(path).requestsPerSecond)} req/s, p50 ${health(path).latencyMs.p50} ms, p99 ${health(path).latencyMs.p99} ms, ${health(path).statementsPerRequest.toFixed(4)} statements/request`,
-        `mysqld statements: ${health(path).mysqldStatementsMeanwhile} under load vs ${health(path).baselineIdleStatements} idle`,
+        `${Math.round(health.requestsPerSecond)} req/s, p50 ${health.latencyMs.p50} ms, p99 ${health.latencyMs.p99} ms, ` +
+          `${health.statementsPerRequest.toFixed(4)} statements/request`,
+        `mysqld statements: ${health.mysqldStatementsMeanwhile} under load vs ${health.baselineIdleStatements} idle`,
         'p99 ≤ 2 ms, 0 statements/request',
-      ),
-    ),
-    ...results.footprint.processes.map((p: any) =>
+      );
+    }),
+    ...results.footprint.processes.map((p) =>
       row(
         `footprint: ${p.process}`,
         `RSS ${p.rssMiB} MiB, CPU ${p.cpuPercentOfACore} % of a core`,

@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { AgentError } from '../errors.ts';
+import { AgentError, errorDefs } from '../errors.ts';
 import { collectStatus, formatStatusTable } from '../http/status-client.ts';
 import type { Flavor } from '../mysql/dialect/types.ts';
 import { SandboxCluster } from '../sandbox/cluster.ts';
@@ -65,11 +65,12 @@ async function up(values: ReturnType<typeof parse>['values']): Promise<number> {
     if (previous.pods.length !== replicas)
       throw usageError(`${values.dir} holds ${previous.pods.length} pods; use --replicas ${previous.pods.length} or another --dir`);
   } catch (error) {
-    if (!(error instanceof Error && /no cluster\.json/.test(error.message))) throw error;
+    // No sandbox in DIR yet: a new one starts there.
+    if (!(error instanceof AgentError && error.code === errorDefs.SANDBOX_NOT_FOUND.code)) throw error;
   }
 
   await ensurePrerequisites({ flavors: [flavor], haproxy: true, etcd: true }, progress);
-  if (!runtime.installed()) throw new Error(`no mysqld at ${values.mysqld}`);
+  if (!runtime.installed()) throw new AgentError('SANDBOX_PREREQUISITES_MISSING', `no mysqld at ${values.mysqld}`);
   const cluster = new SandboxCluster({ flavor, replicas, dir: values.dir!, runtime });
   await cluster.checkAddressesFree(true);
   try {
@@ -77,7 +78,7 @@ async function up(values: ReturnType<typeof parse>['values']): Promise<number> {
     await cluster.prepare();
     progress(`starting etcd, ${replicas} × (mysqld + agent) and HAProxy`);
     await cluster.startEtcd();
-    cluster.pods.forEach((pod) => cluster.startPod(pod));
+    for (const pod of cluster.pods) cluster.startPod(pod);
     await cluster.startHaproxy();
     cluster.save();
     progress('waiting until every pod is healthy');

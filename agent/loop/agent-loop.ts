@@ -18,7 +18,7 @@ import type { Decision, Observation, PeerStatus, SwitchoverRequest } from './sta
 /** The loop's collaborators: adapters that do I/O, and the board it publishes its results on. */
 export interface AgentParts {
   config: Pick<RunConfig, 'loopIntervalMs' | 'lossless' | 'autoRebuild' | 'maxLagSeconds' | 'timings'>;
-  dialect: Pick<Dialect, 'subtractGtids' | 'countGtids' | 'cloneFrom'>;
+  dialect: Pick<Dialect, 'subtractGtids' | 'countGtids' | 'originatesFrom' | 'cloneFrom'>;
   observer: Pick<MysqlObserver, 'observe'>;
   lease: Pick<LeaseKeeper, 'observe'>;
   watcher: Pick<PrimaryPositionWatcher, 'probe' | 'reset'>;
@@ -119,6 +119,7 @@ export class AgentLoop {
       topology: board.current.topology,
       subtractGtids: dialect.subtractGtids,
       countGtids: dialect.countGtids,
+      originatesFrom: dialect.originatesFrom,
       mysqldDownGraceMs: config.timings.mysqldDownGraceMs,
       failoverWindowMs: config.timings.failoverWindowMs,
       lossless: config.lossless,

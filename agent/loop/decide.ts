@@ -1,5 +1,4 @@
 import type { Peer } from '../config.ts';
-import { originatesFrom } from '../mysql/gtid.ts';
 import type { Action, Decision, MysqlUp, NodeState, Observation, PeerStatus, SwitchoverRequest, Topology } from './state.ts';
 
 export interface DecideContext {
@@ -8,6 +7,8 @@ export interface DecideContext {
   subtractGtids(set: string, other: string): string;
   /** The dialect's transaction count of GTID sets taken together. */
   countGtids(...sets: string[]): number;
+  /** The dialect's answer to "did the server with this UUID write this member of a GTID difference?". */
+  originatesFrom(member: string, serverUuid: string): boolean;
   /** How long the holder's mysqld may be down before its agent gives the lease up. */
   mysqldDownGraceMs: number;
   /** No second automatic failover within this long of the last one. */
@@ -200,10 +201,10 @@ function decideReplica(observation: Observation, mysql: MysqlUp, primary: Peer, 
     const errant = context
       .subtractGtids(mysql.variables.gtidExecuted, probe.position.gtidExecuted)
       .split(',')
-      .filter((member) => member !== '' && !originatesFrom(member, probe.position.serverUuid));
+      .filter((member) => member !== '' && !context.originatesFrom(member, probe.position.serverUuid));
     if (errant.length > 0) {
       const gtids = errant.join(',');
-      const ownOnly = errant.every((member) => originatesFrom(member, mysql.variables.serverUuid));
+      const ownOnly = errant.every((member) => context.originatesFrom(member, mysql.variables.serverUuid));
       if (ownOnly && context.canClone && context.lossless) {
         return decision(
           'replica-rebuilding',

@@ -106,13 +106,14 @@ export function subtractMariadbGtids(state: string, other: string): string {
 }
 
 /**
- * Whether one member of a GTID difference (MySQL `uuid[:tag]:ranges`, MariaDB
- * `domain-server-seq`) was written by the server `serverUuid` (MariaDB: `server-id-N`).
- * A replica may already hold newer transactions of its primary than the primary's last
- * answer showed (through another replica): those are not errant.
+ * MySQL: whether a member of a GTID difference (`uuid[:tag]:ranges`) was written by the
+ * server with UUID `serverUuid`.
  */
-export function originatesFrom(member: string, serverUuid: string): boolean {
-  const mariadbServer = /^server-id-(\d+)$/.exec(serverUuid);
-  if (mariadbServer) return new RegExp(`^\\d+-${mariadbServer[1]}-\\d+$`).test(member);
+export function mysqlGtidOriginatesFrom(member: string, serverUuid: string): boolean {
   return member.toLowerCase().startsWith(`${serverUuid.toLowerCase()}:`);
+}
+
+/** MariaDB: whether a binlog-state entry (`domain-server-seq`) was written by the server with this server_id. */
+export function mariadbGtidOriginatesFrom(member: string, serverId: number): boolean {
+  return new RegExp(`^\\d+-${serverId}-\\d+$`).test(member);
 }

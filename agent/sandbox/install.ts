@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, renameSync, rmSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
+import { AgentError } from '../errors.ts';
 import type { Flavor } from '../mysql/dialect/types.ts';
 import { DEFAULT_MYSQL_CHROOT } from './runtime.ts';
 
@@ -23,7 +24,7 @@ function runVisible(argv: string[], env: NodeJS.ProcessEnv = process.env): Promi
     const [file, ...args] = argv;
     const child = spawn(file!, args, { stdio: ['ignore', 'inherit', 'inherit'], env });
     child.once('error', reject);
-    child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${argv.join(' ')} exited with ${code}`))));
+    child.once('exit', (code) => (code === 0 ? resolve() : reject(new AgentError('SANDBOX_COMMAND_FAILED', `${argv.join(' ')} exited with ${code}`))));
   });
 }
 
@@ -52,7 +53,10 @@ export async function ensurePrerequisites(
   const packages = missingPackages(needs, chroot);
   if (packages.length > 0) {
     if (process.getuid?.() !== 0) {
-      throw new Error(`missing Debian packages: ${packages.join(' ')}; run as root or install them with apt-get install ${packages.join(' ')}`);
+      throw new AgentError(
+        'SANDBOX_PREREQUISITES_MISSING',
+        `missing Debian packages: ${packages.join(' ')}; run as root or install them with apt-get install ${packages.join(' ')}`,
+      );
     }
     progress(`installing Debian packages: ${packages.join(' ')}`);
     const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
@@ -60,7 +64,8 @@ export async function ensurePrerequisites(
     await runVisible(['apt-get', 'install', '-y', '-q', '--no-install-recommends', ...packages], env);
   }
   if (needs.flavors.includes('mysql') && !existsSync(`${chroot}/usr/sbin/mysqld`)) {
-    if (process.getuid?.() !== 0) throw new Error(`MySQL 9.7 is not installed in ${chroot}; run as root once to create it`);
+    if (process.getuid?.() !== 0)
+      throw new AgentError('SANDBOX_PREREQUISITES_MISSING', `MySQL 9.7 is not installed in ${chroot}; run as root once to create it`);
     progress(`installing Oracle MySQL from Debian sid into ${chroot} (about 560 MB, a minute; done once)`);
     const partial = `${chroot}.partial`;
     rmSync(partial, { recursive: true, force: true });

@@ -1,17 +1,24 @@
-import { spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, rmSync } from 'node:fs';
-import { connect } from 'node:net';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { AgentError } from '../errors.ts';
 import { CNF_FILE } from '../pod/stage.ts';
+import { spawnLogged, stopProcess } from './process.ts';
 import { runCommand, type ServerRuntime } from './runtime.ts';
+
+export { isRunning, stopProcess } from './process.ts';
 
 // The CLI next to this module: agent/cli.ts from a checkout, dist/agent/cli.js once built.
 const CLI = fileURLToPath(new URL(`../cli${extname(fileURLToPath(import.meta.url))}`, import.meta.url));
 
+/** Where a pod's mysqld listens on its address (as in a pod: the same port on every pod). */
+export const MYSQL_PORT = 3306;
+/** Where a pod's agent serves HTTP on its address. */
+export const AGENT_PORT = 8080;
+
 export interface SandboxPodSpec {
   name: string;
-  /** Loopback address of its own: mysqld on :3306 (or the given port), the agent on :8080. */
+  /** Loopback address of its own: mysqld on MYSQL_PORT (or the given port), the agent on AGENT_PORT. */
   address: string;
   /** Absolute directory holding the pod's data, config, sockets and logs. */
   dir: string;
@@ -66,7 +73,7 @@ export class SandboxPod {
     await runCommand(this.runtime.initializeCommand(this.spec.dir, this.paths.data), { ...process.env, TMPDIR: tmp });
   }
 
-  startMysqld(port = 3306): void {
+  startMysqld(port = MYSQL_PORT): void {
     const { confDir, data, socket, mysqldLog } = this.paths;
     const argv = this.runtime.serverCommand(this.spec.dir, [
       `--defaults-file=${join(confDir, CNF_FILE)}`,
@@ -105,65 +112,9 @@ export class SandboxPod {
 
   #spawn(argv: string[], logFile: string, env: Record<string, string>): number {
     const [file, ...args] = argv;
-    const log = openSync(logFile, 'a');
     // Detached: a sandbox outlives the command that started it.
-    const child = spawn(file!, args, { detached: true, stdio: ['ignore', log, log], env: { ...process.env, ...env } });
-    closeSync(log);
-    child.unref();
-    if (child.pid === undefined) throw new Error(`${this.name}: cannot start ${file}`);
-    return child.pid;
-  }
-}
-
-/** Resolves true when something accepts connections on host:port. */
-function listening(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host, port, timeout: 1000 });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-    socket.once('timeout', () => {
-      socket.destroy();
-      resolve(false);
-    });
-  });
-}
-
-/** Refuses to start on an address another process already serves (a leftover sandbox, say). */
-export async function assertPortsFree(pod: SandboxPodSpec, ports: number[]): Promise<void> {
-  for (const port of ports) {
-    if (await listening(pod.address, port)) {
-      throw new Error(
-        `${pod.name}: ${pod.address}:${port} is already in use; stop whatever listens there (another sandbox? mysql-ha-agent sandbox down) or use other addresses`,
-      );
-    }
-  }
-}
-
-export function isRunning(pid: number | undefined): boolean {
-  if (pid === undefined) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/**
- * Signals a sandbox process with everything it started (each is spawned detached, so it
- * leads its own process group: mysqld's supervisor shell and mysqld go together), and
- * waits until all of them are gone (SIGKILL after 30 s).
- */
-export async function stopProcess(pid: number | undefined, signal: NodeJS.Signals): Promise<void> {
-  if (!isRunning(pid)) return;
-  const group = -pid!;
-  process.kill(group, signal);
-  const deadline = Date.now() + 30_000;
-  while (isRunning(group)) {
-    if (Date.now() > deadline) process.kill(group, 'SIGKILL');
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    const pid = spawnLogged(file!, args, logFile, env);
+    if (pid === undefined) throw new AgentError('SANDBOX_START_FAILED', `${this.name}: cannot start ${file}`);
+    return pid;
   }
 }

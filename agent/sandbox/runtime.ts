@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
+import { AgentError } from '../errors.ts';
 import type { Flavor } from '../mysql/dialect/types.ts';
 
 const run = promisify(execFile);
@@ -92,6 +93,6 @@ export async function runCommand(argv: string[], env: NodeJS.ProcessEnv = proces
     await run(file!, args, { env, maxBuffer: 16 * 1024 * 1024 });
   } catch (error) {
     const { stderr } = error as { stderr?: string };
-    throw new Error(`${argv.slice(0, 3).join(' ')} failed: ${stderr?.trim() || (error as Error).message}`);
+    throw new AgentError('SANDBOX_COMMAND_FAILED', `${argv.slice(0, 3).join(' ')} failed: ${stderr?.trim() || (error as Error).message}`, { cause: error });
   }
 }

@@ -1,7 +1,8 @@
 // Writers through HAProxy's write port, each recording the ids whose COMMIT was acknowledged,
 // and a sampler that watches every node's read-only flag: what a failover must preserve.
-import { type Connection, createConnection } from 'mysql2/promise';
-import type { TestPod } from './cluster.ts';
+import { type Connection, createConnection, type RowDataPacket } from 'mysql2/promise';
+import type { SandboxPod } from '../../agent/sandbox/pod.ts';
+import { rootConnection } from '../../agent/sandbox/probes.ts';
 
 export interface WriteLoadTarget {
   host: string;
@@ -44,8 +45,8 @@ export class WriteLoad {
       try {
         if (!connection) {
           connection = await createConnection({ ...target, connectTimeout: 2000 });
-          const [[row]] = (await connection.query('SELECT @@server_id AS serverId')) as any;
-          serverId = Number(row.serverId);
+          const [rows] = await connection.query<RowDataPacket[]>('SELECT @@server_id AS serverId');
+          serverId = Number(rows[0]!.serverId);
         }
         await connection.query('INSERT INTO acked_writes (id, writer) VALUES (?, ?)', [id, writer]);
         this.acked.push(id);
@@ -83,11 +84,11 @@ export class WritableSampler {
   #running = true;
   readonly #done: Promise<void>;
 
-  constructor(pods: TestPod[]) {
+  constructor(pods: SandboxPod[]) {
     this.#done = this.#sample(pods);
   }
 
-  async #sample(pods: TestPod[]): Promise<void> {
+  async #sample(pods: SandboxPod[]): Promise<void> {
     const connections = new Map<string, Connection>();
     while (this.#running) {
       const writable = await Promise.all(
@@ -95,11 +96,11 @@ export class WritableSampler {
           try {
             let connection = connections.get(pod.name);
             if (!connection) {
-              connection = await pod.root();
+              connection = await rootConnection(pod);
               connections.set(pod.name, connection);
             }
-            const [[row]] = (await connection.query('SELECT @@read_only AS readOnly')) as any;
-            return Number(row.readOnly) === 0 ? pod.name : null;
+            const [rows] = await connection.query<RowDataPacket[]>('SELECT @@read_only AS readOnly');
+            return Number(rows[0]!.readOnly) === 0 ? pod.name : null;
           } catch {
             connections.get(pod.name)?.destroy();
             connections.delete(pod.name);

@@ -7,7 +7,7 @@ import { AgentLoop } from '../../agent/loop/agent-loop.ts';
 import { ControlInbox } from '../../agent/loop/controls.ts';
 import { SnapshotBoard } from '../../agent/loop/snapshot.ts';
 import type { Action, MysqlObservation, PeerStatus } from '../../agent/loop/state.ts';
-import { countMysqlGtids, subtractMysqlGtids } from '../../agent/mysql/gtid.ts';
+import { dialectForFlavor } from '../../agent/mysql/dialect/index.ts';
 import { captureLogger } from '../support/capture-logger.ts';
 import { FakeClock } from '../support/fake-clock.ts';
 import { asPrimary, asReplica, heldBy, NOW, OTHER, PRIMARY, peer, REPLICA, streaming, UUID0, up, variables } from '../support/observations.ts';
@@ -55,7 +55,7 @@ function loopOf(topology: typeof asPrimary, world: World) {
       maxLagSeconds: 10,
       timings: { leaseTtlMs: 5000, renewPeriodMs: 1000, storeTimeoutMs: 1000, fenceMarginMs: 1500, mysqldDownGraceMs: GRACE_MS, failoverWindowMs: 60_000 },
     },
-    dialect: { subtractGtids: subtractMysqlGtids, countGtids: countMysqlGtids, cloneFrom: null },
+    dialect: { ...dialectForFlavor('mysql'), cloneFrom: null },
     observer: { observe: async () => world.mysql },
     lease: {
       observe: async (keep) => {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { type DecideContext, decide, needsPrimaryPosition } from '../../agent/loop/decide.ts';
 import type { Decision, Observation, Topology } from '../../agent/loop/state.ts';
-import { countMysqlGtids, subtractMysqlGtids } from '../../agent/mysql/gtid.ts';
+import { dialectForFlavor } from '../../agent/mysql/dialect/index.ts';
 import {
   asPrimary,
   asReplica,
@@ -24,10 +24,12 @@ import {
   variables,
 } from '../support/observations.ts';
 
+const mysql = dialectForFlavor('mysql');
 const context = (topology: Topology, overrides: Partial<DecideContext> = {}): DecideContext => ({
   topology,
-  subtractGtids: subtractMysqlGtids,
-  countGtids: countMysqlGtids,
+  subtractGtids: mysql.subtractGtids,
+  countGtids: mysql.countGtids,
+  originatesFrom: mysql.originatesFrom,
   mysqldDownGraceMs: 1500,
   failoverWindowMs: 60_000,
   lossless: true,

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { originatesFrom, subtractMariadbGtids, subtractMysqlGtids } from '../../agent/mysql/gtid.ts';
+import { dialectForFlavor } from '../../agent/mysql/dialect/index.ts';
+import { subtractMariadbGtids, subtractMysqlGtids } from '../../agent/mysql/gtid.ts';
 
 const A = '3e11fa47-71ca-11e1-9e33-c80aa9429562';
 const B = 'a5c2e2a0-71ca-11e1-9e33-c80aa9429562';
@@ -31,9 +32,13 @@ for (const [name, state, other, expected] of mariadbCases) {
   test(`MariaDB GTID difference: ${name}`, () => assert.equal(subtractMariadbGtids(state, other), expected));
 }
 
-test('originatesFrom: which server wrote a GTID-difference member', () => {
-  assert.equal(originatesFrom(`${A}:5-7`, A.toUpperCase()), true);
-  assert.equal(originatesFrom(`${B}:1`, A), false);
-  assert.equal(originatesFrom('0-101-7798', 'server-id-101'), true);
-  assert.equal(originatesFrom('0-100-7798', 'server-id-101'), false);
+test('originatesFrom: which server wrote a GTID-difference member, each flavour naming the server its own way', () => {
+  const mysql = dialectForFlavor('mysql');
+  assert.equal(mysql.originatesFrom(`${A}:5-7`, A.toUpperCase()), true);
+  assert.equal(mysql.originatesFrom(`${B}:1`, A), false);
+  const mariadb = dialectForFlavor('mariadb');
+  const identity = mariadb.parseVariables({ serverId: 101, readOnly: 1, gtidExecuted: '', semiSyncSource: 0 }).serverUuid;
+  assert.equal(mariadb.originatesFrom('0-101-7798', identity), true);
+  assert.equal(mariadb.originatesFrom('0-100-7798', identity), false);
+  assert.equal(mariadb.originatesFrom('0-1011-7798', identity), false);
 });

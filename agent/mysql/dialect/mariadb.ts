@@ -1,4 +1,4 @@
-import { countMariadbGtids, subtractMariadbGtids } from '../gtid.ts';
+import { countMariadbGtids, mariadbGtidOriginatesFrom, subtractMariadbGtids } from '../gtid.ts';
 import { asBoolean, asNumberOrNull, asString } from './rows.ts';
 import type { Dialect, ReplicationSource } from './types.ts';
 
@@ -11,6 +11,9 @@ const READ_ONLY_ADMIN_BIT = 2 ** 33;
  * MASTER_USE_GTID=slave_pos, and there is no super_read_only: read_only is the fence,
  * which accounts holding READ_ONLY ADMIN bypass.
  */
+/** MariaDB has no server UUID; its server_id names the writer in GTIDs (`domain-server_id-seq`). */
+const serverIdentity = (serverId: number) => `server-id-${serverId}`;
+
 export function mariadbDialect(): Dialect {
   return {
     flavor: 'mariadb',
@@ -46,7 +49,7 @@ export function mariadbDialect(): Dialect {
     parseVariables: (row) => ({
       serverId: Number(row.serverId),
       // MariaDB has no server UUID; its GTIDs name servers by server_id.
-      serverUuid: `server-id-${Number(row.serverId)}`,
+      serverUuid: serverIdentity(Number(row.serverId)),
       readOnly: asBoolean(row.readOnly),
       gtidExecuted: asString(row.gtidExecuted).replace(/\s+/g, ''),
       // MariaDB keeps no such set; a replica that needs purged binlogs sees error 1236 instead.
@@ -83,6 +86,7 @@ export function mariadbDialect(): Dialect {
       values: [source.host, source.port, source.user, source.password],
     }),
     subtractGtids: subtractMariadbGtids,
+    originatesFrom: (member, identity) => mariadbGtidOriginatesFrom(member, Number(/^server-id-(\d+)$/.exec(identity)?.[1] ?? Number.NaN)),
     // No clone in MariaDB. What a crashed primary never got acknowledged is dropped at its
     // restart instead (init_rpl_role above).
     cloneFrom: null,

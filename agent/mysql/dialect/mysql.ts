@@ -1,4 +1,4 @@
-import { countMysqlGtids, subtractMysqlGtids } from '../gtid.ts';
+import { countMysqlGtids, mysqlGtidOriginatesFrom, subtractMysqlGtids } from '../gtid.ts';
 import { asBoolean, asNumberOrNull, asString } from './rows.ts';
 import type { Dialect, ReplicationSource } from './types.ts';
 
@@ -93,6 +93,7 @@ export function mysqlDialect(hasBinaryLogStatus: boolean): Dialect {
       values: [source.host, source.port, source.user, source.password],
     }),
     subtractGtids: subtractMysqlGtids,
+    originatesFrom: mysqlGtidOriginatesFrom,
     cloneFrom: (donor) => [
       { sql: 'SET GLOBAL clone_valid_donor_list = ?', values: [`${donor.host}:${donor.port}`] },
       // Clone refuses to run under super_read_only; read_only stays on, and the restart after

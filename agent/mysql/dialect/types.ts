@@ -53,6 +53,11 @@ export interface Dialect {
   /** GTIDs in `set` that `other` lacks ('' when none). */
   subtractGtids(set: string, other: string): string;
   /**
+   * Whether one member of a `subtractGtids` result was written by the server whose
+   * `ServerVariables.serverUuid` is `serverUuid`.
+   */
+  originatesFrom(member: string, serverUuid: string): boolean;
+  /**
    * Replaces this node's data with a copy of the donor's (MySQL's clone plugin), or null
    * when the flavour cannot. mysqld restarts itself afterwards (its supervisor starts it again).
    */
