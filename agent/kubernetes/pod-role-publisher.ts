@@ -111,6 +111,6 @@ export class ApiPodRolePublisher implements PodRolePublisher {
   private reportFailure(error: unknown, verb: string, resource: string, what: string): void {
     const failure = describeApiFailure(error);
     const problem = kubernetesApiError(`Kubernetes API: cannot ${what}: ${failure.message}`, failure, verb, resource, error);
-    this.logger.warn({ pod: `${this.namespace}/${this.podName}`, status: failure.status, reason: failure.reason, code: problem.code }, problem.message);
+    this.logger.warn({ object: `pods/${this.namespace}/${this.podName}`, status: failure.status, reason: failure.reason, code: problem.code }, problem.message);
   }
 }

@@ -203,7 +203,7 @@ export class Actuator {
   async #rebuild(donor: Peer): Promise<void> {
     const config = this.#config;
     // decide() only asks for a rebuild where the dialect can clone.
-    if (this.#dialect.cloneFrom === null) throw new Error(`${config.pod.name}: ${this.#dialect.flavor} cannot clone`);
+    if (this.#dialect.cloneFrom === null) throw new AgentError('CANNOT_CLONE', `${config.pod.name}: ${this.#dialect.flavor} cannot clone ${donor.name}`);
     const statements = this.#dialect.cloneFrom({ host: donor.host, port: config.mysql.port, user: config.agent.user, password: config.agent.password });
     await this.#exec([STOP_REPLICA]);
     try {

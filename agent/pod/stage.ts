@@ -1,4 +1,4 @@
-import { escape } from 'mysql2';
+import { escape as escapeValue } from 'mysql2';
 import type { StageConfig } from '../config.ts';
 import { dialectForFlavor } from '../mysql/dialect/index.ts';
 
@@ -12,7 +12,7 @@ export interface StagedFiles {
 
 /** The account the agent logs in with, as SQL: 'user'@'%'. */
 export function agentAccount(user: string): string {
-  return `${escape(user)}@'%'`;
+  return `${escapeValue(user)}@'%'`;
 }
 
 /**
@@ -42,9 +42,9 @@ export function renderStagedFiles(config: StageConfig, initDir: string): StagedF
     `-- Written by mysql-ha-agent stage for ${config.pod.name}; mysqld runs it at every start (init_file).`,
     '-- Local setup only: kept out of the binary log so it never becomes an errant GTID on a replica.',
     'SET SESSION sql_log_bin = 0;',
-    `CREATE USER IF NOT EXISTS ${account} IDENTIFIED BY ${escape(config.agent.password)};`,
+    `CREATE USER IF NOT EXISTS ${account} IDENTIFIED BY ${escapeValue(config.agent.password)};`,
     // Follows a rotated Secret on the next restart.
-    `ALTER USER ${account} IDENTIFIED BY ${escape(config.agent.password)};`,
+    `ALTER USER ${account} IDENTIFIED BY ${escapeValue(config.agent.password)};`,
     ...dialect.agentGrants(account, config.appDatabase).map((grant) => `${grant};`),
     '',
   ].join('\n');

@@ -24,6 +24,16 @@ export interface SandboxPodSpec {
   dir: string;
   /** The environment the agent gets, as a pod would from its manifest. */
   env: Record<string, string>;
+  /**
+   * Optional argv put in front of the agent's own command (`node cli run`), for a wrapper that
+   * sets up the agent's surroundings and then execs its arguments, e.g. `unshare --mount ... sh
+   * -c '...; exec "$@"' sh`: the e2e test of the Kubernetes lease backend runs each agent in a
+   * mount namespace of its own this way, with a service-account directory where a pod has one.
+   * The wrapper must exec (not fork) the agent, so that the pid and process group recorded
+   * for the agent are the agent's. Default: none, the agent is started directly. Not saved in
+   * cluster.json: a sandbox reattached by the CLI starts its agents directly.
+   */
+  agentCommandPrefix?: string[];
 }
 
 /** Node.js options the agent runs with, here and in the image (Dockerfile.agent's NODE_OPTIONS). */
@@ -88,7 +98,8 @@ export class SandboxPod {
   }
 
   startAgent(): void {
-    this.agentPid = this.#spawn([process.execPath, CLI, 'run'], this.paths.agentLog, { NODE_OPTIONS: AGENT_NODE_OPTIONS, ...this.spec.env });
+    const argv = [...(this.spec.agentCommandPrefix ?? []), process.execPath, CLI, 'run'];
+    this.agentPid = this.#spawn(argv, this.paths.agentLog, { NODE_OPTIONS: AGENT_NODE_OPTIONS, ...this.spec.env });
   }
 
   /** The documented fix for a node with errant transactions: an empty data dir, filled again from the primary. */

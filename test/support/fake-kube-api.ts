@@ -10,10 +10,15 @@
 //    for creating an existing one, 409 Conflict for a PUT or patch whose
 //    metadata.resourceVersion is not the current one, 401 without the expected bearer
 //    token, 403 for a verb the test denied, 405 for a verb this fake does not serve.
+import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
+import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
+import { requireTool } from './tools.ts';
 
 export type Verb = 'get' | 'patch' | 'create' | 'update';
 
@@ -86,7 +91,8 @@ function conflict(type: ResourceType, name: string): StatusError {
   return new StatusError(
     409,
     'Conflict',
-    `Operation cannot be fulfilled on ${qualifiedResource(type)} "${name}": the object has been modified; please apply your changes to the latest version and try again`,
+    `Operation cannot be fulfilled on ${qualifiedResource(type)} "${name}": the object has been modified; ` +
+      'please apply your changes to the latest version and try again',
     { name, group: type.group, kind: type.resource },
   );
 }
@@ -146,6 +152,8 @@ export interface FakeKubeApiOptions {
   /** The user named in 403 messages. */
   user?: string;
   objects?: KubeObject[];
+  /** Serve https:// with this key and certificate (PEM), as a real API server does; default plain http://. */
+  tls?: { key: string; cert: string };
 }
 
 export interface FakeKubeApi {
@@ -159,6 +167,20 @@ export interface FakeKubeApi {
   deny(verb: Verb, resource: string): void;
   allow(verb: Verb, resource: string): void;
   close(): Promise<void>;
+}
+
+/**
+ * A key and self-signed certificate for 127.0.0.1 (PEM), written into `dir` as key.pem and
+ * cert.pem, for `tls`: the certificate is its own CA, as a pod's ca.crt is for the API server.
+ */
+export function selfSignedCertificate(dir: string): { key: string; cert: string } {
+  const openssl = requireTool('/usr/bin/openssl', 'install openssl (`apt-get install openssl`)');
+  const [keyFile, certFile] = [join(dir, 'key.pem'), join(dir, 'cert.pem')];
+  const newKey = ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1'];
+  const subject = ['-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'];
+  const result = spawnSync(openssl, [...newKey, ...subject, '-keyout', keyFile, '-out', certFile], { encoding: 'utf8' });
+  if (result.status !== 0) throw new Error(`openssl could not make a test certificate: ${result.error?.message ?? result.stderr}`);
+  return { key: readFileSync(keyFile, 'utf8'), cert: readFileSync(certFile, 'utf8') };
 }
 
 export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promise<FakeKubeApi> {
@@ -213,7 +235,8 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
       throw new StatusError(
         403,
         'Forbidden',
-        `${qualifiedResource(type)}${name ? ` "${name}"` : ''} is forbidden: User "${user}" cannot ${verb} resource "${type.resource}" in API group "${type.group}" in the namespace "${namespace}"`,
+        `${qualifiedResource(type)}${name ? ` "${name}"` : ''} is forbidden: User "${user}" cannot ${verb} resource "${type.resource}" ` +
+          `in API group "${type.group}" in the namespace "${namespace}"`,
         { name: name ?? '', group: type.group, kind: type.resource },
       );
     }
@@ -290,7 +313,7 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
     }
   }
 
-  const server = createServer((request: IncomingMessage, response: ServerResponse) => {
+  const listener = (request: IncomingMessage, response: ServerResponse) => {
     handle(request).then(
       ({ code, body }) => send(response, code, body),
       (error: unknown) => {
@@ -307,14 +330,15 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
         });
       },
     );
-  });
+  };
+  const server = options.tls ? createTlsServer(options.tls, listener) : createServer(listener);
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   const { port } = server.address() as { port: number };
   seed(...(options.objects ?? []));
 
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}`,
     requests,
     seed,
     get: (resource, namespace, name) => {

@@ -20,7 +20,8 @@ export function validateAgainstSchema(object: { apiVersion: string; kind: string
   const model = modelClasses.find((candidate) => candidate.apiVersion === object.apiVersion && candidate.kind === object.kind);
   if (!model) {
     throw new Error(
-      `${object.apiVersion} ${object.kind} "${object.metadata?.name}" has no schema in test/support/kubernetes-schemas.ts: add its kubernetes-models class there`,
+      `${object.apiVersion} ${object.kind} "${object.metadata?.name}" has no schema in test/support/kubernetes-schemas.ts: ` +
+        'add its kubernetes-models class there',
     );
   }
   new model(object as never).validate();

@@ -32,7 +32,7 @@ function walk(value: unknown, typeName: string, path: string, problems: string[]
   if (value === null || value === undefined || leafTypes.has(typeName)) return;
   const array = /^Array<(.+)>$/.exec(typeName);
   if (array) {
-    if (Array.isArray(value)) value.forEach((item, index) => walk(item, array[1]!, `${path}[${index}]`, problems));
+    if (Array.isArray(value)) for (const [index, item] of value.entries()) walk(item, array[1]!, `${path}[${index}]`, problems);
     return;
   }
   const map = /^\{ \[key: string\]: (.+); \}$/.exec(typeName);

@@ -45,10 +45,7 @@ for (const [name, dockerfile] of Object.entries(dockerfiles)) {
       dockerfile.stages.forEach((stage, index) => {
         for (const copy of instructions(stage, 'COPY').map((instruction) => parseCopy(instruction.args))) {
           if (copy.from !== undefined) {
-            const earlier = dockerfile.stages
-              .slice(0, index)
-              .map((s, i) => [s.name, String(i)])
-              .flat();
+            const earlier = dockerfile.stages.slice(0, index).flatMap((s, i) => [s.name, String(i)]);
             assert.ok(earlier.includes(copy.from), `COPY --from=${copy.from}: no earlier stage has that name`);
             continue;
           }

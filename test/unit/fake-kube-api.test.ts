@@ -4,9 +4,30 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { applyMergePatch, type FakeKubeApi, type KubeObject, startFakeKubeApi } from '../support/fake-kube-api.ts';
 
+/** A reply's body as the tests read it: an object (metadata, spec) or, for errors, a Status. */
+interface ReplyBody {
+  kind: string;
+  apiVersion: string;
+  metadata: {
+    name: string;
+    namespace: string;
+    uid: string;
+    resourceVersion: string;
+    creationTimestamp: string;
+    labels?: Record<string, string>;
+  };
+  spec: { replicas?: number; holderIdentity?: string };
+  // Status fields.
+  status: string;
+  code: number;
+  reason: string;
+  message: string;
+  details: Record<string, string>;
+}
+
 interface Reply {
   status: number;
-  body: Record<string, any>;
+  body: ReplyBody;
 }
 
 describe('fake Kubernetes API server', () => {
@@ -18,7 +39,7 @@ describe('fake Kubernetes API server', () => {
       body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
     });
     assert.equal(response.headers.get('content-type'), 'application/json');
-    return { status: response.status, body: (await response.json()) as Record<string, any> };
+    return { status: response.status, body: (await response.json()) as ReplyBody };
   };
   const podPath = '/api/v1/namespaces/db/pods/mysql-ha-0';
   const leases = '/apis/coordination.k8s.io/v1/namespaces/db/leases';
@@ -186,7 +207,10 @@ describe('fake Kubernetes API server', () => {
       await call('GET', '/apis/apps/v1/namespaces/db/statefulsets/mysql-ha'),
       403,
       'Forbidden',
-      /^statefulsets\.apps "mysql-ha" is forbidden: User "system:serviceaccount:default:mysql-ha" cannot get resource "statefulsets" in API group "apps" in the namespace "db"$/,
+      new RegExp(
+        '^statefulsets\\.apps "mysql-ha" is forbidden: User "system:serviceaccount:default:mysql-ha" cannot get resource "statefulsets" ' +
+          'in API group "apps" in the namespace "db"$',
+      ),
     );
     api.allow('get', 'statefulsets');
     assert.equal((await call('GET', '/apis/apps/v1/namespaces/db/statefulsets/mysql-ha')).status, 200);

@@ -4,85 +4,229 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { failureDetectionSeconds, haproxyDefaults, healthCheck, renderHaproxyConfig, resolversName } from '../../agent/haproxy/config.ts';
+import { failureDetectionSeconds, haproxyDefaults, renderHaproxyConfig, resolversName } from '../../agent/haproxy/config.ts';
 import { haproxyCheck, isOfflineDnsWarning } from '../support/haproxy-check.ts';
 
 const pods = [0, 1, 2].map((i) => ({ name: `mysql-ha-${i}`, host: `10.0.0.${i + 10}` }));
 const kubernetesPods = [0, 1, 2].map((i) => ({ name: `mysql-ha-${i}`, host: `mysql-ha-${i}.mysql-ha.\${POD_NAMESPACE}.svc.cluster.local` }));
 
-/** The lines of one section, from its header to the next blank line. */
-function section(config: string, header: string): string[] {
-  const lines = config.split('\n');
-  const start = lines.indexOf(header);
-  assert.notEqual(start, -1, `no "${header}" section in:\n${config}`);
-  const end = lines.indexOf('', start);
-  return lines.slice(start, end === -1 ? undefined : end);
+/** The config as HAProxy reads it: each section header with its directives (comments and indentation dropped). */
+function parseConfig(config: string): Map<string, string[]> {
+  const sections = new Map<string, string[]>();
+  let current: string[] | undefined;
+  for (const line of config.split('\n')) {
+    const text = line.replace(/^\s*#.*$/, '').trim();
+    if (text === '') continue;
+    if (/^\s/.test(line)) {
+      assert.ok(current, `directive outside any section: ${line}`);
+      current.push(text.split(/\s+/).join(' '));
+    } else {
+      current = [];
+      sections.set(text, current);
+    }
+  }
+  return sections;
+}
+
+function directives(config: Map<string, string[]>, header: string): string[] {
+  const found = config.get(header);
+  assert.ok(found, `no "${header}" section; sections: ${[...config.keys()].join(', ')}`);
+  return found;
+}
+
+/** An HAProxy time ("250ms", "1s", "2m", or a bare number of milliseconds) in milliseconds. */
+function timeMs(value: string | undefined): number {
+  const match = /^(\d+)(us|ms|s|m|h|d)?$/.exec(value ?? '');
+  assert.ok(match, `not an HAProxy time: ${value}`);
+  const unit = { us: 0.001, ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] ?? 'ms']!;
+  return Number(match[1]) * unit;
+}
+
+// Server keywords this config uses that take an argument; any other keyword is a flag (e.g. check).
+const serverKeywordsWithArgument = new Set(['inter', 'fastinter', 'downinter', 'fall', 'rise', 'on-marked-down', 'port', 'resolvers', 'init-addr']);
+
+function serverOptions(words: string[]): Map<string, string> {
+  const options = new Map<string, string>();
+  for (let i = 0; i < words.length; i += 1) {
+    const keyword = words[i]!;
+    options.set(keyword, serverKeywordsWithArgument.has(keyword) ? words[++i]! : '');
+  }
+  return options;
+}
+
+/** The default-server options of a backend. */
+function defaultServer(backend: string[]): Map<string, string> {
+  const lines = backend.filter((line) => line.startsWith('default-server '));
+  assert.equal(lines.length, 1, backend.join('\n'));
+  return serverOptions(lines[0]!.split(' ').slice(1));
+}
+
+interface Server {
+  name: string;
+  host: string;
+  port: number;
+  options: Map<string, string>;
+}
+
+/** The `server` lines of a backend: name, "host:port" (quoted, IPv6 in brackets) and options. */
+function servers(backend: string[]): Server[] {
+  return backend
+    .filter((line) => line.startsWith('server '))
+    .map((line) => {
+      const match = /^server (\S+) "(\[[^\]]+\]|[^":]+):(\d+)" ?(.*)$/.exec(line);
+      assert.ok(match, `cannot read server line: ${line}`);
+      return { name: match[1]!, host: match[2]!.replace(/^\[|\]$/g, ''), port: Number(match[3]), options: serverOptions(match[4]!.split(' ').filter(Boolean)) };
+    });
+}
+
+/** Where HAProxy sends its health checks for each server of a backend, e.g. "GET http://10.0.0.10:8080/primary". */
+function healthChecks(backend: string[]): string[] {
+  assert.ok(backend.includes('option httpchk'), backend.join('\n'));
+  const send = backend.find((line) => line.startsWith('http-check send '));
+  const request = /^http-check send meth (\S+) uri (\S+)$/.exec(send ?? '');
+  assert.ok(request, `no http-check send line: ${backend.join('\n')}`);
+  return servers(backend).map((server) => {
+    assert.ok(server.options.has('check'), `server ${server.name} is not health-checked`);
+    return `${request[1]} http://${server.host}:${server.options.get('port') ?? server.port}${request[2]}`;
+  });
 }
 
 const cli = (args: string[]) => spawnSync(process.execPath, ['agent/cli.ts', ...args], { encoding: 'utf8' });
 
 describe('renderHaproxyConfig', () => {
   const config = renderHaproxyConfig({ pods });
+  const parsed = parseConfig(config);
 
   it('sends writes only to the pod whose agent answers /primary, and drops its sessions when it goes down', () => {
-    assert.ok(section(config, 'frontend mysql-write').includes(`    bind "0.0.0.0:${haproxyDefaults.writePort}"`));
-    const backend = section(config, 'backend mysql-primary');
-    assert.ok(backend.includes('    balance first'));
-    assert.ok(backend.includes('    option httpchk'));
-    assert.ok(backend.includes('    http-check send meth GET uri /primary'));
-    assert.ok(backend.includes('    http-check expect status 200'));
-    assert.ok(backend.some((line) => line.startsWith('    default-server ') && line.includes('on-marked-down shutdown-sessions')));
-    for (const pod of pods) {
-      assert.ok(backend.includes(`    server ${pod.name} "${pod.host}:3306" check port 8080`), `${pod.name} missing from ${backend.join('\n')}`);
-    }
+    const frontend = directives(parsed, 'frontend mysql-write');
+    assert.ok(frontend.includes(`bind "0.0.0.0:${haproxyDefaults.writePort}"`), frontend.join('\n'));
+    assert.ok(frontend.includes('default_backend mysql-primary'), frontend.join('\n'));
+    const backend = directives(parsed, 'backend mysql-primary');
+    // "first": all writes go to one server, even should two ever pass the check.
+    assert.ok(backend.includes('balance first'));
+    assert.deepEqual(
+      servers(backend).map((server) => `${server.name} ${server.host}:${server.port}`),
+      pods.map((pod) => `${pod.name} ${pod.host}:3306`),
+    );
+    assert.deepEqual(
+      healthChecks(backend),
+      pods.map((pod) => `GET http://${pod.host}:8080/primary`),
+    );
+    assert.ok(backend.includes('http-check expect status 200'));
+    assert.equal(defaultServer(backend).get('on-marked-down'), 'shutdown-sessions');
   });
 
   it('spreads reads round-robin over every pod within the lag limit, the primary included', () => {
-    const custom = renderHaproxyConfig({ pods, maxLagSeconds: 7 });
-    assert.ok(section(custom, 'frontend mysql-read').includes(`    bind "0.0.0.0:${haproxyDefaults.readPort}"`));
-    const backend = section(custom, 'backend mysql-readable');
-    assert.ok(backend.includes('    balance roundrobin'));
-    assert.ok(backend.includes('    http-check send meth GET uri /read-only?lag=7'));
-    assert.ok(backend.includes('    http-check expect status 200'));
-    assert.ok(backend.some((line) => line.includes('on-marked-down shutdown-sessions')));
-    assert.equal(backend.filter((line) => line.startsWith('    server ')).length, pods.length);
+    const custom = parseConfig(renderHaproxyConfig({ pods, maxLagSeconds: 7 }));
+    const frontend = directives(custom, 'frontend mysql-read');
+    assert.ok(frontend.includes(`bind "0.0.0.0:${haproxyDefaults.readPort}"`), frontend.join('\n'));
+    assert.ok(frontend.includes('default_backend mysql-readable'), frontend.join('\n'));
+    const backend = directives(custom, 'backend mysql-readable');
+    assert.ok(backend.includes('balance roundrobin'));
+    assert.deepEqual(
+      servers(backend).map((server) => `${server.name} ${server.host}:${server.port}`),
+      pods.map((pod) => `${pod.name} ${pod.host}:3306`),
+    );
+    assert.deepEqual(
+      healthChecks(backend),
+      pods.map((pod) => `GET http://${pod.host}:8080/read-only?lag=7`),
+    );
+    assert.ok(backend.includes('http-check expect status 200'));
+    assert.equal(defaultServer(backend).get('on-marked-down'), 'shutdown-sessions');
   });
 
-  it('uses short checks and states the detection time it implies', () => {
-    assert.equal(failureDetectionSeconds, (healthCheck.intervalMs + (healthCheck.fall - 1) * healthCheck.fastIntervalMs + healthCheck.timeoutMs) / 1000);
-    assert.equal(failureDetectionSeconds, 2.25);
-    assert.match(config, new RegExp(`default-server inter 1s fastinter 250ms downinter 500ms fall ${healthCheck.fall} rise ${healthCheck.rise} `));
-    assert.match(config, /timeout check 1s/);
-    assert.match(config, new RegExp(`at most ${failureDetectionSeconds}s after its agent stops answering 200`));
+  it('rechecks failed and down servers sooner, and the detection time it states fits its check settings', () => {
+    const [primary, readable] = ['backend mysql-primary', 'backend mysql-readable'].map((header) => defaultServer(directives(parsed, header)));
+    assert.deepEqual(primary, readable);
+    const checkTimeout = directives(parsed, 'defaults').find((line) => line.startsWith('timeout check '));
+    const settings = {
+      interMs: timeMs(primary!.get('inter')),
+      fastinterMs: timeMs(primary!.get('fastinter')),
+      downinterMs: timeMs(primary!.get('downinter')),
+      fall: Number(primary!.get('fall')),
+      rise: Number(primary!.get('rise')),
+      timeoutMs: timeMs(checkTimeout?.split(' ')[2]),
+    };
+    // A failed check is repeated sooner than the regular interval, and a server that is down is checked sooner too.
+    assert.ok(settings.fastinterMs < settings.interMs && settings.downinterMs < settings.interMs, JSON.stringify(settings));
+
+    // The header comment describes these very settings...
+    const stated = /^# Checks run every (\S+) \(every (\S+) after a failed one\), fail after (\d+), recover after (\d+), time out after (\S+):$/m.exec(config);
+    assert.ok(stated, config);
+    const downStated = /^# A pod that is down is checked every (\S+),/m.exec(config);
+    assert.deepEqual(
+      {
+        interMs: timeMs(stated[1]),
+        fastinterMs: timeMs(stated[2]),
+        downinterMs: timeMs(downStated?.[1]),
+        fall: Number(stated[3]),
+        rise: Number(stated[4]),
+        timeoutMs: timeMs(stated[5]),
+      },
+      settings,
+    );
+    // ...and a worst case that they bound. The first failing check comes at most `inter` after the
+    // last passing one, each further one `fastinter` later; `fall` of them mark the pod down. At
+    // the quickest, every check fails at once; at the slowest, every one runs into its timeout.
+    const detection = /^# a pod stops getting traffic at most ([\d.]+)s after its agent stops answering 200,$/m.exec(config);
+    assert.ok(detection, config);
+    const statedMs = Number(detection[1]) * 1000;
+    const quickestMs = settings.interMs + (settings.fall - 1) * settings.fastinterMs;
+    const slowestMs = quickestMs + settings.fall * settings.timeoutMs;
+    assert.ok(
+      statedMs >= quickestMs && statedMs <= slowestMs,
+      `stated ${statedMs} ms, outside [${quickestMs}, ${slowestMs}] ms for ${JSON.stringify(settings)}`,
+    );
+    assert.equal(statedMs, failureDetectionSeconds * 1000, 'the exported failureDetectionSeconds (in docs and benchmark) is the one stated');
   });
 
   it('serves a stats page', () => {
-    const stats = section(config, 'frontend stats');
-    assert.ok(stats.includes(`    bind "0.0.0.0:${haproxyDefaults.statsPort}"`));
-    assert.ok(stats.includes('    stats enable'));
-    assert.ok(stats.includes('    stats uri /stats'));
-    assert.ok(stats.includes('    mode http'));
+    const stats = directives(parsed, 'frontend stats');
+    for (const directive of [`bind "0.0.0.0:${haproxyDefaults.statsPort}"`, 'mode http', 'stats enable', 'stats uri /stats']) {
+      assert.ok(stats.includes(directive), `${directive} missing from:\n${stats.join('\n')}`);
+    }
   });
 
   it('honours custom ports, agent port and bind address', () => {
-    const custom = renderHaproxyConfig({ pods, writePort: 7001, readPort: 7002, statsPort: 7003, mysqlPort: 3307, agentPort: 9000, bindAddress: '::' });
-    assert.match(custom, /bind "\[::\]:7001"/);
-    assert.match(custom, /bind "\[::\]:7002"/);
-    assert.match(custom, /bind "\[::\]:7003"/);
-    assert.match(custom, /server mysql-ha-0 "10\.0\.0\.10:3307" check port 9000/);
+    const custom = parseConfig(
+      renderHaproxyConfig({ pods, writePort: 7001, readPort: 7002, statsPort: 7003, mysqlPort: 3307, agentPort: 9000, bindAddress: '::' }),
+    );
+    assert.ok(directives(custom, 'frontend mysql-write').includes('bind "[::]:7001"'));
+    assert.ok(directives(custom, 'frontend mysql-read').includes('bind "[::]:7002"'));
+    assert.ok(directives(custom, 'frontend stats').includes('bind "[::]:7003"'));
+    for (const backend of ['backend mysql-primary', 'backend mysql-readable']) {
+      assert.deepEqual(
+        servers(directives(custom, backend)).map((server) => `${server.host}:${server.port}`),
+        pods.map((pod) => `${pod.host}:3307`),
+      );
+      assert.ok(healthChecks(directives(custom, backend)).every((check) => /^GET http:\/\/10\.0\.0\.\d+:9000\//.test(check)));
+    }
+    const ipv6 = servers(directives(parseConfig(renderHaproxyConfig({ pods: [{ name: 'v6', host: 'fd00::1' }] })), 'backend mysql-primary'));
+    assert.deepEqual(
+      ipv6.map((server) => `${server.host} ${server.port}`),
+      ['fd00::1 3306'],
+    );
   });
 
   it('without kubernetes has no resolvers; with it, follows pod IP changes through the cluster DNS', () => {
-    assert.doesNotMatch(config, /resolvers|init-addr/);
-    const kube = renderHaproxyConfig({ pods: kubernetesPods, kubernetes: true });
-    const resolvers = section(kube, `resolvers ${resolversName}`);
-    assert.ok(resolvers.includes('    parse-resolv-conf'));
+    assert.ok(![...parsed.keys()].some((header) => header.startsWith('resolvers ')));
     for (const backend of ['backend mysql-primary', 'backend mysql-readable']) {
-      assert.ok(section(kube, backend).some((line) => line.includes(`resolvers ${resolversName} init-addr last,libc,none`)));
+      assert.ok(!defaultServer(directives(parsed, backend)).has('resolvers'));
     }
-    const pinned = renderHaproxyConfig({ pods: kubernetesPods, kubernetes: true, dnsServer: '10.96.0.10:53' });
-    assert.ok(section(pinned, `resolvers ${resolversName}`).includes('    nameserver dns1 10.96.0.10:53'));
-    assert.doesNotMatch(pinned, /parse-resolv-conf/);
+    const kube = parseConfig(renderHaproxyConfig({ pods: kubernetesPods, kubernetes: true }));
+    assert.ok(directives(kube, `resolvers ${resolversName}`).includes('parse-resolv-conf'));
+    for (const backend of ['backend mysql-primary', 'backend mysql-readable']) {
+      const options = defaultServer(directives(kube, backend));
+      assert.equal(options.get('resolvers'), resolversName);
+      // Start even when a pod's name does not resolve yet (a pod not scheduled), keeping the last address known.
+      assert.equal(options.get('init-addr'), 'last,libc,none');
+    }
+    const pinned = directives(
+      parseConfig(renderHaproxyConfig({ pods: kubernetesPods, kubernetes: true, dnsServer: '10.96.0.10:53' })),
+      `resolvers ${resolversName}`,
+    );
+    assert.ok(pinned.includes('nameserver dns1 10.96.0.10:53'), pinned.join('\n'));
+    assert.ok(!pinned.includes('parse-resolv-conf'), pinned.join('\n'));
   });
 
   it('rejects input that would make a broken config, saying what is wrong', () => {

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { failureDetectionSeconds, renderHaproxyConfig } from '../../agent/haproxy/config.ts';
+import { renderHaproxyConfig } from '../../agent/haproxy/config.ts';
 import { FakeMysqlPod } from '../support/fake-mysql-pod.ts';
 import { freePort } from '../support/free-port.ts';
 import { haproxyBinary } from '../support/tools.ts';
@@ -37,13 +37,13 @@ async function whoAnswers(port: number): Promise<string | undefined> {
   return name;
 }
 
-async function waitFor(description: string, timeoutMs: number, condition: () => Promise<boolean>): Promise<number> {
+/** `timeoutMs` is a deadline of this test harness (a broken config fails instead of hanging), not a performance bound. */
+async function waitFor(description: string, timeoutMs: number, condition: () => Promise<boolean>): Promise<void> {
   const start = Date.now();
   while (!(await condition())) {
     if (Date.now() - start > timeoutMs) throw new Error(`timed out after ${timeoutMs}ms waiting until ${description}`);
     await sleep(50);
   }
-  return Date.now() - start;
 }
 
 describe("haproxy routes by the agents' answers", () => {
@@ -66,10 +66,10 @@ describe("haproxy routes by the agents' answers", () => {
     return Object.fromEntries(rows.map((row) => row.split(',')).map((cells) => [`${cells[0]}/${cells[1]}`, cells[status]!]));
   }
 
-  async function waitForStates(expected: Record<string, string>): Promise<number> {
+  async function waitForStates(expected: Record<string, string>): Promise<void> {
     let last: Record<string, string> = {};
     try {
-      return await waitFor(`servers are ${JSON.stringify(expected)}`, 10_000, async () => {
+      await waitFor(`servers are ${JSON.stringify(expected)}`, 10_000, async () => {
         last = await serverStates();
         return Object.entries(expected).every(([server, state]) => last[server] === state);
       });
@@ -154,22 +154,22 @@ describe("haproxy routes by the agents' answers", () => {
     await waitForStates({ 'mysql-readable/mysql-ha-2': 'UP' });
   });
 
-  it(`moves writes to a new primary within ${failureDetectionSeconds}s and closes sessions on the old one`, async () => {
+  it('moves writes to a new primary once the agents say so, and closes the sessions on the old one', async () => {
+    // How fast this happens is measured by the benchmark (bench/run.ts), not asserted here.
     const held = await openSession(ports.write);
     assert.equal(held.name, 'mysql-ha-0');
     const closed = once(held.socket, 'close');
 
     pods[0]!.role = 'replica';
     pods[1]!.role = 'primary';
-    const start = Date.now();
-    await waitFor('writes reach mysql-ha-1', 10_000, async () => (await whoAnswers(ports.write)) === 'mysql-ha-1');
-    const elapsedMs = Date.now() - start;
-    // The bound is the config's own worst case plus one check interval of scheduling slack.
-    assert.ok(elapsedMs <= failureDetectionSeconds * 1000 + 1000, `writes moved after ${elapsedMs}ms`);
+    await waitForStates({ 'mysql-primary/mysql-ha-0': 'DOWN', 'mysql-primary/mysql-ha-1': 'UP', 'mysql-primary/mysql-ha-2': 'DOWN' });
+    // on-marked-down shutdown-sessions: the session on the old primary does not outlive its demotion.
     await closed;
     const writes = [];
     for (let i = 0; i < 4; i += 1) writes.push(await whoAnswers(ports.write));
     assert.deepEqual(new Set(writes), new Set(['mysql-ha-1']));
+    // The old primary still serves reads, as a replica within the lag limit.
+    await waitForStates({ 'mysql-readable/mysql-ha-0': 'UP' });
   });
 
   it('refuses writes while no pod is primary, rather than sending them to a replica', async () => {

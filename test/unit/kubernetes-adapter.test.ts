@@ -137,7 +137,7 @@ describe('the Kubernetes pod-role publisher, against the fake API server', () =>
     );
     assert.match(warnings()[0]!, /grant "patch" on pods to the agent's ServiceAccount/);
     const logged = log.lines.find((line) => line.level === pinoLevels.warn)!;
-    assert.equal(logged.pod, 'db/mysql-ha-1');
+    assert.equal(logged.object, 'pods/db/mysql-ha-1');
     assert.equal(logged.status, 403);
 
     // A failed publish is not remembered as done: once allowed, the next call sets the label.

@@ -107,10 +107,13 @@ describe('KubernetesLeaseStore: the Lease object', () => {
       const taken = await acquireRenewTakeOver(store, other);
       await other.markBootstrapped();
       const updates = api.requests.filter((request) => request.method === 'PUT');
-      assert.equal(updates.length, 3);
-      for (const update of updates) {
-        assert.match(String((update.body as KubeObject).metadata.resourceVersion), /^\d+$/);
-      }
+      const named = updates.map((update) => (update.body as KubeObject).metadata.resourceVersion);
+      assert.equal(named.length, 3);
+      for (const version of named) assert.match(String(version), /^\d+$/);
+      // Renew, takeover, then the annotation: each names the version the write before it made, so none repeats,
+      // and the last one names the taken lease's version.
+      assert.equal(new Set(named).size, named.length, `an update named a version already replaced: ${named.join(', ')}`);
+      assert.equal(named.at(-1), taken.record.version);
     }),
   );
 

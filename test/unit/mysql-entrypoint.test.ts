@@ -162,13 +162,39 @@ while :; do sleep 0.05; done
 `,
     );
     mkdirSync(join(datadir, 'mysql'));
+    // Its own process group, so a test that fails can stop the fake server along with the script.
     const child = spawn(join(bin, 'sh'), [join(bin, 'mysql-entrypoint.sh')], {
       env: { PATH: bin, CALLS: calls, MYSQL_HA_DATADIR: datadir, MYSQL_HA_CNF: cnf },
+      detached: true,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk;
     });
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    while (!recorded().includes('mysqld running')) await new Promise((resolve) => setTimeout(resolve, 20));
-    child.kill('SIGTERM');
-    assert.equal(await exited, 0);
+    try {
+      // Deadlines of this test harness, not performance assertions: each step takes milliseconds,
+      // and the limits only turn a broken entrypoint (never starting the server, or never passing the
+      // signal on) into a failure that says so, instead of a suite that hangs.
+      const deadlineMs = 10_000;
+      const startedBy = Date.now() + deadlineMs;
+      while (!recorded().includes('mysqld running')) {
+        if (child.exitCode !== null || Date.now() > startedBy) {
+          assert.fail(`the entrypoint did not start the server within ${deadlineMs} ms (exit code ${child.exitCode}); its stderr:\n${stderr}`);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      child.kill('SIGTERM');
+      const exitCode = await Promise.race([exited, new Promise<'timeout'>((resolve) => setTimeout(resolve, deadlineMs, 'timeout').unref())]);
+      assert.notEqual(exitCode, 'timeout', `the entrypoint had not exited ${deadlineMs} ms after SIGTERM; its stderr:\n${stderr}`);
+      assert.equal(exitCode, 0, stderr);
+    } finally {
+      // Whatever failed, leave nothing of the group running (ESRCH: nothing was left).
+      try {
+        process.kill(-child.pid!, 'SIGKILL');
+      } catch {}
+    }
     assert.deepEqual(recorded(), ['mysqld running', 'mysqld shut down on TERM']);
   });
 });

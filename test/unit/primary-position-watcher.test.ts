@@ -12,7 +12,13 @@ import { captureLogger } from '../support/capture-logger.ts';
 import { freePort } from '../support/free-port.ts';
 import { asPrimary, NOW, observedAsPrimary, PRIMARY, UUID0, up, variables } from '../support/observations.ts';
 
-const settings = { pod: { name: PRIMARY.name, statefulSet: 'mysql-ha', ordinal: 0 }, maxLagSeconds: 10, livenessTimeoutMs: 30_000, lossless: true, switchoverToken: null };
+const settings = {
+  pod: { name: PRIMARY.name, statefulSet: 'mysql-ha', ordinal: 0 },
+  maxLagSeconds: 10,
+  livenessTimeoutMs: 30_000,
+  lossless: true,
+  switchoverToken: null,
+};
 const ADDRESS = '127.0.14.1';
 
 async function until(probe: () => PrimaryPositionProbe, wanted: (probe: PrimaryPositionProbe) => boolean): Promise<PrimaryPositionProbe> {
@@ -23,7 +29,7 @@ async function until(probe: () => PrimaryPositionProbe, wanted: (probe: PrimaryP
   assert.fail(`the watcher never got there; last probe: ${JSON.stringify(probe())}`);
 }
 
-test('primary position: waits (with the primary\'s reason) while it sets up, then delivers its position and wakes the loop', async () => {
+test("primary position: waits (with the primary's reason) while it sets up, then delivers its position and wakes the loop", async () => {
   const port = await freePort();
   const board = new SnapshotBoard({
     config: settings,
@@ -43,11 +49,20 @@ test('primary position: waits (with the primary\'s reason) while it sets up, the
   const watcher = new PrimaryPositionWatcher({ agentPort: port, log: logger, minBackoffMs: 10, maxBackoffMs: 50, onReady: () => woken++ });
   try {
     const primary = { name: PRIMARY.name, host: ADDRESS };
-    const waiting = await until(() => watcher.probe(primary), (probe) => probe.state === 'waiting' && probe.attempts >= 2);
+    const waiting = await until(
+      () => watcher.probe(primary),
+      (probe) => probe.state === 'waiting' && probe.attempts >= 2,
+    );
     assert.match(waiting.state === 'waiting' ? waiting.lastError : '', /answered 503: primary is still read-only/);
-    assert.ok(lines.some((line) => line.msg === 'primary not ready yet'), 'each failed attempt is logged');
+    assert.ok(
+      lines.some((line) => line.msg === 'primary not ready yet'),
+      'each failed attempt is logged',
+    );
     board.publish({ observation: observedAsPrimary(up({ variables: variables({ serverUuid: UUID0, readOnly: false, semiSyncSource: true }) })) });
-    const ready = await until(() => watcher.probe(primary), (probe) => probe.state === 'ready');
+    const ready = await until(
+      () => watcher.probe(primary),
+      (probe) => probe.state === 'ready',
+    );
     assert.deepEqual(ready.state === 'ready' && ready.position, {
       file: 'mysql-bin.000001',
       position: 157,
