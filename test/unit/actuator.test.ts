@@ -74,6 +74,7 @@ const dispatch: Array<[Action, RegExp[]]> = [
   [{ kind: 'fence' }, [/PROCESSLIST/, /super_read_only/i, /PROCESSLIST/, /rpl_semi_sync_source_enabled/i]],
   [{ kind: 'promote' }, [/^local: STOP REPLICA$/, /^local: RESET REPLICA ALL$/, /read_only/i, /CREATE DATABASE/]],
   [{ kind: 'configure-replication', source: PRIMARY }, [/^local: STOP REPLICA$/, /SOURCE_HOST/, /^local: START REPLICA$/]],
+  [{ kind: 'rebuild', donor: PRIMARY }, [/^local: STOP REPLICA$/, /clone_valid_donor_list.*127\.0\.10\.1:3306/, /^local: CLONE INSTANCE FROM/]],
 ];
 
 for (const [action, expected] of dispatch) {
@@ -88,6 +89,21 @@ for (const [action, expected] of dispatch) {
     }
   });
 }
+
+test('actuator: a rebuild on a flavour that cannot clone fails with CANNOT_CLONE and touches nothing', async () => {
+  const journal: string[] = [];
+  const lease = { acquire: async () => {}, release: async () => {}, handOver: async () => {}, observe: async () => assert.fail('not used') };
+  const actuator = new Actuator({
+    server: new RecordingServer('local', journal),
+    dialect: dialectForFlavor('mariadb'),
+    config,
+    lease,
+    connectPeer: () => assert.fail('not used'),
+    clock: new FakeClock(0),
+  });
+  await assert.rejects(actuator.run({ kind: 'rebuild', donor: PRIMARY }), (error: unknown) => error instanceof AgentError && error.code === 'MHA_CANNOT_CLONE');
+  assert.deepEqual(journal, []);
+});
 
 test('actuator: none does nothing', async () => {
   const { actuator, journal } = actuatorFor();
