@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { AgentError, rootMessageOf } from '../errors.ts';
 import { collectStatus } from '../http/status-client.ts';
+import type { SwitchoverOutcome } from '../loop/controls.ts';
 import { SandboxCluster } from '../sandbox/cluster.ts';
 import { runtimeFor } from '../sandbox/runtime.ts';
 import { agentUrls } from './status.ts';
@@ -35,7 +36,7 @@ export async function main(args: string[]): Promise<number> {
   } catch (error) {
     throw new AgentError('AGENT_UNREACHABLE', `switchover: cannot reach ${primary.pod}'s agent at ${primary.agent}: ${rootMessageOf(error)}`, { cause: error });
   }
-  const answer = (await response.json()) as { ok: boolean; reason?: string; from?: string; to?: string; handoverMs?: number };
+  const answer = (await response.json()) as SwitchoverOutcome;
   if (!answer.ok) throw new AgentError('SWITCHOVER_REFUSED', `switchover refused by ${primary.pod} (HTTP ${response.status}): ${answer.reason}`);
   process.stdout.write(
     `switchover: ${answer.from} → ${answer.to}; writes stopped on ${answer.from} for ${answer.handoverMs} ms before the lease moved; ${answer.to} promotes itself now\n`,

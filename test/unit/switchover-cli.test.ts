@@ -1,0 +1,97 @@
+// `mysql-ha-agent switchover`, the real CLI process, against real agent HTTP apps on loopback:
+// it finds the primary from every agent's /status and hands the request to that agent's loop
+// (played here by the test: the loop's own path is covered in agent-loop.test.ts and end to end).
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { after, before, test } from 'node:test';
+import { promisify } from 'node:util';
+import { buildApp } from '../../agent/http/app.ts';
+import { AgentMetrics } from '../../agent/http/metrics.ts';
+import { ControlInbox, type SwitchoverOutcome } from '../../agent/loop/controls.ts';
+import { SnapshotBoard } from '../../agent/loop/snapshot.ts';
+import type { Observation, SwitchoverRequest, Topology } from '../../agent/loop/state.ts';
+import { freePort } from '../support/free-port.ts';
+import { asPrimary, asReplica, NOW, OTHER, observed, observedAsPrimary, streaming, UUID0, up, variables } from '../support/observations.ts';
+
+const run = promisify(execFile);
+const TOKEN = 'cli-test-token';
+const HOSTS = ['127.0.14.11', '127.0.14.12', '127.0.14.13'];
+let port: number;
+const primaryControls = new ControlInbox(false);
+const apps: Array<ReturnType<typeof buildApp>> = [];
+
+function agentOn(topology: Topology, observation: Observation, controls: ControlInbox) {
+  const settings = { pod: { name: topology.self.name, statefulSet: 'mysql-ha', ordinal: 0 }, maxLagSeconds: 10, livenessTimeoutMs: 30_000, lossless: true };
+  const board = new SnapshotBoard({
+    config: { ...settings, switchoverToken: TOKEN },
+    topology,
+    server: null,
+    waitingFor: null,
+    observation,
+    decision: { state: 'primary-serving', action: { kind: 'none' }, reason: 'serving' },
+    actionError: null,
+    lastSwitchover: null,
+    heartbeatAt: NOW,
+  });
+  return buildApp({ board, controls, metrics: new AgentMetrics(), now: () => NOW });
+}
+
+before(async () => {
+  port = await freePort();
+  const primary = observedAsPrimary(up({ variables: variables({ readOnly: false, semiSyncSource: true, serverUuid: UUID0 }) }));
+  const replica = observed(up({ replica: streaming() }));
+  const replicaTopology = (index: number) => ({ ...asReplica, self: { name: `mysql-ha-${index}`, host: HOSTS[index]! } });
+  apps.push(
+    agentOn(asPrimary, primary, primaryControls),
+    agentOn(replicaTopology(1), replica, new ControlInbox(false)),
+    agentOn(replicaTopology(2), replica, new ControlInbox(false)),
+  );
+  await Promise.all(apps.map((app, index) => app.listen({ host: HOSTS[index]!, port })));
+});
+
+after(() => Promise.all(apps.map((app) => app.close())));
+
+/** Runs the CLI while the primary's loop answers the request it reads with `answer`. */
+async function switchover(args: string[], answer: (request: SwitchoverRequest) => SwitchoverOutcome, token: string | null = TOKEN) {
+  const read: SwitchoverRequest[] = [];
+  const loop = setInterval(() => {
+    const request = primaryControls.read().switchover;
+    if (request === null) return;
+    read.push(request);
+    primaryControls.answer(request, answer(request));
+  }, 5);
+  const { MYSQL_HA_SWITCHOVER_TOKEN: _inherited, ...inherited } = process.env;
+  const env = token === null ? inherited : { ...inherited, MYSQL_HA_SWITCHOVER_TOKEN: token };
+  const agents = HOSTS.map((host) => `${host}:${port}`).join(',');
+  try {
+    const { stdout, stderr } = await run(process.execPath, ['agent/cli.ts', 'switchover', '--agents', agents, ...args], { env });
+    return { code: 0, stdout, stderr, read };
+  } catch (error) {
+    const failed = error as { code: number; stdout: string; stderr: string };
+    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr, read };
+  } finally {
+    clearInterval(loop);
+  }
+}
+
+test('switchover CLI: sends the request to the primary it found, and prints the outcome', async () => {
+  const result = await switchover(['--to', OTHER.name], (request) => ({ ok: true, from: 'mysql-ha-0', to: request.candidate ?? '?', handoverMs: 640 }));
+  assert.equal(result.code, 0, result.stderr);
+  assert.deepEqual(result.read, [{ candidate: OTHER.name }], 'the primary loop read the requested candidate');
+  assert.match(result.stdout, /switchover: mysql-ha-0 → mysql-ha-2; writes stopped on mysql-ha-0 for 640 ms before the lease moved/);
+});
+
+test("switchover CLI: a refusal exits 1 with the primary's reason and the error code", async () => {
+  const result = await switchover([], () => ({ ok: false, reason: 'no replica can take over (every one is unreachable, down or errant)' }));
+  assert.equal(result.code, 1);
+  assert.deepEqual(result.read, [{ candidate: null }], 'without --to the primary picks the candidate');
+  assert.match(result.stderr, /switchover refused by mysql-ha-0 \(HTTP 409\): no replica can take over/);
+  assert.match(result.stderr, /MHA_SWITCHOVER_REFUSED/);
+});
+
+test('switchover CLI: without the token it is a usage error (exit 2) and sends nothing', async () => {
+  const result = await switchover([], () => ({ ok: false, reason: 'a request reached the primary' }), null);
+  assert.equal(result.code, 2, result.stderr);
+  assert.match(result.stderr, /set MYSQL_HA_SWITCHOVER_TOKEN/);
+  assert.deepEqual(result.read, []);
+});
