@@ -30,16 +30,10 @@
  * `ttlMs`, measured on the reader's own monotonic clock since it first saw that version,
  * is expired. Stores with server-side TTLs (etcd) also delete it themselves.
  */
-export interface LeaseRecord {
-  holder: string;
-  /** Increments each time the lease changes hands: a fencing token. */
-  term: number;
-  ttlMs: number;
-  /** Epoch ms of the last acquire or renew, as written by the holder (informative only). */
-  renewedAt: number;
-  /** Opaque compare-and-set version. */
-  version: string;
-}
+import type { LeaseRecord } from '../loop/state.ts';
+
+// The record is the core's data type (agent/loop/state.ts); the stores keep it.
+export type { LeaseRecord };
 
 /** `stored` is still `record`: same version, same holder (what renew and release require). */
 export function isSameLease(stored: LeaseRecord | null, record: LeaseRecord): stored is LeaseRecord {

@@ -1,7 +1,6 @@
 // The plain data the loop passes around: what was observed, and what was decided.
 // Everything here is serialisable, so decisions can be table-tested and shown in /status.
 import type { Peer } from '../config.ts';
-import type { LeaseRecord } from '../coordination/lease.ts';
 
 export interface ServerVariables {
   serverId: number;
@@ -66,6 +65,18 @@ export type PrimaryPositionProbe =
   | { state: 'not-needed' }
   | { state: 'waiting'; attempts: number; lastError: string }
   | { state: 'ready'; position: PrimaryPosition };
+
+/** The leader lease record, as every lease store keeps it (agent/coordination/lease.ts). */
+export interface LeaseRecord {
+  holder: string;
+  /** Increments each time the lease changes hands: a fencing token. */
+  term: number;
+  ttlMs: number;
+  /** Epoch ms of the last acquire or renew, as written by the holder (informative only). */
+  renewedAt: number;
+  /** Opaque compare-and-set version. */
+  version: string;
+}
 
 /** The leader lease as this agent sees it this tick. */
 export type LeaseView =
