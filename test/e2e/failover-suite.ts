@@ -1,19 +1,29 @@
 // Failover, fencing and switchover on real servers, real etcd and real HAProxy.
+// The tests of a describe share one cluster, started in `before`. Each test starts from a
+// healthy cluster, sets up what it needs (a proxy, agent settings) and puts back what it
+// changed, so it can run alone (--test-name-pattern) or in another order (the last one excepted).
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
+import type { AgentStatus } from '../../agent/http/status.ts';
 import type { Flavor } from '../../agent/mysql/dialect/types.ts';
-import { TestCluster, TestPod, waitFor } from '../support/cluster.ts';
+import { type PodLogMarks, queryRows, type Row, TestCluster, type TestPod, waitFor } from '../support/cluster.ts';
 import { WritableSampler, WriteLoad, type WriteLoadTarget } from '../support/write-load.ts';
 
 const PREFIX = '127.0.12.';
 const ETCD_PROXY = `${PREFIX}201`;
+// The asynchronous-mode cluster's own addresses (the benchmark uses 127.0.13.).
+const ASYNC_PREFIX = '127.0.14.';
+// The agents' defaults (agent/config.ts), set explicitly: the paused test waits past them.
+const LOOP_INTERVAL_MS = 500;
+const MYSQLD_DOWN_GRACE_MS = 1000;
 
 /** A TCP proxy in front of etcd for one agent, which a test can cut. */
 class CuttableProxy {
   readonly #server: Server;
   readonly #sockets = new Set<Socket>();
+  readonly listening: Promise<void>;
+  #cut = false;
 
   constructor(listenHost: string, target: { host: string; port: number }) {
     this.#server = createServer((client) => {
@@ -25,13 +35,25 @@ class CuttableProxy {
       }
       client.pipe(upstream).pipe(client);
     });
-    this.#server.listen(2379, listenHost);
+    this.listening = new Promise((resolve, reject) => {
+      this.#server.once('error', reject);
+      this.#server.listen(2379, listenHost, () => resolve());
+    });
   }
 
   cut(): void {
+    if (this.#cut) return;
+    this.#cut = true;
     this.#server.close();
     for (const socket of this.#sockets) socket.destroy();
   }
+}
+
+interface SwitchoverAnswer {
+  ok: boolean;
+  from?: string;
+  to?: string;
+  reason?: string;
 }
 
 function writeTarget(cluster: TestCluster): WriteLoadTarget {
@@ -39,7 +61,7 @@ function writeTarget(cluster: TestCluster): WriteLoadTarget {
   return { ...described.haproxy.write, user: described.app.user, password: described.app.password, database: described.app.database };
 }
 
-async function ackedMissingOn(cluster: TestCluster, pod: TestPod, acked: number[]): Promise<number[]> {
+async function ackedMissingOn(pod: TestPod, acked: number[]): Promise<number[]> {
   const rows = await pod.rootQuery<{ id: number }>('SELECT id FROM app.acked_writes');
   const present = new Set(rows.map((row) => Number(row.id)));
   return acked.filter((id) => !present.has(id));
@@ -48,14 +70,15 @@ async function ackedMissingOn(cluster: TestCluster, pod: TestPod, acked: number[
 /** Every node's executed GTIDs are contained in the primary's (checked by the servers themselves where they can). */
 async function assertNoErrantGtids(cluster: TestCluster, primary: TestPod): Promise<void> {
   for (const pod of cluster.pods.filter((candidate) => candidate !== primary)) {
-    const [{ executed }] = await pod.rootQuery(cluster.flavor === 'mysql' ? 'SELECT @@gtid_executed AS executed' : 'SELECT @@gtid_binlog_state AS executed');
+    const variable = cluster.flavor === 'mysql' ? '@@gtid_executed' : '@@gtid_binlog_state';
+    const executed = String((await pod.rootRow(`SELECT ${variable} AS executed`)).executed);
     if (cluster.flavor === 'mysql') {
-      const [{ subset }] = await primary.rootQuery('SELECT GTID_SUBSET(?, @@gtid_executed) AS subset', [executed]);
+      const { subset } = await primary.rootRow('SELECT GTID_SUBSET(?, @@gtid_executed) AS subset', [executed]);
       assert.equal(Number(subset), 1, `${pod.name} has errant GTIDs: ${executed} is not within ${primary.name}'s`);
     } else {
-      const [{ state }] = await primary.rootQuery('SELECT @@gtid_binlog_state AS state');
+      const state = String((await primary.rootRow('SELECT @@gtid_binlog_state AS state')).state);
       const last = new Map(
-        String(state)
+        state
           .split(',')
           .filter(Boolean)
           .map((gtid) => {
@@ -63,7 +86,7 @@ async function assertNoErrantGtids(cluster: TestCluster, primary: TestPod): Prom
             return [`${d}-${s}`, Number(n)];
           }),
       );
-      for (const gtid of String(executed).split(',').filter(Boolean)) {
+      for (const gtid of executed.split(',').filter(Boolean)) {
         const [d, s, n] = gtid.split('-');
         assert.ok(Number(n) <= (last.get(`${d}-${s}`) ?? -1), `${pod.name} has errant GTID ${gtid}, not within ${primary.name}'s ${state}`);
       }
@@ -82,6 +105,26 @@ async function waitNewPrimary(cluster: TestCluster, not: TestPod): Promise<TestP
   );
 }
 
+/** The time of the observation a /status document is based on (epoch ms), or 0 before the first. */
+function observedAt(status: AgentStatus): number {
+  return status.observedAt === null ? 0 : Date.parse(status.observedAt);
+}
+
+/** `pod`'s /status once it is based on an observation made after `at` (epoch ms). */
+async function statusAfter(pod: TestPod, at: number, what: string): Promise<AgentStatus> {
+  return waitFor(`${pod.name}: ${what}`, async () => {
+    const status = await pod.statusOrUndefined();
+    return status && observedAt(status) > at ? status : undefined;
+  });
+}
+
+/** Sessions the server says are waiting for a replica to acknowledge their commit (semi-sync, either flavour's name). */
+async function sessionsWaitingForAck(pod: TestPod): Promise<number> {
+  const rows = await pod.rootQuery<{ Variable_name: string; Value: string }>("SHOW GLOBAL STATUS LIKE 'Rpl_semi_sync_%_wait_sessions'");
+  assert.ok(rows.length > 0, `${pod.name} reports no semi-sync wait sessions variable`);
+  return Math.max(...rows.map((row) => Number(row.Value)));
+}
+
 interface LoadOutcome {
   load: WriteLoad;
   primary: TestPod;
@@ -95,7 +138,7 @@ interface LoadOutcome {
 /** Runs `event` (which returns the new primary) under a write load, and measures what a user would. */
 async function underLoad(cluster: TestCluster, event: () => Promise<TestPod>): Promise<LoadOutcome> {
   const old = await cluster.currentPrimary();
-  const [{ serverId: oldServerId }] = await old.rootQuery('SELECT @@server_id AS serverId');
+  const oldServerId = Number((await old.rootRow('SELECT @@server_id AS serverId')).serverId);
   const sampler = new WritableSampler(cluster.pods);
   const load = new WriteLoad(writeTarget(cluster), 4);
   let eventAt: number;
@@ -105,68 +148,84 @@ async function underLoad(cluster: TestCluster, event: () => Promise<TestPod>): P
     await waitFor('writes acknowledged before the event', async () => load.acked.length > 50);
     eventAt = Date.now();
     primary = await event();
-    firstNew = await waitFor('a write acknowledged by the new primary', async () => load.firstAckElsewhere(eventAt, Number(oldServerId)) ?? undefined, 60_000);
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+    firstNew = await waitFor('a write acknowledged by the new primary', async () => load.firstAckElsewhere(eventAt, oldServerId) ?? undefined, 60_000);
+    // Some more writes on the new primary, so what is checked afterwards covers them too.
+    await waitFor(
+      'more writes acknowledged by the new primary',
+      async () => load.acks.filter((ack) => ack.at >= firstNew && ack.serverId !== oldServerId).length >= 20,
+    );
   } finally {
     await load.stop();
     await sampler.stop();
   }
-  const lastOld = load.lastAckBy(Number(oldServerId)) ?? eventAt;
+  const lastOld = load.lastAckBy(oldServerId) ?? eventAt;
   return { load, primary, sampler, recoveryMs: firstNew - eventAt, writeGapMs: firstNew - lastOld };
 }
 
 function report(flavor: Flavor, what: string, outcome: LoadOutcome): void {
+  const { recoveryMs, writeGapMs, load, sampler } = outcome;
   console.log(
-    `# ${flavor}: ${what}: first write on the new primary ${outcome.recoveryMs} ms after the event; write gap ${outcome.writeGapMs} ms; ${outcome.load.acked.length} writes acknowledged (${outcome.load.failures} failed attempts, not acknowledged); ${outcome.sampler.samples} read-only samples, ${outcome.sampler.violations.length} with two writable nodes`,
+    [
+      `# ${flavor}: ${what}: first write on the new primary ${recoveryMs} ms after the event`,
+      `write gap ${writeGapMs} ms`,
+      `${load.acked.length} writes acknowledged (${load.failures} failed attempts, not acknowledged)`,
+      `${sampler.samples} read-only samples, ${sampler.violations.length} with two writable nodes`,
+    ].join('; '),
   );
+}
+
+/** Restarts each pod's agent, one after the other, with these settings changed. */
+async function restartAgents(pods: TestPod[], env: Record<string, string>): Promise<void> {
+  for (const pod of pods) {
+    await pod.stopAgent('SIGTERM');
+    Object.assign(pod.spec.env, env);
+    pod.startAgent();
+  }
 }
 
 export function failoverSuite(flavor: Flavor): void {
   describe(`${flavor}: failover, fencing and switchover with etcd and HAProxy`, () => {
     let cluster: TestCluster;
-    let proxy: CuttableProxy;
 
     before(async () => {
-      proxy = new CuttableProxy(ETCD_PROXY, { host: `${PREFIX}200`, port: 2379 });
       cluster = await TestCluster.start(flavor, {
         addressPrefix: PREFIX,
         haproxy: true,
-        // Failovers in quick succession are this suite's point; the window has its own test.
-        env: { MYSQL_HA_FAILOVER_WINDOW_MS: '0' },
-        // mysql-ha-2 reaches etcd through a proxy the partition test cuts.
-        podEnv: { 'mysql-ha-2': { MYSQL_HA_ETCD_ENDPOINTS: `http://${ETCD_PROXY}:2379` } },
+        env: {
+          // Failovers in quick succession are this suite's point; the window has its own test.
+          MYSQL_HA_FAILOVER_WINDOW_MS: '0',
+          MYSQL_HA_LOOP_INTERVAL_MS: String(LOOP_INTERVAL_MS),
+          MYSQL_HA_MYSQLD_DOWN_GRACE_MS: String(MYSQLD_DOWN_GRACE_MS),
+        },
       });
       await cluster.waitHealthy();
       await WriteLoad.prepare(writeTarget(cluster));
     });
-    after(async () => {
-      proxy?.cut();
-      await cluster?.destroy();
-    });
+    after(async () => cluster?.destroy());
+
+    const control = (pod: TestPod, path: string) =>
+      fetch(`${pod.agentUrl}${path}`, { method: 'POST', headers: { authorization: `Bearer ${cluster.sandbox.describe().switchoverToken}` } });
 
     // An old primary killed under load may hold a transaction that reached its binary log but
     // never a replica (semi-sync AFTER_SYNC: never acknowledged to the client). MariaDB drops
     // it at restart (crash recovery as a semi-sync replica truncates it); MySQL commits it, and
     // the agent then clones the new primary over it. Either way the node must rejoin by itself.
     /** 'rejoined', or the reason it stayed out (then it is rebuilt by hand so the suite can go on). */
-    async function rejoinOrRebuild(old: TestPod): Promise<string> {
+    async function rejoinOrRebuild(old: TestPod, since: PodLogMarks): Promise<string> {
       const outcome = await waitFor(
         `${old.name} rejoined or refused as errant`,
         async () => {
-          const status = await old.status().catch(() => undefined);
-          if (status?.decision?.state === 'replica-errant') return status.decision.reason as string;
+          const status = await old.statusOrUndefined();
+          if (status?.decision?.state === 'replica-errant') return status.decision.reason;
           return status?.healthy && status.role === 'replica' ? 'rejoined' : undefined;
         },
         90_000,
       );
-      const count = (file: string, what: string) =>
-        readFileSync(file, 'utf8')
-          .split('\n')
-          .filter((line) => line.includes(what)).length;
-      const cloned = count(old.paths.agentLog, '"state":"replica-rebuilding"');
-      const truncated = count(old.paths.mysqldLog, 'Successfully truncated binlog');
+      const cloned = since.agent.count('"state":"replica-rebuilding"');
+      const truncated = since.mysqld.count('Successfully truncated binlog');
+      const how = outcome === 'rejoined' ? 'rejoined by itself' : `stayed out: ${outcome}`;
       console.log(
-        `# ${flavor}: ${old.name} ${outcome === 'rejoined' ? 'rejoined by itself' : `stayed out: ${outcome}`}; so far its agent cloned the primary ${cloned}×, its crash recovery truncated the binlog ${truncated}×`,
+        `# ${flavor}: ${old.name} ${how}; in this test its agent cloned the primary ${cloned}×, its crash recovery truncated the binlog ${truncated}×`,
       );
       if (outcome !== 'rejoined') await old.rebuild();
       await cluster.waitHealthy();
@@ -177,7 +236,7 @@ export function failoverSuite(flavor: Flavor): void {
     async function switchTo(to: TestPod): Promise<void> {
       const from = await cluster.currentPrimary();
       if (from === to) return;
-      const response = await fetch(`http://${from.spec.address}:8080/switchover`, {
+      const response = await fetch(`${from.agentUrl}/switchover`, {
         method: 'POST',
         headers: { authorization: `Bearer ${cluster.sandbox.describe().switchoverToken}`, 'content-type': 'application/json' },
         body: JSON.stringify({ candidate: to.name }),
@@ -187,10 +246,10 @@ export function failoverSuite(flavor: Flavor): void {
       await cluster.waitHealthy();
     }
 
-    let sigkill: { old: TestPod; primary: TestPod; rejoin: Promise<string> } | undefined;
-
-    test("SIGKILL of the primary's mysqld under load: a new primary takes writes, no acknowledged write is lost, never two writable nodes", async () => {
+    test("SIGKILL of the primary's mysqld under load: no acknowledged write lost, never two writable nodes, the old primary rejoins by itself", async () => {
+      await cluster.waitHealthy();
       const old = await cluster.currentPrimary();
+      const since = old.logMarks();
       const outcome = await underLoad(cluster, async () => {
         await old.stopMysqld('SIGKILL');
         return waitNewPrimary(cluster, old);
@@ -198,51 +257,42 @@ export function failoverSuite(flavor: Flavor): void {
       const { load, primary, sampler } = outcome;
       report(flavor, 'mysqld SIGKILL failover', outcome);
       assert.notEqual(primary, old);
-      assert.deepEqual(await ackedMissingOn(cluster, primary, load.acked), [], 'acknowledged writes missing on the new primary');
+      assert.deepEqual(await ackedMissingOn(primary, load.acked), [], 'acknowledged writes missing on the new primary');
       assert.deepEqual(sampler.violations, []);
       old.startMysqld();
-      sigkill = { old, primary, rejoin: rejoinOrRebuild(old) };
-      await sigkill.rejoin;
+      const rejoined = await rejoinOrRebuild(old, since);
+      // After the failover every node follows the new primary, with no errant GTIDs anywhere.
+      assert.equal((await old.status()).replication?.source, primary.name);
+      await assertNoErrantGtids(cluster, primary);
+      assert.equal(rejoined, 'rejoined', `${old.name}, restarted, did not rejoin as a replica by itself`);
     });
 
-    test('the old primary, restarted, rejoins as a replica by itself', async () => {
-      assert.ok(sigkill, 'the SIGKILL test ran');
-      assert.equal(await sigkill.rejoin, 'rejoined');
-    });
-
-    test('after the failover every node follows the new primary, with no errant GTIDs anywhere', async () => {
-      assert.ok(sigkill, 'the SIGKILL test ran');
-      assert.equal((await sigkill.old.status()).replication.source, sigkill.primary.name);
-      await assertNoErrantGtids(cluster, sigkill.primary);
-    });
-
-    let podKill: Promise<string> | undefined;
-
-    test('the whole primary pod killed (mysqld and agent): failover after the lease TTL, no acknowledged write lost', async () => {
+    test('the whole primary pod killed (mysqld and agent): failover after the lease TTL, no acknowledged write lost, the pod rejoins by itself', async () => {
+      await cluster.waitHealthy();
       const old = await cluster.currentPrimary();
+      const since = old.logMarks();
       const outcome = await underLoad(cluster, async () => {
         await Promise.all([old.stopAgent('SIGKILL'), old.stopMysqld('SIGKILL')]);
         return waitNewPrimary(cluster, old);
       });
       const { load, primary, sampler } = outcome;
       report(flavor, 'pod kill failover', outcome);
-      assert.deepEqual(await ackedMissingOn(cluster, primary, load.acked), []);
+      assert.deepEqual(await ackedMissingOn(primary, load.acked), []);
       assert.deepEqual(sampler.violations, []);
       cluster.sandbox.startPod(old);
-      podKill = rejoinOrRebuild(old);
-      await podKill;
+      const rejoined = await rejoinOrRebuild(old, since);
+      assert.equal((await old.status()).replication?.source, primary.name);
       await assertNoErrantGtids(cluster, primary);
-    });
-
-    test('the killed pod, restarted, rejoins as a replica by itself', async () => {
-      assert.equal(await podKill, 'rejoined');
+      assert.equal(rejoined, 'rejoined', `${old.name}, restarted, did not rejoin as a replica by itself`);
     });
 
     test('a returning primary with a transaction no replica has: MySQL clones the primary over it, MariaDB keeps it out and names the fix', async () => {
+      await cluster.waitHealthy();
       // What a primary that crashed while a commit waited for its acknowledgement leaves
       // behind, made on purpose: no replication configured, one transaction of its own.
       const primary = await cluster.currentPrimary();
       const old = cluster.pods.find((pod) => pod !== primary)!;
+      const since = old.logMarks();
       await old.stopAgent('SIGTERM');
       const root = await old.root();
       try {
@@ -256,16 +306,16 @@ export function failoverSuite(flavor: Flavor): void {
       }
       old.startAgent();
       if (flavor === 'mysql') {
-        assert.equal(await rejoinOrRebuild(old), 'rejoined');
-        assert.match(readFileSync(old.paths.agentLog, 'utf8'), /"state":"replica-rebuilding".*cloning/);
+        assert.equal(await rejoinOrRebuild(old, since), 'rejoined');
+        assert.match(since.agent.text(), /"state":"replica-rebuilding".*cloning/);
         assert.deepEqual(await old.rootQuery('SELECT id FROM app.acked_writes WHERE id = -1'), [], 'the never-acknowledged row is gone');
       } else {
         const status = await waitFor(`${old.name} refused as errant`, async () => {
-          const answer = await old.status().catch(() => undefined);
+          const answer = await old.statusOrUndefined();
           return answer?.decision?.state === 'replica-errant' ? answer : undefined;
         });
         assert.match(
-          status.decision.reason,
+          status.decision?.reason ?? '',
           /errant GTIDs \d+-\d+-\d+\) \(written while it was primary; automatic rebuild is off or this server cannot clone\); rebuild this replica/,
         );
         assert.equal((await old.agent('/health')).status, 503);
@@ -276,51 +326,58 @@ export function failoverSuite(flavor: Flavor): void {
     });
 
     test('planned switchover under load: no acknowledged write lost, the old primary follows', async () => {
+      await cluster.waitHealthy();
       const old = await cluster.currentPrimary();
       const token = cluster.sandbox.describe().switchoverToken;
-      let answer: any;
+      let answer: SwitchoverAnswer | undefined;
       const outcome = await underLoad(cluster, async () => {
-        const response = await fetch(`http://${old.spec.address}:8080/switchover`, {
+        const response = await fetch(`${old.agentUrl}/switchover`, {
           method: 'POST',
           headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
           body: '{}',
         });
-        answer = await response.json();
+        answer = (await response.json()) as SwitchoverAnswer;
         assert.equal(response.status, 200, JSON.stringify(answer));
         return waitNewPrimary(cluster, old);
       });
       const { load, primary, sampler } = outcome;
       report(flavor, 'planned switchover', outcome);
-      assert.equal(primary.name, answer.to);
-      assert.deepEqual(await ackedMissingOn(cluster, primary, load.acked), []);
+      assert.equal(primary.name, answer?.to);
+      assert.deepEqual(await ackedMissingOn(primary, load.acked), []);
       assert.deepEqual(sampler.violations, []);
       await cluster.waitHealthy();
-      assert.equal((await old.status()).replication.source, primary.name);
+      assert.equal((await old.status()).replication?.source, primary.name);
       await assertNoErrantGtids(cluster, primary);
     });
 
     test('a primary cut off from etcd fences itself before its lease expires; never two writable nodes', async () => {
-      // Make mysql-ha-2 (behind the proxy) the primary first.
+      await cluster.waitHealthy();
+      // mysql-ha-2 reaches etcd through a proxy this test cuts, and is made the primary first.
       const isolated = cluster.pods.find((pod) => pod.name === 'mysql-ha-2')!;
-      await switchTo(isolated);
-      const outcome = await underLoad(cluster, async () => {
+      const proxy = new CuttableProxy(ETCD_PROXY, { host: cluster.sandbox.etcdAddress, port: 2379 });
+      try {
+        await proxy.listening;
+        await restartAgents([isolated], { MYSQL_HA_ETCD_ENDPOINTS: `http://${ETCD_PROXY}:2379` });
+        await cluster.waitHealthy();
+        await switchTo(isolated);
+        const outcome = await underLoad(cluster, async () => {
+          proxy.cut();
+          return waitNewPrimary(cluster, isolated);
+        });
+        const { load, primary, sampler } = outcome;
+        report(flavor, 'partition from etcd', outcome);
+        assert.deepEqual(sampler.violations, [], 'two nodes were writable at the same time');
+        const { readOnly } = await isolated.rootRow('SELECT @@read_only AS readOnly');
+        assert.equal(Number(readOnly), 1, 'the isolated old primary must be read-only');
+        assert.deepEqual(await ackedMissingOn(primary, load.acked), []);
+      } finally {
+        // The partition healed: the pod reaches etcd directly again (the next test starts from a healthy cluster).
         proxy.cut();
-        return waitNewPrimary(cluster, isolated);
-      });
-      const { load, primary, sampler } = outcome;
-      report(flavor, 'partition from etcd', outcome);
-      assert.deepEqual(sampler.violations, [], 'two nodes were writable at the same time');
-      const [{ readOnly }] = await isolated.rootQuery('SELECT @@read_only AS readOnly');
-      assert.equal(Number(readOnly), 1, 'the isolated old primary must be read-only');
-      assert.deepEqual(await ackedMissingOn(cluster, primary, load.acked), []);
+        await restartAgents([isolated], { MYSQL_HA_ETCD_ENDPOINTS: cluster.sandbox.etcdEndpoint });
+      }
     });
 
     test('five failovers in a row end with a healthy cluster', async () => {
-      // The partitioned pod rejoins through etcd directly from now on.
-      const isolated = cluster.pods.find((pod) => pod.name === 'mysql-ha-2')!;
-      await isolated.stopAgent('SIGTERM');
-      isolated.spec.env.MYSQL_HA_ETCD_ENDPOINTS = cluster.sandbox.etcdEndpoint;
-      isolated.startAgent();
       await cluster.waitHealthy();
       for (let round = 1; round <= 5; round++) {
         const old = await cluster.currentPrimary();
@@ -336,34 +393,56 @@ export function failoverSuite(flavor: Flavor): void {
     });
 
     test('paused: a dead primary is not replaced; resumed: it is', async () => {
-      const token = cluster.sandbox.describe().switchoverToken;
-      const control = (pod: TestPod, path: string) =>
-        fetch(`http://${pod.spec.address}:8080${path}`, { method: 'POST', headers: { authorization: `Bearer ${token}` } });
-      for (const pod of cluster.pods) assert.equal((await control(pod, '/pause')).status, 200);
+      await cluster.waitHealthy();
       const old = await cluster.currentPrimary();
-      await old.stopMysqld('SIGKILL');
-      await new Promise((resolve) => setTimeout(resolve, 8000));
-      for (const pod of cluster.pods.filter((candidate) => candidate !== old)) {
-        assert.equal((await pod.agent('/primary')).status, 503, `${pod.name} became primary while paused`);
+      const others = cluster.pods.filter((candidate) => candidate !== old);
+      const term = (await old.status()).lease?.term;
+      try {
+        for (const pod of cluster.pods) assert.equal((await control(pod, '/pause')).status, 200);
+        await old.stopMysqld('SIGKILL');
+        // Not paused, the old primary's agent gives its lease up once its mysqld has been down for
+        // the grace period (it notices within a loop tick), and a replica takes it. Evidence that
+        // this did not happen, rather than a sleep: the old primary's own decision made well after
+        // that point, still holding the lease, and every other agent's view taken after that one.
+        const releaseDue = Date.now() + LOOP_INTERVAL_MS + MYSQLD_DOWN_GRACE_MS + 1000;
+        const kept = await statusAfter(old, releaseDue, 'a decision made after its lease would have been released');
+        assert.equal(kept.mysqld.up, false);
+        assert.notEqual(kept.decision?.state, 'primary-releasing', kept.decision?.reason);
+        assert.equal(kept.lease?.holder, old.name, `the paused primary gave its lease up: ${kept.decision?.reason}`);
+        assert.equal(kept.lease?.term, term, 'the lease changed hands while paused');
+        for (const pod of others) {
+          const view = await statusAfter(pod, observedAt(kept), `a view after ${old.name}'s decision`);
+          assert.equal(view.lease?.holder, old.name, `${pod.name} sees another lease holder while paused`);
+          assert.equal(view.lease?.term, term);
+          assert.notEqual(view.role, 'primary', `${pod.name} became primary while paused`);
+          assert.equal((await pod.agent('/primary')).status, 503, `${pod.name} answers /primary while paused`);
+        }
+      } finally {
+        for (const pod of cluster.pods) await control(pod, '/resume');
       }
-      assert.equal((await old.status()).lease.holder, old.name, 'the paused primary keeps its lease');
-      for (const pod of cluster.pods) await control(pod, '/resume');
       await waitNewPrimary(cluster, old);
       old.startMysqld();
       await cluster.waitHealthy();
     });
 
     test('lossless: with no replica to acknowledge it, a commit waits instead of returning, and returns once one is back', async () => {
+      await cluster.waitHealthy();
       const primary = await cluster.currentPrimary();
       const replicas = cluster.pods.filter((pod) => pod !== primary);
       await Promise.all(replicas.map((pod) => pod.stopMysqld('SIGKILL')));
       const { app } = cluster.sandbox.describe();
       const connection = await primary.app(app.password, app.database);
       try {
-        const insert = connection.query('INSERT INTO acked_writes (id, writer) VALUES (-2, -2)');
-        const outcome = await Promise.race([insert.then(() => 'returned'), new Promise((resolve) => setTimeout(resolve, 5000, 'still waiting'))]);
-        assert.equal(outcome, 'still waiting', 'a commit returned with no replica to acknowledge it');
-        replicas.forEach((pod) => pod.startMysqld());
+        let returned = false;
+        const insert = connection.query('INSERT INTO acked_writes (id, writer) VALUES (-2, -2)').then(() => {
+          returned = true;
+        });
+        // The server itself shows the commit waiting for a replica's acknowledgement, invisible
+        // to other sessions (AFTER_SYNC), and the client has had no answer.
+        await waitFor('the commit waiting for a semi-sync acknowledgement', async () => (await sessionsWaitingForAck(primary)) >= 1);
+        assert.equal(returned, false, 'a commit returned with no replica to acknowledge it');
+        assert.deepEqual(await primary.rootQuery('SELECT id FROM app.acked_writes WHERE id = -2'), [], 'an unacknowledged commit is visible');
+        for (const pod of replicas) pod.startMysqld();
         await insert;
         await cluster.waitHealthy();
         for (const pod of replicas) {
@@ -375,31 +454,38 @@ export function failoverSuite(flavor: Flavor): void {
     });
 
     test('anti-flapping: no second automatic failover inside the window; the dead primary takes its own lease back', async () => {
-      for (const pod of cluster.pods) {
-        await pod.stopAgent('SIGTERM');
-        pod.spec.env.MYSQL_HA_FAILOVER_WINDOW_MS = '120000';
-        pod.startAgent();
+      await cluster.waitHealthy();
+      try {
+        await restartAgents(cluster.pods, { MYSQL_HA_FAILOVER_WINDOW_MS: '120000' });
+        await cluster.waitHealthy();
+        const first = await cluster.currentPrimary();
+        await first.stopMysqld('SIGKILL');
+        const second = await waitNewPrimary(cluster, first);
+        first.startMysqld();
+        await cluster.waitHealthy();
+        await second.stopMysqld('SIGKILL');
+        // Each other agent sees the lease free and says why it does not take it.
+        for (const pod of cluster.pods.filter((candidate) => candidate !== second)) {
+          const status = await waitFor(`${pod.name} declining a second failover`, async () => {
+            const current = await pod.statusOrUndefined();
+            return /no second automatic failover within 120\.0 s/.test(current?.decision?.reason ?? '') ? current : undefined;
+          });
+          assert.notEqual(status.role, 'primary');
+          assert.equal((await pod.agent('/primary')).status, 503, `${pod.name} became primary inside the window`);
+        }
+        second.startMysqld();
+        await waitFor(`${second.name} primary again`, async () => (await second.agent('/primary')).status === 200);
+        await cluster.waitHealthy();
+      } finally {
+        for (const pod of cluster.pods) cluster.sandbox.startPod(pod);
+        await restartAgents(cluster.pods, { MYSQL_HA_FAILOVER_WINDOW_MS: '0' });
       }
-      await cluster.waitHealthy();
-      const first = await cluster.currentPrimary();
-      await first.stopMysqld('SIGKILL');
-      const second = await waitNewPrimary(cluster, first);
-      first.startMysqld();
-      await cluster.waitHealthy();
-      await second.stopMysqld('SIGKILL');
-      await new Promise((resolve) => setTimeout(resolve, 8000));
-      for (const pod of cluster.pods.filter((candidate) => candidate !== second)) {
-        assert.equal((await pod.agent('/primary')).status, 503, `${pod.name} became primary inside the window`);
-        assert.match((await pod.status()).decision.reason, /no second automatic failover within 120\.0 s/);
-      }
-      second.startMysqld();
-      await waitFor(`${second.name} primary again`, async () => (await second.agent('/primary')).status === 200);
-      await cluster.waitHealthy();
     });
 
     // A rebuilt pod keeps its server_id: a replica skips events with its own server_id unless told
     // not to (MySQL: replicate_same_server_id in the staged cnf), and would silently miss them.
     test('a replica rebuilt from an empty data dir gets every transaction, those its pod wrote as primary included', async () => {
+      await cluster.waitHealthy();
       const [writer, other] = cluster.pods.filter((pod) => pod.name !== 'mysql-ha-0');
       await switchTo(writer!);
       const load = new WriteLoad(writeTarget(cluster), 2);
@@ -410,11 +496,11 @@ export function failoverSuite(flavor: Flavor): void {
       await cluster.waitHealthy();
       const primary = await cluster.currentPrimary();
       const summary = 'SELECT COUNT(*) AS total, SUM(id) AS ids FROM app.acked_writes';
-      const [expected] = await primary.rootQuery(summary);
+      const expected = await primary.rootRow(summary);
       await waitFor(
         `${writer!.name} holding every row`,
         async () => {
-          const [actual] = await writer!.rootQuery(summary);
+          const actual = await writer!.rootRow(summary);
           return String(actual.total) === String(expected.total) && String(actual.ids) === String(expected.ids);
         },
         30_000,
@@ -423,31 +509,137 @@ export function failoverSuite(flavor: Flavor): void {
 
     // Last: on MariaDB it leaves a replica that cannot catch up.
     test('a new empty replica joins although the primary purged its old binary logs: MySQL clones the primary, MariaDB says why it cannot', async () => {
+      await cluster.waitHealthy();
       const primary = await cluster.currentPrimary();
       await primary.rootQuery('FLUSH BINARY LOGS');
-      const [{ File: current }] = await primary.rootQuery(flavor === 'mysql' ? 'SHOW BINARY LOG STATUS' : 'SHOW BINLOG STATUS');
+      const current = String((await primary.rootRow(flavor === 'mysql' ? 'SHOW BINARY LOG STATUS' : 'SHOW BINLOG STATUS')).File);
       // Every file before the one just opened: all the history there is.
       await primary.rootQuery(`PURGE BINARY LOGS TO '${current}'`);
-      const [{ total }] = await primary.rootQuery('SELECT COUNT(*) AS total FROM app.acked_writes');
+      const { total } = await primary.rootRow('SELECT COUNT(*) AS total FROM app.acked_writes');
       const fresh = cluster.pods.find((pod) => pod !== primary)!;
+      const since = fresh.logMarks();
       await fresh.rebuild();
       if (flavor === 'mysql') {
         await cluster.waitHealthy();
-        assert.match(
-          readFileSync(fresh.paths.agentLog, 'utf8'),
-          /"state":"replica-rebuilding".*no longer has binary logs holding transactions this node lacks/,
-        );
-        const [{ copied }] = await fresh.rootQuery('SELECT COUNT(*) AS copied FROM app.acked_writes');
+        assert.match(since.agent.text(), /"state":"replica-rebuilding".*no longer has binary logs holding transactions this node lacks/);
+        const { copied } = await fresh.rootRow('SELECT COUNT(*) AS copied FROM app.acked_writes');
         assert.equal(Number(copied), Number(total));
         await assertNoErrantGtids(cluster, primary);
       } else {
         const status = await waitFor(`${fresh.name} reporting why it cannot catch up`, async () => {
-          const answer = await fresh.status().catch(() => undefined);
+          const answer = await fresh.statusOrUndefined();
           return /purged|1236/.test(answer?.replication?.lastError ?? '') ? answer : undefined;
         });
         assert.equal(status.healthy, false);
         assert.equal((await fresh.agent('/health')).status, 503);
       }
+    });
+  });
+
+  describe(`${flavor}: asynchronous mode (MYSQL_HA_LOSSLESS=off)`, () => {
+    let cluster: TestCluster;
+
+    before(async () => {
+      cluster = await TestCluster.start(flavor, { addressPrefix: ASYNC_PREFIX, env: { MYSQL_HA_LOSSLESS: 'off' } });
+      await cluster.waitHealthy();
+    });
+    after(async () => cluster?.destroy());
+
+    async function appQuery<T extends object = Row>(pod: TestPod, sql: string, values?: unknown[]): Promise<T[]> {
+      const connection = await pod.app(cluster.secrets.app, 'app');
+      try {
+        return await queryRows<T>(connection, sql, values);
+      } finally {
+        await connection.end();
+      }
+    }
+
+    /** A table of this test's own on the primary, replicated to every other pod before the test uses it. */
+    async function createTable(primary: TestPod, table: string): Promise<void> {
+      await appQuery(primary, `CREATE TABLE ${table} (id INT PRIMARY KEY, note VARCHAR(64))`);
+      for (const pod of cluster.pods.filter((candidate) => candidate !== primary)) {
+        await waitFor(`table ${table} on ${pod.name}`, async () => (await pod.rootQuery('SHOW TABLES FROM app LIKE ?', [table])).length === 1, 30_000);
+      }
+    }
+
+    /** How many of `ids` `pod` holds in `table`, read as root. */
+    async function countOn(pod: TestPod, table: string, ids: number[]): Promise<number> {
+      return Number((await pod.rootRow(`SELECT COUNT(*) AS n FROM app.${table} WHERE id IN (?)`, [ids])).n);
+    }
+
+    test('replication without semi-sync: a row written on the primary is read on every replica, and replicas refuse writes', async () => {
+      await cluster.waitHealthy();
+      const primary = await cluster.currentPrimary();
+      for (const pod of cluster.pods) {
+        const status = await pod.status();
+        assert.deepEqual(status.semiSync, { source: false, lossless: false }, `${pod.name} semi-sync`);
+        if (pod !== primary) {
+          assert.equal(status.replication?.source, primary.name, `${pod.name} source`);
+          assert.equal(status.replication?.ioRunning && status.replication.sqlRunning, true, `${pod.name} replication threads`);
+        }
+      }
+      await createTable(primary, 'async_replicated');
+      await appQuery(primary, 'INSERT INTO async_replicated VALUES (1, ?)', ['asynchronous']);
+      for (const pod of cluster.pods.filter((candidate) => candidate !== primary)) {
+        await waitFor(`the row on ${pod.name}`, async () => (await countOn(pod, 'async_replicated', [1])) === 1, 30_000);
+        await assert.rejects(appQuery(pod, 'INSERT INTO async_replicated VALUES (2, ?)', ['on a replica']), (error: { errno?: number; message: string }) => {
+          assert.equal(error.errno, 1290, error.message); // ER_OPTION_PREVENTS_STATEMENT: read-only
+          return true;
+        });
+      }
+      assert.deepEqual(await cluster.writable(), [primary.name], 'exactly one writable node');
+    });
+
+    test('with every replica down a commit on the primary returns without waiting, and the replicas get it once back', async () => {
+      await cluster.waitHealthy();
+      const primary = await cluster.currentPrimary();
+      const replicas = cluster.pods.filter((pod) => pod !== primary);
+      await createTable(primary, 'async_alone');
+      await Promise.all(replicas.map((pod) => pod.stopMysqld('SIGKILL')));
+      try {
+        // The commit's answer is the evidence; the timeout only keeps a hang from stalling the suite.
+        const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the commit did not return within 30 s')), 30_000).unref());
+        await Promise.race([appQuery(primary, 'INSERT INTO async_alone VALUES (1, ?)', ['no replica up']), timeout]);
+        assert.equal(await countOn(primary, 'async_alone', [1]), 1);
+      } finally {
+        for (const pod of replicas) pod.startMysqld();
+      }
+      for (const pod of replicas) await waitFor(`the row on ${pod.name}`, async () => (await countOn(pod, 'async_alone', [1])) === 1);
+      await cluster.waitHealthy();
+    });
+
+    test("SIGKILL of the primary's mysqld: a replica takes over with every replicated write, takes writes; one writable node", async () => {
+      await cluster.waitHealthy();
+      const old = await cluster.currentPrimary();
+      await createTable(old, 'async_failover');
+      const before = Array.from({ length: 20 }, (_, index) => index + 1);
+      for (const id of before) await appQuery(old, 'INSERT INTO async_failover VALUES (?, ?)', [id, 'before the failover']);
+      // Acknowledged and replicated: in asynchronous mode only those are sure to survive the primary.
+      for (const pod of cluster.pods.filter((candidate) => candidate !== old)) {
+        await waitFor(`every row on ${pod.name}`, async () => (await countOn(pod, 'async_failover', before)) === before.length, 30_000);
+      }
+      const sampler = new WritableSampler(cluster.pods);
+      let primary: TestPod;
+      try {
+        await old.stopMysqld('SIGKILL');
+        primary = await waitNewPrimary(cluster, old);
+      } finally {
+        await sampler.stop();
+      }
+      assert.deepEqual(sampler.violations, [], 'two nodes were writable at the same time');
+      assert.equal(await countOn(primary, 'async_failover', before), before.length, 'replicated writes missing on the new primary');
+      await appQuery(primary, 'INSERT INTO async_failover VALUES (100, ?)', ['on the new primary']);
+      assert.deepEqual(await cluster.writable(cluster.pods.filter((pod) => pod !== old)), [primary.name]);
+
+      old.startMysqld();
+      await cluster.waitHealthy();
+      const status = await old.status();
+      assert.equal(status.role, 'replica');
+      assert.equal(status.replication?.source, primary.name);
+      for (const pod of cluster.pods.filter((candidate) => candidate !== primary)) {
+        await waitFor(`the new primary's row on ${pod.name}`, async () => (await countOn(pod, 'async_failover', [100])) === 1, 30_000);
+      }
+      assert.deepEqual(await cluster.writable(), [primary.name], 'exactly one writable node once the old primary is back');
     });
   });
 }

@@ -1,21 +1,34 @@
 // The end-to-end suite both flavours must pass, on real servers and real agent processes.
+// The tests of a describe share one cluster, started in `before`; each test creates the tables
+// it writes to and starts from a healthy cluster, so it can run alone (--test-name-pattern).
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import type { AgentStatus } from '../../agent/http/status.ts';
+import { dialectForFlavor } from '../../agent/mysql/dialect/index.ts';
 import type { Flavor } from '../../agent/mysql/dialect/types.ts';
-import { isRunning } from '../../agent/sandbox/pod.ts';
-import { TestCluster, TestPod, waitFor } from '../support/cluster.ts';
+import { LocalServer } from '../../agent/mysql/local-server.ts';
+import { MysqlObserver } from '../../agent/mysql/observer.ts';
+import { isRunning, MYSQL_PORT } from '../../agent/sandbox/pod.ts';
+import { queryRows, type Row, TestCluster, TestPod, waitFor } from '../support/cluster.ts';
 
 const DB = 'app';
 
-async function appQuery(cluster: TestCluster, pod: TestPod, sql: string, values?: unknown[]): Promise<any[]> {
+async function appQuery<T extends object = Row>(cluster: TestCluster, pod: TestPod, sql: string, values?: unknown[]): Promise<T[]> {
   const connection = await pod.app(cluster.secrets.app, DB);
   try {
-    const [rows] = await connection.query(sql, values);
-    return rows as any[];
+    return await queryRows<T>(connection, sql, values);
   } finally {
     await connection.end();
+  }
+}
+
+/** A table of this test's own on the primary, replicated to every replica before the test uses it. */
+async function createTable(cluster: TestCluster, table: string): Promise<void> {
+  await appQuery(cluster, cluster.primary, `CREATE TABLE ${table} (id INT PRIMARY KEY, note VARCHAR(64))`);
+  for (const replica of cluster.replicas) {
+    await waitFor(`table ${table} on ${replica.name}`, async () => (await replica.rootQuery('SHOW TABLES FROM app LIKE ?', [table])).length === 1, 30_000);
   }
 }
 
@@ -23,9 +36,9 @@ async function assertReplicating(cluster: TestCluster): Promise<void> {
   for (const replica of cluster.replicas) {
     const status = await replica.status();
     assert.equal(status.role, 'replica', `${replica.name} role`);
-    assert.equal(status.replication.source, cluster.primary.name);
-    assert.equal(status.replication.ioRunning, true, `${replica.name} IO thread`);
-    assert.equal(status.replication.sqlRunning, true, `${replica.name} SQL thread`);
+    assert.equal(status.replication?.source, cluster.primary.name);
+    assert.equal(status.replication?.ioRunning, true, `${replica.name} IO thread`);
+    assert.equal(status.replication?.sqlRunning, true, `${replica.name} SQL thread`);
     assert.equal(status.readOnly, true);
   }
   const primary = await cluster.primary.status();
@@ -33,31 +46,33 @@ async function assertReplicating(cluster: TestCluster): Promise<void> {
   assert.equal(primary.readOnly, false);
 }
 
-async function writeOnPrimaryReadEverywhere(cluster: TestCluster, id: number): Promise<void> {
-  await appQuery(cluster, cluster.primary, 'CREATE TABLE IF NOT EXISTS items (id INT PRIMARY KEY, note VARCHAR(64))');
-  await appQuery(cluster, cluster.primary, 'INSERT INTO items VALUES (?, ?)', [id, `row ${id}`]);
-  for (const replica of cluster.replicas) {
-    const rows = await waitFor(
-      `row ${id} on ${replica.name}`,
-      async () => {
-        const found = await appQuery(cluster, replica, 'SELECT note FROM items WHERE id = ?', [id]).catch(() => []);
-        return found.length === 1 ? found : undefined;
-      },
-      30_000,
-    );
-    assert.equal(rows[0].note, `row ${id}`);
-  }
+/** Reads row `id` of `table` on `pod` until it is there. */
+async function waitForRow(cluster: TestCluster, pod: TestPod, table: string, id: number): Promise<string> {
+  const row = await waitFor(
+    `${table} row ${id} on ${pod.name}`,
+    async () => (await appQuery<{ note: string }>(cluster, pod, `SELECT note FROM ${table} WHERE id = ?`, [id]).catch(() => []))[0],
+    30_000,
+  );
+  return row.note;
 }
 
-async function assertReplicasRefuseWrites(cluster: TestCluster): Promise<void> {
+async function writeOnPrimaryReadEverywhere(cluster: TestCluster, table: string, id: number): Promise<void> {
+  await appQuery(cluster, cluster.primary, `INSERT INTO ${table} VALUES (?, ?)`, [id, `row ${id}`]);
+  for (const replica of cluster.replicas) assert.equal(await waitForRow(cluster, replica, table, id), `row ${id}`);
+}
+
+/** Every replica refuses an insert as read-only, and the row it was asked to write is not there afterwards. */
+async function assertReplicasRefuseWrites(cluster: TestCluster, table: string): Promise<void> {
   for (const replica of cluster.replicas) {
+    const id = 999_000 + Number(replica.name.at(-1));
     await assert.rejects(
-      appQuery(cluster, replica, 'INSERT INTO items VALUES (?, ?)', [999_000 + Number(replica.name.at(-1)), 'on a replica']),
+      appQuery(cluster, replica, `INSERT INTO ${table} VALUES (?, ?)`, [id, 'on a replica']),
       (error: { errno?: number; message: string }) => {
         assert.equal(error.errno, 1290, error.message); // ER_OPTION_PREVENTS_STATEMENT: read-only
         return true;
       },
     );
+    assert.deepEqual(await replica.rootQuery(`SELECT id FROM app.${table} WHERE id = ?`, [id]), [], `${replica.name} stored a refused row`);
   }
 }
 
@@ -65,14 +80,14 @@ async function assertReplicasRefuseWrites(cluster: TestCluster): Promise<void> {
 async function assertNoErrantGtids(cluster: TestCluster): Promise<void> {
   if (cluster.flavor === 'mysql') {
     for (const replica of cluster.replicas) {
-      const [{ executed }] = await replica.rootQuery('SELECT @@gtid_executed AS executed');
-      const [{ subset }] = await cluster.primary.rootQuery('SELECT GTID_SUBSET(?, @@gtid_executed) AS subset', [executed]);
+      const executed = String((await replica.rootRow('SELECT @@gtid_executed AS executed')).executed);
+      const { subset } = await cluster.primary.rootRow('SELECT GTID_SUBSET(?, @@gtid_executed) AS subset', [executed]);
       assert.equal(Number(subset), 1, `${replica.name} executed ${executed}, not a subset of the primary's`);
     }
     return;
   }
   // MariaDB: every transaction a replica logged must come from the primary's server id, no further than the primary got.
-  const [{ serverId, state }] = await cluster.primary.rootQuery('SELECT @@server_id AS serverId, @@gtid_binlog_state AS state');
+  const { serverId, state } = await cluster.primary.rootRow('SELECT @@server_id AS serverId, @@gtid_binlog_state AS state');
   const primaryLast = new Map(
     String(state)
       .split(',')
@@ -83,8 +98,8 @@ async function assertNoErrantGtids(cluster: TestCluster): Promise<void> {
       }),
   );
   for (const replica of cluster.replicas) {
-    const [{ state: replicaState }] = await replica.rootQuery('SELECT @@gtid_binlog_state AS state');
-    for (const gtid of String(replicaState).split(',').filter(Boolean)) {
+    const replicaState = String((await replica.rootRow('SELECT @@gtid_binlog_state AS state')).state);
+    for (const gtid of replicaState.split(',').filter(Boolean)) {
       const [domain, origin, seq] = gtid.split('-');
       assert.equal(Number(origin), Number(serverId), `${replica.name} logged ${gtid}, which the primary never wrote`);
       assert.ok(Number(seq) <= (primaryLast.get(domain!) ?? -1), `${replica.name} is ahead of the primary: ${gtid}`);
@@ -105,6 +120,26 @@ async function writeLocally(pod: TestPod, sql: string, values: unknown[]): Promi
   }
 }
 
+/**
+ * The agent's next `count` observations after `since` (its /status document carries the time of
+ * the observation it is based on): what it saw, and so what it left as it was, tick after tick.
+ * This is the positive evidence that the agent looked again and did not act, instead of a sleep.
+ */
+async function nextObservations(pod: TestPod, since: AgentStatus, count: number): Promise<AgentStatus[]> {
+  const seen: AgentStatus[] = [];
+  let last = Date.parse(since.observedAt ?? '');
+  await waitFor(`${count} more observations by ${pod.name}'s agent`, async () => {
+    const status = await pod.status();
+    const at = Date.parse(status.observedAt ?? '');
+    if (at > last) {
+      seen.push(status);
+      last = at;
+    }
+    return seen.length >= count;
+  });
+  return seen;
+}
+
 export function replicationSuite(flavor: Flavor): void {
   describe(`${flavor}: three fresh pods started together`, () => {
     let cluster: TestCluster;
@@ -120,76 +155,123 @@ export function replicationSuite(flavor: Flavor): void {
     after(async () => cluster?.destroy());
 
     test('both replicas run their IO and SQL threads; the primary is writable', async () => {
+      await cluster.waitHealthy();
       await assertReplicating(cluster);
     });
 
     test('a row written on the primary is read on both replicas', async () => {
-      await writeOnPrimaryReadEverywhere(cluster, 1);
+      await cluster.waitHealthy();
+      await createTable(cluster, 'written_everywhere');
+      await writeOnPrimaryReadEverywhere(cluster, 'written_everywhere', 1);
     });
 
     test('a write on a replica is refused', async () => {
-      await assertReplicasRefuseWrites(cluster);
+      await cluster.waitHealthy();
+      await createTable(cluster, 'refused_on_replicas');
+      await assertReplicasRefuseWrites(cluster, 'refused_on_replicas');
     });
 
     test("every replica's executed GTIDs are a subset of the primary's", async () => {
+      await cluster.waitHealthy();
+      await createTable(cluster, 'gtid_subset');
+      for (const id of [1, 2, 3]) await writeOnPrimaryReadEverywhere(cluster, 'gtid_subset', id);
       await assertNoErrantGtids(cluster);
     });
 
+    test("the agent's observer reads a replica's real state, and an unreachable server is data, not an exception", async () => {
+      await cluster.waitHealthy();
+      const [replica] = cluster.replicas;
+      const dialect = dialectForFlavor(flavor);
+      const connect = (host: string, port: number) =>
+        new LocalServer({ host, port, user: 'mysqlha_agent', password: cluster.secrets.agent, node: replica!.name, connectTimeoutMs: 1000 });
+      const server = connect(replica!.spec.address, MYSQL_PORT);
+      try {
+        const seen = await new MysqlObserver(server, dialect, 'mysqlha_agent').observe(Date.now());
+        assert.ok(seen.up, `observed down: ${seen.up ? '' : seen.error}`);
+        assert.equal(seen.variables.readOnly, true);
+        assert.equal(seen.replica?.sourceHost, cluster.primary.spec.address);
+        assert.equal(seen.replica?.sqlRunning, true);
+        const root = await replica!.rootRow('SELECT @@server_id AS serverId');
+        assert.equal(seen.variables.serverId, Number(root.serverId));
+        assert.ok(seen.variables.gtidExecuted.length > 0);
+      } finally {
+        await server.close();
+      }
+      const nobody = connect(replica!.spec.address, 1);
+      const unreachable = await new MysqlObserver(nobody, dialect, 'mysqlha_agent').observe(Date.now());
+      await nobody.close();
+      assert.equal(unreachable.up, false);
+      assert.match(unreachable.up ? '' : unreachable.error, new RegExp(`${replica!.name}: cannot connect to mysqld at ${replica!.spec.address}:1`));
+    });
+
     test('a replica whose mysqld is killed catches up after it restarts', async () => {
+      await cluster.waitHealthy();
+      await createTable(cluster, 'caught_up');
       const replica = cluster.replicas[0]!;
       await replica.stopMysqld('SIGKILL');
       await waitFor(`${replica.name} reported down`, async () => (await replica.agent('/health')).status === 503);
-      for (const id of [10, 11, 12]) await appQuery(cluster, cluster.primary, 'INSERT INTO items VALUES (?, ?)', [id, `row ${id}`]);
+      for (const id of [10, 11, 12]) await appQuery(cluster, cluster.primary, 'INSERT INTO caught_up VALUES (?, ?)', [id, `row ${id}`]);
       replica.startMysqld();
-      await waitFor(
-        `${replica.name} caught up`,
-        async () => (await appQuery(cluster, replica, 'SELECT COUNT(*) AS n FROM items WHERE id IN (10, 11, 12)').catch(() => [{ n: 0 }]))[0].n === 3,
-      );
+      await waitFor(`${replica.name} caught up`, async () => {
+        const rows = await appQuery<{ n: number }>(cluster, replica, 'SELECT COUNT(*) AS n FROM caught_up WHERE id IN (10, 11, 12)').catch(() => []);
+        return Number(rows[0]?.n) === 3;
+      });
       await waitFor(`${replica.name} healthy`, async () => (await replica.agent('/health')).status === 200);
     });
 
     test('replicas reconnect by themselves after the primary restarts', async () => {
+      await cluster.waitHealthy();
+      await createTable(cluster, 'after_primary_restart');
       await cluster.primary.stopMysqld('SIGTERM');
       await waitFor('replicas notice the primary is gone', async () => {
         const statuses = await Promise.all(cluster.replicas.map((replica) => replica.status()));
-        return statuses.every((status) => status.replication.ioRunning === false);
+        return statuses.every((status) => status.replication?.ioRunning === false);
       });
       cluster.primary.startMysqld();
       await waitFor('primary writable again', async () => (await cluster.primary.agent('/primary')).status === 200);
-      await writeOnPrimaryReadEverywhere(cluster, 20);
+      await writeOnPrimaryReadEverywhere(cluster, 'after_primary_restart', 20);
       await cluster.waitHealthy();
     });
 
     test('a replica whose SQL thread stops on a conflicting row turns red, says why, and recovers once repaired', async () => {
+      await cluster.waitHealthy();
+      await createTable(cluster, 'conflicting');
       const replica = cluster.replicas[1]!;
-      await writeLocally(replica, 'INSERT INTO app.items VALUES (?, ?)', [30, 'local only']);
-      await appQuery(cluster, cluster.primary, 'INSERT INTO items VALUES (?, ?)', [30, 'from primary']);
+      await writeLocally(replica, 'INSERT INTO app.conflicting VALUES (?, ?)', [30, 'local only']);
+      await appQuery(cluster, cluster.primary, 'INSERT INTO conflicting VALUES (?, ?)', [30, 'from primary']);
       const status = await waitFor(`${replica.name} reports the SQL error`, async () => {
         const current = await replica.status();
         return current.replication?.sqlRunning === false && current.replication.lastError ? current : undefined;
       });
-      assert.match(status.replication.lastError, /Duplicate entry '30'|1062/);
+      assert.match(status.replication?.lastError ?? '', /Duplicate entry '30'|1062/);
       assert.equal((await replica.agent('/health')).status, 503);
       assert.equal((await replica.agent('/replica')).status, 503);
       assert.equal((await replica.agent('/read-only')).status, 503);
-      // Still not skipped a few seconds later: the agent never skips an event.
-      await new Promise((resolve) => setTimeout(resolve, 2000));
-      assert.equal((await replica.status()).replication.sqlRunning, false);
+      // The agent never skips an event: on each of its next observations the SQL thread is still
+      // stopped on the same error, and the replica still holds its own row, not the primary's.
+      for (const later of await nextObservations(replica, status, 3)) {
+        assert.equal(later.replication?.sqlRunning, false, `${replica.name}'s SQL thread restarted at ${later.observedAt}`);
+        assert.match(later.replication?.lastError ?? '', /Duplicate entry '30'|1062/);
+        assert.equal(later.healthy, false);
+      }
+      const notes = (await replica.rootQuery('SELECT note FROM app.conflicting WHERE id = 30')).map((row) => row.note);
+      assert.deepEqual(notes, ['local only'], `${replica.name} applied the primary's row over its own`);
 
-      await writeLocally(replica, 'DELETE FROM app.items WHERE id = ?', [30]);
+      await writeLocally(replica, 'DELETE FROM app.conflicting WHERE id = ?', [30]);
       await replica.rootQuery('START REPLICA');
       await waitFor(`${replica.name} healthy after repair`, async () => (await replica.agent('/health')).status === 200);
-      const [row] = await appQuery(cluster, replica, 'SELECT note FROM items WHERE id = 30');
-      assert.equal(row.note, 'from primary');
+      assert.equal(await waitForRow(cluster, replica, 'conflicting', 30), 'from primary');
       assert.equal((await replica.agent('/replica')).status, 200);
     });
 
     test('a replica with a wrong replication password stays unhealthy with a clear error, and its agent keeps running', async () => {
+      await cluster.waitHealthy();
       const template = cluster.pods[2]!.spec;
       const wrongPassword = join(cluster.dir, 'secrets', 'wrong-replication-password');
       writeFileSync(wrongPassword, 'not-the-password', { mode: 0o600 });
       const name = 'mysql-ha-3';
       const address = '127.0.10.4';
+      // A pod of this test's own, stopped at its end: the cluster's three pods are left as they were.
       const pod = new TestPod(
         {
           name,
@@ -206,22 +288,32 @@ export function replicationSuite(flavor: Flavor): void {
         },
         cluster.primary.runtime,
       );
-      cluster.pods.push(pod);
-      await pod.stage();
-      await pod.initialize();
-      pod.startMysqld();
-      pod.startAgent();
-      const status = await waitFor(`${name} reports the authentication error`, async () => {
-        const current = await pod.status().catch(() => undefined);
-        return current?.replication?.lastError ? current : undefined;
-      });
-      assert.match(status.replication.lastError, /Access denied|1045/);
-      assert.equal(status.healthy, false);
-      assert.equal((await pod.agent('/health')).status, 503);
-      await new Promise((resolve) => setTimeout(resolve, 3000));
-      assert.ok(isRunning(pod.agentPid), 'the agent must not crash');
-      assert.equal((await pod.agent('/liveness')).status, 200);
-      assert.equal((await pod.agent('/health')).status, 503);
+      try {
+        await pod.stage();
+        await pod.initialize();
+        pod.startMysqld();
+        pod.startAgent();
+        const agentPid = pod.agentPid;
+        const status = await waitFor(`${name} reports the authentication error`, async () => {
+          const current = await pod.statusOrUndefined();
+          return current?.replication?.lastError ? current : undefined;
+        });
+        assert.match(status.replication?.lastError ?? '', /Access denied|1045/);
+        assert.equal(status.healthy, false);
+        assert.equal((await pod.agent('/health')).status, 503);
+        // Its agent goes on observing (the same process, tick after tick) and keeps saying why.
+        for (const later of await nextObservations(pod, status, 3)) {
+          assert.match(later.replication?.lastError ?? '', /Access denied|1045/);
+          assert.equal(later.healthy, false);
+        }
+        assert.equal(pod.agentPid, agentPid);
+        assert.ok(isRunning(pod.agentPid), 'the agent must not crash');
+        assert.equal((await pod.agent('/liveness')).status, 200);
+        assert.equal((await pod.agent('/health')).status, 503);
+      } finally {
+        await pod.stopAgent('SIGKILL');
+        await pod.stopMysqld('SIGKILL');
+      }
     });
   });
 
@@ -242,11 +334,16 @@ export function replicationSuite(flavor: Flavor): void {
     });
 
     test('a row written on the primary is read on both replicas, and replicas refuse writes', async () => {
-      await writeOnPrimaryReadEverywhere(cluster, 1);
-      await assertReplicasRefuseWrites(cluster);
+      await cluster.waitHealthy();
+      await createTable(cluster, 'written_everywhere');
+      await writeOnPrimaryReadEverywhere(cluster, 'written_everywhere', 1);
+      await assertReplicasRefuseWrites(cluster, 'written_everywhere');
     });
 
     test("every replica's executed GTIDs are a subset of the primary's", async () => {
+      await cluster.waitHealthy();
+      await createTable(cluster, 'gtid_subset');
+      for (const id of [1, 2, 3]) await writeOnPrimaryReadEverywhere(cluster, 'gtid_subset', id);
       await assertNoErrantGtids(cluster);
     });
   });

@@ -2,44 +2,107 @@
 // Debian's MariaDB, real agent processes, one loopback address per pod) plus helpers a
 // test needs to look at it from the outside.
 
-import { mkdtempSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Connection, createConnection } from 'mysql2/promise';
+import type { AgentStatus } from '../../agent/http/status.ts';
+import { fetchStatus } from '../../agent/http/status-client.ts';
 import type { Flavor } from '../../agent/mysql/dialect/types.ts';
 import { AGENT_PORT, MYSQL_PORT, SandboxCluster } from '../../agent/sandbox/cluster.ts';
 import { SandboxPod } from '../../agent/sandbox/pod.ts';
 import { runtimeFor } from '../../agent/sandbox/runtime.ts';
 
-export async function waitFor<T>(description: string, probe: () => Promise<T | undefined | false>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await probe();
-      if (value !== undefined && value !== false) return value;
-    } catch (error) {
-      lastError = error;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 200));
+export { waitFor } from '../../agent/sandbox/probes.ts';
+
+/** One row of a query result, as mysql2 gives it: read its columns with String() or Number(). */
+export type Row = Record<string, unknown>;
+
+/** The rows of one query on an open connection. */
+export async function queryRows<T extends object = Row>(connection: Connection, sql: string, values?: unknown[]): Promise<T[]> {
+  const [rows] = await connection.query(sql, values);
+  return rows as T[];
+}
+
+/** The first row of a query that must return one (a SELECT of variables, say). */
+export function firstRow<T>(rows: T[], what: string): T {
+  const row = rows[0];
+  if (row === undefined) throw new Error(`no row for ${what}`);
+  return row;
+}
+
+/**
+ * Where a log file ends at one moment. A sandbox pod's logs are appended for as long as the
+ * cluster lives, across every test of a suite: a test reads what was written after its mark.
+ */
+export class LogMark {
+  readonly file: string;
+  readonly offset: number;
+
+  constructor(file: string) {
+    this.file = file;
+    this.offset = existsSync(file) ? statSync(file).size : 0;
   }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${description}${lastError ? `: ${(lastError as Error).message}` : ''}`);
+
+  /** Everything appended to the file since the mark. */
+  text(): string {
+    const size = existsSync(this.file) ? statSync(this.file).size : 0;
+    if (size <= this.offset) return '';
+    const buffer = Buffer.alloc(size - this.offset);
+    const fd = openSync(this.file, 'r');
+    try {
+      readSync(fd, buffer, 0, buffer.length, this.offset);
+    } finally {
+      closeSync(fd);
+    }
+    return buffer.toString('utf8');
+  }
+
+  /** How many lines appended since the mark contain `what`. */
+  count(what: string): number {
+    return this.text()
+      .split('\n')
+      .filter((line) => line.includes(what)).length;
+  }
+}
+
+export interface PodLogMarks {
+  agent: LogMark;
+  mysqld: LogMark;
 }
 
 export interface AgentAnswer {
   status: number;
-  body: any;
+  /** The parsed JSON document, or the text when the agent did not answer JSON. */
+  body: unknown;
 }
 
 export class TestPod extends SandboxPod {
+  get agentUrl(): string {
+    return `http://${this.spec.address}:${AGENT_PORT}`;
+  }
+
   async agent(path: string): Promise<AgentAnswer> {
-    const response = await fetch(`http://${this.spec.address}:${AGENT_PORT}${path}`, { signal: AbortSignal.timeout(3000) });
+    const response = await fetch(`${this.agentUrl}${path}`, { signal: AbortSignal.timeout(3000) });
     const text = await response.text();
     return { status: response.status, body: response.headers.get('content-type')?.includes('json') ? JSON.parse(text) : text };
   }
 
-  async status(): Promise<any> {
-    return (await this.agent('/status')).body;
+  /** The agent's /status document; rejects when the agent cannot be reached or answers something else. */
+  async status(): Promise<AgentStatus> {
+    const answer = await fetchStatus(this.agentUrl, 3000);
+    if (answer.status === null) throw new Error(`${this.name}: ${answer.unreachable}`);
+    return answer.status;
+  }
+
+  /** The agent's /status, or undefined while it cannot be had (agent restarting, say). */
+  async statusOrUndefined(): Promise<AgentStatus | undefined> {
+    return this.status().catch(() => undefined);
+  }
+
+  /** Where this pod's agent and mysqld logs end now. */
+  logMarks(): PodLogMarks {
+    return { agent: new LogMark(this.paths.agentLog), mysqld: new LogMark(this.paths.mysqldLog) };
   }
 
   /** root over the pod's own socket: the administrator's view, independent of the agent. */
@@ -47,14 +110,18 @@ export class TestPod extends SandboxPod {
     return createConnection({ socketPath: this.paths.socket, user: 'root', password: '' });
   }
 
-  async rootQuery<T = any>(sql: string, values?: unknown[]): Promise<T[]> {
+  async rootQuery<T extends object = Row>(sql: string, values?: unknown[]): Promise<T[]> {
     const connection = await this.root();
     try {
-      const [rows] = await connection.query(sql, values);
-      return rows as T[];
+      return await queryRows<T>(connection, sql, values);
     } finally {
       await connection.end();
     }
+  }
+
+  /** The one row a query must return (a SELECT of variables, say), as root. */
+  async rootRow<T extends object = Row>(sql: string, values?: unknown[]): Promise<T> {
+    return firstRow(await this.rootQuery<T>(sql, values), `${this.name}: ${sql}`);
   }
 
   /** The application account over TCP, as a client would connect. */
@@ -73,6 +140,8 @@ export interface StartOptions {
   addressPrefix?: string;
   /** Start HAProxy in front, as `sandbox up` does. */
   haproxy?: boolean;
+  /** A wrapper in front of every agent's command (SandboxPodSpec.agentCommandPrefix); default none. */
+  agentCommandPrefix?: string[];
 }
 
 export class TestCluster {
@@ -92,7 +161,7 @@ export class TestCluster {
       runtime,
       addressPrefix: options.addressPrefix,
       env: options.env,
-      createPod: (spec, podRuntime) => new TestPod(spec, podRuntime),
+      createPod: (spec, podRuntime) => new TestPod(options.agentCommandPrefix ? { ...spec, agentCommandPrefix: options.agentCommandPrefix } : spec, podRuntime),
     });
     const cluster = new TestCluster(sandbox);
     try {
@@ -101,10 +170,10 @@ export class TestCluster {
       await sandbox.prepare();
       await sandbox.startEtcd();
       if (options.replicasFirstMs) {
-        sandbox.pods.slice(1).forEach((pod) => sandbox.startPod(pod));
+        for (const pod of sandbox.pods.slice(1)) sandbox.startPod(pod);
         await new Promise((resolve) => setTimeout(resolve, options.replicasFirstMs));
       }
-      sandbox.pods.forEach((pod) => sandbox.startPod(pod));
+      for (const pod of sandbox.pods) sandbox.startPod(pod);
       if (options.haproxy) await sandbox.startHaproxy();
     } catch (error) {
       await cluster.destroy();
@@ -145,6 +214,12 @@ export class TestCluster {
   /** The pod whose agent answers /primary with 200. */
   async currentPrimary(timeoutMs = 60_000): Promise<TestPod> {
     return (await this.sandbox.primary(timeoutMs)) as TestPod;
+  }
+
+  /** The pods whose mysqld says it is writable (read_only off), asked as root: the servers' own view, not the agents'. */
+  async writable(pods: TestPod[] = this.pods): Promise<string[]> {
+    const flags = await Promise.all(pods.map(async (pod) => ({ pod, row: await pod.rootRow('SELECT @@read_only AS readOnly') })));
+    return flags.filter(({ row }) => Number(row.readOnly) === 0).map(({ pod }) => pod.name);
   }
 
   async destroy(): Promise<void> {

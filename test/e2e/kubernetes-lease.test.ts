@@ -1,0 +1,284 @@
+// The Kubernetes lease backend (MYSQL_HA_LEASE_BACKEND=kubernetes) inside running agents: three
+// MariaDB pods whose agents keep their leader lease in the coordination.k8s.io Lease
+// <statefulset>-leader and their role label on their own Pod. The API server is the test's fake
+// (test/support/fake-kube-api.ts: no real one can run here), served over TLS, checking a bearer
+// token and refusing what the Role in manifests/rbac.yaml does not grant. Each agent finds and
+// trusts it exactly as in a pod: KUBERNETES_SERVICE_HOST/PORT, and the token, ca.crt and namespace
+// files at /var/run/secrets/kubernetes.io/serviceaccount, which each agent process sees in a
+// mount namespace of its own (test/support/in-cluster-pod.ts; needs root). No etcd.
+// The tests share one cluster and run in order: the second one fails the primary over.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { Lease } from 'kubernetes-models/coordination.k8s.io/v1/Lease';
+import { roleLabelKey } from '../../agent/kubernetes/role-label.ts';
+import { queryRows, type Row, TestCluster, type TestPod, waitFor } from '../support/cluster.ts';
+import { type FakeKubeApi, type KubeObject, selfSignedCertificate, startFakeKubeApi } from '../support/fake-kube-api.ts';
+import { assertServiceAccountMount, enforceRole, serviceAccountMountPrefix, writeServiceAccountFiles } from '../support/in-cluster-pod.ts';
+import { WritableSampler, WriteLoad, type WriteLoadTarget } from '../support/write-load.ts';
+
+const FLAVOR = 'mariadb';
+// This file's own addresses (other suites use 127.0.10. to 127.0.14.).
+const PREFIX = '127.0.15.';
+const NAMESPACE = 'mysql-ha-e2e';
+const STATEFULSET = 'mysql-ha';
+const LEASE = `${STATEFULSET}-leader`;
+const SERVICE_ACCOUNT = 'mysql-ha';
+const POD_NAMES = [0, 1, 2].map((ordinal) => `${STATEFULSET}-${ordinal}`);
+const RBAC_FILE = fileURLToPath(new URL('../../manifests/rbac.yaml', import.meta.url));
+
+/** The Pods as the StatefulSet controller creates them (manifests/statefulset.yaml's template labels). */
+function podObject(name: string, ordinal: number): KubeObject {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      name,
+      namespace: NAMESPACE,
+      labels: {
+        'app.kubernetes.io/name': 'mysql-ha',
+        'app.kubernetes.io/instance': 'mysql-ha',
+        'app.kubernetes.io/component': 'database',
+        'app.kubernetes.io/part-of': 'mysql-ha',
+        'statefulset.kubernetes.io/pod-name': name,
+      },
+    },
+    spec: {
+      serviceAccountName: SERVICE_ACCOUNT,
+      containers: [
+        { name: 'mysql', image: 'mysql-ha-mysql' },
+        { name: 'agent', image: 'mysql-ha-agent' },
+      ],
+    },
+    status: { phase: 'Running', podIP: `${PREFIX}${ordinal + 1}` },
+  };
+}
+
+interface LeaseSpec {
+  holderIdentity?: string;
+  leaseDurationSeconds?: number;
+  leaseTransitions?: number;
+  renewTime?: string;
+}
+
+describe(`${FLAVOR}: agents keeping their leader lease in a Kubernetes Lease (MYSQL_HA_LEASE_BACKEND=kubernetes)`, () => {
+  let workDir: string | undefined;
+  let api: FakeKubeApi | undefined;
+  let cluster: TestCluster | undefined;
+
+  const kube = () => api!;
+  const pods = () => cluster!.pods;
+
+  function lease(): KubeObject & { spec?: LeaseSpec } {
+    const object = kube().get('leases', NAMESPACE, LEASE);
+    assert.ok(object, `no Lease ${NAMESPACE}/${LEASE} in the API server`);
+    return object as KubeObject & { spec?: LeaseSpec };
+  }
+
+  function roleLabel(pod: TestPod): string | undefined {
+    return kube().get('pods', NAMESPACE, pod.name)?.metadata.labels?.[roleLabelKey];
+  }
+
+  /** Until every pod's role label is what `primary` being the primary means; throws naming the labels otherwise. */
+  async function waitRoleLabels(primary: TestPod, among: TestPod[] = pods()): Promise<void> {
+    const expected = Object.fromEntries(among.map((pod) => [pod.name, pod === primary ? 'primary' : 'replica']));
+    const actual = () => Object.fromEntries(among.map((pod) => [pod.name, roleLabel(pod)]));
+    await waitFor(`role labels ${JSON.stringify(expected)}`, async () => JSON.stringify(actual()) === JSON.stringify(expected), 30_000).catch(
+      (error: Error) => {
+        throw new Error(`${error.message}; the Pods say ${JSON.stringify(actual())}`);
+      },
+    );
+  }
+
+  /** The pod whose agent answers /primary with 200, once exactly one does. */
+  async function soleWritablePrimary(among: TestPod[]): Promise<TestPod> {
+    return waitFor('exactly one agent answering /primary with 200', async () => {
+      const answers = await Promise.all(among.map(async (pod) => ((await pod.agent('/primary').catch(() => undefined))?.status === 200 ? pod : undefined)));
+      const primaries = answers.filter((pod) => pod !== undefined);
+      return primaries.length === 1 ? primaries[0] : undefined;
+    });
+  }
+
+  async function appQuery<T extends object = Row>(pod: TestPod, sql: string, values?: unknown[]): Promise<T[]> {
+    const connection = await pod.app(cluster!.secrets.app, 'app');
+    try {
+      return await queryRows<T>(connection, sql, values);
+    } finally {
+      await connection.end();
+    }
+  }
+
+  function writeTarget(): WriteLoadTarget {
+    const described = cluster!.sandbox.describe();
+    return { ...described.haproxy.write, user: described.app.user, password: described.app.password, database: described.app.database };
+  }
+
+  async function ackedMissingOn(pod: TestPod, acked: number[]): Promise<number[]> {
+    const rows = await pod.rootQuery<{ id: number }>('SELECT id FROM app.acked_writes');
+    const present = new Set(rows.map((row) => Number(row.id)));
+    return acked.filter((id) => !present.has(id));
+  }
+
+  /**
+   * Agent log lines saying the API server refused them (401, 403) or that they could not find
+   * their service account. (A request timing out on a busy machine is not counted here.)
+   */
+  function apiRefusals(): string[] {
+    return pods().flatMap((pod) =>
+      readFileSync(pod.paths.agentLog, 'utf8')
+        .split('\n')
+        .filter((line) => /KUBERNETES_(UNAUTHORIZED|FORBIDDEN)|SERVICE_ACCOUNT_TOKEN_MISSING|POD_NAMESPACE_UNKNOWN|not running in Kubernetes/.test(line)),
+    );
+  }
+
+  before(async () => {
+    workDir = mkdtempSync(join(tmpdir(), 'mysql-ha-kube-lease-'));
+    const tlsDir = join(workDir, 'tls');
+    const saDir = join(workDir, 'serviceaccount');
+    mkdirSync(tlsDir, { recursive: true });
+    const tls = selfSignedCertificate(tlsDir);
+    const token = randomBytes(32).toString('base64url');
+    writeServiceAccountFiles(saDir, { token, caCert: tls.cert, namespace: NAMESPACE });
+    api = await startFakeKubeApi({
+      tls,
+      token,
+      user: `system:serviceaccount:${NAMESPACE}:${SERVICE_ACCOUNT}`,
+      objects: POD_NAMES.map(podObject),
+    });
+    const grants = enforceRole(api, RBAC_FILE);
+    assert.ok(grants.includes('update leases') && grants.includes('patch pods'), `the Role grants only ${grants.join(', ')}`);
+    const agentCommandPrefix = serviceAccountMountPrefix(saDir);
+    assertServiceAccountMount(agentCommandPrefix, NAMESPACE);
+    const { hostname, port } = new URL(api.url);
+    cluster = await TestCluster.start(FLAVOR, {
+      addressPrefix: PREFIX,
+      haproxy: true,
+      agentCommandPrefix,
+      // What the kubelet sets in every container, and manifests/agent.env's backend. The
+      // namespace comes from the service-account file (no POD_NAMESPACE).
+      env: { MYSQL_HA_LEASE_BACKEND: 'kubernetes', KUBERNETES_SERVICE_HOST: hostname, KUBERNETES_SERVICE_PORT: port },
+    });
+    // TestCluster.start always starts the sandbox's etcd; these agents must not need it.
+    await cluster.sandbox.stopEtcd();
+    await cluster.waitHealthy();
+    await WriteLoad.prepare(writeTarget());
+  });
+
+  after(async () => {
+    await cluster?.destroy();
+    await api?.close();
+    if (workDir && !process.env.KEEP_TEST_DATA) rmSync(workDir, { recursive: true, force: true });
+    else if (workDir) console.log(`# kept: ${workDir} (service account, TLS) and ${cluster?.dir} (pods)`);
+  });
+
+  test('one primary is elected: it holds the Lease, is labelled primary, and takes writes both replicas read', async () => {
+    // Each agent is the process the sandbox recorded (the wrapper exec'd it), in a mount namespace of its own.
+    for (const pod of pods()) {
+      const argv = readFileSync(`/proc/${pod.agentPid}/cmdline`, 'utf8').split('\0');
+      assert.deepEqual(argv.slice(-2, -1), ['run'], `${pod.name}'s agent pid runs ${argv.join(' ')}`);
+      assert.notEqual(readlinkSync(`/proc/${pod.agentPid}/ns/mnt`), readlinkSync('/proc/self/ns/mnt'), `${pod.name}'s agent shares the host's mounts`);
+    }
+    const primary = await soleWritablePrimary(pods());
+    const replicas = pods().filter((pod) => pod !== primary);
+
+    const held = lease();
+    new Lease(held as never).validate();
+    assert.equal(held.spec?.holderIdentity, primary.name, 'the Lease names the primary');
+    assert.equal(held.spec?.leaseDurationSeconds, 5, 'the default lease TTL of the agents, in whole seconds');
+    assert.equal(held.metadata.annotations?.['mysql-ha.io/bootstrapped'], 'true');
+    // Renewed: a holder that stopped renewing would lose it.
+    const renewed = held.spec?.renewTime;
+    await waitFor('the Lease renewed', async () => lease().spec?.renewTime !== renewed, 10_000);
+    assert.equal(lease().spec?.holderIdentity, primary.name);
+
+    for (const pod of pods()) {
+      const status = await pod.status();
+      assert.equal(status.role, pod === primary ? 'primary' : 'replica', `${pod.name} role`);
+      assert.equal(status.lease?.holder, primary.name, `${pod.name}'s view of the lease`);
+    }
+    await waitRoleLabels(primary);
+    assert.deepEqual(await cluster!.writable(), [primary.name], 'exactly one writable mysqld');
+
+    // Each agent recorded its pod's role as an Event, with the RBAC it has.
+    const events = kube()
+      .list('events', NAMESPACE)
+      .filter((event) => event.reason === 'RoleChanged');
+    for (const pod of pods()) {
+      const role = pod === primary ? 'primary' : 'replica';
+      const messages = events.filter((event) => (event.involvedObject as { name?: string }).name === pod.name).map((event) => String(event.message));
+      assert.ok(
+        messages.some((message) => message.startsWith(`${pod.name} is now ${role}`)),
+        `${pod.name}: no RoleChanged event saying ${role}: ${JSON.stringify(messages)}`,
+      );
+    }
+
+    await appQuery(primary, 'CREATE TABLE kube_lease (id INT PRIMARY KEY, note VARCHAR(64))');
+    const ids = [1, 2, 3];
+    for (const id of ids) await appQuery(primary, 'INSERT INTO kube_lease VALUES (?, ?)', [id, `written on ${primary.name}`]);
+    for (const pod of replicas) {
+      await waitFor(
+        `the rows on ${pod.name}`,
+        async () => Number((await pod.rootRow('SELECT COUNT(*) AS n FROM app.kube_lease WHERE id IN (?)', [ids])).n) === ids.length,
+        30_000,
+      );
+      await assert.rejects(appQuery(pod, 'INSERT INTO kube_lease VALUES (100, ?)', ['on a replica']), (error: { errno?: number; message: string }) => {
+        assert.equal(error.errno, 1290, error.message); // ER_OPTION_PREVENTS_STATEMENT: read-only
+        return true;
+      });
+    }
+    assert.deepEqual(apiRefusals(), [], 'the API server refused the agents, or they found no service account');
+  });
+
+  test("SIGKILL of the primary's mysqld under load: another pod takes the Lease and the writes, no acknowledged write lost", async () => {
+    await cluster!.waitHealthy();
+    const old = await soleWritablePrimary(pods());
+    const term = lease().spec?.leaseTransitions ?? 0;
+    const oldServerId = Number((await old.rootRow('SELECT @@server_id AS serverId')).serverId);
+    const sampler = new WritableSampler(pods());
+    const load = new WriteLoad(writeTarget(), 4);
+    let primary: TestPod;
+    try {
+      await waitFor('writes acknowledged before the kill', async () => load.acked.length > 50);
+      const killedAt = Date.now();
+      await old.stopMysqld('SIGKILL');
+      primary = await soleWritablePrimary(pods().filter((pod) => pod !== old));
+      const firstNew = await waitFor('a write acknowledged by the new primary', async () => load.firstAckElsewhere(killedAt, oldServerId) ?? undefined);
+      await waitFor('more writes on the new primary', async () => load.acks.filter((ack) => ack.at >= firstNew && ack.serverId !== oldServerId).length >= 20);
+      console.log(`# ${FLAVOR}: ${primary.name} took writes ${firstNew - killedAt} ms after ${old.name}'s mysqld was killed`);
+    } finally {
+      await load.stop();
+      await sampler.stop();
+    }
+    console.log(`# ${FLAVOR}: ${load.acked.length} writes acknowledged, ${load.failures} failed attempts, ${sampler.samples} read-only samples`);
+
+    assert.notEqual(primary, old);
+    const taken = lease();
+    new Lease(taken as never).validate();
+    assert.equal(taken.spec?.holderIdentity, primary.name, 'the Lease names the new primary');
+    assert.equal(taken.spec?.leaseTransitions, term + 1, 'the Lease changed hands once');
+    assert.equal((await primary.status()).lease?.term, term + 1);
+    assert.deepEqual(await ackedMissingOn(primary, load.acked), [], 'acknowledged writes missing on the new primary');
+    assert.deepEqual(sampler.violations, [], 'two writable mysqld at once');
+    const survivors = pods().filter((pod) => pod !== old);
+    assert.deepEqual(await cluster!.writable(survivors), [primary.name]);
+    await waitRoleLabels(primary, survivors);
+
+    // The old primary's mysqld back: it rejoins as a replica of the new primary, and says so on its Pod.
+    old.startMysqld();
+    await cluster!.waitHealthy();
+    const rejoined = await old.status();
+    assert.equal(rejoined.role, 'replica');
+    assert.equal(rejoined.replication?.source, primary.name);
+    await waitRoleLabels(primary);
+    assert.equal(lease().spec?.holderIdentity, primary.name);
+    assert.deepEqual(await cluster!.writable(), [primary.name], 'exactly one writable mysqld');
+    for (const pod of pods()) {
+      await waitFor(`every acknowledged write on ${pod.name}`, async () => (await ackedMissingOn(pod, load.acked)).length === 0, 30_000);
+    }
+    assert.deepEqual(apiRefusals(), [], 'the API server refused the agents, or they found no service account');
+  });
+});
