@@ -110,7 +110,7 @@ export async function main(args: string[]): Promise<number> {
   switch (action) {
     case 'install': {
       const flavors: Flavor[] = values.flavor === 'all' ? ['mysql', 'mariadb'] : [flavorOf(values.flavor!)];
-      await ensurePrerequisites({ flavors, haproxy: true, etcd: true, kubectl: true }, progress);
+      await ensurePrerequisites({ flavors, haproxy: true, etcd: true, testTools: true }, progress);
       progress('prerequisites installed');
       return 0;
     }

@@ -9,7 +9,8 @@ export interface Prerequisites {
   flavors: Flavor[];
   haproxy?: boolean;
   etcd?: boolean;
-  kubectl?: boolean;
+  /** What the tests use besides servers: kubectl (kustomize), openssl (certificates), unshare (mount namespaces). */
+  testTools?: boolean;
 }
 
 type Progress = (line: string) => void;
@@ -36,9 +37,11 @@ function missingPackages(needs: Prerequisites, chroot: string): string[] {
     [needs.flavors.includes('mysql'), onPath('unshare'), 'util-linux'],
     [needs.haproxy ?? false, onPath('haproxy'), 'haproxy'],
     [needs.etcd ?? false, onPath('etcd'), 'etcd-server'],
-    [needs.kubectl ?? false, onPath('kubectl'), 'kubernetes-client'],
+    [needs.testTools ?? false, onPath('kubectl'), 'kubernetes-client'],
+    [needs.testTools ?? false, onPath('openssl'), 'openssl'],
+    [needs.testTools ?? false, onPath('unshare'), 'util-linux'],
   ];
-  return wanted.filter(([needed, present]) => needed && !present).map(([, , pkg]) => pkg);
+  return [...new Set(wanted.filter(([needed, present]) => needed && !present).map(([, , pkg]) => pkg))];
 }
 
 /**
