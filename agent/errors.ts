@@ -147,6 +147,12 @@ function oneLine(what: string, code: string, hint: string): string {
   return `${what}; what to do: ${hint} (${code})`;
 }
 
+/** One line for /status and the log: what failed and, for an AgentError, what to do and its code. */
+export function explain(error: unknown): string {
+  if (error instanceof AgentError) return error.message === error.what ? oneLine(error.what, error.code, error.hint) : error.message;
+  return messageOf(error);
+}
+
 export function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }

@@ -1,6 +1,6 @@
 import type { RunConfig } from '../config.ts';
 import type { LeaseKeeper } from '../coordination/lease-keeper.ts';
-import { messageOf } from '../errors.ts';
+import { explain } from '../errors.ts';
 import type { AgentMetrics } from '../http/metrics.ts';
 import type { PrimaryPositionWatcher } from '../http/primary-position-watcher.ts';
 import type { PodRolePublisher } from '../kubernetes/pod-role-publisher.ts';
@@ -159,11 +159,11 @@ export class AgentLoop {
           this.#answerSwitchover(request, { ok: true, from: board.current.topology.self.name, to: action.candidate.name, handoverMs });
         }
       } catch (error) {
-        actionError = `${action.kind} failed: ${messageOf(error)}`;
+        actionError = `${action.kind} failed: ${explain(error)}`;
         metrics.actionFailed();
-        log.warn({ action: action.kind, error: messageOf(error) }, 'action failed; deciding again on the next tick');
+        log.warn({ action: action.kind, error: explain(error) }, 'action failed; deciding again on the next tick');
         if (action.kind === 'hand-over' && request !== null) {
-          this.#answerSwitchover(request, { ok: false, reason: `switchover to ${action.candidate.name} failed: ${messageOf(error)}` });
+          this.#answerSwitchover(request, { ok: false, reason: `switchover to ${action.candidate.name} failed: ${explain(error)}` });
         }
       }
     }

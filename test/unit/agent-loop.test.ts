@@ -3,6 +3,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { LeaseObservation } from '../../agent/coordination/lease-keeper.ts';
+import { AgentError } from '../../agent/errors.ts';
 import { AgentLoop } from '../../agent/loop/agent-loop.ts';
 import { ControlInbox } from '../../agent/loop/controls.ts';
 import { SnapshotBoard } from '../../agent/loop/snapshot.ts';
@@ -68,7 +69,7 @@ function loopOf(topology: typeof asPrimary, world: World) {
       run: async (action) => {
         actions.push(action);
         clock.advance(120);
-        if (action.kind === world.failing) throw new Error(`${action.kind} refused by the fake server`);
+        if (action.kind === world.failing) throw new AgentError('MYSQL_QUERY_FAILED', `${action.kind} refused by the fake server`);
       },
     },
     observePeers: async (timeoutMs) => {
@@ -106,7 +107,7 @@ test('agent loop: a failed action is published with its reason and counted, and 
   const { loop, board, actions, failures, lines } = loopOf(asReplica, world);
   assert.equal(await loop.tick(), false);
   assert.equal(board.current.decision?.state, 'fencing');
-  assert.match(board.current.actionError ?? '', /^fence failed: fence refused by the fake server/);
+  assert.match(board.current.actionError ?? '', /^fence failed: fence refused by the fake server; what to do: .+ \(MHA_MYSQL_QUERY_FAILED\)$/);
   assert.deepEqual(failures, ['failed']);
   assert.ok(lines.some((line) => line.msg.startsWith('action failed')));
   world.failing = null;
@@ -186,7 +187,9 @@ test('agent loop: a hand-over that fails answers the request with the failure', 
   const { loop, controls } = loopOf(asPrimary, world);
   const answered = controls.requestSwitchover(REPLICA.name);
   await loop.tick();
-  assert.deepEqual(await answered, { ok: false, reason: 'switchover to mysql-ha-1 failed: hand-over refused by the fake server' });
+  const outcome = await answered;
+  assert.equal(outcome.ok, false);
+  assert.match(outcome.ok ? '' : outcome.reason, /^switchover to mysql-ha-1 failed: hand-over refused by the fake server; what to do: /);
 });
 
 test('agent loop: a request wakes the loop, which ticks at once instead of after its interval', { timeout: 10_000 }, async () => {
