@@ -1,22 +1,13 @@
 import { join } from 'node:path';
 import { AgentError } from '../errors.ts';
 import { assertPortsFree, waitFor } from './probes.ts';
-import { isRunning, spawnLogged, stopProcess } from './process.ts';
+import { isRunning, SandboxService, spawnLogged } from './process.ts';
 
 export const ETCD_CLIENT_PORT = 2379;
 export const ETCD_PEER_PORT = 2380;
 
 /** A one-member etcd (Debian's etcd-server) for the agents' lease; its data stays in DIR/etcd, its log in DIR/etcd.log. */
-export class EtcdProcess {
-  readonly address: string;
-  readonly dir: string;
-  pid: number | undefined;
-
-  constructor(address: string, dir: string) {
-    this.address = address;
-    this.dir = dir;
-  }
-
+export class EtcdProcess extends SandboxService {
   /** The client URL the agents keep their lease at. */
   get endpoint(): string {
     return `http://${this.address}:${ETCD_CLIENT_PORT}`;
@@ -57,11 +48,6 @@ export class EtcdProcess {
       { intervalMs: 100, timeoutError: failed },
     );
     if (outcome === 'exited') throw failed();
-  }
-
-  async stop(): Promise<void> {
-    await stopProcess(this.pid, 'SIGTERM');
-    this.pid = undefined;
   }
 
   #healthy(): Promise<boolean> {

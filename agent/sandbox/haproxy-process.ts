@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { AgentError } from '../errors.ts';
 import { haproxyDefaults, renderHaproxyConfig } from '../haproxy/config.ts';
 import { assertPortsFree, waitFor } from './probes.ts';
-import { spawnLogged, stopProcess } from './process.ts';
+import { SandboxService, spawnLogged } from './process.ts';
 import { runCommand } from './runtime.ts';
 
 /** One server row of HAProxy's CSV stats: which backend, which server, its state. */
@@ -14,16 +14,7 @@ export interface HaproxyServerState {
 }
 
 /** HAProxy in front of the pods: writes to the primary, reads spread over healthy pods, as the agents' checks say. */
-export class HaproxyProcess {
-  readonly address: string;
-  readonly dir: string;
-  pid: number | undefined;
-
-  constructor(address: string, dir: string) {
-    this.address = address;
-    this.dir = dir;
-  }
-
+export class HaproxyProcess extends SandboxService {
   get configPath(): string {
     return join(this.dir, 'haproxy.cfg');
   }
@@ -81,11 +72,6 @@ export class HaproxyProcess {
           ),
       },
     );
-  }
-
-  async stop(): Promise<void> {
-    await stopProcess(this.pid, 'SIGTERM');
-    this.pid = undefined;
   }
 }
 

@@ -38,3 +38,20 @@ export async function stopProcess(pid: number | undefined, signal: NodeJS.Signal
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
+
+/** A service the sandbox runs beside the pods (etcd, HAProxy): one process, on its own address, with its files in `dir`. */
+export class SandboxService {
+  readonly address: string;
+  readonly dir: string;
+  pid: number | undefined;
+
+  constructor(address: string, dir: string) {
+    this.address = address;
+    this.dir = dir;
+  }
+
+  async stop(): Promise<void> {
+    await stopProcess(this.pid, 'SIGTERM');
+    this.pid = undefined;
+  }
+}
