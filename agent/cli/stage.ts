@@ -1,18 +1,13 @@
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { loadStageConfig } from '../config.ts';
 import { AgentError } from '../errors.ts';
 import { createLogger } from '../log.ts';
 import { writeFileIfChanged } from '../pod/files.ts';
 import { CNF_FILE, INIT_SQL_FILE, renderStagedFiles } from '../pod/stage.ts';
+import { parseCommandLine } from './args.ts';
 
 export async function main(args: string[]): Promise<number> {
-  let values: { 'conf-dir'?: string; 'init-dir'?: string };
-  try {
-    ({ values } = parseArgs({ args, options: { 'conf-dir': { type: 'string' }, 'init-dir': { type: 'string' } } }));
-  } catch (error) {
-    throw new AgentError('USAGE', `stage: ${(error as Error).message}`);
-  }
+  const { values } = parseCommandLine('stage', { args, options: { 'conf-dir': { type: 'string' }, 'init-dir': { type: 'string' } } });
   const confDir = values['conf-dir'];
   const initDir = values['init-dir'];
   if (!confDir || !initDir) throw new AgentError('USAGE', 'stage needs --conf-dir DIR and --init-dir DIR');

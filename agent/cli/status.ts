@@ -1,8 +1,8 @@
-import { parseArgs } from 'node:util';
 import { AgentError } from '../errors.ts';
 import { collectStatus, formatStatusTable } from '../http/status-client.ts';
 import { SandboxCluster } from '../sandbox/cluster.ts';
 import { runtimeFor } from '../sandbox/runtime.ts';
+import { parseCommandLine } from './args.ts';
 
 /** Agent URLs from --agents, or from a sandbox's cluster.json with --dir. */
 export function agentUrls(values: { dir?: string; agents?: string }): string[] {
@@ -15,12 +15,7 @@ export function agentUrls(values: { dir?: string; agents?: string }): string[] {
 }
 
 export async function main(args: string[]): Promise<number> {
-  let values: { dir?: string; agents?: string; json?: boolean };
-  try {
-    ({ values } = parseArgs({ args, options: { dir: { type: 'string' }, agents: { type: 'string' }, json: { type: 'boolean' } } }));
-  } catch (error) {
-    throw new AgentError('USAGE', `status: ${(error as Error).message}`);
-  }
+  const { values } = parseCommandLine('status', { args, options: { dir: { type: 'string' }, agents: { type: 'string' }, json: { type: 'boolean' } } });
   const rows = await collectStatus(agentUrls(values));
   process.stdout.write(
     values.json

@@ -1,9 +1,9 @@
-import { parseArgs } from 'node:util';
 import { AgentError, rootMessageOf } from '../errors.ts';
 import { collectStatus } from '../http/status-client.ts';
 import type { SwitchoverOutcome } from '../loop/controls.ts';
 import { SandboxCluster } from '../sandbox/cluster.ts';
 import { runtimeFor } from '../sandbox/runtime.ts';
+import { parseCommandLine } from './args.ts';
 import { agentUrls } from './status.ts';
 
 /** The token: MYSQL_HA_SWITCHOVER_TOKEN, else (for a sandbox) the one kept in its cluster.json. */
@@ -14,12 +14,7 @@ function tokenFor(dir: string | undefined): string {
 }
 
 export async function main(args: string[]): Promise<number> {
-  let values: { dir?: string; agents?: string; to?: string };
-  try {
-    ({ values } = parseArgs({ args, options: { dir: { type: 'string' }, agents: { type: 'string' }, to: { type: 'string' } } }));
-  } catch (error) {
-    throw new AgentError('USAGE', `switchover: ${(error as Error).message}`);
-  }
+  const { values } = parseCommandLine('switchover', { args, options: { dir: { type: 'string' }, agents: { type: 'string' }, to: { type: 'string' } } });
   const urls = agentUrls(values);
   const token = tokenFor(values.dir);
   const primary = (await collectStatus(urls)).find((row) => row.role === 'primary' && row.healthy);
