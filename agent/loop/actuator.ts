@@ -80,12 +80,12 @@ export class Actuator {
           password: this.#config.replication.password,
         });
         await this.#server.query(sql, values);
-        return this.#exec([START_REPLICA]);
+        return this.#exec([...this.#dialect.alignReplicaPosition, START_REPLICA]);
       }
       case 'rebuild':
         return this.#rebuild(action.donor);
       case 'start-replication':
-        return this.#exec([START_REPLICA]);
+        return this.#exec([STOP_REPLICA, ...this.#dialect.alignReplicaPosition, START_REPLICA]);
       case 'start-io-thread':
         return this.#exec([START_IO_THREAD]);
       case 'hand-over':

@@ -85,6 +85,12 @@ export function mariadbDialect(): Dialect {
         'CHANGE MASTER TO MASTER_HOST = ?, MASTER_PORT = ?, MASTER_USER = ?, MASTER_PASSWORD = ?, ' + 'MASTER_USE_GTID = slave_pos, MASTER_CONNECT_RETRY = 2',
       values: [source.host, source.port, source.user, source.password],
     }),
+    // MASTER_USE_GTID=slave_pos asks from gtid_slave_pos, which can lag what this server has: a
+    // DDL is binlogged before gtid_slave_pos records it, and a crash between the two (seen here:
+    // SIGKILL right after a CREATE TABLE) has strict mode refuse the GTID sent again (error 1950).
+    // Every node logs what it applies (log_slave_updates), so its binlog position is exactly what
+    // it has; errant transactions are refused before replication starts (decide).
+    alignReplicaPosition: ['SET GLOBAL gtid_slave_pos = @@gtid_binlog_pos'],
     subtractGtids: subtractMariadbGtids,
     originatesFrom: (member, identity) => mariadbGtidOriginatesFrom(member, Number(/^server-id-(\d+)$/.exec(identity)?.[1] ?? Number.NaN)),
     // No clone in MariaDB. What a crashed primary never got acknowledged is dropped at its

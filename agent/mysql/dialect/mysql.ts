@@ -92,6 +92,8 @@ export function mysqlDialect(hasBinaryLogStatus: boolean): Dialect {
         'SOURCE_AUTO_POSITION = 1, SOURCE_SSL = 1, SOURCE_CONNECT_RETRY = 2, SOURCE_RETRY_COUNT = 172800',
       values: [source.host, source.port, source.user, source.password],
     }),
+    // Auto-positioning already asks from gtid_executed, which covers every applied transaction.
+    alignReplicaPosition: [],
     subtractGtids: subtractMysqlGtids,
     originatesFrom: mysqlGtidOriginatesFrom,
     cloneFrom: (donor) => [

@@ -50,6 +50,11 @@ export interface Dialect {
   /** How many transactions the sets hold together: ranks failover candidates. */
   countGtids(...sets: string[]): number;
   changeSource(source: ReplicationSource): Statement;
+  /**
+   * Run while replication is stopped, just before it starts: makes the position the replica
+   * asks its source from cover everything this server has already executed.
+   */
+  alignReplicaPosition: string[];
   /** GTIDs in `set` that `other` lacks ('' when none). */
   subtractGtids(set: string, other: string): string;
   /**
