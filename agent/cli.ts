@@ -17,6 +17,7 @@ const commands: Record<string, { summary: string; load: () => Promise<{ main(arg
     summary: 'switchover [--to POD] --dir DIR | --agents URL,...  planned switchover (token: MYSQL_HA_SWITCHOVER_TOKEN)',
     load: () => import('./cli/switchover.ts'),
   },
+  images: { summary: 'images [--flavor mysql|mariadb|all]     build the agent and server images with Docker (--help)', load: () => import('./cli/images.ts') },
   'haproxy-config': {
     summary: 'haproxy-config --statefulset NAME     print haproxy.cfg: writes to the primary, reads spread over pods (--help)',
     load: () => import('./cli/haproxy-config.ts'),

@@ -105,6 +105,23 @@ export const errorDefs = {
     code: 'MHA_SANDBOX_TIMEOUT',
     hint: "the sandbox did not reach the state named in time: read the pods' agent.log and mysqld.log, and mysql-ha-agent sandbox status",
   },
+  // Images and the container sandbox (mysql-ha-agent images, sandbox up --runtime docker).
+  DOCKER_UNAVAILABLE: {
+    code: 'MHA_DOCKER_UNAVAILABLE',
+    hint: 'run as root once: mysql-ha-agent images installs Debian docker.io and starts dockerd; or start your Docker Engine yourself',
+  },
+  DOCKER_FAILED: {
+    code: 'MHA_DOCKER_FAILED',
+    hint: "read docker's message above; docker ps -a and docker logs CONTAINER show what the containers did",
+  },
+  IMAGE_BUILD_FAILED: {
+    code: 'MHA_IMAGE_BUILD_FAILED',
+    hint: 'fix what the message reports; base root file systems are kept in /var/cache/mysql-ha-agent/rootfs: delete one to have it made again',
+  },
+  IMAGE_MISSING: {
+    code: 'MHA_IMAGE_MISSING',
+    hint: 'build the images first: npm run images (or mysql-ha-agent images --flavor FLAVOR)',
+  },
 } as const;
 
 export type ErrorName = keyof typeof errorDefs;

@@ -1,5 +1,4 @@
 import { escape as escapeSql } from 'mysql2';
-import type { SandboxPod } from './pod.ts';
 import { rootConnection } from './probes.ts';
 
 export const ADMIN_USER = 'admin';
@@ -8,7 +7,7 @@ export const ADMIN_USER = 'admin';
  * The sandbox's administrator: every privilege on every pod, created on the primary so it
  * replicates. Returns the server's version, as the primary reports it.
  */
-export async function ensureAdminAccount(primary: SandboxPod, password: string): Promise<string> {
+export async function ensureAdminAccount(primary: { paths: { socket: string } }, password: string): Promise<string> {
   const connection = await rootConnection(primary);
   try {
     const account = `${escapeSql(ADMIN_USER)}@'%'`;

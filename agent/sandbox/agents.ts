@@ -2,7 +2,7 @@
 import { AgentError, rootMessageOf } from '../errors.ts';
 import type { AgentStatus } from '../http/status.ts';
 import { fetchStatus } from '../http/status-client.ts';
-import { AGENT_PORT, type SandboxPod } from './pod.ts';
+import { AGENT_PORT } from './pod.ts';
 import { waitFor } from './probes.ts';
 
 /** An agent's answer to a GET: its HTTP status (0 when unreachable), the reason it gives, its JSON body. */
@@ -13,12 +13,18 @@ export interface AgentReply {
   body: unknown;
 }
 
-export function agentUrl(pod: SandboxPod): string {
+/** A pod as the sandbox reaches it from this machine: its name and the address its agent answers on. */
+export interface ReachablePod {
+  name: string;
+  spec: { address: string };
+}
+
+export function agentUrl(pod: ReachablePod): string {
   return `http://${pod.spec.address}:${AGENT_PORT}`;
 }
 
 /** GET `path` from the pod's agent (/health, /primary, /replica…); for /status use podStatus, which is typed. */
-export async function agentGet(pod: SandboxPod, path: string): Promise<AgentReply> {
+export async function agentGet(pod: ReachablePod, path: string): Promise<AgentReply> {
   try {
     const response = await fetch(`${agentUrl(pod)}${path}`, { signal: AbortSignal.timeout(2000) });
     const body: unknown = await response.json().catch(() => ({}));
@@ -30,12 +36,12 @@ export async function agentGet(pod: SandboxPod, path: string): Promise<AgentRepl
 }
 
 /** The pod's GET /status document, or null when its agent does not give one. */
-export async function podStatus(pod: SandboxPod, timeoutMs = 2000): Promise<AgentStatus | null> {
+export async function podStatus(pod: ReachablePod, timeoutMs = 2000): Promise<AgentStatus | null> {
   return (await fetchStatus(agentUrl(pod), timeoutMs)).status;
 }
 
 /** Until every agent says healthy; on timeout the error lists what each agent reports. */
-export async function waitHealthy(pods: SandboxPod[], timeoutMs: number, dir: string): Promise<void> {
+export async function waitHealthy(pods: ReachablePod[], timeoutMs: number, dir: string): Promise<void> {
   let answers: AgentReply[] = [];
   await waitFor(
     'every agent healthy',
@@ -58,7 +64,7 @@ export async function waitHealthy(pods: SandboxPod[], timeoutMs: number, dir: st
 }
 
 /** The pod whose agent answers /primary with 200 (the lease holder), once there is one. */
-export async function findPrimary(pods: SandboxPod[], timeoutMs: number): Promise<SandboxPod> {
+export async function findPrimary<Pod extends ReachablePod>(pods: Pod[], timeoutMs: number): Promise<Pod> {
   let answers: AgentReply[] = [];
   return waitFor(
     'a primary',

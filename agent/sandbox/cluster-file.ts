@@ -3,18 +3,29 @@
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { AgentError, messageOf } from '../errors.ts';
+import { haproxyDefaults } from '../haproxy/config.ts';
 import type { Flavor } from '../mysql/dialect/types.ts';
 import { ADMIN_USER } from './admin-account.ts';
-import { agentUrl } from './agents.ts';
-import type { SandboxCluster } from './cluster.ts';
-import { MYSQL_PORT } from './pod.ts';
+import type { SecretName } from './plan.ts';
+import { AGENT_PORT, MYSQL_PORT } from './pod.ts';
 
 /** DIR/cluster.json: everything needed to reach and control a sandbox (mode 0600: it holds passwords). */
 export interface ClusterFile {
+  /** How the pods run: processes on this machine, or containers (absent in files older than containers: processes). */
+  runtime?: SandboxRuntime;
   flavor: Flavor;
   version: string | null;
   addressPrefix: string;
-  pods: Array<{ name: string; mysql: { host: string; port: number }; agent: string; pid: { mysqld: number | null; agent: number | null } }>;
+  /** The images a container sandbox runs. */
+  images?: { agent: string; server: string };
+  pods: Array<{
+    name: string;
+    mysql: { host: string; port: number };
+    agent: string;
+    pid: { mysqld: number | null; agent: number | null };
+    /** The pod's containers: its network namespace (`pod`), the server and the agent. */
+    containers?: { pod: string; mysql: string; agent: string };
+  }>;
   haproxy: { write: { host: string; port: number }; read: { host: string; port: number }; stats: string; pid: number | null };
   etcd: { endpoint: string; pid: number | null };
   app: { user: string; password: string; database: string };
@@ -23,29 +34,54 @@ export interface ClusterFile {
   switchoverToken: string;
 }
 
-/** The cluster as cluster.json records it: addresses, accounts, and the pid of every process. */
-export function describeCluster(cluster: SandboxCluster): ClusterFile {
-  const { writePort, readPort, statsPort } = cluster.haproxy.ports;
+export type SandboxRuntime = 'processes' | 'docker';
+
+/** What either kind of sandbox knows of itself; cluster.json is written from it. */
+export interface SandboxDescription {
+  runtime: SandboxRuntime;
+  flavor: Flavor;
+  version: string | null;
+  addressPrefix: string;
+  images?: { agent: string; server: string };
+  pods: Array<{
+    name: string;
+    address: string;
+    pid?: { mysqld: number | undefined; agent: number | undefined };
+    containers?: { pod: string; mysql: string; agent: string };
+  }>;
+  haproxyAddress: string;
+  haproxyPid?: number | undefined;
+  etcdEndpoint: string;
+  etcdPid?: number | undefined;
+  secrets: Record<SecretName, string>;
+}
+
+/** The cluster as cluster.json records it: addresses, accounts, and each pod's processes or containers. */
+export function describeCluster(sandbox: SandboxDescription): ClusterFile {
+  const { writePort, readPort, statsPort } = haproxyDefaults;
   return {
-    flavor: cluster.flavor,
-    version: cluster.version,
-    addressPrefix: cluster.addressPrefix,
-    pods: cluster.pods.map((pod) => ({
+    runtime: sandbox.runtime,
+    flavor: sandbox.flavor,
+    version: sandbox.version,
+    addressPrefix: sandbox.addressPrefix,
+    ...(sandbox.images ? { images: sandbox.images } : {}),
+    pods: sandbox.pods.map((pod) => ({
       name: pod.name,
-      mysql: { host: pod.spec.address, port: MYSQL_PORT },
-      agent: agentUrl(pod),
-      pid: { mysqld: pod.mysqldPid ?? null, agent: pod.agentPid ?? null },
+      mysql: { host: pod.address, port: MYSQL_PORT },
+      agent: `http://${pod.address}:${AGENT_PORT}`,
+      pid: { mysqld: pod.pid?.mysqld ?? null, agent: pod.pid?.agent ?? null },
+      ...(pod.containers ? { containers: pod.containers } : {}),
     })),
     haproxy: {
-      write: { host: cluster.haproxyAddress, port: writePort },
-      read: { host: cluster.haproxyAddress, port: readPort },
-      stats: `http://${cluster.haproxyAddress}:${statsPort}/stats`,
-      pid: cluster.haproxyPid ?? null,
+      write: { host: sandbox.haproxyAddress, port: writePort },
+      read: { host: sandbox.haproxyAddress, port: readPort },
+      stats: `http://${sandbox.haproxyAddress}:${statsPort}/stats`,
+      pid: sandbox.haproxyPid ?? null,
     },
-    etcd: { endpoint: cluster.etcdEndpoint, pid: cluster.etcdPid ?? null },
-    app: { user: 'app', password: cluster.secrets.app, database: 'app' },
-    admin: { user: ADMIN_USER, password: cluster.secrets.admin },
-    switchoverToken: cluster.secrets.switchover,
+    etcd: { endpoint: sandbox.etcdEndpoint, pid: sandbox.etcdPid ?? null },
+    app: { user: 'app', password: sandbox.secrets.app, database: 'app' },
+    admin: { user: ADMIN_USER, password: sandbox.secrets.admin },
+    switchoverToken: sandbox.secrets.switchover,
   };
 }
 

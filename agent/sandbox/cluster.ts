@@ -175,7 +175,18 @@ export class SandboxCluster {
   }
 
   describe(): ClusterFile {
-    return describeCluster(this);
+    return describeCluster({
+      runtime: 'processes',
+      flavor: this.flavor,
+      version: this.version,
+      addressPrefix: this.addressPrefix,
+      pods: this.pods.map((pod) => ({ name: pod.name, address: pod.spec.address, pid: { mysqld: pod.mysqldPid, agent: pod.agentPid } })),
+      haproxyAddress: this.haproxyAddress,
+      haproxyPid: this.haproxyPid,
+      etcdEndpoint: this.etcdEndpoint,
+      etcdPid: this.etcdPid,
+      secrets: this.secrets,
+    });
   }
 
   save(): void {

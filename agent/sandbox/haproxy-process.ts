@@ -38,41 +38,43 @@ export class HaproxyProcess extends SandboxService {
     this.pid = spawnLogged('haproxy', ['-db', '-f', this.configPath], join(this.dir, 'haproxy.log'));
   }
 
-  /**
-   * Until HAProxy agrees with `podCount` healthy agents. It counts every server as up at start
-   * and needs `fall` failed checks to mark one down, so until then a write could reach a
-   * replica (which refuses it: replicas are read-only); servers that failed their first
-   * checks come back only on their next one.
-   */
-  async waitSettled(podCount: number, timeoutMs: number): Promise<void> {
-    const url = `http://${this.address}:${this.ports.statsPort}/stats;csv`;
-    let servers: HaproxyServerState[] = [];
-    await waitFor(
-      'HAProxy to settle',
-      async () => {
-        servers = await fetch(url, { signal: AbortSignal.timeout(1000) })
-          .then(async (response) => parseStatsCsv(await response.text()))
-          .catch(() => []);
-        // Called once every agent is healthy: every pod readable, exactly one writable, the rest down for writes.
-        const readable = servers.filter((server) => server.backend === 'mysql-readable');
-        const write = servers.filter((server) => server.backend === 'mysql-primary');
-        return (
-          readable.length === podCount &&
-          readable.every((server) => server.status === 'UP') &&
-          write.filter((server) => server.status === 'UP').length === 1 &&
-          write.filter((server) => server.status === 'DOWN').length === podCount - 1
-        );
-      },
-      timeoutMs,
-      {
-        timeoutError: () =>
-          new AgentError(
-            'SANDBOX_HAPROXY_UNSETTLED',
-            `HAProxy did not settle within ${timeoutMs / 1000} s: ${JSON.stringify(servers)} (see ${this.dir}/haproxy.log)`,
-          ),
-      },
-    );
+  /** Until HAProxy agrees with `podCount` healthy agents (see waitHaproxySettled). */
+  waitSettled(podCount: number, timeoutMs: number): Promise<void> {
+    return waitHaproxySettled(this.address, podCount, timeoutMs, `${this.dir}/haproxy.log`);
   }
+}
+
+/**
+ * Until the HAProxy whose stats page is on `address` agrees with `podCount` healthy agents.
+ * It counts every server as up at start and needs `fall` failed checks to mark one down, so
+ * until then a write could reach a replica (which refuses it: replicas are read-only);
+ * servers that failed their first checks come back only on their next one.
+ */
+export async function waitHaproxySettled(address: string, podCount: number, timeoutMs: number, log: string): Promise<void> {
+  const url = `http://${address}:${haproxyDefaults.statsPort}/stats;csv`;
+  let servers: HaproxyServerState[] = [];
+  await waitFor(
+    'HAProxy to settle',
+    async () => {
+      servers = await fetch(url, { signal: AbortSignal.timeout(1000) })
+        .then(async (response) => parseStatsCsv(await response.text()))
+        .catch(() => []);
+      // Called once every agent is healthy: every pod readable, exactly one writable, the rest down for writes.
+      const readable = servers.filter((server) => server.backend === 'mysql-readable');
+      const write = servers.filter((server) => server.backend === 'mysql-primary');
+      return (
+        readable.length === podCount &&
+        readable.every((server) => server.status === 'UP') &&
+        write.filter((server) => server.status === 'UP').length === 1 &&
+        write.filter((server) => server.status === 'DOWN').length === podCount - 1
+      );
+    },
+    timeoutMs,
+    {
+      timeoutError: () =>
+        new AgentError('SANDBOX_HAPROXY_UNSETTLED', `HAProxy did not settle within ${timeoutMs / 1000} s: ${JSON.stringify(servers)} (see ${log})`),
+    },
+  );
 }
 
 /** The server rows of HAProxy's CSV stats (`/stats;csv`) for the mysql-* backends. */

@@ -11,6 +11,8 @@ export interface Prerequisites {
   etcd?: boolean;
   /** What the tests use besides servers: kubectl (kustomize), openssl (certificates), unshare (mount namespaces). */
   testTools?: boolean;
+  /** debootstrap, which makes the container base images. */
+  debootstrap?: boolean;
 }
 
 type Progress = (line: string) => void;
@@ -35,6 +37,7 @@ function missingPackages(needs: Prerequisites, chroot: string): string[] {
     [needs.flavors.includes('mariadb'), existsSync('/usr/sbin/mariadbd') && onPath('mariadb-install-db'), 'mariadb-server'],
     [needs.flavors.includes('mysql') && !existsSync(`${chroot}/usr/sbin/mysqld`), onPath('debootstrap'), 'debootstrap'],
     [needs.flavors.includes('mysql'), onPath('unshare'), 'util-linux'],
+    [needs.debootstrap ?? false, onPath('debootstrap'), 'debootstrap'],
     [needs.haproxy ?? false, onPath('haproxy'), 'haproxy'],
     [needs.etcd ?? false, onPath('etcd'), 'etcd-server'],
     [needs.testTools ?? false, onPath('kubectl'), 'kubernetes-client'],

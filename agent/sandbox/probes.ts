@@ -4,7 +4,7 @@ import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Connection, createConnection } from 'mysql2/promise';
 import { AgentError, messageOf } from '../errors.ts';
-import type { SandboxPod, SandboxPodSpec } from './pod.ts';
+import type { SandboxPodSpec } from './pod.ts';
 
 export interface WaitOptions {
   /** Pause between two probes (default 200 ms). */
@@ -64,12 +64,16 @@ export async function assertPortsFree(owner: Pick<SandboxPodSpec, 'name' | 'addr
 }
 
 /** root over the pod's own socket: the administrator's view, independent of the agent. */
-export function rootConnection(pod: Pick<SandboxPod, 'paths'>): Promise<Connection> {
+export function rootConnection(pod: { paths: { socket: string } }): Promise<Connection> {
   return createConnection({ socketPath: pod.paths.socket, user: 'root', password: '' });
 }
 
 /** One statement as root over the pod's socket, on a connection of its own; its rows, typed by the caller. */
-export async function rootQuery<Row extends object = Record<string, unknown>>(pod: Pick<SandboxPod, 'paths'>, sql: string, values?: unknown[]): Promise<Row[]> {
+export async function rootQuery<Row extends object = Record<string, unknown>>(
+  pod: { paths: { socket: string } },
+  sql: string,
+  values?: unknown[],
+): Promise<Row[]> {
   const connection = await rootConnection(pod);
   try {
     const [rows] = await connection.query(sql, values);

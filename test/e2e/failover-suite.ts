@@ -8,7 +8,8 @@ import { after, before, describe, test } from 'node:test';
 import type { AgentStatus } from '../../agent/http/status.ts';
 import type { Flavor } from '../../agent/mysql/dialect/types.ts';
 import { type PodLogMarks, queryRows, type Row, TestCluster, type TestPod, waitFor } from '../support/cluster.ts';
-import { WritableSampler, WriteLoad, type WriteLoadTarget } from '../support/write-load.ts';
+import { ackedMissingOn, assertNoErrantGtids, report, underLoad, waitNewPrimary, writeTarget } from '../support/failover-checks.ts';
+import { WritableSampler, WriteLoad } from '../support/write-load.ts';
 
 const PREFIX = '127.0.12.';
 const ETCD_PROXY = `${PREFIX}201`;
@@ -56,55 +57,6 @@ interface SwitchoverAnswer {
   reason?: string;
 }
 
-function writeTarget(cluster: TestCluster): WriteLoadTarget {
-  const described = cluster.sandbox.describe();
-  return { ...described.haproxy.write, user: described.app.user, password: described.app.password, database: described.app.database };
-}
-
-async function ackedMissingOn(pod: TestPod, acked: number[]): Promise<number[]> {
-  const rows = await pod.rootQuery<{ id: number }>('SELECT id FROM app.acked_writes');
-  const present = new Set(rows.map((row) => Number(row.id)));
-  return acked.filter((id) => !present.has(id));
-}
-
-/** Every node's executed GTIDs are contained in the primary's (checked by the servers themselves where they can). */
-async function assertNoErrantGtids(cluster: TestCluster, primary: TestPod): Promise<void> {
-  for (const pod of cluster.pods.filter((candidate) => candidate !== primary)) {
-    const variable = cluster.flavor === 'mysql' ? '@@gtid_executed' : '@@gtid_binlog_state';
-    const executed = String((await pod.rootRow(`SELECT ${variable} AS executed`)).executed);
-    if (cluster.flavor === 'mysql') {
-      const { subset } = await primary.rootRow('SELECT GTID_SUBSET(?, @@gtid_executed) AS subset', [executed]);
-      assert.equal(Number(subset), 1, `${pod.name} has errant GTIDs: ${executed} is not within ${primary.name}'s`);
-    } else {
-      const state = String((await primary.rootRow('SELECT @@gtid_binlog_state AS state')).state);
-      const last = new Map(
-        state
-          .split(',')
-          .filter(Boolean)
-          .map((gtid) => {
-            const [d, s, n] = gtid.split('-');
-            return [`${d}-${s}`, Number(n)];
-          }),
-      );
-      for (const gtid of executed.split(',').filter(Boolean)) {
-        const [d, s, n] = gtid.split('-');
-        assert.ok(Number(n) <= (last.get(`${d}-${s}`) ?? -1), `${pod.name} has errant GTID ${gtid}, not within ${primary.name}'s ${state}`);
-      }
-    }
-  }
-}
-
-async function waitNewPrimary(cluster: TestCluster, not: TestPod): Promise<TestPod> {
-  return waitFor(
-    `a new primary other than ${not.name}`,
-    async () => {
-      const primary = await cluster.currentPrimary(1000).catch(() => undefined);
-      return primary && primary !== not ? primary : undefined;
-    },
-    60_000,
-  );
-}
-
 /** The time of the observation a /status document is based on (epoch ms), or 0 before the first. */
 function observedAt(status: AgentStatus): number {
   return status.observedAt === null ? 0 : Date.parse(status.observedAt);
@@ -123,55 +75,6 @@ async function sessionsWaitingForAck(pod: TestPod): Promise<number> {
   const rows = await pod.rootQuery<{ Variable_name: string; Value: string }>("SHOW GLOBAL STATUS LIKE 'Rpl_semi_sync_%_wait_sessions'");
   assert.ok(rows.length > 0, `${pod.name} reports no semi-sync wait sessions variable`);
   return Math.max(...rows.map((row) => Number(row.Value)));
-}
-
-interface LoadOutcome {
-  load: WriteLoad;
-  primary: TestPod;
-  sampler: WritableSampler;
-  /** From the event to the first write the new primary acknowledged. */
-  recoveryMs: number;
-  /** From the old primary's last acknowledged write to the new primary's first. */
-  writeGapMs: number;
-}
-
-/** Runs `event` (which returns the new primary) under a write load, and measures what a user would. */
-async function underLoad(cluster: TestCluster, event: () => Promise<TestPod>): Promise<LoadOutcome> {
-  const old = await cluster.currentPrimary();
-  const oldServerId = Number((await old.rootRow('SELECT @@server_id AS serverId')).serverId);
-  const sampler = new WritableSampler(cluster.pods);
-  const load = new WriteLoad(writeTarget(cluster), 4);
-  let eventAt: number;
-  let primary: TestPod;
-  let firstNew: number;
-  try {
-    await waitFor('writes acknowledged before the event', async () => load.acked.length > 50);
-    eventAt = Date.now();
-    primary = await event();
-    firstNew = await waitFor('a write acknowledged by the new primary', async () => load.firstAckElsewhere(eventAt, oldServerId) ?? undefined, 60_000);
-    // Some more writes on the new primary, so what is checked afterwards covers them too.
-    await waitFor(
-      'more writes acknowledged by the new primary',
-      async () => load.acks.filter((ack) => ack.at >= firstNew && ack.serverId !== oldServerId).length >= 20,
-    );
-  } finally {
-    await load.stop();
-    await sampler.stop();
-  }
-  const lastOld = load.lastAckBy(oldServerId) ?? eventAt;
-  return { load, primary, sampler, recoveryMs: firstNew - eventAt, writeGapMs: firstNew - lastOld };
-}
-
-function report(flavor: Flavor, what: string, outcome: LoadOutcome): void {
-  const { recoveryMs, writeGapMs, load, sampler } = outcome;
-  console.log(
-    [
-      `# ${flavor}: ${what}: first write on the new primary ${recoveryMs} ms after the event`,
-      `write gap ${writeGapMs} ms`,
-      `${load.acked.length} writes acknowledged (${load.failures} failed attempts, not acknowledged)`,
-      `${sampler.samples} read-only samples, ${sampler.violations.length} with two writable nodes`,
-    ].join('; '),
-  );
 }
 
 /** Restarts each pod's agent, one after the other, with these settings changed. */

@@ -77,56 +77,68 @@ export interface AgentAnswer {
   body: unknown;
 }
 
-export class TestPod extends SandboxPod {
-  get agentUrl(): string {
-    return `http://${this.spec.address}:${AGENT_PORT}`;
-  }
+/** What a test needs of a pod to reach it: its agent's address and its server's socket. */
+type ReachableByTests = abstract new (
+  // biome-ignore lint/suspicious/noExplicitAny: a mixin's base takes whatever arguments its own class does
+  ...args: any[]
+) => { readonly name: string; readonly spec: { address: string }; readonly paths: { socket: string } };
 
-  async agent(path: string): Promise<AgentAnswer> {
-    const response = await fetch(`${this.agentUrl}${path}`, { signal: AbortSignal.timeout(3000) });
-    const text = await response.text();
-    return { status: response.status, body: response.headers.get('content-type')?.includes('json') ? JSON.parse(text) : text };
-  }
+/** A test's handles on a pod, whichever way it runs (processes or containers): its agent over HTTP, its server as root and as the application. */
+export function withTestClients<Base extends ReachableByTests>(base: Base) {
+  abstract class PodWithClients extends base {
+    get agentUrl(): string {
+      return `http://${this.spec.address}:${AGENT_PORT}`;
+    }
 
-  /** The agent's /status document; rejects when the agent cannot be reached or answers something else. */
-  async status(): Promise<AgentStatus> {
-    const answer = await fetchStatus(this.agentUrl, 3000);
-    if (answer.status === null) throw new Error(`${this.name}: ${answer.unreachable}`);
-    return answer.status;
-  }
+    async agent(path: string): Promise<AgentAnswer> {
+      const response = await fetch(`${this.agentUrl}${path}`, { signal: AbortSignal.timeout(3000) });
+      const text = await response.text();
+      return { status: response.status, body: response.headers.get('content-type')?.includes('json') ? JSON.parse(text) : text };
+    }
 
-  /** The agent's /status, or undefined while it cannot be had (agent restarting, say). */
-  async statusOrUndefined(): Promise<AgentStatus | undefined> {
-    return this.status().catch(() => undefined);
-  }
+    /** The agent's /status document; rejects when the agent cannot be reached or answers something else. */
+    async status(): Promise<AgentStatus> {
+      const answer = await fetchStatus(this.agentUrl, 3000);
+      if (answer.status === null) throw new Error(`${this.name}: ${answer.unreachable}`);
+      return answer.status;
+    }
 
+    /** The agent's /status, or undefined while it cannot be had (agent restarting, say). */
+    async statusOrUndefined(): Promise<AgentStatus | undefined> {
+      return this.status().catch(() => undefined);
+    }
+
+    /** root over the pod's own socket: the administrator's view, independent of the agent. */
+    async root(): Promise<Connection> {
+      return createConnection({ socketPath: this.paths.socket, user: 'root', password: '' });
+    }
+
+    async rootQuery<T extends object = Row>(sql: string, values?: unknown[]): Promise<T[]> {
+      const connection = await this.root();
+      try {
+        return await queryRows<T>(connection, sql, values);
+      } finally {
+        await connection.end();
+      }
+    }
+
+    /** The one row a query must return (a SELECT of variables, say), as root. */
+    async rootRow<T extends object = Row>(sql: string, values?: unknown[]): Promise<T> {
+      return firstRow(await this.rootQuery<T>(sql, values), `${this.name}: ${sql}`);
+    }
+
+    /** The application account over TCP, as a client would connect. */
+    async app(secret: string, database: string): Promise<Connection> {
+      return createConnection({ host: this.spec.address, port: MYSQL_PORT, user: 'app', password: secret, database });
+    }
+  }
+  return PodWithClients;
+}
+
+export class TestPod extends withTestClients(SandboxPod) {
   /** Where this pod's agent and mysqld logs end now. */
   logMarks(): PodLogMarks {
     return { agent: new LogMark(this.paths.agentLog), mysqld: new LogMark(this.paths.mysqldLog) };
-  }
-
-  /** root over the pod's own socket: the administrator's view, independent of the agent. */
-  async root(): Promise<Connection> {
-    return createConnection({ socketPath: this.paths.socket, user: 'root', password: '' });
-  }
-
-  async rootQuery<T extends object = Row>(sql: string, values?: unknown[]): Promise<T[]> {
-    const connection = await this.root();
-    try {
-      return await queryRows<T>(connection, sql, values);
-    } finally {
-      await connection.end();
-    }
-  }
-
-  /** The one row a query must return (a SELECT of variables, say), as root. */
-  async rootRow<T extends object = Row>(sql: string, values?: unknown[]): Promise<T> {
-    return firstRow(await this.rootQuery<T>(sql, values), `${this.name}: ${sql}`);
-  }
-
-  /** The application account over TCP, as a client would connect. */
-  async app(secret: string, database: string): Promise<Connection> {
-    return createConnection({ host: this.spec.address, port: MYSQL_PORT, user: 'app', password: secret, database });
   }
 }
 

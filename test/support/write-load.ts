@@ -1,7 +1,6 @@
 // Writers through HAProxy's write port, each recording the ids whose COMMIT was acknowledged,
 // and a sampler that watches every node's read-only flag: what a failover must preserve.
 import { type Connection, createConnection, type RowDataPacket } from 'mysql2/promise';
-import type { SandboxPod } from '../../agent/sandbox/pod.ts';
 import { rootConnection } from '../../agent/sandbox/probes.ts';
 
 export interface WriteLoadTarget {
@@ -84,11 +83,11 @@ export class WritableSampler {
   #running = true;
   readonly #done: Promise<void>;
 
-  constructor(pods: SandboxPod[]) {
+  constructor(pods: Array<{ name: string; paths: { socket: string } }>) {
     this.#done = this.#sample(pods);
   }
 
-  async #sample(pods: SandboxPod[]): Promise<void> {
+  async #sample(pods: Array<{ name: string; paths: { socket: string } }>): Promise<void> {
     const connections = new Map<string, Connection>();
     while (this.#running) {
       const writable = await Promise.all(

@@ -1,0 +1,484 @@
+// `sandbox up --runtime docker`: each pod as Kubernetes runs it, in containers. A pod is a
+// network-namespace holder (Kubernetes' pause container) answering to `<pod>.<service>` on
+// a Docker network of the sandbox's own, the `stage` init container, then the server and the
+// agent containers in that namespace, restarted by Docker when they exit (restartPolicy:
+// Always). Volumes are directories of the sandbox (data, conf, init, run); secrets are files
+// mounted read-only. etcd and HAProxy run in containers too; HAProxy finds the pods through
+// Docker's DNS, as it does through the cluster DNS in the manifests.
+import { createHash } from 'node:crypto';
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { AgentError } from '../errors.ts';
+import { haproxyDefaults, renderHaproxyConfig } from '../haproxy/config.ts';
+import type { Flavor } from '../mysql/dialect/types.ts';
+import { podName } from '../pod/ordinal.ts';
+import { ensureAdminAccount } from '../sandbox/admin-account.ts';
+import { findPrimary, waitHealthy } from '../sandbox/agents.ts';
+import { type ClusterFile, describeCluster, writeClusterFile } from '../sandbox/cluster-file.ts';
+import { ETCD_CLIENT_PORT } from '../sandbox/etcd-process.ts';
+import { waitHaproxySettled } from '../sandbox/haproxy-process.ts';
+import { readOrWriteSecrets, type SecretName } from '../sandbox/plan.ts';
+import { AGENT_PORT, MYSQL_PORT } from '../sandbox/pod.ts';
+import { waitFor } from '../sandbox/probes.ts';
+import { INFRA_BASE_IMAGE } from './base-images.ts';
+import { docker, dockerSucceeds, ensureDockerEngine } from './docker.ts';
+import { AGENT_IMAGE, imagesPresent, serverImage, serverVariant } from './images.ts';
+
+const STATEFUL_SET = 'mysql-ha';
+const LABEL = 'io.mysql-ha.sandbox';
+/** The uid and gid both images run as (user mysql of the server image), as the manifests' securityContext sets. */
+const POD_USER = 999;
+const DEFAULT_ADDRESS_PREFIX = '127.0.16.';
+/** The manifests' terminationGracePeriodSeconds. */
+const GRACE_SECONDS = 60;
+const MANIFEST_ENV = fileURLToPath(new URL('../../manifests/agent.env', import.meta.url));
+
+/** Where the pods' Secret is mounted, with its keys as file names (as manifests/agent.env names them). */
+const SECRETS_MOUNT = '/etc/mysql-ha/secrets';
+const SECRET_KEYS: Record<Exclude<SecretName, 'admin'>, string> = {
+  agent: 'agent-password',
+  replication: 'replication-password',
+  app: 'app-password',
+  switchover: 'switchover-token',
+};
+
+export interface ContainerSandboxOptions {
+  flavor: Flavor;
+  /** The server version (an image `npm run images` built); default: the flavour's first. */
+  version?: string;
+  replicas: number;
+  /** Absolute directory of the sandbox. */
+  dir: string;
+  /** Host loopback addresses the pods' ports are published on: `${prefix}1..N`, HAProxy `${prefix}100`, etcd `${prefix}200`. */
+  addressPrefix?: string;
+  /** Extra agent settings for every pod (on top of manifests/agent.env). */
+  env?: Record<string, string>;
+  /** Builds each pod's handle (tests pass a subclass with helpers). */
+  createPod?: (sandboxId: string, name: string, address: string, dir: string) => ContainerPod;
+}
+
+/** One pod's containers, and where this machine reaches it. */
+export class ContainerPod {
+  readonly name: string;
+  readonly spec: { address: string; dir: string };
+  readonly containers: { pod: string; mysql: string; agent: string };
+
+  constructor(sandboxId: string, name: string, address: string, dir: string) {
+    this.name = name;
+    this.spec = { address, dir };
+    this.containers = { pod: `${sandboxId}-${name}`, mysql: `${sandboxId}-${name}-mysql`, agent: `${sandboxId}-${name}-agent` };
+  }
+
+  /** The pod's DNS name on the sandbox network, as on the headless Service. */
+  get host(): string {
+    return `${this.name}.${STATEFUL_SET}`;
+  }
+
+  /** Volumes as directories of the sandbox; the server's socket is in run/, reachable from this machine. */
+  get paths(): { data: string; conf: string; init: string; run: string; socket: string } {
+    const at = (name: string) => join(this.spec.dir, name);
+    return { data: at('data'), conf: at('conf'), init: at('init'), run: at('run'), socket: join(at('run'), 'mysqld.sock') };
+  }
+}
+
+/** The agent settings of manifests/agent.env (KEY=VALUE lines), the configuration every pod gets. */
+function manifestEnv(): Record<string, string> {
+  const lines = readFileSync(MANIFEST_ENV, 'utf8').split('\n');
+  return Object.fromEntries(
+    lines
+      .map((line) => line.trim())
+      .filter((line) => line !== '' && !line.startsWith('#'))
+      .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
+  );
+}
+
+const envArgs = (env: Record<string, string>) => Object.entries(env).flatMap(([name, value]) => ['--env', `${name}=${value}`]);
+
+export class ContainerSandbox {
+  readonly options: ContainerSandboxOptions & { addressPrefix: string };
+  /** Names every container, volume and network of this sandbox (from its directory). */
+  readonly id: string;
+  readonly pods: ContainerPod[];
+  readonly secrets: Record<SecretName, string>;
+  readonly #secretFiles: Record<SecretName, string>;
+  version: string | null = null;
+
+  constructor(options: ContainerSandboxOptions) {
+    const dir = resolve(options.dir);
+    this.options = { ...options, dir, addressPrefix: options.addressPrefix ?? DEFAULT_ADDRESS_PREFIX };
+    this.id = `mysql-ha-${createHash('sha256').update(dir).digest('hex').slice(0, 8)}`;
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    this.#secretFiles = readOrWriteSecrets(dir);
+    this.secrets = Object.fromEntries(Object.entries(this.#secretFiles).map(([name, file]) => [name, readFileSync(file, 'utf8')])) as Record<
+      SecretName,
+      string
+    >;
+    const createPod = options.createPod ?? ((...args) => new ContainerPod(...args));
+    this.pods = Array.from({ length: options.replicas }, (_, ordinal) => {
+      const name = podName(STATEFUL_SET, ordinal);
+      return createPod(this.id, name, `${this.options.addressPrefix}${ordinal + 1}`, join(dir, name));
+    });
+  }
+
+  get dir(): string {
+    return this.options.dir;
+  }
+
+  get flavor(): Flavor {
+    return this.options.flavor;
+  }
+
+  get network(): string {
+    return this.id;
+  }
+
+  get haproxyAddress(): string {
+    return `${this.options.addressPrefix}100`;
+  }
+
+  get etcdAddress(): string {
+    return `${this.options.addressPrefix}200`;
+  }
+
+  get serverImage(): string {
+    return serverImage(serverVariant(this.flavor, this.options.version));
+  }
+
+  pod(name: string): ContainerPod {
+    const pod = this.pods.find((candidate) => candidate.name === name);
+    if (!pod) throw new AgentError('SANDBOX_POD_UNKNOWN', `no pod named ${name} in this sandbox (pods: ${this.pods.map((p) => p.name).join(', ')})`);
+    return pod;
+  }
+
+  /** Network, etcd, every pod and HAProxy; then waits until every agent is healthy and HAProxy agrees. */
+  async up(progress: (line: string) => void): Promise<void> {
+    await ensureDockerEngine(progress);
+    const variant = serverVariant(this.flavor, this.options.version);
+    if (!(await imagesPresent([variant]))) {
+      throw new AgentError('IMAGE_MISSING', `the images ${AGENT_IMAGE} and ${this.serverImage} are not built`, {
+        hint: `build them first: npm run images -- --flavor ${variant.flavor} --version ${variant.version}`,
+      });
+    }
+    this.#writePodSecrets();
+    if (!(await dockerSucceeds(['network', 'inspect', this.network]))) {
+      await docker(['network', 'create', '--label', `${LABEL}=${this.id}`, this.network]);
+    }
+    // Written first: `sandbox down` finds what a failed start left.
+    this.save();
+    progress(`starting etcd, ${this.pods.length} pods (stage, then ${this.flavor} and agent containers) and HAProxy on Docker network ${this.network}`);
+    await this.#startEtcd();
+    await Promise.all(this.pods.map((pod) => this.startPod(pod)));
+    await this.#startHaproxy();
+    this.save();
+    progress('waiting until every pod is healthy');
+    await waitHealthy(this.pods, 180_000, this.dir);
+    await waitHaproxySettled(this.haproxyAddress, this.pods.length, 30_000, `docker logs ${this.id}-haproxy`);
+    const primary = await findPrimary(this.pods, 30_000);
+    this.version = await ensureAdminAccount(primary, this.secrets.admin);
+    this.save();
+  }
+
+  /** The Secret's files as a pod mounts them: readable by the pod's group only (defaultMode 0440, fsGroup 999). */
+  #writePodSecrets(): void {
+    const dir = join(this.dir, 'pod-secrets');
+    mkdirSync(dir, { recursive: true });
+    for (const [name, key] of Object.entries(SECRET_KEYS) as Array<[SecretName, string]>) {
+      const file = join(dir, key);
+      copyFileSync(this.#secretFiles[name], file);
+      chownSync(file, 0, POD_USER);
+      chmodSync(file, 0o440);
+    }
+  }
+
+  #labels(pod?: string): string[] {
+    return ['--label', `${LABEL}=${this.id}`, ...(pod ? ['--label', `${LABEL}.pod=${pod}`] : [])];
+  }
+
+  async #startEtcd(): Promise<void> {
+    const name = `${this.id}-etcd`;
+    if (await dockerSucceeds(['container', 'inspect', name])) {
+      await docker(['start', name]);
+      return;
+    }
+    const etcdDir = join(this.dir, 'etcd');
+    mkdirSync(etcdDir, { recursive: true });
+    await docker([
+      'run',
+      '--detach',
+      '--name',
+      name,
+      ...this.#labels(),
+      '--network',
+      this.network,
+      '--network-alias',
+      'etcd',
+      '--restart',
+      'always',
+      '--publish',
+      `${this.etcdAddress}:${ETCD_CLIENT_PORT}:${ETCD_CLIENT_PORT}`,
+      '--volume',
+      `${etcdDir}:/var/lib/etcd`,
+      INFRA_BASE_IMAGE,
+      'etcd',
+      '--name',
+      'sandbox',
+      '--data-dir',
+      '/var/lib/etcd/data',
+      '--listen-client-urls',
+      `http://0.0.0.0:${ETCD_CLIENT_PORT}`,
+      '--advertise-client-urls',
+      `http://etcd:${ETCD_CLIENT_PORT}`,
+      '--listen-peer-urls',
+      'http://0.0.0.0:2380',
+      '--initial-advertise-peer-urls',
+      'http://etcd:2380',
+      '--initial-cluster',
+      'sandbox=http://etcd:2380',
+    ]);
+  }
+
+  async #startHaproxy(): Promise<void> {
+    const name = `${this.id}-haproxy`;
+    if (await dockerSucceeds(['container', 'inspect', name])) {
+      await docker(['start', name]);
+      return;
+    }
+    const configFile = join(this.dir, 'haproxy.cfg');
+    // As in the manifests: pods by their DNS names, resolved at run time (a pod's new IP is followed).
+    writeFileSync(
+      configFile,
+      renderHaproxyConfig({
+        pods: this.pods.map((pod) => ({ name: pod.name, host: pod.host })),
+        kubernetes: true,
+        generatedBy: 'mysql-ha-agent sandbox up --runtime docker',
+      }),
+    );
+    const { writePort, readPort, statsPort } = haproxyDefaults;
+    await docker([
+      'run',
+      '--detach',
+      '--name',
+      name,
+      ...this.#labels(),
+      '--network',
+      this.network,
+      '--restart',
+      'always',
+      ...[writePort, readPort, statsPort].flatMap((port) => ['--publish', `${this.haproxyAddress}:${port}:${port}`]),
+      '--volume',
+      `${configFile}:/etc/haproxy/haproxy.cfg:ro`,
+      INFRA_BASE_IMAGE,
+      'haproxy',
+      '-db',
+      '-f',
+      '/etc/haproxy/haproxy.cfg',
+    ]);
+  }
+
+  /** The environment the manifests give `stage` and `run`, with the lease in the sandbox's etcd. */
+  #podEnv(pod: ContainerPod): Record<string, string> {
+    return {
+      ...manifestEnv(),
+      POD_NAME: pod.name,
+      MYSQL_HA_FLAVOR: this.flavor,
+      MYSQL_HA_REPLICAS: String(this.pods.length),
+      MYSQL_HA_LEASE_BACKEND: 'etcd',
+      MYSQL_HA_ETCD_ENDPOINTS: `http://etcd:${ETCD_CLIENT_PORT}`,
+      ...this.options.env,
+    };
+  }
+
+  /**
+   * Starts a pod as the kubelet does: its network namespace first, then the init container
+   * to completion, then the server and agent containers. Containers that exist are started
+   * again (a stopped pod keeps its volumes).
+   */
+  async startPod(pod: ContainerPod): Promise<void> {
+    const { data, conf, init, run } = pod.paths;
+    for (const dir of [data, conf, init, run]) {
+      mkdirSync(dir, { recursive: true });
+      chownSync(dir, POD_USER, POD_USER);
+    }
+    if (await dockerSucceeds(['container', 'inspect', pod.containers.pod])) await docker(['start', pod.containers.pod]);
+    else {
+      await docker([
+        'run',
+        '--detach',
+        '--name',
+        pod.containers.pod,
+        ...this.#labels(pod.name),
+        '--hostname',
+        pod.name,
+        '--network',
+        this.network,
+        '--network-alias',
+        pod.host,
+        '--restart',
+        'always',
+        '--init',
+        ...[MYSQL_PORT, AGENT_PORT].flatMap((port) => ['--publish', `${pod.spec.address}:${port}:${port}`]),
+        '--entrypoint',
+        'sleep',
+        AGENT_IMAGE,
+        'infinity',
+      ]);
+    }
+    const inPod = ['--network', `container:${pod.containers.pod}`, '--user', `${POD_USER}:${POD_USER}`, '--read-only', '--cap-drop', 'ALL'];
+    const secrets = ['--volume', `${join(this.dir, 'pod-secrets')}:${SECRETS_MOUNT}:ro`];
+    const env = envArgs(this.#podEnv(pod));
+    await docker([
+      'run',
+      '--rm',
+      ...inPod,
+      ...secrets,
+      ...env,
+      '--volume',
+      `${conf}:/etc/mysql-ha/conf.d`,
+      '--volume',
+      `${init}:/etc/mysql-ha/init`,
+      AGENT_IMAGE,
+      'stage',
+      '--conf-dir',
+      '/etc/mysql-ha/conf.d',
+      '--init-dir',
+      '/etc/mysql-ha/init',
+    ]);
+    for (const [name, args] of [
+      [
+        pod.containers.mysql,
+        [
+          '--volume',
+          `${data}:/var/lib/mysql`,
+          '--volume',
+          `${conf}:/etc/mysql-ha/conf.d:ro`,
+          '--volume',
+          `${init}:/etc/mysql-ha/init:ro`,
+          '--volume',
+          `${run}:/run/mysqld`,
+          '--tmpfs',
+          '/tmp',
+          this.serverImage,
+        ],
+      ],
+      [pod.containers.agent, [...secrets, ...env, AGENT_IMAGE, 'run']],
+    ] as const) {
+      if (await dockerSucceeds(['container', 'inspect', name])) await docker(['start', name]);
+      else
+        await docker([
+          'run',
+          '--detach',
+          '--name',
+          name,
+          ...this.#labels(pod.name),
+          ...inPod,
+          '--restart',
+          'always',
+          '--stop-timeout',
+          String(GRACE_SECONDS),
+          ...args,
+        ]);
+    }
+  }
+
+  /** Stops a pod's containers as a pod's deletion does: SIGTERM, and SIGKILL after the grace period. */
+  async stopPod(pod: ContainerPod): Promise<void> {
+    await docker(['stop', '--time', String(GRACE_SECONDS), pod.containers.agent, pod.containers.mysql]);
+    await docker(['stop', '--time', '1', pod.containers.pod]);
+  }
+
+  /** SIGKILL to the server process in the pod's server container; Docker restarts the container, as the kubelet would. */
+  async killServer(pod: ContainerPod): Promise<void> {
+    const supervisor = Number(await docker(['inspect', '--format', '{{.State.Pid}}', pod.containers.mysql]));
+    const children = existsSync(`/proc/${supervisor}/task/${supervisor}/children`)
+      ? readFileSync(`/proc/${supervisor}/task/${supervisor}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number)
+      : [];
+    if (children.length === 0) throw new AgentError('DOCKER_FAILED', `${pod.name}: no server process runs in ${pod.containers.mysql}`);
+    for (const pid of children) process.kill(pid, 'SIGKILL');
+  }
+
+  /** Cuts the pod off the sandbox network (its containers keep running): a network partition. */
+  async partition(pod: ContainerPod): Promise<void> {
+    await docker(['network', 'disconnect', '--force', this.network, pod.containers.pod]);
+  }
+
+  /** Connects a partitioned pod again, under its DNS name. */
+  async heal(pod: ContainerPod): Promise<void> {
+    await docker(['network', 'connect', '--alias', pod.host, this.network, pod.containers.pod]);
+  }
+
+  /**
+   * Deletes the pod and creates it again elsewhere, as a rescheduled pod: same name and
+   * volumes, another IP address (Docker hands out the next free one). Returns both addresses.
+   */
+  async restartWithNewAddress(pod: ContainerPod): Promise<{ before: string; after: string }> {
+    const before = await this.podIp(pod);
+    await this.stopPod(pod);
+    await docker(['network', 'disconnect', '--force', this.network, pod.containers.pod]);
+    await docker(['network', 'connect', '--alias', pod.host, this.network, pod.containers.pod]);
+    await this.startPod(pod);
+    return { before, after: await this.podIp(pod) };
+  }
+
+  /** The pod's address on the sandbox network (empty while it is partitioned). */
+  async podIp(pod: ContainerPod): Promise<string> {
+    return docker(['inspect', '--format', `{{with index .NetworkSettings.Networks "${this.network}"}}{{.IPAddress}}{{end}}`, pod.containers.pod]);
+  }
+
+  /** Until the pod's agent answers again after a restart (its published ports come back with the namespace). */
+  async waitAgentAnswers(pod: ContainerPod, timeoutMs = 60_000): Promise<void> {
+    await waitFor(
+      `${pod.name}'s agent`,
+      () =>
+        fetch(`http://${pod.spec.address}:${AGENT_PORT}/health`, { signal: AbortSignal.timeout(1000) }).then(
+          () => true,
+          () => false,
+        ),
+      timeoutMs,
+    );
+  }
+
+  describe(): ClusterFile {
+    return describeCluster({
+      runtime: 'docker',
+      flavor: this.flavor,
+      version: this.version,
+      addressPrefix: this.options.addressPrefix,
+      images: { agent: AGENT_IMAGE, server: this.serverImage },
+      pods: this.pods.map((pod) => ({ name: pod.name, address: pod.spec.address, containers: pod.containers })),
+      haproxyAddress: this.haproxyAddress,
+      etcdEndpoint: `http://${this.etcdAddress}:${ETCD_CLIENT_PORT}`,
+      secrets: this.secrets,
+    });
+  }
+
+  save(): void {
+    writeClusterFile(this.dir, this.describe());
+  }
+
+  /** Removes every container and the network of this sandbox; `purge` also deletes its data. */
+  async down(purge: boolean): Promise<void> {
+    const ids = (await docker(['ps', '--all', '--quiet', '--filter', `label=${LABEL}=${this.id}`])).split('\n').filter(Boolean);
+    // Agents first (a stopping agent hands over its lease), then everything else.
+    for (const pod of this.pods) {
+      if (await dockerSucceeds(['container', 'inspect', pod.containers.agent])) await docker(['stop', '--time', String(GRACE_SECONDS), pod.containers.agent]);
+    }
+    if (ids.length > 0) await docker(['rm', '--force', '--volumes', ...ids]);
+    if (await dockerSucceeds(['network', 'inspect', this.network])) await docker(['network', 'rm', this.network]);
+    if (purge) rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  /** Reattaches to a container sandbox from its cluster.json. */
+  static fromFile(dir: string, saved: ClusterFile): ContainerSandbox {
+    const sandbox = new ContainerSandbox({
+      flavor: saved.flavor,
+      // The server image's tag is its version (mysql-ha/mariadb:11.8).
+      version: saved.images?.server.split(':').at(-1),
+      replicas: saved.pods.length,
+      dir,
+      addressPrefix: saved.addressPrefix,
+    });
+    sandbox.version = saved.version;
+    return sandbox;
+  }
+}

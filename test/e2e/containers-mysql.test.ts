@@ -1,0 +1,3 @@
+import { containersSuite } from './containers-suite.ts';
+
+containersSuite('mysql');

@@ -1,0 +1,210 @@
+// The cluster as real container pods (sandbox up --runtime docker): images built here from
+// Dockerfile.agent and Dockerfile.mysql, each pod a network namespace with the stage init
+// container, the server and the agent containers, peers reached by their DNS names, etcd and
+// HAProxy in containers. Faults only containers show: Docker restarting a killed server, a
+// whole pod killed, a pod cut off the network, a pod back with a new IP address.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { createConnection } from 'mysql2/promise';
+import { NODE_BASE_IMAGE } from '../../agent/containers/base-images.ts';
+import { docker } from '../../agent/containers/docker.ts';
+import { AGENT_IMAGE, imageSize } from '../../agent/containers/images.ts';
+import type { Flavor } from '../../agent/mysql/dialect/types.ts';
+import { parseStatsCsv } from '../../agent/sandbox/haproxy-process.ts';
+import { queryRows, waitFor } from '../support/cluster.ts';
+import { buildTestImages, ContainerTestCluster, type ContainerTestPod } from '../support/container-cluster.ts';
+import { ackedMissingOn, assertNoErrantGtids, report, underLoad, waitNewPrimary } from '../support/failover-checks.ts';
+
+const PREFIX = '127.0.16.';
+const MAX_AGENT_LAYER_BYTES = 30e6;
+
+export function containersSuite(flavor: Flavor): void {
+  describe(`${flavor}: the cluster as container pods`, () => {
+    let cluster: ContainerTestCluster;
+
+    before(async () => {
+      await buildTestImages(flavor);
+      // No anti-flapping window: this suite fails over several times in a row on purpose.
+      cluster = await ContainerTestCluster.start(flavor, { addressPrefix: PREFIX, env: { MYSQL_HA_FAILOVER_WINDOW_MS: '0' } });
+    });
+    after(async () => cluster?.destroy());
+
+    /** A connection through HAProxy's write or read port, as the application. */
+    async function throughHaproxy(port: 'write' | 'read') {
+      const described = cluster.sandbox.describe();
+      const { host, port: number } = described.haproxy[port];
+      return createConnection({ host, port: number, user: described.app.user, password: described.app.password, database: described.app.database });
+    }
+
+    async function countOn(pod: ContainerTestPod, table: string, id: number): Promise<number> {
+      return Number((await pod.rootRow(`SELECT COUNT(*) AS n FROM app.${table} WHERE id = ?`, [id])).n);
+    }
+
+    /** Until every pod holds row `id` of `table`. */
+    async function replicatedEverywhere(table: string, id: number): Promise<void> {
+      for (const pod of cluster.pods) await waitFor(`row ${id} of ${table} on ${pod.name}`, async () => (await countOn(pod, table, id)) === 1, 30_000);
+    }
+
+    test('the agent image: non-root, read-only root file system, one small layer on its Node base', async () => {
+      const [pod] = cluster.pods;
+      assert.equal(await docker(['image', 'inspect', '--format', '{{.Config.User}}', AGENT_IMAGE]), '999:999');
+      assert.equal(await docker(['exec', pod!.containers.agent, 'id', '-u']), '999');
+      assert.equal(await docker(['inspect', '--format', '{{.HostConfig.ReadonlyRootfs}}', pod!.containers.agent]), 'true');
+      await assert.rejects(docker(['exec', pod!.containers.agent, 'sh', '-c', 'echo x > /app/written']), /Read-only file system/);
+      const layer = (await imageSize(AGENT_IMAGE)) - (await imageSize(NODE_BASE_IMAGE));
+      console.log(`# ${flavor}: agent image ${((await imageSize(AGENT_IMAGE)) / 1e6).toFixed(1)} MB, ${(layer / 1e6).toFixed(1)} MB on ${NODE_BASE_IMAGE}`);
+      assert.ok(layer <= MAX_AGENT_LAYER_BYTES, `the agent's layer is ${layer} bytes, over ${MAX_AGENT_LAYER_BYTES}`);
+    });
+
+    test('the server container: its entrypoint initialised the empty volume and runs the staged cnf, as the mysql user', async () => {
+      for (const [ordinal, pod] of cluster.pods.entries()) {
+        assert.match(await pod.logs('mysql', 10_000), new RegExp(`initialising the ${flavor} data directory /var/lib/mysql`));
+        const row = await pod.rootRow('SELECT @@server_id AS serverId, @@datadir AS datadir, @@log_bin AS logBin');
+        assert.equal(Number(row.serverId), 100 + ordinal, `${pod.name}: the staged cnf's server_id`);
+        assert.equal(String(row.datadir).replace(/\/$/, ''), '/var/lib/mysql');
+        assert.equal(Number(row.logBin), 1);
+        assert.equal(await docker(['exec', pod.containers.mysql, 'id', '-u']), '999');
+      }
+    });
+
+    test('bootstrap: one primary found by DNS name; writes through HAProxy are read through it and on every pod; replicas refuse writes', async () => {
+      await cluster.waitHealthy();
+      const primary = await cluster.currentPrimary();
+      for (const pod of cluster.pods.filter((candidate) => candidate !== primary)) {
+        const status = await pod.status();
+        assert.equal(status.replication?.source, primary.name);
+        // The replica follows the primary by its name on the headless Service, not an address.
+        const replication = await pod.rootRow('SHOW REPLICA STATUS');
+        assert.equal(replication.Source_Host ?? replication.Master_Host, primary.host);
+      }
+      const writer = await throughHaproxy('write');
+      try {
+        await queryRows(writer, 'CREATE TABLE split (id INT PRIMARY KEY, note VARCHAR(64))');
+        await queryRows(writer, 'INSERT INTO split VALUES (1, ?)', ['through the write port']);
+      } finally {
+        await writer.end();
+      }
+      await replicatedEverywhere('split', 1);
+      const servers = new Set<number>();
+      for (let attempt = 0; attempt < 12; attempt++) {
+        const reader = await throughHaproxy('read');
+        try {
+          const [row] = await queryRows(reader, 'SELECT @@server_id AS serverId, (SELECT note FROM split WHERE id = 1) AS note');
+          assert.equal(row?.note, 'through the write port');
+          servers.add(Number(row?.serverId));
+        } finally {
+          await reader.end();
+        }
+      }
+      assert.equal(servers.size, cluster.pods.length, `reads reached ${[...servers].join(', ')}, not every pod`);
+      for (const pod of cluster.pods.filter((candidate) => candidate !== primary)) {
+        const connection = await pod.app(cluster.sandbox.secrets.app, 'app');
+        try {
+          await assert.rejects(queryRows(connection, 'INSERT INTO split VALUES (2, ?)', ['on a replica']), (error: { errno?: number }) => error.errno === 1290);
+        } finally {
+          await connection.end();
+        }
+      }
+    });
+
+    test('SIGTERM to a server container: its entrypoint passes it on and the server shuts down cleanly; started again, it catches up', async () => {
+      await cluster.waitHealthy();
+      const primary = await cluster.currentPrimary();
+      const replica = cluster.pods.find((pod) => pod !== primary)!;
+      await docker(['stop', '--time', '60', replica.containers.mysql]);
+      assert.equal(await docker(['inspect', '--format', '{{.State.ExitCode}}', replica.containers.mysql]), '0');
+      assert.match(await replica.logs('mysql', 30), /Shutdown complete/);
+      const writer = await throughHaproxy('write');
+      try {
+        await queryRows(writer, 'CREATE TABLE IF NOT EXISTS after_stop (id INT PRIMARY KEY)');
+        await queryRows(writer, 'INSERT INTO after_stop VALUES (1)');
+      } finally {
+        await writer.end();
+      }
+      await docker(['start', replica.containers.mysql]);
+      await replicatedEverywhere('after_stop', 1);
+      await cluster.waitHealthy();
+    });
+
+    test("failover under 4 writers, the primary's server process killed (Docker restarts it): nothing acknowledged lost, one writable node", async () => {
+      await cluster.waitHealthy();
+      const old = await cluster.currentPrimary();
+      const outcome = await underLoad(cluster, async () => {
+        await cluster.sandbox.killServer(old);
+        return waitNewPrimary(cluster, old);
+      });
+      report(flavor, 'containers: server process killed', outcome);
+      assert.deepEqual(await ackedMissingOn(outcome.primary, outcome.load.acked), []);
+      assert.deepEqual(outcome.sampler.violations, []);
+      // Docker brought the server back in the same container; the old primary rejoins as a replica.
+      await cluster.waitHealthy();
+      assert.equal((await old.status()).replication?.source, outcome.primary.name);
+      await assertNoErrantGtids(cluster, outcome.primary);
+    });
+
+    test('failover under 4 writers, the whole primary pod killed: nothing acknowledged lost; started again it rejoins as a replica', async () => {
+      await cluster.waitHealthy();
+      const old = await cluster.currentPrimary();
+      const outcome = await underLoad(cluster, async () => {
+        await docker(['kill', old.containers.agent, old.containers.mysql, old.containers.pod]);
+        return waitNewPrimary(cluster, old);
+      });
+      report(flavor, 'containers: whole pod killed', outcome);
+      assert.deepEqual(await ackedMissingOn(outcome.primary, outcome.load.acked), []);
+      assert.deepEqual(outcome.sampler.violations, []);
+      await cluster.sandbox.startPod(old);
+      await cluster.waitHealthy();
+      assert.equal((await old.status()).replication?.source, outcome.primary.name);
+      await assertNoErrantGtids(cluster, outcome.primary);
+    });
+
+    test('a partitioned primary fences itself before its lease can expire; healed, it rejoins as a replica', async () => {
+      await cluster.waitHealthy();
+      const old = await cluster.currentPrimary();
+      const outcome = await underLoad(cluster, async () => {
+        await cluster.sandbox.partition(old);
+        // Its server is still reachable here, through the socket in its run volume.
+        await waitFor(`${old.name} read-only while cut off`, async () => Number((await old.rootRow('SELECT @@read_only AS readOnly')).readOnly) === 1);
+        return waitNewPrimary(cluster, old);
+      });
+      report(flavor, 'containers: primary partitioned', outcome);
+      assert.deepEqual(await ackedMissingOn(outcome.primary, outcome.load.acked), []);
+      assert.deepEqual(outcome.sampler.violations, [], 'two nodes were writable at the same time');
+      await cluster.sandbox.heal(old);
+      await cluster.waitHealthy();
+      assert.equal((await old.status()).replication?.source, outcome.primary.name);
+      await assertNoErrantGtids(cluster, outcome.primary);
+    });
+
+    test('a pod back with a new IP address: HAProxy and the replicas follow it by name, and a switchover to it loses nothing', async () => {
+      await cluster.waitHealthy();
+      const primary = await cluster.currentPrimary();
+      const moved = cluster.pods.find((pod) => pod !== primary)!;
+      const { before, after } = await cluster.sandbox.restartWithNewAddress(moved);
+      assert.notEqual(after, before, `${moved.name} came back on the same address`);
+      await cluster.waitHealthy();
+      const stats = await fetch(cluster.sandbox.describe().haproxy.stats.replace(/\/stats$/, '/stats;csv')).then((response) => response.text());
+      const row = stats.split('\n').find((line) => line.startsWith(`mysql-readable,${moved.name},`));
+      assert.ok(row?.includes(`${after}:3306`), `HAProxy's reads go to ${moved.name} at ${after}: ${row}`);
+      assert.equal(parseStatsCsv(stats).find((server) => server.backend === 'mysql-readable' && server.server === moved.name)?.status, 'UP');
+
+      const token = cluster.sandbox.describe().switchoverToken;
+      const outcome = await underLoad(cluster, async () => {
+        const response = await fetch(`${primary.agentUrl}/switchover`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ candidate: moved.name }),
+        });
+        assert.equal(response.status, 200, await response.text());
+        return waitNewPrimary(cluster, primary);
+      });
+      report(flavor, 'containers: planned switchover', outcome);
+      assert.equal(outcome.primary.name, moved.name);
+      assert.deepEqual(await ackedMissingOn(moved, outcome.load.acked), []);
+      assert.deepEqual(outcome.sampler.violations, []);
+      await cluster.waitHealthy();
+      for (const pod of cluster.pods.filter((candidate) => candidate !== moved)) assert.equal((await pod.status()).replication?.source, moved.name);
+      await assertNoErrantGtids(cluster, moved);
+    });
+  });
+}
