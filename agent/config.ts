@@ -49,6 +49,7 @@ const envSchema = z.object({
   MYSQL_HA_LEASE_TTL_MS: int(2000, 600_000).default(5000),
   MYSQL_HA_RENEW_PERIOD_MS: int(100, 60_000).default(1000),
   MYSQL_HA_STORE_TIMEOUT_MS: int(100, 60_000).default(1000),
+  MYSQL_HA_STATUS_TIMEOUT_MS: int(100, 60_000).default(1000),
   MYSQL_HA_MYSQLD_DOWN_GRACE_MS: int(0, 600_000).default(1000),
   MYSQL_HA_FAILOVER_WINDOW_MS: int(0, 86_400_000).default(60_000),
   MYSQL_HA_LOSSLESS: z.enum(['auto', 'on', 'off']).default('auto'),
@@ -97,7 +98,9 @@ export interface RunConfig {
     leaseTtlMs: number;
     renewPeriodMs: number;
     storeTimeoutMs: number;
-    /** The holder turns read-only this long before its lease could expire: one loop tick plus one store call. */
+    /** Each status statement of an observation of the local mysqld (a slower answer means it is hung). */
+    statusTimeoutMs: number;
+    /** The holder turns read-only this long before its lease could expire: one loop tick, one store call and one hung mysqld's observation. */
     fenceMarginMs: number;
     mysqldDownGraceMs: number;
     failoverWindowMs: number;
@@ -229,7 +232,8 @@ export function loadRunConfig(env: Env): RunConfig {
   if (parsed?.MYSQL_HA_LEASE_BACKEND === 'etcd' && !parsed.MYSQL_HA_ETCD_ENDPOINTS) {
     problems.add('MYSQL_HA_ETCD_ENDPOINTS', 'required with MYSQL_HA_LEASE_BACKEND=etcd');
   }
-  const fenceMarginMs = parsed ? parsed.MYSQL_HA_LOOP_INTERVAL_MS + parsed.MYSQL_HA_STORE_TIMEOUT_MS : 0;
+  // A tick may take its interval, a store call and an observation of a hung mysqld before it can fence.
+  const fenceMarginMs = parsed ? parsed.MYSQL_HA_LOOP_INTERVAL_MS + parsed.MYSQL_HA_STORE_TIMEOUT_MS + parsed.MYSQL_HA_STATUS_TIMEOUT_MS : 0;
   if (parsed) {
     // The holder must be able to fail one renewal, retry, and still fence before the lease can run out.
     const { MYSQL_HA_RENEW_PERIOD_MS: renew, MYSQL_HA_STORE_TIMEOUT_MS: timeout, MYSQL_HA_LEASE_TTL_MS: ttl } = parsed;
@@ -242,7 +246,8 @@ export function loadRunConfig(env: Env): RunConfig {
     if (fenceMarginMs + renew >= ttl) {
       problems.add(
         'MYSQL_HA_LEASE_TTL_MS',
-        `must exceed MYSQL_HA_RENEW_PERIOD_MS + MYSQL_HA_LOOP_INTERVAL_MS + MYSQL_HA_STORE_TIMEOUT_MS (${fenceMarginMs + renew} ms; got ${ttl} ms)`,
+        'must exceed MYSQL_HA_RENEW_PERIOD_MS + MYSQL_HA_LOOP_INTERVAL_MS + MYSQL_HA_STORE_TIMEOUT_MS + MYSQL_HA_STATUS_TIMEOUT_MS ' +
+          `(${fenceMarginMs + renew} ms; got ${ttl} ms)`,
       );
     }
   }
@@ -267,6 +272,7 @@ export function loadRunConfig(env: Env): RunConfig {
       leaseTtlMs: p.MYSQL_HA_LEASE_TTL_MS,
       renewPeriodMs: p.MYSQL_HA_RENEW_PERIOD_MS,
       storeTimeoutMs: p.MYSQL_HA_STORE_TIMEOUT_MS,
+      statusTimeoutMs: p.MYSQL_HA_STATUS_TIMEOUT_MS,
       fenceMarginMs,
       mysqldDownGraceMs: p.MYSQL_HA_MYSQLD_DOWN_GRACE_MS,
       failoverWindowMs: p.MYSQL_HA_FAILOVER_WINDOW_MS,

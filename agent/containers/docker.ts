@@ -36,6 +36,8 @@ export interface DockerOptions {
   /** Written to the command's stdin. */
   input?: string;
   env?: NodeJS.ProcessEnv;
+  /** Return stderr after stdout (`docker logs` passes a container's stderr on as its own). */
+  withStderr?: boolean;
 }
 
 /** Runs `docker ARGS` and returns its stdout, trimmed; a failure carries docker's stderr. */
@@ -44,7 +46,8 @@ export async function docker(args: string[], options: DockerOptions = {}): Promi
   try {
     const promise = run(command, args, { env: { ...process.env, DOCKER_BUILDKIT: '1', ...options.env }, maxBuffer: 64 * 1024 * 1024 });
     if (options.input !== undefined) promise.child.stdin?.end(options.input);
-    return (await promise).stdout.trim();
+    const { stdout, stderr } = await promise;
+    return (options.withStderr ? `${stdout}${stderr}` : stdout).trim();
   } catch (error) {
     const { stderr } = error as { stderr?: string };
     throw new AgentError('DOCKER_FAILED', `docker ${args.slice(0, 2).join(' ')} failed: ${stderr?.trim() || (error as Error).message}`, { cause: error });

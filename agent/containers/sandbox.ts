@@ -161,9 +161,7 @@ export class ContainerSandbox {
       });
     }
     this.#writePodSecrets();
-    if (!(await dockerSucceeds(['network', 'inspect', this.network]))) {
-      await docker(['network', 'create', '--label', `${LABEL}=${this.id}`, this.network]);
-    }
+    if (!(await dockerSucceeds(['network', 'inspect', this.network]))) await this.#createNetwork();
     // Written first: `sandbox down` finds what a failed start left.
     this.save();
     progress(`starting etcd, ${this.pods.length} pods (stage, then ${this.flavor} and agent containers) and HAProxy on Docker network ${this.network}`);
@@ -177,6 +175,32 @@ export class ContainerSandbox {
     const primary = await findPrimary(this.pods, 30_000);
     this.version = await ensureAdminAccount(primary, this.secrets.admin);
     this.save();
+  }
+
+  /**
+   * The sandbox's network, with a subnet of its own so that pods get addresses the sandbox
+   * chooses (Docker would give a restarted pod its old address back); etcd and HAProxy take
+   * theirs from the upper half. Subnets other networks hold are skipped.
+   */
+  async #createNetwork(): Promise<void> {
+    const first = Number.parseInt(this.id.slice(-2), 16);
+    for (let attempt = 0; attempt < 32; attempt++) {
+      const prefix = `10.213.${(first + attempt) % 256}`;
+      try {
+        await docker(['network', 'create', '--label', `${LABEL}=${this.id}`, '--subnet', `${prefix}.0/24`, '--ip-range', `${prefix}.128/25`, this.network]);
+        return;
+      } catch (error) {
+        if (!/overlap/i.test((error as Error).message)) throw error;
+      }
+    }
+    throw new AgentError('DOCKER_FAILED', 'no free /24 subnet in 10.213.0.0/16 for the sandbox network (32 tried)');
+  }
+
+  /** The address a pod gets on the sandbox network: `.10 + ordinal`, or `.60 + ordinal` after a move. */
+  async #podAddress(pod: ContainerPod, moved: boolean): Promise<string> {
+    const subnet = await docker(['network', 'inspect', '--format', '{{range .IPAM.Config}}{{.Subnet}}{{end}}', this.network]);
+    const ordinal = this.pods.indexOf(pod);
+    return `${subnet.split('.').slice(0, 3).join('.')}.${(moved ? 60 : 10) + ordinal}`;
   }
 
   /** The Secret's files as a pod mounts them: readable by the pod's group only (defaultMode 0440, fsGroup 999). */
@@ -294,7 +318,7 @@ export class ContainerSandbox {
    * to completion, then the server and agent containers. Containers that exist are started
    * again (a stopped pod keeps its volumes).
    */
-  async startPod(pod: ContainerPod): Promise<void> {
+  async startPod(pod: ContainerPod, address?: string): Promise<void> {
     const { data, conf, init, run } = pod.paths;
     for (const dir of [data, conf, init, run]) {
       mkdirSync(dir, { recursive: true });
@@ -314,6 +338,8 @@ export class ContainerSandbox {
         this.network,
         '--network-alias',
         pod.host,
+        '--ip',
+        address ?? (await this.#podAddress(pod, false)),
         '--restart',
         'always',
         '--init',
@@ -402,22 +428,32 @@ export class ContainerSandbox {
     await docker(['network', 'disconnect', '--force', this.network, pod.containers.pod]);
   }
 
-  /** Connects a partitioned pod again, under its DNS name. */
+  /** Connects a partitioned pod again, under its DNS name and with one of its own addresses. */
   async heal(pod: ContainerPod): Promise<void> {
-    await docker(['network', 'connect', '--alias', pod.host, this.network, pod.containers.pod]);
+    const connect = async (moved: boolean) =>
+      docker(['network', 'connect', '--alias', pod.host, '--ip', await this.#podAddress(pod, moved), this.network, pod.containers.pod]);
+    // The second address when the first is taken (a pod moved by restartWithNewAddress holds it).
+    await connect(false).catch(() => connect(true));
   }
 
   /**
-   * Deletes the pod and creates it again elsewhere, as a rescheduled pod: same name and
-   * volumes, another IP address (Docker hands out the next free one). Returns both addresses.
+   * Deletes the pod and creates it again, as a rescheduled pod: same name and volumes, new
+   * containers with another IP address. Returns both.
    */
   async restartWithNewAddress(pod: ContainerPod): Promise<{ before: string; after: string }> {
     const before = await this.podIp(pod);
     await this.stopPod(pod);
-    await docker(['network', 'disconnect', '--force', this.network, pod.containers.pod]);
-    await docker(['network', 'connect', '--alias', pod.host, this.network, pod.containers.pod]);
-    await this.startPod(pod);
+    await docker(['rm', '--force', pod.containers.agent, pod.containers.mysql, pod.containers.pod]);
+    const moved = await this.#podAddress(pod, true);
+    await this.startPod(pod, moved === before ? await this.#podAddress(pod, false) : moved);
     return { before, after: await this.podIp(pod) };
+  }
+
+  /** The documented fix for a node that cannot rejoin (MariaDB with errant transactions): its data volume emptied, then started again. */
+  async rebuildPod(pod: ContainerPod): Promise<void> {
+    await this.stopPod(pod);
+    rmSync(pod.paths.data, { recursive: true, force: true });
+    await this.startPod(pod);
   }
 
   /** The pod's address on the sandbox network (empty while it is partitioned). */

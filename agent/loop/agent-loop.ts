@@ -95,7 +95,8 @@ export class AgentLoop {
     this.#mysqldDownSince = mysql.up ? null : (this.#mysqldDownSince ?? now);
     const downFor = this.#mysqldDownSince === null ? 0 : now - this.#mysqldDownSince;
     // While paused the holder keeps its lease even with mysqld down: no automatic failover.
-    const leaseObservation = await lease.observe(requests.paused || downFor < config.timings.mysqldDownGraceMs);
+    // (A grace of 0 lets it go at the first failed look, never while mysqld answers.)
+    const leaseObservation = await lease.observe(requests.paused || mysql.up || downFor < config.timings.mysqldDownGraceMs);
     const { topology, decision } = board.current;
     const primary = needsPrimaryPosition({ mysql, lease: leaseObservation.lease }, topology);
     if (!primary) watcher.reset();

@@ -94,15 +94,18 @@ function decideNode(observation: Observation, context: DecideContext): Decision 
   const { mysql, lease } = observation;
   const self = context.topology.self.name;
 
-  // Fencing comes first: a writable node that does not safely hold the lease stops taking writes.
-  if (mysql.up && !mysql.variables.readOnly && !holdsLeaseNow(observation)) {
+  // Fencing comes first: a writable node that does not safely hold the lease stops taking
+  // writes, hung or not (ending its client sessions frees a server stuck on commits).
+  const writable = mysql.up ? !mysql.variables.readOnly : mysql.answeredWritable === true;
+  if (writable && !holdsLeaseNow(observation)) {
     const why =
       lease.state === 'unknown'
         ? `cannot renew the lease (${lease.error}) and it is about to run out`
         : lease.state === 'held' && !lease.mine
           ? `${lease.record.holder} holds the lease`
           : 'this node does not hold the lease';
-    return decision('fencing', { kind: 'fence' }, `writable but ${why}: turning read-only on and ending client sessions`);
+    const hung = mysql.up ? '' : ` (its mysqld stopped answering: ${mysql.error})`;
+    return decision('fencing', { kind: 'fence' }, `writable but ${why}${hung}: turning read-only on and ending client sessions`);
   }
 
   if (!mysql.up) {

@@ -38,6 +38,12 @@ export interface BinlogPosition {
 export interface MysqlDown {
   up: false;
   error: string;
+  /**
+   * It answered that it is writable, then stopped answering within the time allowed: a hung
+   * server (commits of a primary cut off from every replica wait for an acknowledgement and
+   * hold up status statements), not a stopped one. It may still take writes, so it is fenced.
+   */
+  answeredWritable?: boolean;
 }
 
 export interface MysqlUp {

@@ -8,26 +8,35 @@ const BYPASS_REFRESH_MS = 60_000;
 
 /**
  * Reads the local mysqld's state. Never throws: an unreachable server or a failed query
- * is itself an observation. Three cheap statements per tick, none per HTTP request.
+ * is itself an observation. Three cheap statements per tick, none per HTTP request, all
+ * within one status timeout (MYSQL_HA_STATUS_TIMEOUT_MS): they answer in milliseconds, and
+ * one that takes longer is stuck behind a lock (a primary whose commits wait for a replica
+ * that is gone), which the fence margin allows for.
  */
 export class MysqlObserver {
   readonly #server: LocalServer;
   readonly #dialect: Dialect;
   readonly #agentUser: string;
+  readonly #timeoutMs: number;
   #bypass: { at: number; accounts: string[] } | undefined;
 
-  constructor(server: LocalServer, dialect: Dialect, agentUser: string) {
+  constructor(server: LocalServer, dialect: Dialect, agentUser: string, timeoutMs: number) {
     this.#server = server;
     this.#dialect = dialect;
     this.#agentUser = agentUser;
+    this.#timeoutMs = timeoutMs;
   }
 
   async observe(now: number): Promise<MysqlObservation> {
+    let answeredWritable = false;
+    const deadline = performance.now() + this.#timeoutMs;
+    const query = (sql: string) => this.#server.query(sql, undefined, Math.max(1, Math.round(deadline - performance.now())));
     try {
-      const [variables] = await this.#server.query(this.#dialect.variablesQuery);
-      const [replica] = await this.#server.query(this.#dialect.replicaStatusQuery);
-      const [binlog] = await this.#server.query(this.#dialect.binlogStatusQuery);
+      const [variables] = await query(this.#dialect.variablesQuery);
       if (!variables) throw new AgentError('MYSQL_QUERY_FAILED', `${this.#server.node}: the server variables query returned no row on ${this.#server.address}`);
+      answeredWritable = !this.#dialect.parseVariables(variables).readOnly;
+      const [replica] = await query(this.#dialect.replicaStatusQuery);
+      const [binlog] = await query(this.#dialect.binlogStatusQuery);
       return {
         up: true,
         variables: this.#dialect.parseVariables(variables),
@@ -36,7 +45,7 @@ export class MysqlObserver {
         readOnlyBypass: await this.#readOnlyBypass(now),
       };
     } catch (error) {
-      return { up: false, error: messageOf(error) };
+      return { up: false, error: messageOf(error), ...(answeredWritable ? { answeredWritable } : {}) };
     }
   }
 

@@ -186,7 +186,7 @@ export function replicationSuite(flavor: Flavor): void {
         new LocalServer({ host, port, user: 'mysqlha_agent', password: cluster.secrets.agent, node: replica!.name, connectTimeoutMs: 1000 });
       const server = connect(replica!.spec.address, MYSQL_PORT);
       try {
-        const seen = await new MysqlObserver(server, dialect, 'mysqlha_agent').observe(Date.now());
+        const seen = await new MysqlObserver(server, dialect, 'mysqlha_agent', 1000).observe(Date.now());
         assert.ok(seen.up, `observed down: ${seen.up ? '' : seen.error}`);
         assert.equal(seen.variables.readOnly, true);
         assert.equal(seen.replica?.sourceHost, cluster.primary.spec.address);
@@ -198,7 +198,7 @@ export function replicationSuite(flavor: Flavor): void {
         await server.close();
       }
       const nobody = connect(replica!.spec.address, 1);
-      const unreachable = await new MysqlObserver(nobody, dialect, 'mysqlha_agent').observe(Date.now());
+      const unreachable = await new MysqlObserver(nobody, dialect, 'mysqlha_agent', 1000).observe(Date.now());
       await nobody.close();
       assert.equal(unreachable.up, false);
       assert.match(unreachable.up ? '' : unreachable.error, new RegExp(`${replica!.name}: cannot connect to mysqld at ${replica!.spec.address}:1`));

@@ -18,7 +18,7 @@ import type { CheckedCluster } from './failover-checks.ts';
 export class ContainerTestPod extends withTestClients(ContainerPod) {
   /** The last `lines` lines a container of this pod printed (stdout and stderr). */
   async logs(container: 'mysql' | 'agent', lines = 200): Promise<string> {
-    return docker(['logs', '--tail', String(lines), this.containers[container]], {}).catch((error: Error) => error.message);
+    return docker(['logs', '--tail', String(lines), this.containers[container]], { withStderr: true }).catch((error: Error) => error.message);
   }
 }
 

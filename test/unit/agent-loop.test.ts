@@ -23,7 +23,7 @@ interface World {
   failing: Action['kind'] | null;
 }
 
-function loopOf(topology: typeof asPrimary, world: World) {
+function loopOf(topology: typeof asPrimary, world: World, graceMs = GRACE_MS) {
   const clock = new FakeClock(NOW);
   const { logger, lines } = captureLogger();
   const actions: Action[] = [];
@@ -54,7 +54,15 @@ function loopOf(topology: typeof asPrimary, world: World) {
       lossless: true,
       autoRebuild: true,
       maxLagSeconds: 10,
-      timings: { leaseTtlMs: 5000, renewPeriodMs: 1000, storeTimeoutMs: 1000, fenceMarginMs: 1500, mysqldDownGraceMs: GRACE_MS, failoverWindowMs: 60_000 },
+      timings: {
+        leaseTtlMs: 5000,
+        renewPeriodMs: 1000,
+        storeTimeoutMs: 1000,
+        statusTimeoutMs: 1000,
+        fenceMarginMs: 2500,
+        mysqldDownGraceMs: graceMs,
+        failoverWindowMs: 60_000,
+      },
     },
     dialect: { ...dialectForFlavor('mysql'), cloneFrom: null },
     observer: { observe: async () => world.mysql },
@@ -134,6 +142,17 @@ test('agent loop: an unreachable mysqld is data; the holder keeps its lease for 
   await loop.tick();
   assert.equal(keeps.at(-1), true, 'paused: the holder keeps its lease whatever its mysqld does');
   assert.equal(board.current.decision?.state, 'mysqld-down');
+});
+
+test('agent loop: with no grace (MYSQL_HA_MYSQLD_DOWN_GRACE_MS=0) the holder renews while mysqld answers, and lets go at once when it does not', async () => {
+  const world: World = { mysql: up({ variables: variables({ readOnly: false }) }), lease: asHolder(), peers: [], failing: null };
+  const { loop, board, keeps } = loopOf(asPrimary, world, 0);
+  await loop.tick();
+  await loop.tick();
+  world.mysql = { up: false, error: 'connect ECONNREFUSED' };
+  await loop.tick();
+  assert.deepEqual(keeps, [true, true, false]);
+  assert.equal(board.current.decision?.state, 'primary-releasing');
 });
 
 test('agent loop: peers are asked only when a decision needs them (an election or a switchover)', async () => {

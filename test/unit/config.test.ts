@@ -123,12 +123,13 @@ test('the default timings are the documented ones, and satisfy both TTL rules', 
   assert.equal(timings.leaseTtlMs, 5000);
   assert.equal(timings.renewPeriodMs, 1000);
   assert.equal(timings.storeTimeoutMs, 1000);
+  assert.equal(timings.statusTimeoutMs, 1000);
   assert.ok(timings.renewPeriodMs + 2 * timings.storeTimeoutMs < timings.leaseTtlMs);
-  assert.ok(timings.renewPeriodMs + loopIntervalMs + timings.storeTimeoutMs < timings.leaseTtlMs);
+  assert.ok(timings.renewPeriodMs + loopIntervalMs + timings.storeTimeoutMs + timings.statusTimeoutMs < timings.leaseTtlMs);
 });
 
 test('the lease TTL must exceed renew period + 2 × store timeout (a failed renewal and its retry fit in it)', () => {
-  const timings = { MYSQL_HA_RENEW_PERIOD_MS: '1000', MYSQL_HA_STORE_TIMEOUT_MS: '1000', MYSQL_HA_LOOP_INTERVAL_MS: '100' };
+  const timings = { MYSQL_HA_RENEW_PERIOD_MS: '1000', MYSQL_HA_STORE_TIMEOUT_MS: '1000', MYSQL_HA_LOOP_INTERVAL_MS: '100', MYSQL_HA_STATUS_TIMEOUT_MS: '100' };
   const message = refused(env({ ...timings, MYSQL_HA_LEASE_TTL_MS: '3000' }), 'MYSQL_HA_LEASE_TTL_MS');
   assert.match(message, /MYSQL_HA_RENEW_PERIOD_MS/);
   assert.match(message, /MYSQL_HA_STORE_TIMEOUT_MS/);
@@ -136,23 +137,24 @@ test('the lease TTL must exceed renew period + 2 × store timeout (a failed rene
   assert.equal(loadRunConfig(env({ ...timings, MYSQL_HA_LEASE_TTL_MS: '3001' })).timings.leaseTtlMs, 3001);
 });
 
-test('the lease TTL must exceed renew period + loop interval + store timeout (the holder fences before it can expire)', () => {
-  const timings = { MYSQL_HA_RENEW_PERIOD_MS: '1000', MYSQL_HA_STORE_TIMEOUT_MS: '1000', MYSQL_HA_LOOP_INTERVAL_MS: '2000' };
-  const message = refused(env({ ...timings, MYSQL_HA_LEASE_TTL_MS: '4000' }), 'MYSQL_HA_LEASE_TTL_MS');
+test('the lease TTL must exceed renew period + loop interval + store timeout + status timeout (the holder fences before it can expire)', () => {
+  const timings = { MYSQL_HA_RENEW_PERIOD_MS: '1000', MYSQL_HA_STORE_TIMEOUT_MS: '1000', MYSQL_HA_LOOP_INTERVAL_MS: '2000', MYSQL_HA_STATUS_TIMEOUT_MS: '500' };
+  const message = refused(env({ ...timings, MYSQL_HA_LEASE_TTL_MS: '4500' }), 'MYSQL_HA_LEASE_TTL_MS');
   assert.match(message, /MYSQL_HA_LOOP_INTERVAL_MS/);
-  assert.match(message, /got 4000 ms/);
-  const config = loadRunConfig(env({ ...timings, MYSQL_HA_LEASE_TTL_MS: '4001' }));
+  assert.match(message, /MYSQL_HA_STATUS_TIMEOUT_MS/);
+  assert.match(message, /got 4500 ms/);
+  const config = loadRunConfig(env({ ...timings, MYSQL_HA_LEASE_TTL_MS: '4501' }));
   assert.deepEqual(
     { ttl: config.timings.leaseTtlMs, renew: config.timings.renewPeriodMs, storeTimeout: config.timings.storeTimeoutMs, loop: config.loopIntervalMs },
-    { ttl: 4001, renew: 1000, storeTimeout: 1000, loop: 2000 },
+    { ttl: 4501, renew: 1000, storeTimeout: 1000, loop: 2000 },
   );
-  // The fence margin is documented as one loop tick plus one store call.
-  assert.equal(config.timings.fenceMarginMs, 2000 + 1000);
+  // The fence margin is documented as one loop tick, one store call and one status timeout.
+  assert.equal(config.timings.fenceMarginMs, 2000 + 1000 + 500);
   assert.ok(config.timings.fenceMarginMs + config.timings.renewPeriodMs < config.timings.leaseTtlMs);
 });
 
 test('a TTL breaking both rules is reported under MYSQL_HA_LEASE_TTL_MS for each rule', () => {
-  // 2000 + 2 × 2000 = 6000 and 2000 + 500 + 2000 = 4500 ms, both above the TTL.
+  // 2000 + 2 × 2000 = 6000 and 2000 + 500 + 2000 + 1000 (the default status timeout) = 5500 ms, both above the TTL.
   const timings = { MYSQL_HA_RENEW_PERIOD_MS: '2000', MYSQL_HA_STORE_TIMEOUT_MS: '2000', MYSQL_HA_LOOP_INTERVAL_MS: '500', MYSQL_HA_LEASE_TTL_MS: '4000' };
   refused(env(timings), 'MYSQL_HA_LEASE_TTL_MS', 'MYSQL_HA_LEASE_TTL_MS');
 });

@@ -171,6 +171,28 @@ const table: Row[] = [
     reason: /cannot renew the lease \(etcd timeout\)/,
   },
   {
+    name: 'store unreachable, lease deadline reached, mysqld answered writable then hung: fence it all the same',
+    topology: asPrimary,
+    observation: observedAsPrimary(
+      { up: false, error: 'SHOW BINLOG STATUS timed out', answeredWritable: true },
+      { lease: { state: 'unknown', error: 'etcd timeout' }, heldUntil: NOW, mysqldDownSince: NOW - 3000 },
+    ),
+    state: 'fencing',
+    action: 'fence',
+    reason: /cannot renew the lease \(etcd timeout\).*\(its mysqld stopped answering: SHOW BINLOG STATUS timed out\): turning read-only on/,
+  },
+  {
+    name: 'store unreachable, lease still valid, mysqld hung: no fencing yet, the grace period runs',
+    topology: asPrimary,
+    observation: observedAsPrimary(
+      { up: false, error: 'SHOW BINLOG STATUS timed out', answeredWritable: true },
+      { lease: { state: 'unknown', error: 'etcd timeout' }, heldUntil: NOW + 1, mysqldDownSince: NOW - 500 },
+    ),
+    state: 'mysqld-down',
+    action: 'none',
+    reason: /waiting for the local mysqld: SHOW BINLOG STATUS timed out/,
+  },
+  {
     name: 'old primary sees another holder: steps down',
     topology: asPrimary,
     observation: observed(writable(), { lease: heldBy(REPLICA.name, PRIMARY.name) }),
