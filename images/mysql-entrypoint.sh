@@ -8,8 +8,8 @@
 # comes from that cnf's init_file; everything else is the agent's job.
 #
 # Arguments are passed on to the server, which runs as this script's child (see the end).
-# MYSQL_HA_DATADIR and MYSQL_HA_CNF override the
-# data directory and the cnf (the manifests use the defaults).
+# MYSQL_HA_DATADIR, MYSQL_HA_CNF and MYSQL_HA_RUNDIR override the data directory, the cnf and
+# the socket's directory (the manifests use the defaults).
 set -eu
 
 datadir="${MYSQL_HA_DATADIR:-/var/lib/mysql}"
@@ -73,7 +73,13 @@ fi
 export MYSQLD_PARENT_PID=$$
 child=
 trap '[ -n "$child" ] && kill -TERM "$child" 2>/dev/null' TERM INT
+# The socket's lock file names the pid of the server that made it. In a restarted container
+# that number is reused, often as one of the new server's own threads, and MySQL then refuses
+# to start ("Another process with pid N is using unix socket file"). The run directory is
+# this pod's alone and no server of it runs now: the lock is stale.
+rundir="${MYSQL_HA_RUNDIR:-/var/run/mysqld}"
 while :; do
+  rm -f "$rundir"/*.sock.lock
   log "starting $server with $cnf"
   # --defaults-extra-file must come first: the server only honours it as its first option.
   "$server" --defaults-extra-file="$cnf" ${as_user:+"$as_user"} --datadir="$datadir" "$@" &

@@ -91,7 +91,7 @@ export async function buildImages(variants: readonly ServerVariant[], options: {
     const serverVersion = await serverVersionIn(tag, variant);
     if (!serverVersion.startsWith(`${variant.version}.`)) {
       throw new AgentError('IMAGE_BUILD_FAILED', `Debian ${variant.suite} now ships ${variant.flavor} ${serverVersion}, not ${variant.version}`, {
-        hint: `update SERVER_VARIANTS in agent/containers/base-images.ts and the overlays in manifests/overlays to ${serverVersion.split('.').slice(0, 2).join('.')}`,
+        hint: `update SERVER_VARIANTS in agent/containers/base-images.ts and the overlays in examples/mysql and examples/mariadb to ${serverVersion.split('.').slice(0, 2).join('.')}`,
       });
     }
     built.servers.push({ tag, bytes: await imageSize(tag), serverVersion });

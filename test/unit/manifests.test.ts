@@ -16,6 +16,7 @@ import type { IContainer } from 'kubernetes-models/v1/Container';
 import type { IPodSpec } from 'kubernetes-models/v1/PodSpec';
 import type { ISecret } from 'kubernetes-models/v1/Secret';
 import type { IService } from 'kubernetes-models/v1/Service';
+import { AGENT_IMAGE, serverImage, serverVariant } from '../../agent/containers/images.ts';
 import { haproxyDefaults } from '../../agent/haproxy/config.ts';
 import { roleLabelKey } from '../../agent/kubernetes/role-label.ts';
 import { CNF_FILE } from '../../agent/pod/stage.ts';
@@ -396,3 +397,26 @@ describe('examples/dev-secret (overlay with a throwaway Secret)', () => {
     for (const [key, value] of Object.entries(requiredLabels)) assert.equal(secret.metadata?.labels?.[key], value);
   });
 });
+
+for (const flavor of ['mysql', 'mariadb'] as const) {
+  describe(`examples/${flavor} (overlay naming the images npm run images builds)`, () => {
+    let overlay: Rendered;
+    before(() => {
+      overlay = new Rendered(kustomizeBuild(`examples/${flavor}`));
+    });
+
+    it('renders valid objects', () => {
+      for (const object of overlay.objects) {
+        assert.doesNotThrow(() => validateAgainstSchema(object), `${object.kind} ${object.metadata.name}`);
+        assert.deepEqual(unknownFields(object), [], `${object.kind} ${object.metadata.name}`);
+      }
+    });
+
+    it(`runs ${AGENT_IMAGE} and the ${flavor} server image the container suites test, with MYSQL_HA_FLAVOR=${flavor}`, () => {
+      const pod = podSpecOf(overlay.one<IStatefulSet>('StatefulSet', 'mysql-ha'));
+      const images = [...(pod.initContainers ?? []), ...pod.containers].map((container) => `${container.name}=${container.image}`);
+      assert.deepEqual(images.sort(), [`agent=${AGENT_IMAGE}`, `mysql=${serverImage(serverVariant(flavor))}`, `stage=${AGENT_IMAGE}`]);
+      assert.equal(overlay.generated<IConfigMap>('ConfigMap', 'mysql-ha-agent').data?.MYSQL_HA_FLAVOR, flavor);
+    });
+  });
+}
