@@ -219,26 +219,23 @@ export class ContainerSandbox {
     return ['--label', `${LABEL}=${this.id}`, ...(pod ? ['--label', `${LABEL}.pod=${pod}`] : [])];
   }
 
+  /**
+   * Starts the container `name` again when it exists (a stopped pod keeps its containers), or
+   * creates it, detached, labelled as this sandbox's, restarted by Docker whenever it exits.
+   */
+  async #startOrRun(name: string, pod: string | undefined, args: string[]): Promise<void> {
+    if (await dockerSucceeds(['container', 'inspect', name])) await docker(['start', name]);
+    else await docker(['run', '--detach', '--name', name, ...this.#labels(pod), '--restart', 'always', ...args]);
+  }
+
   async #startEtcd(): Promise<void> {
-    const name = `${this.id}-etcd`;
-    if (await dockerSucceeds(['container', 'inspect', name])) {
-      await docker(['start', name]);
-      return;
-    }
     const etcdDir = join(this.dir, 'etcd');
     mkdirSync(etcdDir, { recursive: true });
-    await docker([
-      'run',
-      '--detach',
-      '--name',
-      name,
-      ...this.#labels(),
+    await this.#startOrRun(`${this.id}-etcd`, undefined, [
       '--network',
       this.network,
       '--network-alias',
       'etcd',
-      '--restart',
-      'always',
       '--publish',
       `${this.etcdAddress}:${ETCD_CLIENT_PORT}:${ETCD_CLIENT_PORT}`,
       '--volume',
@@ -263,11 +260,6 @@ export class ContainerSandbox {
   }
 
   async #startHaproxy(): Promise<void> {
-    const name = `${this.id}-haproxy`;
-    if (await dockerSucceeds(['container', 'inspect', name])) {
-      await docker(['start', name]);
-      return;
-    }
     const configFile = join(this.dir, 'haproxy.cfg');
     // As in the manifests: pods by their DNS names, resolved at run time (a pod's new IP is followed).
     writeFileSync(
@@ -279,16 +271,9 @@ export class ContainerSandbox {
       }),
     );
     const { writePort, readPort, statsPort } = haproxyDefaults;
-    await docker([
-      'run',
-      '--detach',
-      '--name',
-      name,
-      ...this.#labels(),
+    await this.#startOrRun(`${this.id}-haproxy`, undefined, [
       '--network',
       this.network,
-      '--restart',
-      'always',
       ...[writePort, readPort, statsPort].flatMap((port) => ['--publish', `${this.haproxyAddress}:${port}:${port}`]),
       '--volume',
       `${configFile}:/etc/haproxy/haproxy.cfg:ro`,
@@ -324,32 +309,22 @@ export class ContainerSandbox {
       mkdirSync(dir, { recursive: true });
       chownSync(dir, POD_USER, POD_USER);
     }
-    if (await dockerSucceeds(['container', 'inspect', pod.containers.pod])) await docker(['start', pod.containers.pod]);
-    else {
-      await docker([
-        'run',
-        '--detach',
-        '--name',
-        pod.containers.pod,
-        ...this.#labels(pod.name),
-        '--hostname',
-        pod.name,
-        '--network',
-        this.network,
-        '--network-alias',
-        pod.host,
-        '--ip',
-        address ?? (await this.#podAddress(pod, false)),
-        '--restart',
-        'always',
-        '--init',
-        ...[MYSQL_PORT, AGENT_PORT].flatMap((port) => ['--publish', `${pod.spec.address}:${port}:${port}`]),
-        '--entrypoint',
-        'sleep',
-        AGENT_IMAGE,
-        'infinity',
-      ]);
-    }
+    await this.#startOrRun(pod.containers.pod, pod.name, [
+      '--hostname',
+      pod.name,
+      '--network',
+      this.network,
+      '--network-alias',
+      pod.host,
+      '--ip',
+      address ?? (await this.#podAddress(pod, false)),
+      '--init',
+      ...[MYSQL_PORT, AGENT_PORT].flatMap((port) => ['--publish', `${pod.spec.address}:${port}:${port}`]),
+      '--entrypoint',
+      'sleep',
+      AGENT_IMAGE,
+      'infinity',
+    ]);
     const inPod = ['--network', `container:${pod.containers.pod}`, '--user', `${POD_USER}:${POD_USER}`, '--read-only', '--cap-drop', 'ALL'];
     const secrets = ['--volume', `${join(this.dir, 'pod-secrets')}:${SECRETS_MOUNT}:ro`];
     const env = envArgs(this.#podEnv(pod));
@@ -389,21 +364,7 @@ export class ContainerSandbox {
       ],
       [pod.containers.agent, [...secrets, ...env, AGENT_IMAGE, 'run']],
     ] as const) {
-      if (await dockerSucceeds(['container', 'inspect', name])) await docker(['start', name]);
-      else
-        await docker([
-          'run',
-          '--detach',
-          '--name',
-          name,
-          ...this.#labels(pod.name),
-          ...inPod,
-          '--restart',
-          'always',
-          '--stop-timeout',
-          String(GRACE_SECONDS),
-          ...args,
-        ]);
+      await this.#startOrRun(name, pod.name, [...inPod, '--stop-timeout', String(GRACE_SECONDS), ...args]);
     }
   }
 

@@ -9,22 +9,28 @@ import { ADMIN_USER } from './admin-account.ts';
 import type { SecretName } from './plan.ts';
 import { AGENT_PORT, MYSQL_PORT } from './pod.ts';
 
-/** DIR/cluster.json: everything needed to reach and control a sandbox (mode 0600: it holds passwords). */
-export interface ClusterFile {
-  /** How the pods run: processes on this machine, or containers (absent in files older than containers: processes). */
-  runtime?: SandboxRuntime;
+/** A container pod's containers: its network namespace (`pod`), the server and the agent. */
+export type PodContainers = { pod: string; mysql: string; agent: string };
+
+/** What a sandbox is, whichever way it runs. */
+interface SandboxIdentity {
   flavor: Flavor;
   version: string | null;
   addressPrefix: string;
   /** The images a container sandbox runs. */
   images?: { agent: string; server: string };
+}
+
+/** DIR/cluster.json: everything needed to reach and control a sandbox (mode 0600: it holds passwords). */
+export interface ClusterFile extends SandboxIdentity {
+  /** How the pods run: processes on this machine, or containers (absent in files older than containers: processes). */
+  runtime?: SandboxRuntime;
   pods: Array<{
     name: string;
     mysql: { host: string; port: number };
     agent: string;
     pid: { mysqld: number | null; agent: number | null };
-    /** The pod's containers: its network namespace (`pod`), the server and the agent. */
-    containers?: { pod: string; mysql: string; agent: string };
+    containers?: PodContainers;
   }>;
   haproxy: { write: { host: string; port: number }; read: { host: string; port: number }; stats: string; pid: number | null };
   etcd: { endpoint: string; pid: number | null };
@@ -37,17 +43,13 @@ export interface ClusterFile {
 export type SandboxRuntime = 'processes' | 'docker';
 
 /** What either kind of sandbox knows of itself; cluster.json is written from it. */
-export interface SandboxDescription {
+export interface SandboxDescription extends SandboxIdentity {
   runtime: SandboxRuntime;
-  flavor: Flavor;
-  version: string | null;
-  addressPrefix: string;
-  images?: { agent: string; server: string };
   pods: Array<{
     name: string;
     address: string;
     pid?: { mysqld: number | undefined; agent: number | undefined };
-    containers?: { pod: string; mysql: string; agent: string };
+    containers?: PodContainers;
   }>;
   haproxyAddress: string;
   haproxyPid?: number | undefined;

@@ -80,8 +80,15 @@ export class ContainerTestCluster implements CheckedCluster<ContainerTestPod> {
   }
 
   async waitHealthy(timeoutMs = 90_000): Promise<void> {
-    await waitHealthy(this.pods, timeoutMs, this.sandbox.dir);
-    await waitHaproxySettled(this.sandbox.haproxyAddress, this.pods.length, 30_000, `docker logs ${this.sandbox.id}-haproxy`);
+    try {
+      await waitHealthy(this.pods, timeoutMs, this.sandbox.dir);
+      await waitHaproxySettled(this.sandbox.haproxyAddress, this.pods.length, 30_000, `docker logs ${this.sandbox.id}-haproxy`);
+    } catch (error) {
+      // What each agent decided, and what its containers said last: the containers go with the sandbox.
+      const decisions = await Promise.all(this.pods.map(async (pod) => `${pod.name}: ${JSON.stringify((await pod.statusOrUndefined())?.decision)}`));
+      console.log(`# decisions:\n${decisions.join('\n')}\n${await this.logs(30)}`);
+      throw error;
+    }
   }
 
   /** Every pod's recent container logs, for a failure's diagnosis. */

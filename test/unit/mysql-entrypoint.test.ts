@@ -10,7 +10,7 @@ import { requireTool } from '../support/tools.ts';
 
 const repositoryEntrypoint = resolve('images/mysql-entrypoint.sh');
 // Only what the script needs, so a server installed on this machine cannot stand in for the fakes.
-const basicTools = ['sh', 'id', 'ls', 'dirname', 'rmdir', 'mkdir', 'chown'];
+const basicTools = ['sh', 'id', 'ls', 'dirname', 'rmdir', 'mkdir', 'chown', 'rm'];
 
 /** A stand-in server binary: logs its arguments; an initialising call creates mysql/ in the data dir. */
 function fakeBinary(name: string, initialiseFlag: string | undefined, exitCode = 0): string {
@@ -30,6 +30,7 @@ describe('images/mysql-entrypoint.sh', () => {
   let datadir: string;
   let cnf: string;
   let calls: string;
+  let rundir: string;
 
   const install = (name: string, script: string) => {
     writeFileSync(join(bin, name), script, { mode: 0o755 });
@@ -42,7 +43,7 @@ describe('images/mysql-entrypoint.sh', () => {
     const [command, ...rest] = [...asUnprivileged, join(bin, 'sh'), join(bin, 'mysql-entrypoint.sh'), ...args];
     return spawnSync(command!, rest, {
       encoding: 'utf8',
-      env: { PATH: bin, CALLS: calls, MYSQL_HA_DATADIR: datadir, MYSQL_HA_CNF: cnf },
+      env: { PATH: bin, CALLS: calls, MYSQL_HA_DATADIR: datadir, MYSQL_HA_CNF: cnf, MYSQL_HA_RUNDIR: rundir },
     });
   };
   const recorded = () => readFileSync(calls, 'utf8').split('\n').filter(Boolean);
@@ -53,7 +54,9 @@ describe('images/mysql-entrypoint.sh', () => {
     datadir = join(root, 'data');
     cnf = join(root, 'conf.d', 'mysql-ha.cnf');
     calls = join(root, 'calls.log');
+    rundir = join(root, 'run');
     mkdirSync(bin);
+    mkdirSync(rundir);
     mkdirSync(datadir);
     mkdirSync(join(root, 'conf.d'));
     writeFileSync(cnf, '[mysqld]\nserver_id = 100\n');
@@ -61,9 +64,21 @@ describe('images/mysql-entrypoint.sh', () => {
     for (const tool of basicTools) symlinkSync(requireTool(`/usr/bin/${tool}`, 'install coreutils and dash'), join(bin, tool));
     // A copy the unprivileged user can read wherever the repository is checked out (a clone may be mode 0700).
     install('mysql-entrypoint.sh', readFileSync(repositoryEntrypoint, 'utf8'));
-    for (const path of [root, datadir, calls]) chmodSync(path, 0o777);
+    for (const path of [root, datadir, calls, rundir]) chmodSync(path, 0o777);
   });
   afterEach(() => rmSync(root, { recursive: true, force: true }));
+
+  it("removes the socket's stale lock before the server starts (in a restarted container its pid is reused, and MySQL refuses)", () => {
+    install('mysqld', fakeBinary('mysqld', '--initialize-insecure'));
+    writeFileSync(join(rundir, 'mysqld.sock.lock'), '44', { mode: 0o666 });
+    writeFileSync(join(rundir, 'mysqlx.sock.lock'), '44', { mode: 0o666 });
+    writeFileSync(join(rundir, 'kept'), '');
+    const result = run();
+    assert.equal(result.status, 0, result.stderr);
+    assert.equal(existsSync(join(rundir, 'mysqld.sock.lock')), false);
+    assert.equal(existsSync(join(rundir, 'mysqlx.sock.lock')), false);
+    assert.equal(existsSync(join(rundir, 'kept')), true, 'only lock files are removed');
+  });
 
   it('initialises an empty MySQL data directory, then runs mysqld with the staged cnf first', () => {
     install('mysqld', fakeBinary('mysqld', '--initialize-insecure'));
@@ -164,7 +179,7 @@ while :; do sleep 0.05; done
     mkdirSync(join(datadir, 'mysql'));
     // Its own process group, so a test that fails can stop the fake server along with the script.
     const child = spawn(join(bin, 'sh'), [join(bin, 'mysql-entrypoint.sh')], {
-      env: { PATH: bin, CALLS: calls, MYSQL_HA_DATADIR: datadir, MYSQL_HA_CNF: cnf },
+      env: { PATH: bin, CALLS: calls, MYSQL_HA_DATADIR: datadir, MYSQL_HA_CNF: cnf, MYSQL_HA_RUNDIR: rundir },
       detached: true,
       stdio: ['ignore', 'ignore', 'pipe'],
     });
