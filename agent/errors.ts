@@ -5,6 +5,10 @@ export const errorDefs = {
   POD_NAME_INVALID: { code: 'MHA_POD_NAME_INVALID', hint: 'set POD_NAME (Kubernetes: fieldRef metadata.name) to a StatefulSet pod name such as mysql-ha-0' },
   UNSUPPORTED_SERVER: { code: 'MHA_UNSUPPORTED_SERVER', hint: 'use MySQL 8.0.23 or later (8.4 LTS, 9.x) or MariaDB 10.6 or later' },
   MYSQL_QUERY_FAILED: { code: 'MHA_MYSQL_QUERY_FAILED', hint: 'see the MySQL error; the agent retries on its next observation' },
+  MYSQL_FENCED_BY_SHUTDOWN: {
+    code: 'MHA_MYSQL_FENCED_BY_SHUTDOWN',
+    hint: 'nothing, if its supervisor (the container runtime) starts it again: it comes back read-only and rejoins; otherwise start mysqld',
+  },
   MYSQLD_NOT_SUPERVISED: {
     code: 'MHA_MYSQLD_NOT_SUPERVISED',
     hint: 'start mysqld again; run it under a supervisor that restarts it on exit code 16 (the mysql-ha image entrypoint does)',

@@ -1,7 +1,7 @@
 import { escapeId, escape as escapeValue } from 'mysql2';
 import type { Peer, RunConfig } from '../config.ts';
 import type { LeaseKeeper } from '../coordination/lease-keeper.ts';
-import { AgentError } from '../errors.ts';
+import { AgentError, messageOf } from '../errors.ts';
 import type { Dialect } from '../mysql/dialect/types.ts';
 import type { LocalServer } from '../mysql/local-server.ts';
 import type { Clock } from './clock.ts';
@@ -142,7 +142,26 @@ export class Actuator {
    */
   async stopWrites(): Promise<void> {
     await this.#killClientSessions();
-    await this.#exec(this.#dialect.setReadOnly(true));
+    const timeoutMs = this.#config.timings.statusTimeoutMs;
+    try {
+      for (const sql of this.#dialect.setReadOnly(true)) await this.#server.query(sql, undefined, timeoutMs);
+    } catch (error) {
+      if (!/timeout/i.test(messageOf(error))) throw error;
+      // Read-only waits for commits in flight, and a commit waiting for a replica's
+      // acknowledgement that cannot come (a primary cut off from every replica; seen with
+      // MySQL's super_read_only) holds it past the lease's expiry. A server that is down takes
+      // no writes: its supervisor starts it again read-only (the cnf), and what those commits
+      // left is discarded when it rejoins (clone, or MariaDB's truncation at restart).
+      await this.#server.query('SHUTDOWN', undefined, timeoutMs).catch(() => undefined);
+      throw new AgentError(
+        'MYSQL_FENCED_BY_SHUTDOWN',
+        `${this.#config.pod.name}: read-only did not take effect within ${timeoutMs} ms, so mysqld was shut down`,
+        {
+          cause: error,
+          hintInMessage: true,
+        },
+      );
+    }
     await this.#killClientSessions();
   }
 

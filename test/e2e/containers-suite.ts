@@ -136,6 +136,37 @@ export function containersSuite(flavor: Flavor): void {
       await cluster.waitHealthy();
     });
 
+    test('a replica with a transaction of its own: its agent clones the primary over it, the server exits 16 and its entrypoint starts it again', {
+      skip: flavor === 'mariadb' && 'MariaDB has no clone: its agent refuses such a replica and names the fix (the partition test applies it)',
+    }, async () => {
+      await cluster.waitHealthy();
+      const primary = await cluster.currentPrimary();
+      const replica = cluster.pods.find((pod) => pod !== primary)!;
+      // What a former primary's never-acknowledged commit leaves, made on purpose with the agent stopped.
+      await docker(['stop', '--time', '60', replica.containers.agent]);
+      try {
+        const root = await replica.root();
+        try {
+          await root.query('STOP REPLICA');
+          await root.query('RESET REPLICA ALL');
+          await root.query('SET GLOBAL super_read_only = OFF');
+          await root.query('CREATE TABLE IF NOT EXISTS app.own_only (id INT PRIMARY KEY)');
+          await root.query('SET GLOBAL super_read_only = ON');
+        } finally {
+          await root.end();
+        }
+      } finally {
+        await docker(['start', replica.containers.agent]);
+      }
+      await waitFor(`${replica.name} restarted by its entrypoint after the clone`, async () =>
+        /asked to be started again \(exit status 16, after a clone\)/.test(await replica.logs('mysql', 400)),
+      );
+      await cluster.waitHealthy();
+      assert.equal((await replica.status()).replication?.source, primary.name);
+      assert.deepEqual(await replica.rootQuery("SHOW TABLES FROM app LIKE 'own_only'"), [], "the clone replaced the replica's own table");
+      await assertNoErrantGtids(cluster, primary);
+    });
+
     test("failover under 4 writers, the primary's server process killed (Docker restarts it): nothing acknowledged lost, one writable node", async () => {
       await cluster.waitHealthy();
       const old = await cluster.currentPrimary();

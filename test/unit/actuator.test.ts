@@ -43,10 +43,10 @@ const config = loadRunConfig({
 const dialect = dialectForFlavor('mysql');
 const variablesRow = { serverId: 100, serverUuid: UUID0, readOnly: 1, gtidExecuted: `${UUID0}:1-42`, gtidPurged: '', semiSyncSource: 1 };
 
-function actuatorFor(options: { peerAnswers?: Array<Row[]>; clock?: FakeClock; onPeerQuery?: () => void } = {}) {
+function actuatorFor(options: { peerAnswers?: Array<Row[]>; clock?: FakeClock; onPeerQuery?: () => void; localAnswer?: (sql: string) => Row[] } = {}) {
   const journal: string[] = [];
   const clock = options.clock ?? new FakeClock(0);
-  const local = new RecordingServer('local', journal, (sql) => (sql === dialect.variablesQuery ? [variablesRow] : []));
+  const local = new RecordingServer('local', journal, options.localAnswer ?? ((sql) => (sql === dialect.variablesQuery ? [variablesRow] : [])));
   const answers = [...(options.peerAnswers ?? [])];
   const lease = {
     acquire: async (expectedVersion: string | null) => void journal.push(`lease: acquire ${expectedVersion}`),
@@ -103,6 +103,34 @@ test('actuator: a rebuild on a flavour that cannot clone fails with CANNOT_CLONE
   });
   await assert.rejects(actuator.run({ kind: 'rebuild', donor: PRIMARY }), (error: unknown) => error instanceof AgentError && error.code === 'MHA_CANNOT_CLONE');
   assert.deepEqual(journal, []);
+});
+
+test('actuator: fence when read-only does not take effect within the status timeout: mysqld is shut down, and the action says so', async () => {
+  const { actuator, journal } = actuatorFor({
+    localAnswer: (sql) => {
+      // What a primary cut off from every replica answers: super_read_only waits behind commits that wait for an acknowledgement.
+      if (sql === 'SET GLOBAL super_read_only = ON')
+        throw new AgentError('MYSQL_QUERY_FAILED', 'mysql-ha-0: "SET GLOBAL super_read_only =…" failed: Query inactivity timeout');
+      return [];
+    },
+  });
+  await assert.rejects(actuator.run({ kind: 'fence' }), (error: AgentError) => {
+    assert.equal(error.code, 'MHA_MYSQL_FENCED_BY_SHUTDOWN');
+    assert.match(error.message, /mysql-ha-0: read-only did not take effect within 1000 ms, so mysqld was shut down/);
+    return true;
+  });
+  assert.deepEqual(journal.slice(-2), ['local: SET GLOBAL super_read_only = ON', 'local: SHUTDOWN']);
+});
+
+test('actuator: fence whose read-only fails for another reason does not shut mysqld down', async () => {
+  const { actuator, journal } = actuatorFor({
+    localAnswer: (sql) => {
+      if (sql === 'SET GLOBAL super_read_only = ON') throw new AgentError('MYSQL_QUERY_FAILED', 'Access denied; you need the SYSTEM_VARIABLES_ADMIN privilege');
+      return [];
+    },
+  });
+  await assert.rejects(actuator.run({ kind: 'fence' }), /Access denied/);
+  assert.equal(journal.filter((line) => line.includes('SHUTDOWN')).length, 0);
 });
 
 test('actuator: none does nothing', async () => {

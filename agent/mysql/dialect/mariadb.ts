@@ -40,6 +40,8 @@ export function mariadbDialect(): Dialect {
       // REPLICATION MASTER ADMIN: the semi-sync source switch; PROCESS and CONNECTION ADMIN: to end client sessions when fencing.
       // RELOAD: RESET REPLICA ALL when a replica is promoted.
       `GRANT BINLOG MONITOR, SLAVE MONITOR, CREATE USER, RELOAD, REPLICATION SLAVE ADMIN, REPLICATION MASTER ADMIN, READ_ONLY ADMIN, PROCESS, CONNECTION ADMIN ON *.* TO ${account}`,
+      // SHUTDOWN: the fence of last resort, when read-only cannot take effect in time.
+      `GRANT SHUTDOWN ON *.* TO ${account}`,
       // To list the accounts that bypass read_only (shown as a warning in /status).
       `GRANT SELECT ON mysql.global_priv TO ${account}`,
       `GRANT ALL ON \`${appDatabase}\`.* TO ${account} WITH GRANT OPTION`,

@@ -42,6 +42,8 @@ export function mysqlDialect(hasBinaryLogStatus: boolean): Dialect {
       `GRANT SYSTEM_VARIABLES_ADMIN, REPLICATION_SLAVE_ADMIN, CONNECTION_ADMIN, PROCESS ON *.* TO ${account}`,
       // BACKUP_ADMIN: to be a clone donor; CLONE_ADMIN: to be rebuilt by cloning another node.
       `GRANT BACKUP_ADMIN, CLONE_ADMIN ON *.* TO ${account}`,
+      // SHUTDOWN: the fence of last resort, when read-only cannot take effect in time.
+      `GRANT SHUTDOWN ON *.* TO ${account}`,
       `GRANT SELECT ON performance_schema.replication_applier_status_by_worker TO ${account}`,
       `GRANT ALL ON \`${appDatabase}\`.* TO ${account} WITH GRANT OPTION`,
     ],
