@@ -17,9 +17,10 @@ import { fileURLToPath } from 'node:url';
 import { Lease } from 'kubernetes-models/coordination.k8s.io/v1/Lease';
 import { roleLabelKey } from '../../agent/kubernetes/role-label.ts';
 import { queryRows, type Row, TestCluster, type TestPod, waitFor } from '../support/cluster.ts';
+import { ackedMissingOn, writeTarget } from '../support/failover-checks.ts';
 import { type FakeKubeApi, type KubeObject, selfSignedCertificate, startFakeKubeApi } from '../support/fake-kube-api.ts';
 import { assertServiceAccountMount, enforceRole, serviceAccountMountPrefix, writeServiceAccountFiles } from '../support/in-cluster-pod.ts';
-import { WritableSampler, WriteLoad, type WriteLoadTarget } from '../support/write-load.ts';
+import { WritableSampler, WriteLoad } from '../support/write-load.ts';
 
 const FLAVOR = 'mariadb';
 // This file's own addresses (other suites use 127.0.10. to 127.0.14.).
@@ -112,17 +113,6 @@ describe(`${FLAVOR}: agents keeping their leader lease in a Kubernetes Lease (MY
     }
   }
 
-  function writeTarget(): WriteLoadTarget {
-    const described = cluster!.sandbox.describe();
-    return { ...described.haproxy.write, user: described.app.user, password: described.app.password, database: described.app.database };
-  }
-
-  async function ackedMissingOn(pod: TestPod, acked: number[]): Promise<number[]> {
-    const rows = await pod.rootQuery<{ id: number }>('SELECT id FROM app.acked_writes');
-    const present = new Set(rows.map((row) => Number(row.id)));
-    return acked.filter((id) => !present.has(id));
-  }
-
   /**
    * Agent log lines saying the API server refused them (401, 403) or that they could not find
    * their service account. (A request timing out on a busy machine is not counted here.)
@@ -165,7 +155,7 @@ describe(`${FLAVOR}: agents keeping their leader lease in a Kubernetes Lease (MY
     // TestCluster.start always starts the sandbox's etcd; these agents must not need it.
     await cluster.sandbox.stopEtcd();
     await cluster.waitHealthy();
-    await WriteLoad.prepare(writeTarget());
+    await WriteLoad.prepare(writeTarget(cluster!));
   });
 
   after(async () => {
@@ -239,7 +229,7 @@ describe(`${FLAVOR}: agents keeping their leader lease in a Kubernetes Lease (MY
     const term = lease().spec?.leaseTransitions ?? 0;
     const oldServerId = Number((await old.rootRow('SELECT @@server_id AS serverId')).serverId);
     const sampler = new WritableSampler(pods());
-    const load = new WriteLoad(writeTarget(), 4);
+    const load = new WriteLoad(writeTarget(cluster!), 4);
     let primary: TestPod;
     try {
       await waitFor('writes acknowledged before the kill', async () => load.acked.length > 50);
