@@ -33,9 +33,6 @@ const dockerCommand = () => {
 };
 
 export interface DockerOptions {
-  /** Written to the command's stdin. */
-  input?: string;
-  env?: NodeJS.ProcessEnv;
   /** Return stderr after stdout (`docker logs` passes a container's stderr on as its own). */
   withStderr?: boolean;
 }
@@ -44,9 +41,7 @@ export interface DockerOptions {
 export async function docker(args: string[], options: DockerOptions = {}): Promise<string> {
   const command = dockerCommand();
   try {
-    const promise = run(command, args, { env: { ...process.env, DOCKER_BUILDKIT: '1', ...options.env }, maxBuffer: 64 * 1024 * 1024 });
-    if (options.input !== undefined) promise.child.stdin?.end(options.input);
-    const { stdout, stderr } = await promise;
+    const { stdout, stderr } = await run(command, args, { env: { ...process.env, DOCKER_BUILDKIT: '1' }, maxBuffer: 64 * 1024 * 1024 });
     return (options.withStderr ? `${stdout}${stderr}` : stdout).trim();
   } catch (error) {
     const { stderr } = error as { stderr?: string };

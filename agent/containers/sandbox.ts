@@ -20,7 +20,6 @@ import { ETCD_CLIENT_PORT } from '../sandbox/etcd-process.ts';
 import { waitHaproxySettled } from '../sandbox/haproxy-process.ts';
 import { readOrWriteSecrets, type SecretName } from '../sandbox/plan.ts';
 import { AGENT_PORT, MYSQL_PORT } from '../sandbox/pod.ts';
-import { waitFor } from '../sandbox/probes.ts';
 import { INFRA_BASE_IMAGE } from './base-images.ts';
 import { docker, dockerSucceeds, ensureDockerEngine } from './docker.ts';
 import { AGENT_IMAGE, imagesPresent, serverImage, serverVariant } from './images.ts';
@@ -420,19 +419,6 @@ export class ContainerSandbox {
   /** The pod's address on the sandbox network (empty while it is partitioned). */
   async podIp(pod: ContainerPod): Promise<string> {
     return docker(['inspect', '--format', `{{with index .NetworkSettings.Networks "${this.network}"}}{{.IPAddress}}{{end}}`, pod.containers.pod]);
-  }
-
-  /** Until the pod's agent answers again after a restart (its published ports come back with the namespace). */
-  async waitAgentAnswers(pod: ContainerPod, timeoutMs = 60_000): Promise<void> {
-    await waitFor(
-      `${pod.name}'s agent`,
-      () =>
-        fetch(`http://${pod.spec.address}:${AGENT_PORT}/health`, { signal: AbortSignal.timeout(1000) }).then(
-          () => true,
-          () => false,
-        ),
-      timeoutMs,
-    );
   }
 
   describe(): ClusterFile {
