@@ -53,6 +53,8 @@ export interface ContainerSandboxOptions {
   addressPrefix?: string;
   /** Extra agent settings for every pod (on top of manifests/agent.env). */
   env?: Record<string, string>;
+  /** More volumes (docker --volume specs) for the `stage` and agent containers, e.g. a service-account directory. */
+  agentVolumes?: string[];
   /** Builds each pod's handle (tests pass a subclass with helpers). */
   createPod?: (sandboxId: string, name: string, address: string, dir: string) => ContainerPod;
 }
@@ -160,7 +162,7 @@ export class ContainerSandbox {
       });
     }
     this.#writePodSecrets();
-    if (!(await dockerSucceeds(['network', 'inspect', this.network]))) await this.#createNetwork();
+    await this.ensureNetwork();
     // Written first: `sandbox down` finds what a failed start left.
     this.save();
     progress(`starting etcd, ${this.pods.length} pods (stage, then ${this.flavor} and agent containers) and HAProxy on Docker network ${this.network}`);
@@ -176,6 +178,12 @@ export class ContainerSandbox {
     this.save();
   }
 
+  /** The sandbox's network, created when missing; returns its gateway, this machine's address on it. */
+  async ensureNetwork(): Promise<string> {
+    if (!(await dockerSucceeds(['network', 'inspect', this.network]))) await this.#createNetwork();
+    return docker(['network', 'inspect', '--format', '{{range .IPAM.Config}}{{.Gateway}}{{end}}', this.network]);
+  }
+
   /**
    * The sandbox's network, with a subnet of its own so that pods get addresses the sandbox
    * chooses (Docker would give a restarted pod its old address back); etcd and HAProxy take
@@ -186,7 +194,19 @@ export class ContainerSandbox {
     for (let attempt = 0; attempt < 32; attempt++) {
       const prefix = `10.213.${(first + attempt) % 256}`;
       try {
-        await docker(['network', 'create', '--label', `${LABEL}=${this.id}`, '--subnet', `${prefix}.0/24`, '--ip-range', `${prefix}.128/25`, this.network]);
+        await docker([
+          'network',
+          'create',
+          '--label',
+          `${LABEL}=${this.id}`,
+          '--subnet',
+          `${prefix}.0/24`,
+          '--gateway',
+          `${prefix}.1`,
+          '--ip-range',
+          `${prefix}.128/25`,
+          this.network,
+        ]);
         return;
       } catch (error) {
         if (!/overlap/i.test((error as Error).message)) throw error;
@@ -325,7 +345,11 @@ export class ContainerSandbox {
       'infinity',
     ]);
     const inPod = ['--network', `container:${pod.containers.pod}`, '--user', `${POD_USER}:${POD_USER}`, '--read-only', '--cap-drop', 'ALL'];
-    const secrets = ['--volume', `${join(this.dir, 'pod-secrets')}:${SECRETS_MOUNT}:ro`];
+    const secrets = [
+      '--volume',
+      `${join(this.dir, 'pod-secrets')}:${SECRETS_MOUNT}:ro`,
+      ...(this.options.agentVolumes ?? []).flatMap((volume) => ['--volume', volume]),
+    ];
     const env = envArgs(this.#podEnv(pod));
     await docker([
       'run',

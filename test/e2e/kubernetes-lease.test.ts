@@ -19,7 +19,7 @@ import { roleLabelKey } from '../../agent/kubernetes/role-label.ts';
 import { queryRows, type Row, TestCluster, type TestPod, waitFor } from '../support/cluster.ts';
 import { ackedMissingOn, writeTarget } from '../support/failover-checks.ts';
 import { type FakeKubeApi, type KubeObject, selfSignedCertificate, startFakeKubeApi } from '../support/fake-kube-api.ts';
-import { assertServiceAccountMount, enforceRole, serviceAccountMountPrefix, writeServiceAccountFiles } from '../support/in-cluster-pod.ts';
+import { assertServiceAccountMount, enforceRole, podObject, serviceAccountMountPrefix, writeServiceAccountFiles } from '../support/in-cluster-pod.ts';
 import { WritableSampler, WriteLoad } from '../support/write-load.ts';
 
 const FLAVOR = 'mariadb';
@@ -31,33 +31,6 @@ const LEASE = `${STATEFULSET}-leader`;
 const SERVICE_ACCOUNT = 'mysql-ha';
 const POD_NAMES = [0, 1, 2].map((ordinal) => `${STATEFULSET}-${ordinal}`);
 const RBAC_FILE = fileURLToPath(new URL('../../manifests/rbac.yaml', import.meta.url));
-
-/** The Pods as the StatefulSet controller creates them (manifests/statefulset.yaml's template labels). */
-function podObject(name: string, ordinal: number): KubeObject {
-  return {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: {
-      name,
-      namespace: NAMESPACE,
-      labels: {
-        'app.kubernetes.io/name': 'mysql-ha',
-        'app.kubernetes.io/instance': 'mysql-ha',
-        'app.kubernetes.io/component': 'database',
-        'app.kubernetes.io/part-of': 'mysql-ha',
-        'statefulset.kubernetes.io/pod-name': name,
-      },
-    },
-    spec: {
-      serviceAccountName: SERVICE_ACCOUNT,
-      containers: [
-        { name: 'mysql', image: 'mysql-ha-mysql' },
-        { name: 'agent', image: 'mysql-ha-agent' },
-      ],
-    },
-    status: { phase: 'Running', podIP: `${PREFIX}${ordinal + 1}` },
-  };
-}
 
 interface LeaseSpec {
   holderIdentity?: string;
@@ -137,7 +110,7 @@ describe(`${FLAVOR}: agents keeping their leader lease in a Kubernetes Lease (MY
       tls,
       token,
       user: `system:serviceaccount:${NAMESPACE}:${SERVICE_ACCOUNT}`,
-      objects: POD_NAMES.map(podObject),
+      objects: POD_NAMES.map((name, ordinal) => podObject(name, NAMESPACE, `${PREFIX}${ordinal + 1}`)),
     });
     const grants = enforceRole(api, RBAC_FILE);
     assert.ok(grants.includes('update leases') && grants.includes('patch pods'), `the Role grants only ${grants.join(', ')}`);

@@ -47,17 +47,29 @@ export class ContainerTestCluster implements CheckedCluster<ContainerTestPod> {
   }
 
   /** A cluster of `replicas` pods in containers, up and healthy, HAProxy settled. */
-  static async start(flavor: Flavor, options: { addressPrefix: string; env?: Record<string, string>; replicas?: number }): Promise<ContainerTestCluster> {
+  static async start(
+    flavor: Flavor,
+    options: {
+      addressPrefix: string;
+      env?: Record<string, string>;
+      replicas?: number;
+      agentVolumes?: string[];
+      /** Runs once the sandbox's network exists (its gateway given), before any pod starts. */
+      prepare?: (sandbox: ContainerSandbox, gateway: string) => Promise<void>;
+    },
+  ): Promise<ContainerTestCluster> {
     const sandbox = new ContainerSandbox({
       flavor,
       replicas: options.replicas ?? 3,
       dir: mkdtempSync(join(tmpdir(), `mysql-ha-containers-${flavor}-`)),
       addressPrefix: options.addressPrefix,
-      env: options.env,
+      env: { ...options.env },
+      agentVolumes: options.agentVolumes,
       createPod: (...args) => new ContainerTestPod(...args),
     });
     const cluster = new ContainerTestCluster(sandbox);
     try {
+      await options.prepare?.(sandbox, await sandbox.ensureNetwork());
       await sandbox.up((line) => console.log(`# sandbox: ${line}`));
     } catch (error) {
       console.log(await cluster.logs());

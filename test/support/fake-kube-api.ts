@@ -154,6 +154,8 @@ export interface FakeKubeApiOptions {
   objects?: KubeObject[];
   /** Serve https:// with this key and certificate (PEM), as a real API server does; default plain http://. */
   tls?: { key: string; cert: string };
+  /** The address to listen on (default 127.0.0.1; a Docker network's gateway for agents in containers). */
+  host?: string;
 }
 
 export interface FakeKubeApi {
@@ -170,14 +172,14 @@ export interface FakeKubeApi {
 }
 
 /**
- * A key and self-signed certificate for 127.0.0.1 (PEM), written into `dir` as key.pem and
+ * A key and self-signed certificate for `ip` (PEM), written into `dir` as key.pem and
  * cert.pem, for `tls`: the certificate is its own CA, as a pod's ca.crt is for the API server.
  */
-export function selfSignedCertificate(dir: string): { key: string; cert: string } {
+export function selfSignedCertificate(dir: string, ip = '127.0.0.1'): { key: string; cert: string } {
   const openssl = requireTool('/usr/bin/openssl', 'install openssl (`apt-get install openssl`)');
   const [keyFile, certFile] = [join(dir, 'key.pem'), join(dir, 'cert.pem')];
   const newKey = ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1'];
-  const subject = ['-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'];
+  const subject = ['-subj', `/CN=${ip}`, '-addext', `subjectAltName=IP:${ip}`];
   const result = spawnSync(openssl, [...newKey, ...subject, '-keyout', keyFile, '-out', certFile], { encoding: 'utf8' });
   if (result.status !== 0) throw new Error(`openssl could not make a test certificate: ${result.error?.message ?? result.stderr}`);
   return { key: readFileSync(keyFile, 'utf8'), cert: readFileSync(certFile, 'utf8') };
@@ -332,13 +334,14 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
     );
   };
   const server = options.tls ? createTlsServer(options.tls, listener) : createServer(listener);
-  server.listen(0, '127.0.0.1');
+  const host = options.host ?? '127.0.0.1';
+  server.listen(0, host);
   await once(server, 'listening');
   const { port } = server.address() as { port: number };
   seed(...(options.objects ?? []));
 
   return {
-    url: `${options.tls ? 'https' : 'http'}://127.0.0.1:${port}`,
+    url: `${options.tls ? 'https' : 'http'}://${host}:${port}`,
     requests,
     seed,
     get: (resource, namespace, name) => {

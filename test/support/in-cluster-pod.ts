@@ -11,7 +11,7 @@ import { mkdirSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { serviceAccountDir } from '../../agent/kubernetes/in-cluster.ts';
-import type { FakeKubeApi, Verb } from './fake-kube-api.ts';
+import type { FakeKubeApi, KubeObject, Verb } from './fake-kube-api.ts';
 import { requireTool, unshareBinary } from './tools.ts';
 
 export interface ServiceAccountFiles {
@@ -106,4 +106,31 @@ export function enforceRole(api: FakeKubeApi, rbacFile: string): string[] {
     }
   }
   return grants;
+}
+
+/** A Pod as the StatefulSet controller creates it (manifests/statefulset.yaml's template labels), for the fake API server. */
+export function podObject(name: string, namespace: string, podIP: string): KubeObject {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      name,
+      namespace,
+      labels: {
+        'app.kubernetes.io/name': 'mysql-ha',
+        'app.kubernetes.io/instance': 'mysql-ha',
+        'app.kubernetes.io/component': 'database',
+        'app.kubernetes.io/part-of': 'mysql-ha',
+        'statefulset.kubernetes.io/pod-name': name,
+      },
+    },
+    spec: {
+      serviceAccountName: 'mysql-ha',
+      containers: [
+        { name: 'mysql', image: 'mysql-ha-mysql' },
+        { name: 'agent', image: 'mysql-ha-agent' },
+      ],
+    },
+    status: { phase: 'Running', podIP },
+  };
 }
