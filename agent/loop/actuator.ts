@@ -1,7 +1,7 @@
 import { escapeId, escape as escapeValue } from 'mysql2';
 import type { Peer, RunConfig } from '../config.ts';
 import type { LeaseKeeper } from '../coordination/lease-keeper.ts';
-import { AgentError, messageOf } from '../errors.ts';
+import { AgentError } from '../errors.ts';
 import type { Dialect } from '../mysql/dialect/types.ts';
 import type { LocalServer } from '../mysql/local-server.ts';
 import type { Clock } from './clock.ts';
@@ -146,7 +146,7 @@ export class Actuator {
     try {
       for (const sql of this.#dialect.setReadOnly(true)) await this.#server.query(sql, undefined, timeoutMs);
     } catch (error) {
-      if (!/timeout/i.test(messageOf(error))) throw error;
+      if (!timedOut(error)) throw error;
       // Read-only waits for commits in flight, and a commit waiting for a replica's
       // acknowledgement that cannot come (a primary cut off from every replica; seen with
       // MySQL's super_read_only) holds it past the lease's expiry. A server that is down takes
@@ -243,6 +243,11 @@ export class Actuator {
   async #exec(statements: string[]): Promise<void> {
     for (const sql of statements) await this.#server.query(sql);
   }
+}
+
+/** mysql2's code for a statement that got no answer within its timeout. */
+function timedOut(error: unknown): boolean {
+  return (error as { cause?: { code?: unknown } }).cause?.code === 'PROTOCOL_SEQUENCE_TIMEOUT';
 }
 
 function errnoOf(error: unknown): number | undefined {

@@ -109,8 +109,11 @@ test('actuator: fence when read-only does not take effect within the status time
   const { actuator, journal } = actuatorFor({
     localAnswer: (sql) => {
       // What a primary cut off from every replica answers: super_read_only waits behind commits that wait for an acknowledgement.
-      if (sql === 'SET GLOBAL super_read_only = ON')
-        throw new AgentError('MYSQL_QUERY_FAILED', 'mysql-ha-0: "SET GLOBAL super_read_only =…" failed: Query inactivity timeout');
+      if (sql === 'SET GLOBAL super_read_only = ON') {
+        // As LocalServer wraps mysql2's timeout: its code on the cause.
+        const cause = Object.assign(new Error('Query inactivity timeout'), { code: 'PROTOCOL_SEQUENCE_TIMEOUT' });
+        throw new AgentError('MYSQL_QUERY_FAILED', 'mysql-ha-0: "SET GLOBAL super_read_only =…" failed: Query inactivity timeout', { cause });
+      }
       return [];
     },
   });
