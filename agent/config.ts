@@ -13,6 +13,7 @@ const sqlName = z.string().regex(/^[A-Za-z0-9_]{1,32}$/, 'letters, digits and _ 
 
 const envSchema = z.object({
   POD_NAME: z.string().min(1).optional(),
+  POD_REVISION: z.string().min(1).optional(),
   MYSQL_HA_FLAVOR: flavor.default('mysql'),
   MYSQL_HA_SERVER_ID_BASE: int(1, 4_000_000_000).default(100),
   MYSQL_HA_PEERS: z
@@ -51,7 +52,9 @@ const envSchema = z.object({
   MYSQL_HA_STORE_TIMEOUT_MS: int(100, 60_000).default(1000),
   MYSQL_HA_STATUS_TIMEOUT_MS: int(100, 60_000).default(1000),
   MYSQL_HA_MYSQLD_DOWN_GRACE_MS: int(0, 600_000).default(1000),
-  MYSQL_HA_FAILOVER_WINDOW_MS: int(0, 86_400_000).default(60_000),
+  MYSQL_HA_FAILOVER_WINDOW_MS: int(0, 86_400_000).default(30_000),
+  MYSQL_HA_TERMINATION_TIMEOUT_MS: int(1000, 3_600_000).default(40_000),
+  MYSQL_HA_MYSQLD_MAY_STOP_FILE: z.string().startsWith('/', 'an absolute path').optional(),
   MYSQL_HA_LOSSLESS: z.enum(['auto', 'on', 'off']).default('auto'),
   MYSQL_HA_PAUSED: z.enum(['true', 'false']).default('false'),
   MYSQL_HA_AUTO_REBUILD: z.enum(['true', 'false']).default('true'),
@@ -81,6 +84,8 @@ export interface StageConfig {
 
 export interface RunConfig {
   pod: PodIdentity;
+  /** The pod template's revision (controller-revision-hash label), to prefer updated pods in a rolling update. */
+  podRevision: string | null;
   peers: Peer[];
   bootstrapPrimary: string;
   mysql: { host: string; port: number };
@@ -104,7 +109,11 @@ export interface RunConfig {
     fenceMarginMs: number;
     mysqldDownGraceMs: number;
     failoverWindowMs: number;
+    /** After SIGTERM, how long the agent may take to hand over before it exits anyway. */
+    terminationTimeoutMs: number;
   };
+  /** Written once this agent has nothing left for its mysqld to do at termination (the server container's preStop hook waits for it). */
+  mysqldMayStopFile: string | null;
   /** Semi-synchronous replication (AFTER_SYNC, never falling back) on the primary. */
   lossless: boolean;
   paused: boolean;
@@ -255,6 +264,7 @@ export function loadRunConfig(env: Env): RunConfig {
   const p = parsed!;
   return {
     pod: pod!,
+    podRevision: p.POD_REVISION ?? null,
     peers,
     bootstrapPrimary,
     mysql: { host: p.MYSQL_HA_MYSQL_HOST, port: p.MYSQL_HA_MYSQL_PORT },
@@ -276,7 +286,9 @@ export function loadRunConfig(env: Env): RunConfig {
       fenceMarginMs,
       mysqldDownGraceMs: p.MYSQL_HA_MYSQLD_DOWN_GRACE_MS,
       failoverWindowMs: p.MYSQL_HA_FAILOVER_WINDOW_MS,
+      terminationTimeoutMs: p.MYSQL_HA_TERMINATION_TIMEOUT_MS,
     },
+    mysqldMayStopFile: p.MYSQL_HA_MYSQLD_MAY_STOP_FILE ?? null,
     lossless: p.MYSQL_HA_LOSSLESS === 'on' || (p.MYSQL_HA_LOSSLESS === 'auto' && peers.length >= 3),
     paused: p.MYSQL_HA_PAUSED === 'true',
     autoRebuild: p.MYSQL_HA_AUTO_REBUILD === 'true',

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { loadRunConfig, type Peer, type RunConfig } from '../config.ts';
 import { createLeaseStore } from '../coordination/create-lease-store.ts';
 import { LeaseKeeper } from '../coordination/lease-keeper.ts';
@@ -18,6 +19,7 @@ import { type AgentSnapshot, SnapshotBoard } from '../loop/snapshot.ts';
 import { waitForServer } from '../loop/startup.ts';
 import { LocalServer } from '../mysql/local-server.ts';
 import { MysqlObserver } from '../mysql/observer.ts';
+import { MysqldMayStopFile } from '../pod/mysqld-may-stop.ts';
 
 /** The pod-label publisher; outside Kubernetes (the sandbox) its client library is not even loaded. */
 async function rolePublisherFor(config: RunConfig, log: Logger): Promise<PodRolePublisher> {
@@ -39,7 +41,7 @@ function initialSnapshot(config: RunConfig, clock: Clock): AgentSnapshot {
       lossless: config.lossless,
       switchoverToken: config.switchoverToken,
     },
-    topology: { self, peers: config.peers, bootstrapPrimary: config.bootstrapPrimary, mysqlPort: config.mysql.port },
+    topology: { self, revision: config.podRevision, peers: config.peers, bootstrapPrimary: config.bootstrapPrimary, mysqlPort: config.mysql.port },
     server: null,
     waitingFor: 'mysqld not asked yet',
     observation: null,
@@ -47,6 +49,7 @@ function initialSnapshot(config: RunConfig, clock: Clock): AgentSnapshot {
     actionError: null,
     lastSwitchover: null,
     heartbeatAt: clock.now(),
+    runningAction: null,
   };
 }
 
@@ -74,11 +77,22 @@ export async function main(_args: string[]): Promise<number> {
     'agent listening',
   );
 
+  const mayStop = new MysqldMayStopFile(config.mysqldMayStopFile, log);
+  mayStop.clear();
+  process.once('exit', () => mayStop.write('the agent exited'));
   let loop: AgentLoop | undefined;
   const shutdown = async (signal: string) => {
+    if (loop) {
+      // Terminating: the loop hands the lease over (or releases it) while mysqld still serves.
+      const limitMs = config.timings.terminationTimeoutMs;
+      log.info({ signal, limitMs }, 'terminating: handing over first if this node holds the lease');
+      const finished = await Promise.race([controls.terminate().then(() => true), sleep(limitMs).then(() => false)]);
+      if (!finished)
+        log.warn({ limitMs, decision: board.current.decision?.reason }, 'termination limit reached before the hand-over was done; stopping anyway');
+    }
     log.info({ signal }, 'stopping');
     loop?.stop();
-    controls.close();
+    mayStop.write(`the agent stopped on ${signal}`);
     await app.close();
     await server.close();
     await leaseKeeper.store.close();

@@ -15,7 +15,8 @@ const USAGE = `usage:
   mysql-ha-agent sandbox up --runtime docker [--flavor mysql|mariadb] [--version V] [--replicas N] [--dir DIR]
   mysql-ha-agent sandbox status [--dir DIR]
   mysql-ha-agent sandbox kill POD [--dir DIR]     SIGKILL the pod's mysqld (its agent stays; in containers, Docker restarts it)
-  mysql-ha-agent sandbox stop POD [--dir DIR]     stop the pod's mysqld and agent (SIGTERM)
+  mysql-ha-agent sandbox stop POD [--dir DIR]     delete the pod as Kubernetes does: its agent hands over, then SIGTERM
+  mysql-ha-agent sandbox crash POD [--dir DIR]    SIGKILL every process of the pod (a node lost)
   mysql-ha-agent sandbox start POD [--dir DIR]
   mysql-ha-agent sandbox partition POD [--dir DIR]   containers only: cut the pod off the network
   mysql-ha-agent sandbox heal POD [--dir DIR]        containers only: connect it again
@@ -159,10 +160,12 @@ async function processAction(action: string, podName: string | undefined, values
       return 0;
     case 'kill':
     case 'stop':
+    case 'crash':
     case 'start': {
       const pod = cluster.pod(podName!);
       if (action === 'kill') await pod.stopMysqld('SIGKILL');
       else if (action === 'stop') await cluster.stopPod(pod);
+      else if (action === 'crash') await cluster.crashPod(pod);
       else cluster.startPod(pod);
       cluster.save();
       return 0;
@@ -186,6 +189,9 @@ async function containerAction(action: string, podName: string | undefined, valu
     case 'stop':
       await sandbox.stopPod(pod);
       return 0;
+    case 'crash':
+      await sandbox.crashPod(pod);
+      return 0;
     case 'start':
       await sandbox.startPod(pod);
       return 0;
@@ -203,7 +209,7 @@ async function containerAction(action: string, podName: string | undefined, valu
   }
 }
 
-const POD_ACTIONS = new Set(['kill', 'stop', 'start', 'partition', 'heal', 'restart']);
+const POD_ACTIONS = new Set(['kill', 'stop', 'crash', 'start', 'partition', 'heal', 'restart']);
 
 export async function main(args: string[]): Promise<number> {
   const { values, positionals } = parse(args);

@@ -31,6 +31,8 @@ const POD_USER = 999;
 const DEFAULT_ADDRESS_PREFIX = '127.0.16.';
 /** The manifests' terminationGracePeriodSeconds. */
 const GRACE_SECONDS = 60;
+/** The server container's preStop hook, where Dockerfile.mysql puts it (manifests/statefulset.yaml runs it). */
+const PRE_STOP_HOOK = '/usr/local/bin/mysql-ha-pre-stop.sh';
 const MANIFEST_ENV = fileURLToPath(new URL('../../manifests/agent.env', import.meta.url));
 
 /** Where the pods' Secret is mounted, with its keys as file names (as manifests/agent.env names them). */
@@ -385,16 +387,34 @@ export class ContainerSandbox {
           this.serverImage,
         ],
       ],
-      [pod.containers.agent, [...secrets, ...env, AGENT_IMAGE, 'run']],
+      // The run volume too, as in the StatefulSet: the agent tells the server's preStop hook when mysqld may stop.
+      [pod.containers.agent, [...secrets, ...env, '--volume', `${run}:/var/run/mysqld`, AGENT_IMAGE, 'run']],
     ] as const) {
       await this.#startOrRun(name, pod.name, [...inPod, '--stop-timeout', String(GRACE_SECONDS), ...args]);
     }
   }
 
-  /** Stops a pod's containers as a pod's deletion does: SIGTERM, and SIGKILL after the grace period. */
+  /**
+   * Stops a pod as the kubelet does when it is deleted: SIGTERM to the agent at once; for the
+   * server container, its preStop hook first (the StatefulSet's, run in the container), then
+   * SIGTERM; SIGKILL after the grace period.
+   */
   async stopPod(pod: ContainerPod): Promise<void> {
-    await docker(['stop', '--time', String(GRACE_SECONDS), pod.containers.agent, pod.containers.mysql]);
+    const stop = (container: string) => docker(['stop', '--time', String(GRACE_SECONDS), container]);
+    await Promise.all([
+      stop(pod.containers.agent),
+      (async () => {
+        // A server container that is not running has no hook to run.
+        await docker(['exec', pod.containers.mysql, PRE_STOP_HOOK]).catch(() => undefined);
+        await stop(pod.containers.mysql);
+      })(),
+    ]);
     await docker(['stop', '--time', '1', pod.containers.pod]);
+  }
+
+  /** Every process of the pod SIGKILLed at once, as when its node is lost. */
+  async crashPod(pod: ContainerPod): Promise<void> {
+    await docker(['kill', pod.containers.agent, pod.containers.mysql, pod.containers.pod]);
   }
 
   /** SIGKILL to the server process in the pod's server container; Docker restarts the container, as the kubelet would. */

@@ -1,6 +1,6 @@
 import { AgentError, messageOf } from '../errors.ts';
 import type { Clock } from '../loop/clock.ts';
-import type { LeaseView } from '../loop/state.ts';
+import type { LeaseChange, LeaseView } from '../loop/state.ts';
 import type { LeaseRecord, LeaseStore } from './lease.ts';
 
 export interface LeaseTimings {
@@ -14,8 +14,11 @@ export interface LeaseTimings {
 export interface LeaseObservation {
   lease: LeaseView;
   heldUntil: number | null;
-  lastFailoverAt: number | null;
+  leaseChanges: LeaseChange[];
 }
+
+/** Holder changes kept for anti-flapping: enough for the longest run it can hold back. */
+const KEPT_CHANGES = 8;
 
 /**
  * This agent's side of the leader lease: reads it every tick, renews it while this node
@@ -34,7 +37,9 @@ export class LeaseKeeper {
   #lastRenewAt = 0;
   #record: LeaseRecord | null = null;
   #lastHolder: string | undefined;
-  #lastFailoverAt: number | null = null;
+  #changes: LeaseChange[] = [];
+  /** The lease was seen free since the last change of holder. */
+  #sawFree = false;
 
   constructor(store: LeaseStore, self: string, timings: LeaseTimings, clock: Clock) {
     this.#store = store;
@@ -57,10 +62,11 @@ export class LeaseKeeper {
       }
       if (record?.holder !== this.#self) this.#heldUntil = null;
       this.#record = record;
-      this.#noteHolder(record, now);
-      return { lease: await this.#view(record), heldUntil: this.#heldUntil, lastFailoverAt: this.#lastFailoverAt };
+      const lease = await this.#view(record);
+      this.#noteHolder(lease, now);
+      return { lease, heldUntil: this.#heldUntil, leaseChanges: this.#changes };
     } catch (error) {
-      return { lease: { state: 'unknown', error: messageOf(error) }, heldUntil: this.#heldUntil, lastFailoverAt: this.#lastFailoverAt };
+      return { lease: { state: 'unknown', error: messageOf(error) }, heldUntil: this.#heldUntil, leaseChanges: this.#changes };
     }
   }
 
@@ -113,10 +119,20 @@ export class LeaseKeeper {
     this.#heldUntil = requestStartedAt + record.ttlMs - this.#timings.fenceMarginMs;
   }
 
-  #noteHolder(record: LeaseRecord | null, now: number): void {
-    if (record === null) return;
-    if (this.#lastHolder !== undefined && record.holder !== this.#lastHolder) this.#lastFailoverAt = now;
-    this.#lastHolder = record.holder;
+  #noteHolder(lease: LeaseView, now: number): void {
+    if (lease.state === 'free') this.#sawFree = true;
+    if (lease.state !== 'held') return;
+    const { holder } = lease.record;
+    if (holder === this.#lastHolder) {
+      // Held again by the same node (renewed, or taken back after a release): no change.
+      this.#sawFree = false;
+      return;
+    }
+    // The first holder this agent sees is where its history starts (how it got the lease is unknown).
+    const afterFree = this.#lastHolder !== undefined && this.#sawFree;
+    this.#changes = [...this.#changes, { holder, at: now, afterFree }].slice(-KEPT_CHANGES);
+    this.#lastHolder = holder;
+    this.#sawFree = false;
   }
 
   async #view(record: LeaseRecord | null): Promise<LeaseView> {

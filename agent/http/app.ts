@@ -1,6 +1,6 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { ControlInbox } from '../loop/controls.ts';
-import { type Check, type CheckContext, healthCheck, judge, primaryCheck, readOnlyCheck, replicaCheck, roleOf } from '../loop/health.ts';
+import { type Check, type CheckContext, healthCheck, judge, livenessCheck, primaryCheck, readOnlyCheck, replicaCheck, roleOf } from '../loop/health.ts';
 import type { SnapshotBoard } from '../loop/snapshot.ts';
 import type { AgentMetrics } from './metrics.ts';
 import { statusOf } from './status.ts';
@@ -48,10 +48,8 @@ export function buildApp({ board, controls, metrics, now }: AppOptions): Fastify
   app.get('/health', (_request, reply) => answer(reply, health()));
   app.get('/readiness', (_request, reply) => answer(reply, health()));
   app.get('/liveness', (_request, reply) => {
-    const { heartbeatAt, config } = board.current;
-    const silentMs = Math.round(now() - heartbeatAt);
-    const ok = silentMs <= config.livenessTimeoutMs;
-    return reply.code(ok ? 200 : 503).send({ ok, reason: `last loop progress ${silentMs} ms ago (limit ${config.livenessTimeoutMs} ms)` });
+    const { ok, reason } = livenessCheck(board.current, now());
+    return reply.code(ok ? 200 : 503).send({ ok, reason });
   });
   app.get('/primary', (_request, reply) =>
     answer(

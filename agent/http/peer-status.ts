@@ -9,7 +9,17 @@ export async function observePeers(peers: Peer[], agentPort: number, timeoutMs: 
     peers.map(async (peer): Promise<PeerStatus> => {
       const { status, unreachable } = await fetchStatus(`http://${peer.host}:${agentPort}`, timeoutMs);
       if (status === null)
-        return { name: peer.name, unreachable, mysqldUp: false, gtidExecuted: '', retrievedGtids: '', errant: false, storeUnreachable: null };
+        return {
+          name: peer.name,
+          unreachable,
+          mysqldUp: false,
+          gtidExecuted: '',
+          retrievedGtids: '',
+          errant: false,
+          storeUnreachable: null,
+          terminating: false,
+          revision: null,
+        };
       return {
         name: peer.name,
         unreachable: null,
@@ -18,6 +28,9 @@ export async function observePeers(peers: Peer[], agentPort: number, timeoutMs: 
         retrievedGtids: status.replication?.retrievedGtids ?? '',
         errant: ERRANT_STATES.has(status.decision?.state ?? ''),
         storeUnreachable: status.lease?.state === 'unknown' ? (status.lease.error ?? 'lease store unreachable') : null,
+        // An agent of an older version says neither.
+        terminating: status.terminating === true,
+        revision: status.revision ?? null,
       };
     }),
   );

@@ -4,7 +4,7 @@ import { healthCheck, judge, roleOf } from '../loop/health.ts';
 import type { AgentSnapshot } from '../loop/snapshot.ts';
 
 /** GET /status: everything a human needs to see about this node in one document. */
-export function statusOf(snapshot: AgentSnapshot, controls: Pick<ControlInbox, 'paused'>, now: number) {
+export function statusOf(snapshot: AgentSnapshot, controls: Pick<ControlInbox, 'paused' | 'terminating'>, now: number) {
   const { topology, observation, server, decision } = snapshot;
   const mysql = observation?.mysql;
   const up = mysql?.up ? mysql : null;
@@ -20,6 +20,7 @@ export function statusOf(snapshot: AgentSnapshot, controls: Pick<ControlInbox, '
     );
   }
   if (controls.paused) warnings.push('automatic failover is paused (maintenance)');
+  if (controls.terminating) warnings.push('this pod is terminating: it hands over its lease, if it holds it, and takes none');
   return {
     pod: snapshot.config.pod.name,
     ordinal: snapshot.config.pod.ordinal,
@@ -52,6 +53,8 @@ export function statusOf(snapshot: AgentSnapshot, controls: Pick<ControlInbox, '
     actionError: snapshot.actionError,
     mysqld: up ? { up: true } : { up: false, error: mysql && !mysql.up ? mysql.error : snapshot.waitingFor },
     paused: controls.paused,
+    terminating: controls.terminating,
+    revision: topology.revision,
     lastSwitchover: snapshot.lastSwitchover && { ...snapshot.lastSwitchover, at: new Date(snapshot.lastSwitchover.at).toISOString() },
     warnings,
     observedAt: observation ? new Date(observation.at).toISOString() : null,

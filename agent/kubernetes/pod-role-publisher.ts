@@ -6,9 +6,12 @@ import { type PodRole, roleChangedReason, roleLabelKey } from './role-label.ts';
 export interface PodRolePublisher {
   /**
    * Keeps this pod's role label at `role`, and records an Event on the pod when the
-   * value changes. Never rejects: API failures are logged, and the next call retries.
+   * value changes. As the primary, `previousPrimary` (the pod that held the lease before this
+   * one) loses its primary label right after this pod got it, so the primary Service never
+   * selects two pods for longer than one API round trip, even when that pod's node is gone.
+   * Never rejects: API failures are logged, and the next call retries.
    */
-  publishRole(role: PodRole): Promise<void>;
+  publishRole(role: PodRole, previousPrimary?: string | null): Promise<void>;
 }
 
 export interface ApiPodRolePublisherOptions {
@@ -36,6 +39,8 @@ export class ApiPodRolePublisher implements PodRolePublisher {
   private readonly recheckIntervalMs: number;
   private readonly now: () => number;
   private published: { role: PodRole; at: number } | undefined;
+  /** The previous primary whose label this publisher has cleared (or found clear). */
+  private cleared: string | undefined;
   /** Calls run one at a time, so two overlapping loops cannot both see a change and both report it. */
   private queue: Promise<void> = Promise.resolve();
 
@@ -48,8 +53,14 @@ export class ApiPodRolePublisher implements PodRolePublisher {
     this.now = options.now ?? Date.now;
   }
 
-  publishRole(role: PodRole): Promise<void> {
-    const published = this.queue.then(() => this.publish(role));
+  publishRole(role: PodRole, previousPrimary: string | null = null): Promise<void> {
+    const published = this.queue.then(async () => {
+      await this.publish(role);
+      const labelled = this.published?.role === 'primary';
+      if (role === 'primary' && labelled && previousPrimary !== null && previousPrimary !== this.podName && previousPrimary !== this.cleared) {
+        await this.clearPrimaryLabel(previousPrimary);
+      }
+    });
     // Whatever happens to one call, the next still runs.
     this.queue = published.catch(() => {});
     return published;
@@ -84,6 +95,27 @@ export class ApiPodRolePublisher implements PodRolePublisher {
     this.published = { role, at: this.now() };
   }
 
+  /** Removes `podName`'s primary label, unless its own agent has set another value meanwhile (compare-and-set on the resourceVersion). */
+  private async clearPrimaryLabel(podName: string): Promise<void> {
+    const pod = `${this.namespace}/${podName}`;
+    try {
+      const current = await this.core.readNamespacedPod({ name: podName, namespace: this.namespace });
+      if (current.metadata?.labels?.[roleLabelKey] === 'primary') {
+        const body = { metadata: { resourceVersion: current.metadata.resourceVersion, labels: { [roleLabelKey]: null } } };
+        await this.core.patchNamespacedPod({ name: podName, namespace: this.namespace, body }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+        this.logger.info({ pod, primary: this.podName }, `removed the ${roleLabelKey}=primary label of the previous primary ${pod}`);
+      }
+      this.cleared = podName;
+    } catch (error) {
+      // Gone is as good as cleared: a deleted pod is selected by no Service.
+      if (describeApiFailure(error).status === 404) {
+        this.cleared = podName;
+        return;
+      }
+      this.reportFailure(error, 'patch', 'pods', `remove the ${roleLabelKey}=primary label of the previous primary ${pod}`, podName);
+    }
+  }
+
   private async recordRoleChange(pod: V1Pod, role: PodRole, previous: string | undefined): Promise<void> {
     const at = this.now();
     const event: CoreV1Event = {
@@ -108,9 +140,9 @@ export class ApiPodRolePublisher implements PodRolePublisher {
     }
   }
 
-  private reportFailure(error: unknown, verb: string, resource: string, what: string): void {
+  private reportFailure(error: unknown, verb: string, resource: string, what: string, podName = this.podName): void {
     const failure = describeApiFailure(error);
     const problem = kubernetesApiError(`Kubernetes API: cannot ${what}: ${failure.message}`, failure, verb, resource, error);
-    this.logger.warn({ object: `pods/${this.namespace}/${this.podName}`, status: failure.status, reason: failure.reason, code: problem.code }, problem.message);
+    this.logger.warn({ object: `pods/${this.namespace}/${podName}`, status: failure.status, reason: failure.reason, code: problem.code }, problem.message);
   }
 }

@@ -62,6 +62,9 @@ export class Actuator {
         return this.#lease.acquire(action.expectedVersion);
       case 'release-lease':
         return this.#lease.release();
+      case 'step-down':
+        await this.stopWrites();
+        return this.#lease.release();
       case 'fence':
         return this.fence();
       case 'catch-up':

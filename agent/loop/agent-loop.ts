@@ -100,8 +100,9 @@ export class AgentLoop {
     const { topology, decision } = board.current;
     const primary = needsPrimaryPosition({ mysql, lease: leaseObservation.lease }, topology);
     if (!primary) watcher.reset();
-    // Peers are asked only when a decision needs them: an election, or a switchover's candidate.
-    const peerTimeoutMs = leaseObservation.lease.state === 'free' ? ELECTION_PEER_TIMEOUT_MS : requests.switchover !== null ? SWITCHOVER_PEER_TIMEOUT_MS : null;
+    // Peers are asked only when a decision needs them: an election, or a hand-over's candidate.
+    const handingOver = requests.switchover !== null || (requests.terminating && leaseObservation.lease.state === 'held' && leaseObservation.lease.mine);
+    const peerTimeoutMs = leaseObservation.lease.state === 'free' ? ELECTION_PEER_TIMEOUT_MS : handingOver ? SWITCHOVER_PEER_TIMEOUT_MS : null;
     return {
       at: now,
       mysql,
@@ -130,7 +131,7 @@ export class AgentLoop {
 
   /** One observe → decide → act → publish round; returns whether it acted successfully (then the next look comes soon). */
   async tick(): Promise<boolean> {
-    const { config, watcher, actuator, metrics, rolePublisher, log, board, clock } = this.#parts;
+    const { config, watcher, actuator, metrics, rolePublisher, log, board, controls, clock } = this.#parts;
     const started = clock.now();
     const observation = await this.#observe();
     const decision = this.#decide(observation);
@@ -139,6 +140,7 @@ export class AgentLoop {
     // Published before acting, so /status explains a long action (a clone, a hand-over) while it runs.
     board.publish({ observation, decision, heartbeatAt: clock.now() });
 
+    if (decision.state === 'stopping') controls.terminated();
     const request = observation.controls.switchover;
     if (request !== null && decision.switchoverRefused !== undefined) {
       log.warn({ candidate: request.candidate }, `switchover refused: ${decision.switchoverRefused}`);
@@ -149,6 +151,7 @@ export class AgentLoop {
     if (decision.action.kind !== 'none') {
       const action = decision.action;
       const actionStarted = clock.now();
+      board.publish({ runningAction: { kind: action.kind, since: actionStarted } });
       try {
         await actuator.run(action);
         actionError = null;
@@ -168,10 +171,10 @@ export class AgentLoop {
         }
       }
     }
-    board.publish({ actionError, heartbeatAt: clock.now() });
+    board.publish({ actionError, runningAction: null, heartbeatAt: clock.now() });
     const role = roleOf(observation);
     // Never rejects, and costs an API call only when the role changes (or once a minute).
-    if (role !== 'unknown') void rolePublisher.publishRole(role);
+    if (role !== 'unknown') void rolePublisher.publishRole(role, previousHolder(observation));
     const context = { topology: board.current.topology, lossless: config.lossless, now: clock.now() };
     metrics.record(observation, role, healthCheck(observation, context, config.maxLagSeconds), (clock.now() - started) / 1000);
     return acted;
@@ -181,4 +184,10 @@ export class AgentLoop {
     this.#parts.controls.answer(request, outcome);
     this.#parts.board.publish({ lastSwitchover: { ...outcome, at: this.#parts.clock.now() } });
   }
+}
+
+/** The pod that held the lease before this one, when this agent saw the change. */
+function previousHolder(observation: Observation): string | null {
+  const changes = observation.leaseChanges;
+  return changes.length >= 2 ? changes.at(-2)!.holder : null;
 }

@@ -12,6 +12,7 @@ export class ControlInbox {
   #paused: boolean;
   #switchover: { request: SwitchoverRequest; answer: (outcome: SwitchoverOutcome) => void } | null = null;
   #listener: () => void = () => undefined;
+  #termination: { done: Promise<void>; resolve: () => void } | null = null;
 
   constructor(paused: boolean) {
     this.#paused = paused;
@@ -43,9 +44,34 @@ export class ControlInbox {
     });
   }
 
+  get terminating(): boolean {
+    return this.#termination !== null;
+  }
+
+  /**
+   * The pod is being deleted: from now on every tick decides as a terminating node (hand the
+   * lease over, then nothing). Resolves once a tick found nothing left to do before mysqld stops.
+   */
+  terminate(): Promise<void> {
+    if (this.#termination === null) {
+      let resolve: () => void = () => undefined;
+      const done = new Promise<void>((settle) => {
+        resolve = settle;
+      });
+      this.#termination = { done, resolve };
+      this.#listener();
+    }
+    return this.#termination.done;
+  }
+
+  /** A tick decided that this terminating node has nothing left to do. */
+  terminated(): void {
+    this.#termination?.resolve();
+  }
+
   /** This tick's inputs. */
   read(): Controls {
-    return { paused: this.#paused, switchover: this.#switchover?.request ?? null };
+    return { paused: this.#paused, switchover: this.#switchover?.request ?? null, terminating: this.terminating };
   }
 
   /** Answers `request` (the one a tick read), unless it was already answered. */

@@ -1,4 +1,5 @@
 import type { Peer } from '../config.ts';
+import { failoverHoldBack, QUICK_FAILOVERS_ALLOWED } from './flapping.ts';
 import type { Action, Decision, MysqlUp, NodeState, Observation, PeerStatus, SwitchoverRequest, Topology } from './state.ts';
 
 export interface DecideContext {
@@ -11,7 +12,7 @@ export interface DecideContext {
   originatesFrom(member: string, serverUuid: string): boolean;
   /** How long the holder's mysqld may be down before its agent gives the lease up. */
   mysqldDownGraceMs: number;
-  /** No second automatic failover within this long of the last one. */
+  /** Anti-flapping: a primary replaced sooner than this after it took the lease counts as flapping (agent/loop/flapping.ts). */
   failoverWindowMs: number;
   /** Semi-synchronous replication on the primary. */
   lossless: boolean;
@@ -51,8 +52,31 @@ export function holdsLeaseNow(observation: Observation): boolean {
 export function decide(observation: Observation, context: DecideContext): Decision {
   const node = decideNode(observation, context);
   const request = observation.controls.switchover;
+  if (observation.controls.terminating) {
+    const leaving = decideTermination(observation, node, context);
+    return request === null ? leaving : { ...leaving, switchoverRefused: `${context.topology.self.name} is terminating (its pod is being deleted)` };
+  }
   return request === null ? node : decideSwitchover(observation, node, request, context);
 }
+
+const transactionsOf = (peer: PeerStatus, context: DecideContext) => context.countGtids(peer.gtidExecuted, peer.retrievedGtids);
+
+/**
+ * Replicas that can take the lease over from the serving primary, best first: reachable, mysqld
+ * up, no errant transactions, not terminating themselves; `preferRevision`: those running another
+ * pod revision than this one first (in a rolling update, the already updated ones), then the
+ * most advanced.
+ */
+function handoverCandidates(observation: Observation, context: DecideContext, preferRevision: boolean): PeerStatus[] {
+  const own = context.topology.revision;
+  const newer = (peer: PeerStatus) => (preferRevision && own !== null && peer.revision !== null && peer.revision !== own ? 1 : 0);
+  return observation.peers
+    .filter((peer) => peer.unreachable === null && peer.mysqldUp && !peer.errant && !peer.terminating)
+    .sort((a, b) => newer(b) - newer(a) || transactionsOf(b, context) - transactionsOf(a, context));
+}
+
+const whyNotCandidate = (peer: PeerStatus | undefined) =>
+  peer?.unreachable ?? (peer?.terminating ? 'it is terminating too' : 'its mysqld is down or it holds errant transactions');
 
 /**
  * A planned switchover is one more decision of the serving primary: hand the lease to the
@@ -71,15 +95,11 @@ function decideSwitchover(observation: Observation, node: Decision, request: Swi
   if (request.candidate !== null && !replicas.some((peer) => peer.name === request.candidate)) {
     return refuse(`${request.candidate} is not a replica of this cluster (replicas: ${replicas.map((peer) => peer.name).join(', ')})`);
   }
-  const transactions = (peer: PeerStatus) => context.countGtids(peer.gtidExecuted, peer.retrievedGtids);
-  const eligible = observation.peers
-    .filter((peer) => peer.unreachable === null && peer.mysqldUp && !peer.errant)
-    .sort((a, b) => transactions(b) - transactions(a));
+  const eligible = handoverCandidates(observation, context, false);
   const chosen = request.candidate ?? eligible[0]?.name;
-  if (chosen === undefined) return refuse('no replica can take over (every one is unreachable, down or errant)');
+  if (chosen === undefined) return refuse('no replica can take over (every one is unreachable, down, errant or terminating)');
   if (!eligible.some((peer) => peer.name === chosen)) {
-    const why = observation.peers.find((peer) => peer.name === chosen)?.unreachable ?? 'its mysqld is down or it holds errant transactions';
-    return refuse(`${chosen} cannot take over: ${why}`);
+    return refuse(`${chosen} cannot take over: ${whyNotCandidate(observation.peers.find((peer) => peer.name === chosen))}`);
   }
   const candidate = replicas.find((peer) => peer.name === chosen)!;
   const which = request.candidate === null ? 'the most advanced replica' : 'the requested replica';
@@ -88,6 +108,55 @@ function decideSwitchover(observation: Observation, node: Decision, request: Swi
     { kind: 'hand-over', candidate },
     `planned switchover to ${chosen} (${which}): stopping writes on ${self.name}, then handing over the lease once ${chosen} has applied everything`,
   );
+}
+
+/**
+ * The pod is being deleted. A serving primary hands the lease to the best replica (as a
+ * switchover); a primary that cannot, or that is not serving yet, stops writes and releases the
+ * lease rather than leaving it to expire; a writable node is still fenced; anything else has
+ * nothing to do before its mysqld stops ('stopping'), and a terminating node never takes a lease.
+ */
+function decideTermination(observation: Observation, node: Decision, context: DecideContext): Decision {
+  const { self } = context.topology;
+  const { lease, mysql } = observation;
+  if (node.state === 'fencing' || node.state === 'replica-writable') return node;
+  const mine = lease.state === 'held' && lease.mine;
+  if (mine && node.state === 'primary-serving') {
+    const [best] = handoverCandidates(observation, context, true);
+    const candidate = best && context.topology.peers.find((peer) => peer.name === best.name);
+    if (candidate) {
+      const newer =
+        best!.revision !== null && context.topology.revision !== null && best!.revision !== context.topology.revision
+          ? ', already on the new pod revision'
+          : '';
+      return decision(
+        'primary-handing-over',
+        { kind: 'hand-over', candidate },
+        `pod terminating: handing the lease over to ${candidate.name} (the best replica${newer}) before mysqld stops`,
+      );
+    }
+    const why = observation.peers.map((peer) => `${peer.name}: ${whyNotCandidate(peer)}`).join('; ') || 'no replicas';
+    return decision(
+      'primary-stepping-down',
+      { kind: 'step-down' },
+      `pod terminating and no replica can take over (${why}): stopping writes and releasing the lease rather than holding it to expiry`,
+    );
+  }
+  if (mine && !mysql.up) {
+    return decision(
+      'primary-releasing',
+      { kind: 'release-lease' },
+      `pod terminating with mysqld down (${mysql.error}): releasing the lease so a replica takes over`,
+    );
+  }
+  if (mine) {
+    return decision(
+      'primary-stepping-down',
+      { kind: 'step-down' },
+      `pod terminating before ${self.name} serves as primary (${node.reason}): releasing the lease so a replica takes over`,
+    );
+  }
+  return decision('stopping', none, `pod terminating: ${self.name} holds no lease, nothing to hand over (was: ${node.reason}); mysqld may stop`);
 }
 
 function decideNode(observation: Observation, context: DecideContext): Decision {
@@ -295,12 +364,14 @@ function decideElection(observation: Observation, mysql: MysqlUp, context: Decid
   if (observation.controls.paused) {
     return self === formerHolder ? retake : decision('waiting-for-election', none, 'the lease is free but automatic failover is paused (maintenance)');
   }
-  if (observation.lastFailoverAt !== null && observation.at - observation.lastFailoverAt < context.failoverWindowMs) {
+  const holdBack = formerHolder === null ? null : failoverHoldBack(observation.leaseChanges, observation.at, context.failoverWindowMs);
+  if (holdBack !== null) {
     if (self === formerHolder) return retake;
     return decision(
       'waiting-for-election',
       none,
-      `the lease is free but the last failover was ${seconds(observation.at - observation.lastFailoverAt)} ago: no second automatic failover within ${seconds(context.failoverWindowMs)}`,
+      `the lease is free, but this would be quick failover number ${holdBack.quickFailovers} in a row (only ${QUICK_FAILOVERS_ALLOWED} happen at once; ` +
+        `anti-flapping window ${seconds(context.failoverWindowMs)}): holding it back ${seconds(holdBack.waitMs)} more`,
     );
   }
   const blockers = observation.peers.filter((peer) => peer.name !== formerHolder && (peer.unreachable !== null || !peer.mysqldUp));
@@ -309,10 +380,12 @@ function decideElection(observation: Observation, mysql: MysqlUp, context: Decid
     return decision('waiting-for-election', none, `the lease is free but no election without every replica's transactions: ${why}`);
   }
   // A peer that cannot reach the store cannot take the lease: waiting for it would stall the
-  // election (a fenced old primary cut off from the store, often the most advanced).
+  // election (a fenced old primary cut off from the store, often the most advanced). Nor can
+  // a terminating one: it is about to stop.
+  const canTakeLease = (peer: PeerStatus) => peer.storeUnreachable === null && !peer.terminating;
   const candidates: Candidate[] = observation.peers
-    .filter((peer): peer is PeerStatus => peer.unreachable === null && peer.mysqldUp && !peer.errant && peer.storeUnreachable === null)
-    .map((peer) => ({ name: peer.name, ordinal: ordinalOf(peer.name), transactions: context.countGtids(peer.gtidExecuted, peer.retrievedGtids) }));
+    .filter((peer) => peer.unreachable === null && peer.mysqldUp && !peer.errant && canTakeLease(peer))
+    .map((peer) => ({ name: peer.name, ordinal: ordinalOf(peer.name), transactions: transactionsOf(peer, context) }));
   if (!observation.selfErrant) {
     const retrieved = mysql.replica?.retrievedGtids ?? '';
     candidates.push({ name: self, ordinal: ordinalOf(self), transactions: context.countGtids(mysql.variables.gtidExecuted, retrieved) });
@@ -321,21 +394,17 @@ function decideElection(observation: Observation, mysql: MysqlUp, context: Decid
   const best = candidates[0];
   if (!best)
     return decision('waiting-for-election', none, 'the lease is free but no node can take it (every one is errant, down or cut off from the lease store)');
-  // A replica cut off from the store may still hold the only copy of an acknowledged write.
+  // A replica that cannot take the lease may still hold the only copy of an acknowledged write.
   // (The former holder's surplus is not waited for: what no replica has was never acknowledged.)
   const ahead = observation.peers.find(
-    (peer) =>
-      peer.storeUnreachable !== null &&
-      peer.name !== formerHolder &&
-      !peer.errant &&
-      peer.mysqldUp &&
-      context.countGtids(peer.gtidExecuted, peer.retrievedGtids) > best.transactions,
+    (peer) => !canTakeLease(peer) && peer.name !== formerHolder && !peer.errant && peer.mysqldUp && transactionsOf(peer, context) > best.transactions,
   );
   if (ahead) {
+    const why = ahead.storeUnreachable === null ? 'is terminating' : `cannot reach the lease store (${ahead.storeUnreachable})`;
     return decision(
       'waiting-for-election',
       none,
-      `the lease is free but ${ahead.name}, which has more transactions than any candidate, cannot reach the lease store (${ahead.storeUnreachable}): waiting for it`,
+      `the lease is free but ${ahead.name}, which has more transactions than any candidate, ${why}: waiting for it`,
     );
   }
   const gone = formerHolder ? ` (${formerHolder} gave it up or its lease expired)` : '';

@@ -25,6 +25,22 @@ export function judge(snapshot: Pick<AgentSnapshot, 'observation' | 'waitingFor'
   return snapshot.observation ? check(snapshot.observation) : fail(snapshot.waitingFor ?? 'no observation yet');
 }
 
+/**
+ * GET /liveness: the loop is not stuck. An action under way counts as progress however long
+ * it runs (a clone of a large data set takes hours, and each action has its own time limit),
+ * so the kubelet never restarts an agent in the middle of one.
+ */
+export function livenessCheck(snapshot: Pick<AgentSnapshot, 'heartbeatAt' | 'runningAction' | 'config'>, now: number): Check {
+  const limit = snapshot.config.livenessTimeoutMs;
+  if (snapshot.runningAction !== null) {
+    const { kind, since } = snapshot.runningAction;
+    return pass(`action ${kind} under way for ${Math.round(now - since)} ms (the loop goes on when it ends; limit between actions ${limit} ms)`);
+  }
+  const silentMs = Math.round(now - snapshot.heartbeatAt);
+  const reason = `last loop progress ${silentMs} ms ago (limit ${limit} ms)`;
+  return silentMs <= limit ? pass(reason) : fail(reason);
+}
+
 export function roleOf(observation: Observation | null): Role {
   if (!observation?.mysql.up) return 'unknown';
   const { lease } = observation;

@@ -18,6 +18,8 @@ export interface AgentSnapshot {
   readonly lastSwitchover: (SwitchoverOutcome & { at: number }) | null;
   /** When the loop last showed progress (a tick, or an attempt to reach mysqld), on the agent's clock. */
   readonly heartbeatAt: number;
+  /** The action under way (a clone, a catch-up, a hand-over), since when on the agent's clock; null between actions. */
+  readonly runningAction: { kind: string; since: number } | null;
 }
 
 /** The one place a snapshot is published: the loop (and its start-up) write, HTTP reads. */

@@ -106,6 +106,21 @@ export interface PeerStatus {
   errant: boolean;
   /** Why its agent cannot reach the lease store (so it cannot take the lease), or null. */
   storeUnreachable: string | null;
+  /** Its pod is being deleted: it hands over or leaves, and takes no lease. */
+  terminating: boolean;
+  /** Its pod template's revision (controller-revision-hash), or null when not known. */
+  revision: string | null;
+}
+
+/**
+ * A change of lease holder as this agent saw it. `afterFree`: it saw the lease free (released
+ * or expired) in between, so the change was a failover; a hand-over moves the lease directly.
+ */
+export interface LeaseChange {
+  holder: string;
+  /** When this agent first saw `holder` hold the lease (epoch ms). */
+  at: number;
+  afterFree: boolean;
 }
 
 export interface Observation {
@@ -120,8 +135,8 @@ export interface Observation {
   mysqldDownSince: number | null;
   /** Peers' statuses, asked only while the lease is free (an election needs them). */
   peers: PeerStatus[];
-  /** When this agent last saw the lease change hands (epoch ms), for the anti-flapping window. */
-  lastFailoverAt: number | null;
+  /** The last few changes of lease holder this agent saw, oldest first (for anti-flapping). */
+  leaseChanges: LeaseChange[];
   /** This node holds errant transactions (refused its primary, or is cloning over them; from its last decision). */
   selfErrant: boolean;
   /** The requests this tick read. */
@@ -138,10 +153,14 @@ export interface Controls {
   /** Maintenance: no automatic failover. */
   paused: boolean;
   switchover: SwitchoverRequest | null;
+  /** The pod is being deleted (SIGTERM): hand the lease over if this node holds it, then stop. */
+  terminating: boolean;
 }
 
 export interface Topology {
   self: Peer;
+  /** This pod's template revision (controller-revision-hash), or null when not known. */
+  revision: string | null;
   peers: Peer[];
   /** The pod that takes the very first lease of a new cluster (and only that one). */
   bootstrapPrimary: string;
@@ -161,6 +180,8 @@ export type NodeState =
   | 'primary-serving'
   | 'primary-handing-over'
   | 'primary-releasing'
+  | 'primary-stepping-down'
+  | 'stopping'
   | 'replica-writable'
   | 'replica-demoting'
   | 'replica-unconfigured'
@@ -179,6 +200,8 @@ export type Action =
   | { kind: 'none' }
   | { kind: 'acquire-lease'; expectedVersion: string | null }
   | { kind: 'release-lease' }
+  /** Stop writes, then give the lease up (a terminating primary that no replica can take over from). */
+  | { kind: 'step-down' }
   | { kind: 'fence' }
   | { kind: 'catch-up' }
   | { kind: 'promote' }

@@ -132,9 +132,18 @@ export class SandboxCluster {
     if (!isRunning(pod.agentPid)) pod.startAgent();
   }
 
+  /**
+   * As Kubernetes deletes a pod: the agent first (a primary's agent hands its lease over while
+   * mysqld still serves, as the server container's preStop hook lets it), then mysqld.
+   */
   async stopPod(pod: SandboxPod): Promise<void> {
     await pod.stopAgent('SIGTERM');
     await pod.stopMysqld('SIGTERM');
+  }
+
+  /** Every process of the pod SIGKILLed at once, as when its node is lost. */
+  async crashPod(pod: SandboxPod): Promise<void> {
+    await Promise.all([pod.stopAgent('SIGKILL'), pod.stopMysqld('SIGKILL')]);
   }
 
   /** A one-member etcd for the agents' lease; its data stays in DIR/etcd. */

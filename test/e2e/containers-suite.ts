@@ -187,7 +187,7 @@ export function containersSuite(flavor: Flavor): void {
       await cluster.waitHealthy();
       const old = await cluster.currentPrimary();
       const outcome = await underLoad(cluster, async () => {
-        await docker(['kill', old.containers.agent, old.containers.mysql, old.containers.pod]);
+        await cluster.sandbox.crashPod(old);
         return waitNewPrimary(cluster, old);
       });
       report(flavor, 'containers: whole pod killed', outcome);

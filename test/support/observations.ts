@@ -10,8 +10,8 @@ export const UUID1 = 'a5c2e2a0-71ca-11e1-9e33-c80aa9429562';
 export const NOW = 1_700_000_000_000;
 
 const peers = [PRIMARY, REPLICA, OTHER];
-export const asPrimary: Topology = { self: PRIMARY, peers, bootstrapPrimary: PRIMARY.name, mysqlPort: 3306 };
-export const asReplica: Topology = { self: REPLICA, peers, bootstrapPrimary: PRIMARY.name, mysqlPort: 3306 };
+export const asPrimary: Topology = { self: PRIMARY, peers, bootstrapPrimary: PRIMARY.name, mysqlPort: 3306, revision: null };
+export const asReplica: Topology = { self: REPLICA, peers, bootstrapPrimary: PRIMARY.name, mysqlPort: 3306, revision: null };
 
 export function record(holder: string, overrides: Partial<LeaseRecord> = {}): LeaseRecord {
   return { holder, term: 1, ttlMs: 5000, renewedAt: NOW - 500, version: '7', ...overrides };
@@ -54,6 +54,8 @@ export function peer(name: string, overrides: Partial<PeerStatus> = {}): PeerSta
     retrievedGtids: `${UUID0}:1-10`,
     errant: false,
     storeUnreachable: null,
+    terminating: false,
+    revision: null,
     ...overrides,
   };
 }
@@ -68,9 +70,9 @@ export function observed(mysql: Observation['mysql'], overrides: Partial<Observa
     heldUntil: null,
     mysqldDownSince: null,
     peers: [],
-    lastFailoverAt: null,
+    leaseChanges: [],
     selfErrant: false,
-    controls: { paused: false, switchover: null },
+    controls: { paused: false, switchover: null, terminating: false },
     ...overrides,
   };
 }

@@ -54,7 +54,7 @@ function actuatorFor(options: { peerAnswers?: Array<Row[]>; clock?: FakeClock; o
     handOver: async (candidate: string) => void journal.push(`lease: hand over to ${candidate}`),
     observe: async (keep: boolean) => {
       journal.push(`lease: observe keep=${keep}`);
-      return { lease: { state: 'unknown' as const, error: 'not used' }, heldUntil: null, lastFailoverAt: null };
+      return { lease: { state: 'unknown' as const, error: 'not used' }, heldUntil: null, leaseChanges: [] };
     },
   };
   const connectPeer = (peer: Peer) =>

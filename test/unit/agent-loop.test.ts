@@ -46,6 +46,7 @@ function loopOf(topology: typeof asPrimary, world: World, graceMs = GRACE_MS) {
     actionError: null,
     lastSwitchover: null,
     heartbeatAt: NOW - 10_000,
+    runningAction: null,
   });
   const controls = new ControlInbox(false);
   const loop = new AgentLoop({
@@ -62,6 +63,7 @@ function loopOf(topology: typeof asPrimary, world: World, graceMs = GRACE_MS) {
         fenceMarginMs: 2500,
         mysqldDownGraceMs: graceMs,
         failoverWindowMs: 60_000,
+        terminationTimeoutMs: 40_000,
       },
     },
     dialect: { ...dialectForFlavor('mysql'), cloneFrom: null },
@@ -95,8 +97,8 @@ function loopOf(topology: typeof asPrimary, world: World, graceMs = GRACE_MS) {
 }
 
 const servingPrimary = up({ variables: variables({ readOnly: false, semiSyncSource: true, serverUuid: UUID0 }) });
-const asHolder = (heldUntil = NOW + 3000): LeaseObservation => ({ lease: heldBy(PRIMARY.name, PRIMARY.name), heldUntil, lastFailoverAt: null });
-const asFollower: LeaseObservation = { lease: heldBy(PRIMARY.name, REPLICA.name), heldUntil: null, lastFailoverAt: null };
+const asHolder = (heldUntil = NOW + 3000): LeaseObservation => ({ lease: heldBy(PRIMARY.name, PRIMARY.name), heldUntil, leaseChanges: [] });
+const asFollower: LeaseObservation = { lease: heldBy(PRIMARY.name, REPLICA.name), heldUntil: null, leaseChanges: [] };
 
 test('agent loop: a tick publishes its observation, decision and heartbeat as one frozen snapshot', async () => {
   const { loop, board, clock } = loopOf(asReplica, { mysql: up({ replica: streaming() }), lease: asFollower, peers: [], failing: null });
@@ -164,7 +166,7 @@ test('agent loop: peers are asked only when a decision needs them (an election o
   await loop.tick();
   assert.deepEqual(peerAsks, [1000]);
   await answered;
-  world.lease = { lease: { state: 'free', record: null, lastHolder: PRIMARY.name, bootstrapped: true }, heldUntil: null, lastFailoverAt: null };
+  world.lease = { lease: { state: 'free', record: null, lastHolder: PRIMARY.name, bootstrapped: true }, heldUntil: null, leaseChanges: [] };
   await loop.tick();
   assert.deepEqual(peerAsks, [1000, 500], 'an election asks with a shorter timeout');
 });

@@ -58,8 +58,11 @@ const behind = up({
 const ahead = peer(OTHER.name, { gtidExecuted: `${UUID0}:1-14`, retrievedGtids: `${UUID0}:1-15` });
 const FOREIGN = 'c0ffee00-71ca-11e1-9e33-c80aa9429562';
 const deadPrimary = peer(PRIMARY.name, { unreachable: 'agent unreachable (ECONNREFUSED)', mysqldUp: false });
-const paused = { paused: true, switchover: null };
-const switchoverTo = (candidate: string | null) => ({ paused: false, switchover: { candidate } });
+const paused = { paused: true, switchover: null, terminating: false };
+const terminating = { paused: false, switchover: null, terminating: true };
+/** `holder` first seen holding the lease `ago` ms before NOW; `afterFree`: by a failover. */
+const change = (holder: string, ago: number, afterFree: boolean) => ({ holder, at: NOW - ago, afterFree });
+const switchoverTo = (candidate: string | null) => ({ paused: false, switchover: { candidate }, terminating: false });
 // The serving primary asked for a switchover; mysql-ha-2 has one transaction more than mysql-ha-1.
 const servingPrimary = writable({ serverUuid: UUID0, gtidExecuted: `${UUID0}:1-10` });
 const replicasOfPrimary = [peer(REPLICA.name, { gtidExecuted: `${UUID0}:1-9`, retrievedGtids: `${UUID0}:1-9` }), peer(OTHER.name)];
@@ -301,24 +304,63 @@ const table: Row[] = [
     reason: /mysql-ha-2, which has more transactions than any candidate, cannot reach the lease store \(etcd timeout\)/,
   },
   {
-    name: 'anti-flapping: no second failover inside the window',
-    topology: asReplica,
-    observation: observed(behind, { lease: free(PRIMARY.name), peers: [deadPrimary, peer(OTHER.name)], lastFailoverAt: NOW - 10_000 }),
-    state: 'waiting-for-election',
-    action: 'none',
-    reason: /last failover was 10\.0 s ago: no second automatic failover within 60\.0 s/,
-  },
-  {
-    name: 'anti-flapping window over: failover again',
+    name: 'anti-flapping: the second quick failover in a row happens at once',
     topology: asReplica,
     observation: observed(behind, {
       lease: free(PRIMARY.name),
       peers: [deadPrimary, peer(OTHER.name, { gtidExecuted: '', retrievedGtids: '' })],
-      lastFailoverAt: NOW - 61_000,
+      leaseChanges: [change(OTHER.name, 20_000, false), change(PRIMARY.name, 10_000, true)],
     }),
     state: 'electing',
     action: 'acquire-lease',
     reason: /taking it/,
+  },
+  {
+    name: 'anti-flapping: the third quick failover in a row waits until the dead primary would have held the lease one window',
+    topology: asReplica,
+    observation: observed(behind, {
+      lease: free(PRIMARY.name),
+      peers: [deadPrimary, peer(OTHER.name, { gtidExecuted: '', retrievedGtids: '' })],
+      leaseChanges: [change(OTHER.name, 30_000, false), change(REPLICA.name, 20_000, true), change(PRIMARY.name, 10_000, true)],
+    }),
+    state: 'waiting-for-election',
+    action: 'none',
+    reason: /quick failover number 3 in a row \(only 2 happen at once; anti-flapping window 60\.0 s\): holding it back 50\.0 s more/,
+  },
+  {
+    name: 'anti-flapping: a planned hand-over ends the run of quick failovers',
+    topology: asReplica,
+    observation: observed(behind, {
+      lease: free(PRIMARY.name),
+      peers: [deadPrimary, peer(OTHER.name, { gtidExecuted: '', retrievedGtids: '' })],
+      leaseChanges: [change(OTHER.name, 30_000, false), change(REPLICA.name, 20_000, true), change(PRIMARY.name, 10_000, false)],
+    }),
+    state: 'electing',
+    action: 'acquire-lease',
+    reason: /taking it/,
+  },
+  {
+    name: 'anti-flapping: a primary that held the lease long enough ends the run',
+    topology: asReplica,
+    observation: observed(behind, {
+      lease: free(PRIMARY.name),
+      peers: [deadPrimary, peer(OTHER.name, { gtidExecuted: '', retrievedGtids: '' })],
+      leaseChanges: [change(OTHER.name, 200_000, false), change(REPLICA.name, 190_000, true), change(PRIMARY.name, 180_000, true)],
+    }),
+    state: 'electing',
+    action: 'acquire-lease',
+    reason: /taking it/,
+  },
+  {
+    name: 'anti-flapping: a held-back failover never stops the dead holder from taking its own lease back',
+    topology: asPrimary,
+    observation: observed(up(), {
+      lease: free(PRIMARY.name),
+      leaseChanges: [change(OTHER.name, 30_000, false), change(REPLICA.name, 20_000, true), change(PRIMARY.name, 10_000, true)],
+    }),
+    state: 'electing',
+    action: 'acquire-lease',
+    reason: /mysql-ha-0 held it last: taking it back/,
   },
   {
     name: 'paused: no election',
@@ -546,6 +588,138 @@ const table: Row[] = [
     action: 'none',
     reason: /replication left as it is/,
   },
+  // Pod termination (SIGTERM): hand over, or step down, or just stop
+  {
+    name: 'terminating serving primary: hands the lease to the most advanced replica',
+    topology: asPrimary,
+    observation: observedAsPrimary(servingPrimary, { peers: replicasOfPrimary, controls: terminating }),
+    state: 'primary-handing-over',
+    action: 'hand-over',
+    reason: /pod terminating: handing the lease over to mysql-ha-2 \(the best replica\) before mysqld stops/,
+  },
+  {
+    name: 'terminating serving primary in a rolling update: prefers the replica already on the new revision',
+    topology: { ...asPrimary, revision: 'rev-1' },
+    observation: observedAsPrimary(servingPrimary, {
+      peers: [peer(REPLICA.name, { gtidExecuted: `${UUID0}:1-9`, retrievedGtids: `${UUID0}:1-9`, revision: 'rev-2' }), peer(OTHER.name, { revision: 'rev-1' })],
+      controls: terminating,
+    }),
+    state: 'primary-handing-over',
+    action: 'hand-over',
+    reason: /handing the lease over to mysql-ha-1 \(the best replica, already on the new pod revision\)/,
+  },
+  {
+    name: 'terminating serving primary: never hands over to a replica that is terminating too',
+    topology: asPrimary,
+    observation: observedAsPrimary(servingPrimary, {
+      peers: [peer(REPLICA.name, { gtidExecuted: `${UUID0}:1-9`, retrievedGtids: `${UUID0}:1-9` }), peer(OTHER.name, { terminating: true })],
+      controls: terminating,
+    }),
+    state: 'primary-handing-over',
+    action: 'hand-over',
+    reason: /handing the lease over to mysql-ha-1/,
+  },
+  {
+    name: 'terminating serving primary with no replica able to take over: stops writes and releases the lease',
+    topology: asPrimary,
+    observation: observedAsPrimary(servingPrimary, {
+      peers: [peer(REPLICA.name, { unreachable: 'agent unreachable (ECONNREFUSED)', mysqldUp: false }), peer(OTHER.name, { terminating: true })],
+      controls: terminating,
+    }),
+    state: 'primary-stepping-down',
+    action: 'step-down',
+    reason:
+      /no replica can take over \(mysql-ha-1: agent unreachable \(ECONNREFUSED\); mysql-ha-2: it is terminating too\): stopping writes and releasing the lease/,
+  },
+  {
+    name: 'terminating primary still catching up: releases the lease so a replica takes over',
+    topology: asPrimary,
+    observation: observedAsPrimary(up({ replica: streaming({ retrievedGtids: `${UUID0}:1-12` }) }), { controls: terminating }),
+    state: 'primary-stepping-down',
+    action: 'step-down',
+    reason: /pod terminating before mysql-ha-0 serves as primary \(.*applying its relay log.*\): releasing the lease/,
+  },
+  {
+    name: 'terminating primary with mysqld down: releases the lease at once, without the grace period',
+    topology: asPrimary,
+    observation: observedAsPrimary({ up: false, error: 'connect ECONNREFUSED' }, { mysqldDownSince: NOW - 100, controls: terminating }),
+    state: 'primary-releasing',
+    action: 'release-lease',
+    reason: /pod terminating with mysqld down \(connect ECONNREFUSED\): releasing the lease/,
+  },
+  {
+    name: 'terminating replica: nothing to hand over, mysqld may stop',
+    topology: asReplica,
+    observation: observed(up({ replica: streaming() }), { controls: terminating }),
+    state: 'stopping',
+    action: 'none',
+    reason: /pod terminating: mysql-ha-1 holds no lease, nothing to hand over \(was: following mysql-ha-0/,
+  },
+  {
+    name: 'terminating replica that should reconfigure: leaves it to its next start',
+    topology: asReplica,
+    observation: observed(up(), { controls: terminating, primaryPosition: primaryReady() }),
+    state: 'stopping',
+    action: 'none',
+    reason: /nothing to hand over \(was: no replication configured/,
+  },
+  {
+    name: 'terminating writable replica: still fenced first',
+    topology: asReplica,
+    observation: observed(writable(), { controls: terminating }),
+    state: 'fencing',
+    action: 'fence',
+    reason: /mysql-ha-0 holds the lease/,
+  },
+  {
+    name: 'terminating node in an election: takes no lease',
+    topology: asReplica,
+    observation: observed(behind, {
+      lease: free(PRIMARY.name),
+      peers: [deadPrimary, peer(OTHER.name, { gtidExecuted: '', retrievedGtids: '' })],
+      controls: terminating,
+    }),
+    state: 'stopping',
+    action: 'none',
+    reason: /was: the lease is free .*taking it/,
+  },
+  {
+    name: 'election: a terminating peer is no candidate',
+    topology: asReplica,
+    observation: observed(behind, {
+      lease: free(PRIMARY.name),
+      peers: [deadPrimary, peer(OTHER.name, { gtidExecuted: `${UUID0}:1-11`, retrievedGtids: `${UUID0}:1-11`, terminating: true })],
+    }),
+    state: 'electing',
+    action: 'acquire-lease',
+    reason: /mysql-ha-1 is the most advanced candidate/,
+  },
+  {
+    name: 'election: a terminating peer with more transactions is waited for (it may hold the only copy of an acknowledged write)',
+    topology: asReplica,
+    observation: observed(behind, { lease: free(PRIMARY.name), peers: [deadPrimary, { ...ahead, terminating: true }] }),
+    state: 'waiting-for-election',
+    action: 'none',
+    reason: /mysql-ha-2, which has more transactions than any candidate, is terminating: waiting for it/,
+  },
+  {
+    name: 'switchover: refused while the pod is terminating',
+    topology: asPrimary,
+    observation: observedAsPrimary(servingPrimary, { peers: replicasOfPrimary, controls: { ...terminating, switchover: { candidate: null } } }),
+    state: 'primary-handing-over',
+    action: 'hand-over',
+    reason: /pod terminating/,
+    refused: /mysql-ha-0 is terminating \(its pod is being deleted\)/,
+  },
+  {
+    name: 'switchover: refused to a replica that is terminating',
+    topology: asPrimary,
+    observation: askedToSwitchOver(OTHER.name, [peer(REPLICA.name), peer(OTHER.name, { terminating: true })]),
+    state: 'primary-serving',
+    action: 'none',
+    reason: /is the primary and writable/,
+    refused: /mysql-ha-2 cannot take over: it is terminating too/,
+  },
   // Planned switchover: a request read this tick
   {
     name: 'switchover: the serving primary hands over to the most advanced replica',
@@ -597,7 +771,7 @@ const table: Row[] = [
     state: 'primary-serving',
     action: 'none',
     reason: /is the primary and writable/,
-    refused: /no replica can take over \(every one is unreachable, down or errant\)/,
+    refused: /no replica can take over \(every one is unreachable, down, errant or terminating\)/,
   },
   {
     name: 'switchover: a replica refuses it and names the primary to ask',

@@ -141,6 +141,16 @@ describe('Dockerfile.mysql', () => {
     assert.deepEqual(execForm(lastOf(final, 'ENTRYPOINT') ?? ''), [copy.destination]);
     assert.deepEqual(execForm(lastOf(final, 'CMD') ?? ''), [], "CMD [] so the base image's CMD (mysqld) is not passed as an argument");
   });
+
+  it("carries the preStop hook where the StatefulSet's server container runs it", () => {
+    const copy = instructions(final, 'COPY')
+      .map((instruction) => parseCopy(instruction.args))
+      .find((candidate) => candidate.sources.includes('images/mysql-pre-stop.sh'));
+    assert.ok(copy, 'images/mysql-pre-stop.sh is not copied');
+    accessSync('images/mysql-pre-stop.sh', constants.X_OK);
+    const statefulSet = readFileSync('manifests/statefulset.yaml', 'utf8');
+    assert.ok(statefulSet.includes(copy.destination), `manifests/statefulset.yaml does not run ${copy.destination}`);
+  });
 });
 
 describe('.dockerignore', () => {
@@ -148,7 +158,14 @@ describe('.dockerignore', () => {
     for (const path of ['node_modules/yaml/package.json', 'dist/agent/cli.js', '.git/config', '.sandbox/x', 'test/unit/x.test.ts', 'manifests/agent.env']) {
       assert.ok(isIgnored(path, dockerignore), `${path} would be sent to the Docker daemon`);
     }
-    for (const path of ['package.json', 'package-lock.json', 'tsconfig.json', join('agent', 'cli.ts'), 'images/mysql-entrypoint.sh']) {
+    for (const path of [
+      'package.json',
+      'package-lock.json',
+      'tsconfig.json',
+      join('agent', 'cli.ts'),
+      'images/mysql-entrypoint.sh',
+      'images/mysql-pre-stop.sh',
+    ]) {
       assert.ok(!isIgnored(path, dockerignore), `${path} is needed by a Dockerfile but ignored`);
     }
   });

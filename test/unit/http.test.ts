@@ -26,6 +26,7 @@ function snapshotOf(topology: Topology, observation: Observation | null, heartbe
     actionError: null,
     lastSwitchover: null,
     heartbeatAt,
+    runningAction: null,
   };
 }
 
@@ -80,6 +81,13 @@ const table: Array<[string, AgentSnapshot, string, number, RegExp]> = [
   ['mysqld down /health', mysqldDown, '/health', 503, /mysqld unreachable/],
   ['mysqld down is still alive', mysqldDown, '/liveness', 200, /last loop progress 500 ms ago \(limit 30000 ms\)/],
   ['stalled loop fails liveness', snapshotOf(asReplica, null, NOW - 31_000), '/liveness', 503, /31000 ms ago/],
+  [
+    'a clone running longer than the liveness limit is progress',
+    { ...snapshotOf(asReplica, null, NOW - 600_000), runningAction: { kind: 'rebuild', since: NOW - 600_000 } },
+    '/liveness',
+    200,
+    /action rebuild under way for 600000 ms/,
+  ],
   ['mysqld not reached yet at start-up: /health says why', snapshotOf(asReplica, null), '/health', 503, /mysqld unreachable: connect ECONNREFUSED/],
 ];
 

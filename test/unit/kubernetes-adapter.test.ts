@@ -105,6 +105,46 @@ describe('the Kubernetes pod-role publisher, against the fake API server', () =>
     );
   });
 
+  it("as the new primary, removes the previous primary's label right after setting its own, once, by compare-and-set", async () => {
+    api.seed(pod('mysql-ha-0', { 'app.kubernetes.io/name': 'mysql-ha', [roleLabelKey]: 'primary' }));
+    const roles = publisher('mysql-ha-1');
+    await roles.publishRole('primary', 'mysql-ha-0');
+    assert.equal(api.get('pods', namespace, 'mysql-ha-1')!.metadata.labels![roleLabelKey], 'primary');
+    assert.deepEqual(api.get('pods', namespace, 'mysql-ha-0')!.metadata.labels, { 'app.kubernetes.io/name': 'mysql-ha' });
+    const patches = api.requests.filter((request) => request.method === 'PATCH');
+    assert.deepEqual(
+      patches.map((request) => request.path),
+      [`/api/v1/namespaces/${namespace}/pods/mysql-ha-1`, `/api/v1/namespaces/${namespace}/pods/mysql-ha-0`],
+      'its own label first',
+    );
+    const clearing = patches[1]!.body as { metadata: { resourceVersion?: string; labels: Record<string, unknown> } };
+    assert.deepEqual(clearing.metadata.labels, { [roleLabelKey]: null });
+    assert.ok(clearing.metadata.resourceVersion, 'a precondition: never overwrite what its own agent wrote meanwhile');
+    const before = api.requests.length;
+    await roles.publishRole('primary', 'mysql-ha-0');
+    assert.equal(api.requests.length, before, 'done once');
+  });
+
+  it("leaves a previous primary's label alone when its own agent already set another value, and a deleted pod is no failure", async () => {
+    api.seed(pod('mysql-ha-0', { [roleLabelKey]: 'replica' }));
+    await publisher('mysql-ha-1').publishRole('primary', 'mysql-ha-0');
+    assert.equal(api.get('pods', namespace, 'mysql-ha-0')!.metadata.labels![roleLabelKey], 'replica');
+    await publisher('mysql-ha-1').publishRole('primary', 'mysql-ha-9');
+    assert.deepEqual(warnings(), []);
+  });
+
+  it("a refused clearing of the previous primary's label is logged naming that pod, and retried on the next call", async () => {
+    api.seed(pod('mysql-ha-0', { [roleLabelKey]: 'primary' }));
+    const roles = publisher('mysql-ha-1');
+    await roles.publishRole('primary');
+    api.deny('patch', 'pods');
+    await roles.publishRole('primary', 'mysql-ha-0');
+    assert.match(warnings()[0]!, /cannot remove the mysql-ha\.io\/role=primary label of the previous primary db\/mysql-ha-0: 403 Forbidden/);
+    api.allow('patch', 'pods');
+    await roles.publishRole('primary', 'mysql-ha-0');
+    assert.equal(api.get('pods', namespace, 'mysql-ha-0')!.metadata.labels![roleLabelKey], undefined);
+  });
+
   it('serialises overlapping calls, so one change gives one Event', async () => {
     const roles = publisher('mysql-ha-1', 0);
     await Promise.all([roles.publishRole('primary'), roles.publishRole('primary'), roles.publishRole('primary')]);

@@ -99,13 +99,34 @@ test('lease keeper: no wall clock is read, so an NTP step cannot move a deadline
   assert.equal((await keeper.observe(true)).heldUntil, START + timings.renewPeriodMs + timings.ttlMs - timings.fenceMarginMs);
 });
 
-test('lease keeper: a change of holder is noted at that time, for the anti-flapping window', async () => {
+test('lease keeper: changes of holder are noted when seen, a failover (lease seen free) apart from a hand-over', async () => {
   const { clock, store, keeper } = keeperOf('mysql-ha-2');
   store.put('mysql-ha-0', timings.ttlMs);
-  assert.equal((await keeper.observe(true)).lastFailoverAt, null, 'the first holder seen is no change');
+  assert.deepEqual((await keeper.observe(true)).leaseChanges, [{ holder: 'mysql-ha-0', at: START, afterFree: false }]);
   clock.advance(700);
   store.put('mysql-ha-1', timings.ttlMs);
-  assert.equal((await keeper.observe(true)).lastFailoverAt, START + 700);
+  const handedOver = (await keeper.observe(true)).leaseChanges;
+  assert.deepEqual(handedOver.at(-1), { holder: 'mysql-ha-1', at: START + 700, afterFree: false }, 'moved directly: a hand-over');
+  store.record = null;
+  assert.equal((await keeper.observe(true)).lease.state, 'free');
+  clock.advance(300);
+  store.put('mysql-ha-0', timings.ttlMs);
+  const failedOver = (await keeper.observe(true)).leaseChanges;
+  assert.deepEqual(failedOver.at(-1), { holder: 'mysql-ha-0', at: START + 1000, afterFree: true }, 'after a free lease: a failover');
+  assert.equal(failedOver.length, 3);
+});
+
+test('lease keeper: a holder that takes its own released lease back is no change, and a later hand-over is no failover', async () => {
+  const { clock, store, keeper } = keeperOf('mysql-ha-2');
+  store.put('mysql-ha-0', timings.ttlMs);
+  await keeper.observe(true);
+  store.record = null;
+  await keeper.observe(true);
+  store.put('mysql-ha-0', timings.ttlMs);
+  assert.equal((await keeper.observe(true)).leaseChanges.length, 1);
+  clock.advance(500);
+  store.put('mysql-ha-1', timings.ttlMs);
+  assert.deepEqual((await keeper.observe(true)).leaseChanges.at(-1), { holder: 'mysql-ha-1', at: START + 500, afterFree: false });
 });
 
 test('lease keeper: losing an election and handing over a changed lease fail with LEASE_CHANGED', async () => {

@@ -181,6 +181,35 @@ describe('manifests/ (the kustomize base)', () => {
     }
   });
 
+  it('a deleted pod hands over before mysqld stops: a preStop hook, the may-stop file on a shared volume, a grace period covering both limits', () => {
+    const mysql = container(pod, 'mysql');
+    const agent = container(pod, 'agent');
+    const hook = mysql.lifecycle?.preStop?.exec?.command;
+    assert.deepEqual(hook, ['/usr/local/bin/mysql-ha-pre-stop.sh']);
+    const script = readFileSync('images/mysql-pre-stop.sh', 'utf8');
+    const hookFile = /MYSQL_HA_MYSQLD_MAY_STOP_FILE:-([^}]+)\}/.exec(script)?.[1];
+    const hookLimitSeconds = Number(/MYSQL_HA_PRE_STOP_LIMIT_SECONDS:-(\d+)\}/.exec(script)?.[1]);
+    assert.equal(agentSettings.MYSQL_HA_MYSQLD_MAY_STOP_FILE, hookFile, 'the agent writes the file the hook waits for');
+    const directory = posix.dirname(hookFile!);
+    assert.equal(mountPath(mysql, 'run'), directory);
+    assert.equal(mountPath(agent, 'run'), directory);
+    const terminationSeconds = Number(agentSettings.MYSQL_HA_TERMINATION_TIMEOUT_MS ?? 40_000) / 1000;
+    assert.ok(hookLimitSeconds > terminationSeconds, 'the hook waits at least as long as the agent may take to hand over');
+    // mysqld still needs time for a clean shutdown after the hook.
+    assert.ok((pod.terminationGracePeriodSeconds ?? 30) >= hookLimitSeconds + 60, `grace ${pod.terminationGracePeriodSeconds} s`);
+    assert.equal(
+      agent.env?.find((variable) => variable.name === 'POD_REVISION')?.valueFrom?.fieldRef?.fieldPath,
+      "metadata.labels['controller-revision-hash']",
+      'the agent knows its pod revision, to prefer updated replicas in a rolling update',
+    );
+  });
+
+  it('a startup probe holds the liveness probe back until the agent first answers', () => {
+    const agent = container(pod, 'agent');
+    assert.equal(agent.startupProbe?.httpGet?.path, '/liveness');
+    assert.ok((agent.startupProbe?.periodSeconds ?? 10) * (agent.startupProbe?.failureThreshold ?? 3) >= 300, 'at least 5 minutes');
+  });
+
   it('stages the cnf and init SQL in two emptyDirs that mysqld mounts at the same paths, where its entrypoint looks', () => {
     const stage = container(pod, 'stage', true);
     const mysql = container(pod, 'mysql');
@@ -273,6 +302,16 @@ describe('manifests/ (the kustomize base)', () => {
       (rule.apiGroups ?? []).flatMap((group) => (rule.resources ?? []).flatMap((resource) => rule.verbs.map((verb) => `${group}|${resource}|${verb}`))),
     );
     assert.deepEqual(grants.sort(), [...leastPrivilege].sort());
+    // Every grant that can name its objects does: the StatefulSet's pods, the cluster's Lease.
+    const podNames = Array.from({ length: 9 }, (_, ordinal) => `${statefulSet.metadata?.name}-${ordinal}`);
+    for (const rule of role.rules ?? []) {
+      if (rule.verbs.includes('create')) {
+        assert.equal(rule.resourceNames, undefined, 'RBAC cannot restrict a create by name');
+        continue;
+      }
+      const expected = rule.resources?.includes('pods') ? podNames : [`${statefulSet.metadata?.name}-leader`];
+      assert.deepEqual(rule.resourceNames, expected, `${rule.resources}: ${rule.verbs} not limited to ${expected.join(', ')}`);
+    }
     const binding = base.one<IRoleBinding>('RoleBinding', 'mysql-ha-agent');
     assert.deepEqual(binding.roleRef, { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'mysql-ha-agent' });
     assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: pod.serviceAccountName }]);
@@ -300,8 +339,13 @@ describe('manifests/ (the kustomize base)', () => {
       const zone = spec.topologySpreadConstraints?.find((constraint) => constraint.topologyKey === 'topology.kubernetes.io/zone');
       assert.ok(zone, `${name}: no zone spread`);
       assert.ok(selectorMatches(zone.labelSelector?.matchLabels, workload.spec?.template.metadata?.labels));
-      const antiAffinity = spec.affinity?.podAntiAffinity?.preferredDuringSchedulingIgnoredDuringExecution?.[0]?.podAffinityTerm;
-      assert.equal(antiAffinity?.topologyKey, 'kubernetes.io/hostname', `${name}: no soft anti-affinity per node`);
+      // Database pods: one per node, required (one node lost must never take two); HAProxy: preferred.
+      const antiAffinity =
+        workload === statefulSet
+          ? spec.affinity?.podAntiAffinity?.requiredDuringSchedulingIgnoredDuringExecution?.[0]
+          : spec.affinity?.podAntiAffinity?.preferredDuringSchedulingIgnoredDuringExecution?.[0]?.podAffinityTerm;
+      assert.equal(antiAffinity?.topologyKey, 'kubernetes.io/hostname', `${name}: no anti-affinity per node`);
+      assert.ok(selectorMatches(antiAffinity?.labelSelector?.matchLabels, workload.spec?.template.metadata?.labels));
       const budgets = base
         .ofKind<IPodDisruptionBudget>('PodDisruptionBudget')
         .filter((budget) => selectorMatches(budget.spec?.selector?.matchLabels, workload.spec?.template.metadata?.labels));
@@ -311,7 +355,6 @@ describe('manifests/ (the kustomize base)', () => {
   });
 
   it('runs every container unprivileged, with resources and a grace period', () => {
-    assert.ok((pod.terminationGracePeriodSeconds ?? 0) >= 30);
     for (const workload of [statefulSet, base.one<IDeployment>('Deployment', 'mysql-ha-haproxy')]) {
       const spec = podSpecOf(workload);
       assert.equal(spec.securityContext?.runAsNonRoot, true, `${workload.metadata?.name}: runAsNonRoot`);
@@ -420,3 +463,23 @@ for (const flavor of ['mysql', 'mariadb'] as const) {
     });
   });
 }
+
+describe('examples/small-cluster (overlay for clusters with fewer nodes than pods)', () => {
+  let overlay: Rendered;
+  before(() => {
+    overlay = new Rendered(kustomizeBuild('examples/small-cluster'));
+  });
+
+  it('renders valid objects', () => {
+    for (const object of overlay.objects) {
+      assert.doesNotThrow(() => validateAgainstSchema(object), `${object.kind} ${object.metadata.name}`);
+      assert.deepEqual(unknownFields(object), [], `${object.kind} ${object.metadata.name}`);
+    }
+  });
+
+  it('only prefers one database pod per node, where the base requires it', () => {
+    const antiAffinity = podSpecOf(overlay.one<IStatefulSet>('StatefulSet', 'mysql-ha')).affinity?.podAntiAffinity;
+    assert.equal(antiAffinity?.requiredDuringSchedulingIgnoredDuringExecution, undefined);
+    assert.equal(antiAffinity?.preferredDuringSchedulingIgnoredDuringExecution?.[0]?.podAffinityTerm.topologyKey, 'kubernetes.io/hostname');
+  });
+});

@@ -41,6 +41,7 @@ test("primary position: waits (with the primary's reason) while it sets up, then
     actionError: null,
     lastSwitchover: null,
     heartbeatAt: NOW,
+    runningAction: null,
   });
   const app = buildApp({ board, controls: new ControlInbox(false), metrics: new AgentMetrics(), now: () => NOW });
   await app.listen({ host: ADDRESS, port });

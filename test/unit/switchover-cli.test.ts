@@ -32,6 +32,7 @@ function agentOn(topology: Topology, observation: Observation, controls: Control
     actionError: null,
     lastSwitchover: null,
     heartbeatAt: NOW,
+    runningAction: null,
   });
   return buildApp({ board, controls, metrics: new AgentMetrics(), now: () => NOW });
 }
