@@ -25,6 +25,8 @@ interface StoredLease {
   term: number;
   ttlMs: number;
   renewedAt: number;
+  /** Absent in records written before it existed: an election. */
+  handedOver?: boolean;
 }
 
 /** A leader key whose value is not a lease record: something other than a store wrote it. */
@@ -49,7 +51,7 @@ function isStoredLease(value: unknown): value is StoredLease {
 
 /**
  * The leader lease in etcd. Three keys under /mysql-ha/<cluster>/:
- *  - leader: JSON {holder, term, ttlMs, renewedAt}, attached to an etcd lease of ttlMs, so
+ *  - leader: JSON {holder, term, ttlMs, renewedAt, handedOver}, attached to an etcd lease of ttlMs, so
  *    etcd deletes it when the holder stops renewing; its mod_revision is the record's version;
  *  - term: the last term handed out, without a lease, so the term survives expiry;
  *  - bootstrapped: "true" once set, without a lease.
@@ -82,13 +84,13 @@ export class EtcdLeaseStore implements LeaseStore {
     return this.run('read the lease', async (deadline) => this.recordOf(await this.get(this.leaderKey, deadline)));
   }
 
-  acquire(holder: string, ttlMs: number, expectedVersion: string | null): Promise<LeaseWrite> {
+  acquire(holder: string, ttlMs: number, expectedVersion: string | null, handedOver = false): Promise<LeaseWrite> {
     return this.run(`acquire the lease for ${holder}`, async (deadline) => {
       const [leader, lastTerm] = await Promise.all([this.get(this.leaderKey, deadline), this.get(this.termKey, deadline)]);
       if ((leader?.mod_revision ?? null) !== expectedVersion) return { ok: false, current: this.recordOf(leader) };
 
       const term = (lastTerm === undefined ? 0 : Number(lastTerm.value.toString())) + 1;
-      const stored: StoredLease = { holder, term, ttlMs, renewedAt: Date.now() };
+      const stored = { holder, term, ttlMs, renewedAt: Date.now(), handedOver };
       const value = JSON.stringify(stored);
       const { ID: leaseId } = await this.client.leaseClient.leaseGrant({ TTL: leaseTtlSeconds(ttlMs) }, { deadline });
       // A missing key has mod revision 0, so one comparison covers "absent" and "still that version".
@@ -120,7 +122,7 @@ export class EtcdLeaseStore implements LeaseStore {
       }
       // Strictly later, so that a renewal always shows as one, even within a millisecond.
       const renewedAt = Math.max(Date.now(), record.renewedAt + 1);
-      const stored: StoredLease = { holder: current.holder, term: current.term, ttlMs: current.ttlMs, renewedAt };
+      const stored = { holder: current.holder, term: current.term, ttlMs: current.ttlMs, renewedAt, handedOver: current.handedOver };
       const value = JSON.stringify(stored);
       const txn = await this.client
         .if(this.leaderKey, 'Mod', '==', record.version)
@@ -191,7 +193,7 @@ export class EtcdLeaseStore implements LeaseStore {
       throw new UnreadableLeaseValue(`the key holds ${JSON.stringify(text)}, not a lease record {holder, term, ttlMs, renewedAt}`);
     }
     const { holder, term, ttlMs, renewedAt } = stored;
-    return { holder, term, ttlMs, renewedAt, version: kv.mod_revision };
+    return { holder, term, ttlMs, renewedAt, version: kv.mod_revision, handedOver: stored.handedOver === true };
   }
 
   /** True when the etcd lease is still alive (and now has its full TTL again). */

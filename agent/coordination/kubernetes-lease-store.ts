@@ -25,6 +25,8 @@ export interface KubernetesLeaseStoreOptions {
 
 /** Set to "true" on the Lease once a first primary has been elected; never removed. */
 export const bootstrappedAnnotation = 'mysql-ha.io/bootstrapped';
+/** On the Lease while its holder got it by a planned hand-over ("true"); removed by an election. */
+export const handedOverAnnotation = 'mysql-ha.io/handed-over';
 
 const leaseResource = 'leases.coordination.k8s.io';
 
@@ -76,6 +78,7 @@ function recordOf(lease: V1Lease): LeaseRecord | null {
     ttlMs: (spec.leaseDurationSeconds ?? 0) * 1000,
     renewedAt: renewTime === undefined ? 0 : new Date(renewTime).getTime(),
     version: versionOf(lease),
+    handedOver: lease.metadata?.annotations?.[handedOverAnnotation] === 'true',
   };
 }
 
@@ -107,7 +110,7 @@ export class KubernetesLeaseStore implements LeaseStore {
     return this.run('read it', (call) => this.readRecord(call));
   }
 
-  acquire(holder: string, ttlMs: number, expectedVersion: string | null): Promise<LeaseWrite> {
+  acquire(holder: string, ttlMs: number, expectedVersion: string | null, handedOver = false): Promise<LeaseWrite> {
     return this.run(`acquire it for ${holder}`, async (call) => {
       const lease = await this.get(call);
       const current = lease === undefined ? null : recordOf(lease);
@@ -118,12 +121,15 @@ export class KubernetesLeaseStore implements LeaseStore {
       const term = (lease?.spec?.leaseTransitions ?? 0) + 1;
       const now = new V1MicroTime(Date.now());
       const spec: V1LeaseSpec = { ...lease?.spec, holderIdentity: holder, leaseDurationSeconds, acquireTime: now, renewTime: now, leaseTransitions: term };
+      const { [handedOverAnnotation]: _previous, ...otherAnnotations } = lease?.metadata?.annotations ?? {};
+      const annotations = handedOver ? { ...otherAnnotations, [handedOverAnnotation]: 'true' } : otherAnnotations;
       const written =
         lease === undefined
-          ? await this.create({ metadata: { name: this.name, namespace: this.namespace }, spec }, call)
-          : await this.replace({ ...lease, spec }, call);
+          ? await this.create({ metadata: { name: this.name, namespace: this.namespace, annotations }, spec }, call)
+          : await this.replace({ ...lease, metadata: { ...lease.metadata, annotations }, spec }, call);
       if (written === undefined) return { ok: false, current: await this.readRecord(call) };
-      return { ok: true, record: { holder, term, ttlMs: leaseDurationSeconds * 1000, renewedAt: now.getTime(), version: versionOf(written) } };
+      const record = { holder, term, ttlMs: leaseDurationSeconds * 1000, renewedAt: now.getTime(), version: versionOf(written), handedOver };
+      return { ok: true, record };
     });
   }
 

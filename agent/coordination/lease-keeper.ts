@@ -38,8 +38,6 @@ export class LeaseKeeper {
   #record: LeaseRecord | null = null;
   #lastHolder: string | undefined;
   #changes: LeaseChange[] = [];
-  /** The lease was seen free since the last change of holder. */
-  #sawFree = false;
 
   constructor(store: LeaseStore, self: string, timings: LeaseTimings, clock: Clock) {
     this.#store = store;
@@ -96,7 +94,7 @@ export class LeaseKeeper {
     const record = this.#record;
     if (record?.holder !== this.#self) throw new AgentError('LEASE_CHANGED', `${this.#self} cannot hand the lease over: it does not hold it`);
     this.#heldUntil = null;
-    const result = await this.#store.acquire(candidate, this.#timings.ttlMs, record.version);
+    const result = await this.#store.acquire(candidate, this.#timings.ttlMs, record.version, true);
     if (!result.ok) throw new AgentError('LEASE_CHANGED', `the lease changed while ${this.#self} handed it over (now ${result.current?.holder ?? 'free'})`);
     this.#record = result.record;
   }
@@ -119,20 +117,14 @@ export class LeaseKeeper {
     this.#heldUntil = requestStartedAt + record.ttlMs - this.#timings.fenceMarginMs;
   }
 
+  /** How the lease changed hands comes from the record itself, so every agent agrees on it, whether it saw the lease free or not. */
   #noteHolder(lease: LeaseView, now: number): void {
-    if (lease.state === 'free') this.#sawFree = true;
     if (lease.state !== 'held') return;
-    const { holder } = lease.record;
-    if (holder === this.#lastHolder) {
-      // Held again by the same node (renewed, or taken back after a release): no change.
-      this.#sawFree = false;
-      return;
-    }
-    // The first holder this agent sees is where its history starts (how it got the lease is unknown).
-    const afterFree = this.#lastHolder !== undefined && this.#sawFree;
-    this.#changes = [...this.#changes, { holder, at: now, afterFree }].slice(-KEPT_CHANGES);
+    const { holder, handedOver } = lease.record;
+    if (holder === this.#lastHolder) return;
+    const how = this.#lastHolder === undefined ? 'first-seen' : handedOver ? 'hand-over' : 'failover';
+    this.#changes = [...this.#changes, { holder, at: now, how } as const].slice(-KEPT_CHANGES);
     this.#lastHolder = holder;
-    this.#sawFree = false;
   }
 
   async #view(record: LeaseRecord | null): Promise<LeaseView> {

@@ -10,12 +10,13 @@
  * 2. `version` is opaque and changes on every successful write. A write that names a version
  *    succeeds only if the stored record still has that version; otherwise it resolves to
  *    `{ ok: false, current }` with the record that won (or null), and changes nothing.
- * 3. `acquire(holder, ttlMs, expected)`: with `expected === null` it creates the record only if
- *    none exists; with a version it replaces exactly that record (taking over an expired lease).
- *    On success the record has the new holder, `term` = previous term + 1 (1 for the first
- *    one), `renewedAt` = the store's notion of now, and `ttlMs`.
+ * 3. `acquire(holder, ttlMs, expected, handedOver)`: with `expected === null` it creates the
+ *    record only if none exists; with a version it replaces exactly that record (taking over an
+ *    expired lease, or handing a held one over). On success the record has the new holder,
+ *    `term` = previous term + 1 (1 for the first one), `renewedAt` = the store's notion of now,
+ *    `ttlMs`, and `handedOver` as given (every reader learns how the lease changed hands).
  * 4. `renew(record)`: succeeds only if the stored record is still `record` (same version, same
- *    holder); keeps the term, moves `renewedAt`, returns the new record.
+ *    holder); keeps the term and `handedOver`, moves `renewedAt`, returns the new record.
  * 5. `release(record)`: deletes (or empties) the record only if it is still `record`; true when
  *    it did. After a release `read()` returns null and `acquire(_, _, null)` can succeed.
  * 6. `bootstrapped` is a one-way flag of the cluster (set by `markBootstrapped`, never cleared,
@@ -46,7 +47,7 @@ export interface LeaseStore {
   /** For messages: e.g. "etcd http://127.0.0.1:2379 key /mysql-ha/mysql-ha/leader". */
   readonly description: string;
   read(): Promise<LeaseRecord | null>;
-  acquire(holder: string, ttlMs: number, expectedVersion: string | null): Promise<LeaseWrite>;
+  acquire(holder: string, ttlMs: number, expectedVersion: string | null, handedOver?: boolean): Promise<LeaseWrite>;
   renew(record: LeaseRecord): Promise<LeaseWrite>;
   release(record: LeaseRecord): Promise<boolean>;
   isBootstrapped(): Promise<boolean>;

@@ -39,7 +39,7 @@ export function failoverHoldBack(changes: readonly LeaseChange[], now: number, w
   for (let i = 1; i < changes.length; i++) {
     const change = changes[i]!;
     const tenure = change.at - changes[i - 1]!.at;
-    run = change.afterFree && tenure < quickLimitMs(run + 1, windowMs) ? run + 1 : 0;
+    run = change.how === 'failover' && tenure < quickLimitMs(run + 1, windowMs) ? run + 1 : 0;
   }
   const tenure = now - current.at;
   const quickFailovers = run + 1;

@@ -82,6 +82,8 @@ export interface LeaseRecord {
   renewedAt: number;
   /** Opaque compare-and-set version. */
   version: string;
+  /** This holder got the lease straight from the previous one (a planned hand-over), not by an election. */
+  handedOver: boolean;
 }
 
 /** The leader lease as this agent sees it this tick. */
@@ -113,14 +115,15 @@ export interface PeerStatus {
 }
 
 /**
- * A change of lease holder as this agent saw it. `afterFree`: it saw the lease free (released
- * or expired) in between, so the change was a failover; a hand-over moves the lease directly.
+ * A change of lease holder as this agent saw it: 'hand-over' when the new holder got it straight
+ * from the previous one, 'failover' when by an election, 'first-seen' for the holder this agent
+ * found when it started.
  */
 export interface LeaseChange {
   holder: string;
   /** When this agent first saw `holder` hold the lease (epoch ms). */
   at: number;
-  afterFree: boolean;
+  how: 'first-seen' | 'hand-over' | 'failover';
 }
 
 export interface Observation {

@@ -8,7 +8,17 @@ import { after, before, describe, test } from 'node:test';
 import type { AgentStatus } from '../../agent/http/status.ts';
 import type { Flavor } from '../../agent/mysql/dialect/types.ts';
 import { type PodLogMarks, queryRows, type Row, TestCluster, type TestPod, waitFor } from '../support/cluster.ts';
-import { ackedMissingOn, assertNoErrantGtids, report, underLoad, waitNewPrimary, writeTarget } from '../support/failover-checks.ts';
+import {
+  ackedMissingOn,
+  assertNoErrantGtids,
+  largestWriteGapMs,
+  lastLeaseChange,
+  median,
+  report,
+  underLoad,
+  waitNewPrimary,
+  writeTarget,
+} from '../support/failover-checks.ts';
 import { WritableSampler, WriteLoad } from '../support/write-load.ts';
 
 const PREFIX = '127.0.12.';
@@ -77,6 +87,31 @@ async function sessionsWaitingForAck(pod: TestPod): Promise<number> {
   return Math.max(...rows.map((row) => Number(row.Value)));
 }
 
+const LIVENESS_LIMIT_MS = 1000;
+
+/** Polls a pod's /liveness and /status every 100 ms: every failed liveness answer, and the longest clone seen running. */
+class LivenessWatch {
+  readonly failures: string[] = [];
+  answers = 0;
+  longestRebuildMs = 0;
+  readonly #timer: NodeJS.Timeout;
+
+  constructor(pod: TestPod) {
+    this.#timer = setInterval(async () => {
+      const [liveness, status] = await Promise.all([pod.agent('/liveness').catch(() => null), pod.statusOrUndefined()]);
+      if (liveness !== null) {
+        this.answers++;
+        if (liveness.status !== 200) this.failures.push(`${liveness.status}: ${JSON.stringify(liveness.body)}`);
+      }
+      if (status?.runningAction?.kind === 'rebuild') this.longestRebuildMs = Math.max(this.longestRebuildMs, status.runningAction.runningForMs);
+    }, 100);
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+  }
+}
+
 /** Restarts each pod's agent, one after the other, with these settings changed. */
 async function restartAgents(pods: TestPod[], env: Record<string, string>): Promise<void> {
   for (const pod of pods) {
@@ -99,6 +134,8 @@ export function failoverSuite(flavor: Flavor): void {
           MYSQL_HA_FAILOVER_WINDOW_MS: '0',
           MYSQL_HA_LOOP_INTERVAL_MS: String(LOOP_INTERVAL_MS),
           MYSQL_HA_MYSQLD_DOWN_GRACE_MS: String(MYSQLD_DOWN_GRACE_MS),
+          // The pod template revision, as the StatefulSet's controller-revision-hash label gives it (the rolling restart moves it on).
+          POD_REVISION: 'rev-1',
         },
       });
       await cluster.waitHealthy();
@@ -170,12 +207,12 @@ export function failoverSuite(flavor: Flavor): void {
       assert.equal(rejoined, 'rejoined', `${old.name}, restarted, did not rejoin as a replica by itself`);
     });
 
-    test('the whole primary pod killed (mysqld and agent): failover after the lease TTL, no acknowledged write lost, the pod rejoins by itself', async () => {
+    test('sandbox crash of the primary (a node lost): failover after the lease TTL, no acknowledged write lost, the pod rejoins by itself', async () => {
       await cluster.waitHealthy();
       const old = await cluster.currentPrimary();
       const since = old.logMarks();
       const outcome = await underLoad(cluster, async () => {
-        await Promise.all([old.stopAgent('SIGKILL'), old.stopMysqld('SIGKILL')]);
+        await cluster.sandbox.crashPod(old);
         return waitNewPrimary(cluster, old);
       });
       const { load, primary, sampler } = outcome;
@@ -187,6 +224,95 @@ export function failoverSuite(flavor: Flavor): void {
       assert.equal((await old.status()).replication?.source, primary.name);
       await assertNoErrantGtids(cluster, primary);
       assert.equal(rejoined, 'rejoined', `${old.name}, restarted, did not rejoin as a replica by itself`);
+    });
+
+    test('sandbox stop of the primary (pod deleted), 5 times under 4 writers: it hands over first; nothing lost, one writable, no clone', async () => {
+      await cluster.waitHealthy();
+      const gaps: number[] = [];
+      for (let round = 1; round <= 5; round++) {
+        const old = await cluster.currentPrimary();
+        const since = old.logMarks();
+        const outcome = await underLoad(cluster, async () => {
+          await cluster.sandbox.stopPod(old);
+          return waitNewPrimary(cluster, old);
+        });
+        report(flavor, `sandbox stop of the primary, round ${round}`, outcome);
+        gaps.push(outcome.writeGapMs);
+        const { load, primary, sampler } = outcome;
+        assert.deepEqual(await ackedMissingOn(primary, load.acked), []);
+        assert.deepEqual(sampler.violations, [], 'two nodes were writable at the same time');
+        assert.match(since.agent.text(), new RegExp(`pod terminating: handing the lease over to ${primary.name}`));
+        assert.deepEqual(lastLeaseChange(await primary.status()), { holder: primary.name, how: 'hand-over' }, 'the lease moved by hand-over, not by expiry');
+        cluster.sandbox.startPod(old);
+        await cluster.waitHealthy();
+        assert.equal((await old.status()).replication?.source, primary.name);
+        assert.equal(since.agent.count('"state":"replica-rebuilding"'), 0, `${old.name} needed a clone to rejoin`);
+        await assertNoErrantGtids(cluster, primary);
+      }
+      console.log(`# ${flavor}: sandbox stop of the primary: write gaps ${gaps.join(', ')} ms; median ${median(gaps)} ms, largest ${Math.max(...gaps)} ms`);
+    });
+
+    test('sandbox stop of a replica under 4 writers: no write fails, the primary keeps its lease', async () => {
+      await cluster.waitHealthy();
+      const primary = await cluster.currentPrimary();
+      const replica = cluster.pods.find((pod) => pod !== primary)!;
+      const load = new WriteLoad(writeTarget(cluster), 4);
+      try {
+        await waitFor('writes acknowledged before the stop', async () => load.acked.length > 50);
+        await cluster.sandbox.stopPod(replica);
+        const stoppedAt = load.acked.length;
+        await waitFor('writes acknowledged after the stop', async () => load.acked.length > stoppedAt + 100);
+      } finally {
+        await load.stop();
+      }
+      console.log(
+        `# ${flavor}: sandbox stop of a replica: ${load.acked.length} writes acknowledged, ${load.failures} failed; largest gap ${largestWriteGapMs(load)} ms`,
+      );
+      assert.equal(load.failures, 0, 'a write failed while a replica stopped');
+      assert.equal(await cluster.currentPrimary(), primary);
+      cluster.sandbox.startPod(replica);
+      await cluster.waitHealthy();
+      assert.deepEqual(await ackedMissingOn(replica, load.acked), []);
+    });
+
+    test('rolling restart from the highest ordinal, under 4 writers: one hand-over, to a replica already updated; nothing lost', async () => {
+      await cluster.waitHealthy();
+      // The primary is neither the first pod updated nor the last.
+      const middle = cluster.pods.find((pod) => pod.name === 'mysql-ha-1')!;
+      await switchTo(middle);
+      const startedAt = Date.now();
+      const since = middle.logMarks();
+      const sampler = new WritableSampler(cluster.pods);
+      const load = new WriteLoad(writeTarget(cluster), 4);
+      try {
+        await waitFor('writes acknowledged before the rollout', async () => load.acked.length > 50);
+        for (const pod of [...cluster.pods].sort((a, b) => b.name.localeCompare(a.name))) {
+          await cluster.sandbox.stopPod(pod);
+          Object.assign(pod.spec.env, { POD_REVISION: 'rev-2' });
+          cluster.sandbox.startPod(pod);
+          await cluster.waitHealthy();
+        }
+        const doneAt = load.acked.length;
+        await waitFor('writes acknowledged after the rollout', async () => load.acked.length > doneAt + 20);
+      } finally {
+        await load.stop();
+        await sampler.stop();
+      }
+      const primary = await cluster.currentPrimary();
+      const changes = (await primary.status()).leaseChanges.filter((change) => change.how !== 'first-seen' && Date.parse(change.at) >= startedAt);
+      console.log(
+        `# ${flavor}: rolling restart under load: largest write gap ${largestWriteGapMs(load)} ms; ${load.acked.length} writes acknowledged ` +
+          `(${load.failures} failed attempts); lease changes ${changes.map((change) => `${change.how} to ${change.holder}`).join(', ')}`,
+      );
+      assert.equal(primary.name, 'mysql-ha-2', 'the hand-over went to the pod already on the new revision');
+      assert.match(since.agent.text(), /handing the lease over to mysql-ha-2 \(the best replica, already on the new pod revision\)/);
+      assert.deepEqual(
+        changes.map((change) => change.how),
+        ['hand-over'],
+      );
+      assert.deepEqual(await ackedMissingOn(primary, load.acked), []);
+      assert.deepEqual(sampler.violations, [], 'two nodes were writable at the same time');
+      await assertNoErrantGtids(cluster, primary);
     });
 
     test('a returning primary with a transaction no replica has: MySQL clones the primary over it, MariaDB keeps it out and names the fix', async () => {
@@ -207,9 +333,16 @@ export function failoverSuite(flavor: Flavor): void {
       } finally {
         await root.end();
       }
+      // A liveness limit shorter than the clone: the kubelet must never see the agent as stuck meanwhile.
+      Object.assign(old.spec.env, { MYSQL_HA_LIVENESS_TIMEOUT_MS: String(LIVENESS_LIMIT_MS) });
       old.startAgent();
       if (flavor === 'mysql') {
-        assert.equal(await rejoinOrRebuild(old, since), 'rejoined');
+        const liveness = new LivenessWatch(old);
+        const rejoined = await rejoinOrRebuild(old, since).finally(() => liveness.stop());
+        console.log(`# ${flavor}: the clone ran ${liveness.longestRebuildMs} ms; /liveness answered ${liveness.answers} times, ${liveness.failures.length} failed`);
+        assert.equal(rejoined, 'rejoined');
+        assert.ok(liveness.longestRebuildMs > LIVENESS_LIMIT_MS, `the clone took ${liveness.longestRebuildMs} ms, not longer than the liveness limit`);
+        assert.deepEqual(liveness.failures, [], '/liveness failed while the clone ran');
         assert.match(since.agent.text(), /"state":"replica-rebuilding".*cloning/);
         assert.deepEqual(await old.rootQuery('SELECT id FROM app.acked_writes WHERE id = -1'), [], 'the never-acknowledged row is gone');
       } else {
@@ -225,6 +358,7 @@ export function failoverSuite(flavor: Flavor): void {
         await old.rebuild();
         await cluster.waitHealthy();
       }
+      delete old.spec.env.MYSQL_HA_LIVENESS_TIMEOUT_MS;
       await assertNoErrantGtids(cluster, primary);
     });
 
@@ -356,28 +490,33 @@ export function failoverSuite(flavor: Flavor): void {
       }
     });
 
-    test('anti-flapping: no second automatic failover inside the window; the dead primary takes its own lease back', async () => {
+    test('anti-flapping: two quick failovers in a row happen at once, the third waits (and says why); the dead primary takes its own lease back', async () => {
       await cluster.waitHealthy();
       try {
         await restartAgents(cluster.pods, { MYSQL_HA_FAILOVER_WINDOW_MS: '120000' });
         await cluster.waitHealthy();
-        const first = await cluster.currentPrimary();
-        await first.stopMysqld('SIGKILL');
-        const second = await waitNewPrimary(cluster, first);
-        first.startMysqld();
-        await cluster.waitHealthy();
-        await second.stopMysqld('SIGKILL');
+        let primary = await cluster.currentPrimary();
+        for (let quick = 1; quick <= 2; quick++) {
+          await primary.stopMysqld('SIGKILL');
+          const next = await waitNewPrimary(cluster, primary);
+          primary.startMysqld();
+          await cluster.waitHealthy();
+          primary = next;
+        }
+        await primary.stopMysqld('SIGKILL');
         // Each other agent sees the lease free and says why it does not take it.
-        for (const pod of cluster.pods.filter((candidate) => candidate !== second)) {
-          const status = await waitFor(`${pod.name} declining a second failover`, async () => {
+        for (const pod of cluster.pods.filter((candidate) => candidate !== primary)) {
+          const status = await waitFor(`${pod.name} holding a third quick failover back`, async () => {
             const current = await pod.statusOrUndefined();
-            return /no second automatic failover within 120\.0 s/.test(current?.decision?.reason ?? '') ? current : undefined;
+            return /quick failover number 3 in a row \(only 2 happen at once; anti-flapping window 120\.0 s\): holding it back/.test(current?.decision?.reason ?? '')
+              ? current
+              : undefined;
           });
           assert.notEqual(status.role, 'primary');
-          assert.equal((await pod.agent('/primary')).status, 503, `${pod.name} became primary inside the window`);
+          assert.equal((await pod.agent('/primary')).status, 503, `${pod.name} became primary although held back`);
         }
-        second.startMysqld();
-        await waitFor(`${second.name} primary again`, async () => (await second.agent('/primary')).status === 200);
+        primary.startMysqld();
+        await waitFor(`${primary.name} primary again`, async () => (await primary.agent('/primary')).status === 200);
         await cluster.waitHealthy();
       } finally {
         for (const pod of cluster.pods) cluster.sandbox.startPod(pod);

@@ -2,6 +2,7 @@
 // containers): acknowledged writes, one writable node, no errant GTIDs; and a write load to
 // put it under.
 import assert from 'node:assert/strict';
+import type { AgentStatus } from '../../agent/http/status.ts';
 import type { Flavor } from '../../agent/mysql/dialect/types.ts';
 import type { ClusterFile } from '../../agent/sandbox/cluster-file.ts';
 import { type Row, waitFor } from './cluster.ts';
@@ -119,4 +120,22 @@ export function report(flavor: Flavor, what: string, outcome: LoadOutcome<Checke
       `${sampler.samples} read-only samples, ${sampler.violations.length} with two writable nodes`,
     ].join('; '),
   );
+}
+
+/** The longest time between two consecutive acknowledged writes of `load` (ms). */
+export function largestWriteGapMs(load: WriteLoad): number {
+  const times = load.acks.map((ack) => ack.at).sort((a, b) => a - b);
+  return times.reduce((largest, at, i) => (i === 0 ? 0 : Math.max(largest, at - times[i - 1]!)), 0);
+}
+
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[middle]! : Math.round((sorted[middle - 1]! + sorted[middle]!) / 2);
+}
+
+/** How `pod` got the lease last, as its own agent saw it ('hand-over' or 'failover'). */
+export function lastLeaseChange(status: AgentStatus): { holder: string; how: string } | undefined {
+  const last = status.leaseChanges.at(-1);
+  return last && { holder: last.holder, how: last.how };
 }

@@ -111,6 +111,22 @@ export function leaseStoreContract(name: string, makeStore: () => Promise<LeaseS
     );
 
     it(
+      '3, 4: a hand-over is written as one (handedOver), an election is not, and renew keeps it',
+      withStores(async ({ store, other }) => {
+        const elected = won(await store.acquire('a', ttlMs, null));
+        assert.equal(elected.handedOver, false);
+        const handed = won(await store.acquire('b', ttlMs, elected.version, true));
+        assert.equal(handed.handedOver, true);
+        assert.deepEqual(await other.read(), handed);
+        const renewed = won(await other.renew(handed));
+        assert.equal(renewed.handedOver, true);
+        const taken = won(await store.acquire('a', ttlMs, renewed.version));
+        assert.equal(taken.handedOver, false);
+        assert.deepEqual(await other.read(), taken);
+      }),
+    );
+
+    it(
       '2, 3: acquire(null) is refused while a record exists, returns that record, and changes nothing',
       withStores(async ({ store, other }) => {
         const record = won(await store.acquire('a', ttlMs, null));

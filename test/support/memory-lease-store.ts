@@ -21,8 +21,8 @@ export class MemoryLeaseStore implements LeaseStore {
   }
 
   /** Another agent writes the record (takes or renews the lease) behind this one's back. */
-  put(holder: string, ttlMs: number, term = (this.record?.term ?? 0) + 1): LeaseRecord {
-    this.record = { holder, term, ttlMs, renewedAt: this.#clock.now(), version: String(++this.#version) };
+  put(holder: string, ttlMs: number, term = (this.record?.term ?? 0) + 1, handedOver = false): LeaseRecord {
+    this.record = { holder, term, ttlMs, renewedAt: this.#clock.now(), version: String(++this.#version), handedOver };
     return this.record;
   }
 
@@ -31,18 +31,18 @@ export class MemoryLeaseStore implements LeaseStore {
     return this.record;
   }
 
-  async acquire(holder: string, ttlMs: number, expectedVersion: string | null): Promise<LeaseWrite> {
+  async acquire(holder: string, ttlMs: number, expectedVersion: string | null, handedOver = false): Promise<LeaseWrite> {
     this.#call(`acquire ${holder}`);
     this.#clock.advance(this.latencyMs);
     if ((this.record?.version ?? null) !== expectedVersion) return { ok: false, current: this.record };
-    return { ok: true, record: this.put(holder, ttlMs) };
+    return { ok: true, record: this.put(holder, ttlMs, undefined, handedOver) };
   }
 
   async renew(record: LeaseRecord): Promise<LeaseWrite> {
     this.#call('renew');
     this.#clock.advance(this.latencyMs);
     if (this.record?.version !== record.version || this.record.holder !== record.holder) return { ok: false, current: this.record };
-    return { ok: true, record: this.put(record.holder, record.ttlMs, record.term) };
+    return { ok: true, record: this.put(record.holder, record.ttlMs, record.term, record.handedOver) };
   }
 
   async release(record: LeaseRecord): Promise<boolean> {

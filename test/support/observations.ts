@@ -14,7 +14,7 @@ export const asPrimary: Topology = { self: PRIMARY, peers, bootstrapPrimary: PRI
 export const asReplica: Topology = { self: REPLICA, peers, bootstrapPrimary: PRIMARY.name, mysqlPort: 3306, revision: null };
 
 export function record(holder: string, overrides: Partial<LeaseRecord> = {}): LeaseRecord {
-  return { holder, term: 1, ttlMs: 5000, renewedAt: NOW - 500, version: '7', ...overrides };
+  return { holder, term: 1, ttlMs: 5000, renewedAt: NOW - 500, version: '7', handedOver: false, ...overrides };
 }
 
 /** The lease held by `holder`, seen from `self`. */

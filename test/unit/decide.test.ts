@@ -60,8 +60,8 @@ const FOREIGN = 'c0ffee00-71ca-11e1-9e33-c80aa9429562';
 const deadPrimary = peer(PRIMARY.name, { unreachable: 'agent unreachable (ECONNREFUSED)', mysqldUp: false });
 const paused = { paused: true, switchover: null, terminating: false };
 const terminating = { paused: false, switchover: null, terminating: true };
-/** `holder` first seen holding the lease `ago` ms before NOW; `afterFree`: by a failover. */
-const change = (holder: string, ago: number, afterFree: boolean) => ({ holder, at: NOW - ago, afterFree });
+/** `holder` first seen holding the lease `ago` ms before NOW, after a failover or not. */
+const change = (holder: string, ago: number, failover: boolean) => ({ holder, at: NOW - ago, how: failover ? ('failover' as const) : ('hand-over' as const) });
 const switchoverTo = (candidate: string | null) => ({ paused: false, switchover: { candidate }, terminating: false });
 // The serving primary asked for a switchover; mysql-ha-2 has one transaction more than mysql-ha-1.
 const servingPrimary = writable({ serverUuid: UUID0, gtidExecuted: `${UUID0}:1-10` });

@@ -7,14 +7,14 @@ const WINDOW = 30_000;
 const holders = ['mysql-ha-0', 'mysql-ha-1', 'mysql-ha-2'];
 
 /** A history: a first holder at 0, then failovers (or hand-overs) after each tenure in turn. */
-function history(tenures: number[], afterFree = true): LeaseChange[] {
-  const changes: LeaseChange[] = [{ holder: holders[0]!, at: 0, afterFree: false }];
-  for (const [i, tenure] of tenures.entries()) changes.push({ holder: holders[(i + 1) % 3]!, at: changes.at(-1)!.at + tenure, afterFree });
+function history(tenures: number[], how: LeaseChange['how'] = 'failover'): LeaseChange[] {
+  const changes: LeaseChange[] = [{ holder: holders[0]!, at: 0, how: 'first-seen' }];
+  for (const [i, tenure] of tenures.entries()) changes.push({ holder: holders[(i + 1) % 3]!, at: changes.at(-1)!.at + tenure, how });
   return changes;
 }
 const lastAt = (changes: LeaseChange[]) => changes.at(-1)!.at;
 
-const rows: { name: string; tenures: number[]; afterFree?: boolean; deadAfter: number; expected: { quickFailovers: number; waitMs: number } | null }[] = [
+const rows: { name: string; tenures: number[]; how?: LeaseChange['how']; deadAfter: number; expected: { quickFailovers: number; waitMs: number } | null }[] = [
   { name: 'the first quick failover', tenures: [], deadAfter: 1_000, expected: null },
   { name: 'the second quick failover in a row', tenures: [1_000], deadAfter: 1_000, expected: null },
   {
@@ -39,12 +39,12 @@ const rows: { name: string; tenures: number[]; afterFree?: boolean; deadAfter: n
   { name: 'a primary that held the lease twice its bound ends the run', tenures: [1_000, 1_000, 2 * WINDOW], deadAfter: 1_000, expected: null },
   { name: 'the dead primary held it a window: no flapping', tenures: [1_000, 1_000], deadAfter: WINDOW, expected: null },
   { name: 'one failover a minute: never held back', tenures: [60_000, 60_000, 60_000, 60_000, 60_000], deadAfter: 60_000, expected: null },
-  { name: 'hand-overs are no failovers', tenures: [1_000, 1_000, 1_000], afterFree: false, deadAfter: 1_000, expected: null },
+  { name: 'hand-overs are no failovers', tenures: [1_000, 1_000, 1_000], how: 'hand-over', deadAfter: 1_000, expected: null },
 ];
 
 for (const row of rows) {
   test(`anti-flapping: ${row.name}`, () => {
-    const changes = history(row.tenures, row.afterFree);
+    const changes = history(row.tenures, row.how);
     assert.deepEqual(failoverHoldBack(changes, lastAt(changes) + row.deadAfter, WINDOW), row.expected);
   });
 }

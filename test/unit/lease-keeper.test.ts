@@ -99,34 +99,33 @@ test('lease keeper: no wall clock is read, so an NTP step cannot move a deadline
   assert.equal((await keeper.observe(true)).heldUntil, START + timings.renewPeriodMs + timings.ttlMs - timings.fenceMarginMs);
 });
 
-test('lease keeper: changes of holder are noted when seen, a failover (lease seen free) apart from a hand-over', async () => {
+test('lease keeper: changes of holder are noted when seen, a hand-over or a failover as the record says', async () => {
   const { clock, store, keeper } = keeperOf('mysql-ha-2');
   store.put('mysql-ha-0', timings.ttlMs);
-  assert.deepEqual((await keeper.observe(true)).leaseChanges, [{ holder: 'mysql-ha-0', at: START, afterFree: false }]);
+  assert.deepEqual((await keeper.observe(true)).leaseChanges, [{ holder: 'mysql-ha-0', at: START, how: 'first-seen' }]);
   clock.advance(700);
-  store.put('mysql-ha-1', timings.ttlMs);
-  const handedOver = (await keeper.observe(true)).leaseChanges;
-  assert.deepEqual(handedOver.at(-1), { holder: 'mysql-ha-1', at: START + 700, afterFree: false }, 'moved directly: a hand-over');
-  store.record = null;
-  assert.equal((await keeper.observe(true)).lease.state, 'free');
+  store.put('mysql-ha-1', timings.ttlMs, undefined, true);
+  assert.deepEqual((await keeper.observe(true)).leaseChanges.at(-1), { holder: 'mysql-ha-1', at: START + 700, how: 'hand-over' });
   clock.advance(300);
+  // Released and taken by an election between two looks: still a failover.
   store.put('mysql-ha-0', timings.ttlMs);
-  const failedOver = (await keeper.observe(true)).leaseChanges;
-  assert.deepEqual(failedOver.at(-1), { holder: 'mysql-ha-0', at: START + 1000, afterFree: true }, 'after a free lease: a failover');
-  assert.equal(failedOver.length, 3);
+  const changes = (await keeper.observe(true)).leaseChanges;
+  assert.deepEqual(changes.at(-1), { holder: 'mysql-ha-0', at: START + 1000, how: 'failover' });
+  assert.equal(changes.length, 3);
 });
 
-test('lease keeper: a holder that takes its own released lease back is no change, and a later hand-over is no failover', async () => {
-  const { clock, store, keeper } = keeperOf('mysql-ha-2');
-  store.put('mysql-ha-0', timings.ttlMs);
+test('lease keeper: a holder that takes its own released lease back is no change; its hand-over writes the record as one', async () => {
+  const { clock, store, keeper } = keeperOf('mysql-ha-0');
+  await keeper.acquire(null);
   await keeper.observe(true);
   store.record = null;
   await keeper.observe(true);
-  store.put('mysql-ha-0', timings.ttlMs);
+  await keeper.acquire(null);
   assert.equal((await keeper.observe(true)).leaseChanges.length, 1);
   clock.advance(500);
-  store.put('mysql-ha-1', timings.ttlMs);
-  assert.deepEqual((await keeper.observe(true)).leaseChanges.at(-1), { holder: 'mysql-ha-1', at: START + 500, afterFree: false });
+  await keeper.handOver('mysql-ha-1');
+  assert.equal((await store.read())?.handedOver, true);
+  assert.deepEqual((await keeper.observe(true)).leaseChanges.at(-1), { holder: 'mysql-ha-1', at: START + 500, how: 'hand-over' });
 });
 
 test('lease keeper: losing an election and handing over a changed lease fail with LEASE_CHANGED', async () => {

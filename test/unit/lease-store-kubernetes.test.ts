@@ -1,7 +1,7 @@
 // KubernetesLeaseStore against the fake Kubernetes API server, one fresh server per test.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { bootstrappedAnnotation, KubernetesLeaseStore } from '../../agent/coordination/kubernetes-lease-store.ts';
+import { bootstrappedAnnotation, handedOverAnnotation, KubernetesLeaseStore } from '../../agent/coordination/kubernetes-lease-store.ts';
 import type { LeaseRecord, LeaseStore } from '../../agent/coordination/lease.ts';
 import { kubeConfigForServer } from '../../agent/kubernetes/create-pod-role-publisher.ts';
 import { type FakeKubeApi, type KubeObject, startFakeKubeApi } from '../support/fake-kube-api.ts';
@@ -161,11 +161,16 @@ describe('KubernetesLeaseStore: the Lease object', () => {
         ttlMs: 15_000,
         renewedAt: Date.parse('2024-01-02T03:04:05.123Z'),
         version: storedLease(api).metadata.resourceVersion,
+        handedOver: false,
       });
       assert.equal(await store.isBootstrapped(), true);
       const taken = await store.acquire('mysql-ha-0', 10_000, record!.version);
       assert.ok(taken.ok);
       assert.equal(taken.record.term, 8);
+      assert.deepEqual(storedLease(api).metadata.annotations, { [bootstrappedAnnotation]: 'true' }, 'other annotations kept');
+      const handed = await store.acquire('mysql-ha-1', 10_000, taken.record.version, true);
+      assert.ok(handed.ok);
+      assert.deepEqual(storedLease(api).metadata.annotations, { [bootstrappedAnnotation]: 'true', [handedOverAnnotation]: 'true' });
     }),
   );
 
