@@ -4,6 +4,7 @@ import { createLeaseStore } from '../coordination/create-lease-store.ts';
 import { LeaseKeeper } from '../coordination/lease-keeper.ts';
 import { messageOf } from '../errors.ts';
 import { buildApp } from '../http/app.ts';
+import { askFailsafe } from '../http/failsafe-client.ts';
 import { AgentMetrics } from '../http/metrics.ts';
 import { observePeers } from '../http/peer-status.ts';
 import { PrimaryPositionWatcher } from '../http/primary-position-watcher.ts';
@@ -64,7 +65,7 @@ export async function main(_args: string[]): Promise<number> {
   const timings = { ttlMs: config.timings.leaseTtlMs, renewPeriodMs: config.timings.renewPeriodMs, fenceMarginMs: config.timings.fenceMarginMs };
   const leaseKeeper = new LeaseKeeper(await createLeaseStore(config), config.pod.name, timings, clock);
   // Serve probes first: while mysqld starts, /liveness is green and /health says why it is red.
-  const app = buildApp({ board, controls, metrics, now: clock.now });
+  const app = buildApp({ board, controls, metrics, now: clock.now, failsafePromiseMs: config.timings.leaseTtlMs });
   await app.listen({ host: config.http.host, port: config.http.port });
   log.info(
     {
@@ -123,6 +124,7 @@ export async function main(_args: string[]): Promise<number> {
     watcher: new PrimaryPositionWatcher({ agentPort: config.http.port, log, onReady: () => loop?.wake() }),
     actuator: new Actuator({ server, dialect, config, lease: leaseKeeper, connectPeer, clock }),
     observePeers: (timeoutMs) => observePeers(others, config.http.port, timeoutMs),
+    askFailsafe: (timeoutMs) => askFailsafe(others, config.http.port, config.pod.name, config.switchoverToken, timeoutMs),
     metrics,
     rolePublisher: await rolePublisherFor(config, log),
     log,

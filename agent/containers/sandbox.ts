@@ -397,19 +397,21 @@ export class ContainerSandbox {
   /**
    * Stops a pod as the kubelet does when it is deleted: SIGTERM to the agent at once; for the
    * server container, its preStop hook first (the StatefulSet's, run in the container), then
-   * SIGTERM; SIGKILL after the grace period.
+   * SIGTERM; SIGKILL after the grace period. Returns what the hook printed.
    */
-  async stopPod(pod: ContainerPod): Promise<void> {
+  async stopPod(pod: ContainerPod): Promise<string> {
     const stop = (container: string) => docker(['stop', '--time', String(GRACE_SECONDS), container]);
-    await Promise.all([
+    const [, hook] = await Promise.all([
       stop(pod.containers.agent),
       (async () => {
         // A server container that is not running has no hook to run.
-        await docker(['exec', pod.containers.mysql, PRE_STOP_HOOK]).catch(() => undefined);
+        const printed = await docker(['exec', pod.containers.mysql, PRE_STOP_HOOK], { withStderr: true }).catch((error) => `no preStop hook run: ${error}`);
         await stop(pod.containers.mysql);
+        return printed;
       })(),
     ]);
     await docker(['stop', '--time', '1', pod.containers.pod]);
+    return hook;
   }
 
   /** Every process of the pod SIGKILLed at once, as when its node is lost. */

@@ -68,6 +68,17 @@ export class LeaseKeeper {
     }
   }
 
+  /**
+   * Failsafe (agent/loop/failsafe.ts): every peer confirmed, in a round started at `askedAt`,
+   * that it follows this node and cannot reach the store; the lease is good for one more TTL
+   * from then (less the fencing margin). Only while this node still holds it. Returns the deadline.
+   */
+  extendByFailsafe(askedAt: number): number | null {
+    if (this.#heldUntil === null || askedAt >= this.#heldUntil) return this.#heldUntil;
+    this.#heldUntil = Math.max(this.#heldUntil, askedAt + this.#timings.ttlMs - this.#timings.fenceMarginMs);
+    return this.#heldUntil;
+  }
+
   /** Takes the free lease by compare-and-set; throws when another node won it. */
   async acquire(expectedVersion: string | null): Promise<void> {
     const started = this.#clock.now();

@@ -1,5 +1,6 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { ControlInbox } from '../loop/controls.ts';
+import { answerFailsafe } from '../loop/failsafe.ts';
 import { type Check, type CheckContext, healthCheck, judge, livenessCheck, primaryCheck, readOnlyCheck, replicaCheck, roleOf } from '../loop/health.ts';
 import type { SnapshotBoard } from '../loop/snapshot.ts';
 import type { AgentMetrics } from './metrics.ts';
@@ -13,12 +14,23 @@ export interface AppOptions {
   metrics: AgentMetrics;
   /** The agent's clock (the one its lease deadlines are on). */
   now: () => number;
+  /** How long a failsafe confirmation promises not to take the lease: one lease TTL. */
+  failsafePromiseMs: number;
 }
 
 const lagQuery = {
   querystring: {
     type: 'object',
     properties: { lag: { type: 'integer', minimum: 0 } },
+    additionalProperties: false,
+  },
+} as const;
+
+const failsafeBody = {
+  body: {
+    type: 'object',
+    properties: { primary: { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' } },
+    required: ['primary'],
     additionalProperties: false,
   },
 } as const;
@@ -36,7 +48,7 @@ const switchoverBody = {
  * HAProxy or kubelet checks costs mysqld nothing. Only the lease deadline is judged at
  * request time, so /primary turns 503 the moment the lease runs out.
  */
-export function buildApp({ board, controls, metrics, now }: AppOptions): FastifyInstance {
+export function buildApp({ board, controls, metrics, now, failsafePromiseMs }: AppOptions): FastifyInstance {
   // Reject unknown query parameters instead of dropping them: a typo (?lags=5) must not silently mean "default lag".
   const app = Fastify({ logger: false, ajv: { customOptions: { removeAdditional: false } } });
   const context = (): CheckContext => ({ topology: board.current.topology, lossless: board.current.config.lossless, now: now() });
@@ -101,6 +113,13 @@ export function buildApp({ board, controls, metrics, now }: AppOptions): Fastify
     // The loop decides on the request (hand-over or refusal) and answers once it is carried out.
     const outcome = await controls.requestSwitchover(request.body?.candidate ?? null);
     return reply.code(outcome.ok ? 200 : 409).send(outcome);
+  });
+  // A primary cut off from the lease store asks this node to confirm it follows it (agent/loop/failsafe.ts).
+  app.post<{ Body: { primary: string } }>('/failsafe', { schema: failsafeBody, onRequest: requireToken }, async (request, reply) => {
+    const { primary } = request.body;
+    const answer = answerFailsafe(board.current.observation, board.current.topology, primary);
+    if (answer.ok) controls.promiseFailsafe(primary, now() + failsafePromiseMs);
+    return reply.code(answer.ok ? 200 : 409).send(answer);
   });
   for (const [path, paused] of [
     ['/pause', true],

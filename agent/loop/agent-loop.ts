@@ -1,6 +1,7 @@
 import type { RunConfig } from '../config.ts';
-import type { LeaseKeeper } from '../coordination/lease-keeper.ts';
+import type { LeaseKeeper, LeaseObservation } from '../coordination/lease-keeper.ts';
 import { explain } from '../errors.ts';
+import type { PeerFailsafeAnswer } from '../http/failsafe-client.ts';
 import type { AgentMetrics } from '../http/metrics.ts';
 import type { PrimaryPositionWatcher } from '../http/primary-position-watcher.ts';
 import type { PodRolePublisher } from '../kubernetes/pod-role-publisher.ts';
@@ -13,18 +14,20 @@ import type { ControlInbox, SwitchoverOutcome } from './controls.ts';
 import { decide, ERRANT_STATES, needsPrimaryPosition } from './decide.ts';
 import { healthCheck, roleOf } from './health.ts';
 import type { SnapshotBoard } from './snapshot.ts';
-import type { Decision, Observation, PeerStatus, SwitchoverRequest } from './state.ts';
+import type { Decision, FailsafeView, Observation, PeerStatus, SwitchoverRequest } from './state.ts';
 
 /** The loop's collaborators: adapters that do I/O, and the board it publishes its results on. */
 export interface AgentParts {
   config: Pick<RunConfig, 'loopIntervalMs' | 'lossless' | 'autoRebuild' | 'maxLagSeconds' | 'timings'>;
   dialect: Pick<Dialect, 'subtractGtids' | 'countGtids' | 'originatesFrom' | 'cloneFrom'>;
   observer: Pick<MysqlObserver, 'observe'>;
-  lease: Pick<LeaseKeeper, 'observe'>;
+  lease: Pick<LeaseKeeper, 'observe' | 'extendByFailsafe'>;
   watcher: Pick<PrimaryPositionWatcher, 'probe' | 'reset'>;
   actuator: Pick<Actuator, 'run'>;
   /** Asks the other agents for their /status; one that does not answer is data. */
   observePeers: (timeoutMs: number) => Promise<PeerStatus[]>;
+  /** Asks the other agents to confirm the failsafe (agent/loop/failsafe.ts); one that does not answer refuses. */
+  askFailsafe: (timeoutMs: number) => Promise<PeerFailsafeAnswer[]>;
   metrics: Pick<AgentMetrics, 'record' | 'actionFailed'>;
   /** Keeps the pod's role label (and Events) current; a no-op outside Kubernetes. */
   rolePublisher: Pick<PodRolePublisher, 'publishRole'>;
@@ -37,6 +40,8 @@ export interface AgentParts {
 const AFTER_ACTION_DELAY_MS = 50;
 /** Peers answer /status from memory; a slow one is as good as absent for an election. */
 const ELECTION_PEER_TIMEOUT_MS = 500;
+/** A failsafe round must end well within the fencing margin. */
+const FAILSAFE_PEER_TIMEOUT_MS = 500;
 /** A switchover is asked for by a human, who can wait a little longer for a busy peer. */
 const SWITCHOVER_PEER_TIMEOUT_MS = 1000;
 
@@ -97,6 +102,7 @@ export class AgentLoop {
     // While paused the holder keeps its lease even with mysqld down: no automatic failover.
     // (A grace of 0 lets it go at the first failed look, never while mysqld answers.)
     const leaseObservation = await lease.observe(requests.paused || mysql.up || downFor < config.timings.mysqldDownGraceMs);
+    const failsafe = await this.#failsafe(leaseObservation, now);
     const { topology, decision } = board.current;
     const primary = needsPrimaryPosition({ mysql, lease: leaseObservation.lease }, topology);
     if (!primary) watcher.reset();
@@ -108,11 +114,25 @@ export class AgentLoop {
       mysql,
       primaryPosition: primary ? watcher.probe(primary) : { state: 'not-needed' },
       ...leaseObservation,
+      heldUntil: failsafe.heldUntil,
+      failsafe: failsafe.view,
       mysqldDownSince: this.#mysqldDownSince,
       peers: peerTimeoutMs === null ? [] : await this.#parts.observePeers(peerTimeoutMs),
       selfErrant: ERRANT_STATES.has(decision?.state ?? ''),
       controls: requests,
     };
+  }
+
+  /** The lease store is unreachable while this node holds the lease: every peer may confirm the failsafe. */
+  async #failsafe(observed: LeaseObservation, now: number): Promise<{ view: FailsafeView; heldUntil: number | null }> {
+    const { heldUntil } = observed;
+    if (observed.lease.state !== 'unknown' || heldUntil === null || now >= heldUntil) return { view: { state: 'not-needed' }, heldUntil };
+    const askedAt = this.#parts.clock.now();
+    const answers = await this.#parts.askFailsafe(FAILSAFE_PEER_TIMEOUT_MS);
+    const refused = answers.filter(({ answer }) => !answer.ok);
+    if (answers.length === 0) return { view: { state: 'refused', why: 'no peers to confirm it' }, heldUntil };
+    if (refused.length > 0) return { view: { state: 'refused', why: refused.map(({ name, answer }) => `${name}: ${answer.reason}`).join('; ') }, heldUntil };
+    return { view: { state: 'confirmed', peers: answers.map(({ name }) => name) }, heldUntil: this.#parts.lease.extendByFailsafe(askedAt) };
   }
 
   #decide(observation: Observation): Decision {

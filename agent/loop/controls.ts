@@ -13,6 +13,7 @@ export class ControlInbox {
   #switchover: { request: SwitchoverRequest; answer: (outcome: SwitchoverOutcome) => void } | null = null;
   #listener: () => void = () => undefined;
   #termination: { done: Promise<void>; resolve: () => void } | null = null;
+  #failsafePromise: { primary: string; until: number } | null = null;
 
   constructor(paused: boolean) {
     this.#paused = paused;
@@ -69,9 +70,15 @@ export class ControlInbox {
     this.#termination?.resolve();
   }
 
+  /** A primary cut off from the lease store asked this node to follow it and take no lease until `until`. */
+  promiseFailsafe(primary: string, until: number): void {
+    if (this.#failsafePromise?.primary === primary && this.#failsafePromise.until >= until) return;
+    this.#failsafePromise = { primary, until };
+  }
+
   /** This tick's inputs. */
   read(): Controls {
-    return { paused: this.#paused, switchover: this.#switchover?.request ?? null, terminating: this.terminating };
+    return { paused: this.#paused, switchover: this.#switchover?.request ?? null, terminating: this.terminating, failsafePromise: this.#failsafePromise };
   }
 
   /** Answers `request` (the one a tick read), unless it was already answered. */

@@ -190,8 +190,14 @@ function decideNode(observation: Observation, context: DecideContext): Decision 
   }
 
   if (lease.state === 'unknown') {
-    if (holdsLeaseNow(observation))
-      return decision('primary-serving', none, `lease store unreachable (${lease.error}); still primary until the lease runs out`);
+    if (holdsLeaseNow(observation)) {
+      const { failsafe } = observation;
+      const why =
+        failsafe.state === 'confirmed'
+          ? `every peer (${failsafe.peers.join(', ')}) confirmed it follows ${self} and cannot reach the store either: staying writable (failsafe)`
+          : `still primary until the lease runs out${failsafe.state === 'refused' ? ` (no failsafe: ${failsafe.why})` : ''}`;
+      return decision('primary-serving', none, `lease store unreachable (${lease.error}); ${why}`);
+    }
     return decision('lease-unknown', none, `lease store unreachable: ${lease.error}; replication left as it is`);
   }
   if (lease.state === 'held') {
@@ -372,6 +378,15 @@ function decideElection(observation: Observation, mysql: MysqlUp, context: Decid
       none,
       `the lease is free, but this would be quick failover number ${holdBack.quickFailovers} in a row (only ${QUICK_FAILOVERS_ALLOWED} happen at once; ` +
         `anti-flapping window ${seconds(context.failoverWindowMs)}): holding it back ${seconds(holdBack.waitMs)} more`,
+    );
+  }
+  const promise = observation.controls.failsafePromise;
+  if (promise !== null && promise.primary !== self && observation.at < promise.until) {
+    return decision(
+      'waiting-for-election',
+      none,
+      `the lease is free, but ${self} promised ${promise.primary} (failsafe while the lease store was unreachable) ` +
+        `not to take it for ${seconds(promise.until - observation.at)} more`,
     );
   }
   const blockers = observation.peers.filter((peer) => peer.name !== formerHolder && (peer.unreachable !== null || !peer.mysqldUp));

@@ -126,6 +126,16 @@ export interface LeaseChange {
   how: 'first-seen' | 'hand-over' | 'failover';
 }
 
+/**
+ * Failsafe while the lease store is unreachable (agent/loop/failsafe.ts): the primary asked
+ * every peer to confirm that it follows it and cannot reach the store either.
+ */
+export type FailsafeView =
+  | { state: 'not-needed' }
+  /** Every peer confirmed (and promised not to take the lease meanwhile): the lease was extended. */
+  | { state: 'confirmed'; peers: string[] }
+  | { state: 'refused'; why: string };
+
 export interface Observation {
   /** Epoch milliseconds. */
   at: number;
@@ -136,6 +146,7 @@ export interface Observation {
   heldUntil: number | null;
   /** Since when the local mysqld has been unreachable (epoch ms). */
   mysqldDownSince: number | null;
+  failsafe: FailsafeView;
   /** Peers' statuses, asked only while the lease is free (an election needs them). */
   peers: PeerStatus[];
   /** The last few changes of lease holder this agent saw, oldest first (for anti-flapping). */
@@ -158,6 +169,8 @@ export interface Controls {
   switchover: SwitchoverRequest | null;
   /** The pod is being deleted (SIGTERM): hand the lease over if this node holds it, then stop. */
   terminating: boolean;
+  /** This node promised `primary` (failsafe) not to take the lease before `until` (epoch ms). */
+  failsafePromise: { primary: string; until: number } | null;
 }
 
 export interface Topology {

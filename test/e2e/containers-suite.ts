@@ -13,7 +13,7 @@ import type { Flavor } from '../../agent/mysql/dialect/types.ts';
 import { parseStatsCsv } from '../../agent/sandbox/haproxy-process.ts';
 import { queryRows, waitFor } from '../support/cluster.ts';
 import { buildTestImages, ContainerTestCluster, type ContainerTestPod } from '../support/container-cluster.ts';
-import { ackedMissingOn, assertNoErrantGtids, report, underLoad, waitNewPrimary, writeTarget } from '../support/failover-checks.ts';
+import { ackedMissingOn, assertNoErrantGtids, lastLeaseChange, report, underLoad, waitNewPrimary, writeTarget } from '../support/failover-checks.ts';
 import { WriteLoad } from '../support/write-load.ts';
 
 const PREFIX = '127.0.16.';
@@ -180,6 +180,28 @@ export function containersSuite(flavor: Flavor): void {
       // Docker brought the server back in the same container; the old primary rejoins as a replica.
       await cluster.waitHealthy();
       assert.equal((await old.status()).replication?.source, outcome.primary.name);
+      await assertNoErrantGtids(cluster, outcome.primary);
+    });
+
+    test('the primary pod deleted (as the kubelet does, preStop hook included) under 4 writers: it hands over first; nothing lost; no clone', async () => {
+      await cluster.waitHealthy();
+      const old = await cluster.currentPrimary();
+      const clonesBefore = (await old.logs('agent', 100_000)).split('"state":"replica-rebuilding"').length;
+      let hook = '';
+      const outcome = await underLoad(cluster, async () => {
+        hook = await cluster.sandbox.stopPod(old);
+        return waitNewPrimary(cluster, old);
+      });
+      report(flavor, 'containers: primary pod deleted', outcome);
+      assert.deepEqual(await ackedMissingOn(outcome.primary, outcome.load.acked), []);
+      assert.deepEqual(outcome.sampler.violations, [], 'two nodes were writable at the same time');
+      assert.deepEqual(lastLeaseChange(await outcome.primary.status()), { holder: outcome.primary.name, how: 'hand-over' });
+      assert.match(await old.logs('agent', 50), new RegExp(`pod terminating: handing the lease over to ${outcome.primary.name}`));
+      assert.match(hook, /mysql-ha pre-stop: mysqld may stop \(the agent stopped on SIGTERM\)/, 'the server container waited for its agent');
+      await cluster.sandbox.startPod(old);
+      await cluster.waitHealthy();
+      assert.equal((await old.status()).replication?.source, outcome.primary.name);
+      assert.equal((await old.logs('agent', 100_000)).split('"state":"replica-rebuilding"').length, clonesBefore, `${old.name} needed a clone to rejoin`);
       await assertNoErrantGtids(cluster, outcome.primary);
     });
 

@@ -69,10 +69,11 @@ export function observed(mysql: Observation['mysql'], overrides: Partial<Observa
     lease: heldBy(PRIMARY.name, REPLICA.name),
     heldUntil: null,
     mysqldDownSince: null,
+    failsafe: { state: 'not-needed' },
     peers: [],
     leaseChanges: [],
     selfErrant: false,
-    controls: { paused: false, switchover: null, terminating: false },
+    controls: { paused: false, switchover: null, terminating: false, failsafePromise: null },
     ...overrides,
   };
 }

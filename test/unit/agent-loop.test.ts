@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { LeaseObservation } from '../../agent/coordination/lease-keeper.ts';
 import { AgentError } from '../../agent/errors.ts';
+import type { PeerFailsafeAnswer } from '../../agent/http/failsafe-client.ts';
 import { AgentLoop } from '../../agent/loop/agent-loop.ts';
 import { ControlInbox } from '../../agent/loop/controls.ts';
 import { SnapshotBoard } from '../../agent/loop/snapshot.ts';
@@ -19,6 +20,8 @@ interface World {
   mysql: MysqlObservation;
   lease: LeaseObservation;
   peers: PeerStatus[];
+  /** What the peers answer to a failsafe request (none: every one confirms). */
+  failsafe?: PeerFailsafeAnswer[];
   /** Throws instead of acting, for this kind of action. */
   failing: Action['kind'] | null;
 }
@@ -29,6 +32,7 @@ function loopOf(topology: typeof asPrimary, world: World, graceMs = GRACE_MS) {
   const actions: Action[] = [];
   const keeps: boolean[] = [];
   const peerAsks: number[] = [];
+  const extensions: number[] = [];
   const failures: string[] = [];
   const board = new SnapshotBoard({
     config: {
@@ -73,6 +77,10 @@ function loopOf(topology: typeof asPrimary, world: World, graceMs = GRACE_MS) {
         keeps.push(keep);
         return world.lease;
       },
+      extendByFailsafe: (askedAt) => {
+        extensions.push(askedAt);
+        return askedAt + 2500;
+      },
     },
     watcher: { probe: () => ({ state: 'waiting', attempts: 1, lastError: 'not asked in this test' }), reset: () => undefined },
     actuator: {
@@ -86,6 +94,10 @@ function loopOf(topology: typeof asPrimary, world: World, graceMs = GRACE_MS) {
       peerAsks.push(timeoutMs);
       return world.peers;
     },
+    askFailsafe: async () => {
+      clock.advance(10);
+      return world.failsafe ?? world.peers.map(({ name }) => ({ name, answer: { ok: true as const, reason: `${name} follows` } }));
+    },
     metrics: { record: () => undefined, actionFailed: () => void failures.push('failed') },
     rolePublisher: { publishRole: async () => undefined },
     log: logger,
@@ -93,7 +105,7 @@ function loopOf(topology: typeof asPrimary, world: World, graceMs = GRACE_MS) {
     controls,
     clock,
   });
-  return { loop, board, controls, clock, actions, keeps, peerAsks, failures, lines };
+  return { loop, board, controls, clock, actions, keeps, peerAsks, failures, lines, extensions };
 }
 
 const servingPrimary = up({ variables: variables({ readOnly: false, semiSyncSource: true, serverUuid: UUID0 }) });
@@ -223,4 +235,43 @@ test('agent loop: a request wakes the loop, which ticks at once instead of after
   while (!board.current.observation?.controls.paused) await new Promise((resolve) => setImmediate(resolve));
   loop.stop();
   assert.equal(board.current.observation.controls.paused, true, 'the next tick read the request well before its 60 s interval');
+});
+
+const storeDown = (heldUntil: number): LeaseObservation => ({ lease: { state: 'unknown', error: 'etcd: connection refused' }, heldUntil, leaseChanges: [] });
+
+test('agent loop: store unreachable, every peer confirms the failsafe: the lease is extended from when they were asked; the primary serves on', async () => {
+  const world: World = { mysql: servingPrimary, lease: storeDown(NOW + 1000), peers: [peer(REPLICA.name), peer(OTHER.name)], failing: null };
+  const { loop, board, extensions } = loopOf(asPrimary, world);
+  await loop.tick();
+  assert.deepEqual(extensions, [NOW]);
+  const observation = board.current.observation!;
+  assert.deepEqual(observation.failsafe, { state: 'confirmed', peers: [REPLICA.name, OTHER.name] });
+  assert.equal(observation.heldUntil, NOW + 2500);
+  assert.equal(board.current.decision?.state, 'primary-serving');
+  assert.match(board.current.decision?.reason ?? '', /every peer \(mysql-ha-1, mysql-ha-2\) confirmed .*staying writable \(failsafe\)/);
+});
+
+test('agent loop: one peer refuses the failsafe: no extension, and the primary fences once its lease runs out', async () => {
+  const world: World = {
+    mysql: servingPrimary,
+    lease: storeDown(NOW + 1000),
+    peers: [peer(REPLICA.name), peer(OTHER.name)],
+    failsafe: [
+      { name: REPLICA.name, answer: { ok: true, reason: 'follows' } },
+      { name: OTHER.name, answer: { ok: false, reason: 'agent unreachable (ECONNREFUSED)' } },
+    ],
+    failing: null,
+  };
+  const { loop, board, clock, extensions, actions } = loopOf(asPrimary, world);
+  await loop.tick();
+  assert.deepEqual(extensions, []);
+  assert.match(board.current.decision?.reason ?? '', /still primary until the lease runs out \(no failsafe: mysql-ha-2: agent unreachable \(ECONNREFUSED\)\)/);
+  clock.advance(1000);
+  await loop.tick();
+  assert.equal(board.current.decision?.state, 'fencing');
+  assert.equal(board.current.observation?.failsafe.state, 'not-needed', 'a lease that ran out is not extended');
+  assert.deepEqual(
+    actions.map((action) => action.kind),
+    ['fence'],
+  );
 });

@@ -58,11 +58,12 @@ const behind = up({
 const ahead = peer(OTHER.name, { gtidExecuted: `${UUID0}:1-14`, retrievedGtids: `${UUID0}:1-15` });
 const FOREIGN = 'c0ffee00-71ca-11e1-9e33-c80aa9429562';
 const deadPrimary = peer(PRIMARY.name, { unreachable: 'agent unreachable (ECONNREFUSED)', mysqldUp: false });
-const paused = { paused: true, switchover: null, terminating: false };
-const terminating = { paused: false, switchover: null, terminating: true };
+const paused = { paused: true, switchover: null, terminating: false, failsafePromise: null };
+const terminating = { paused: false, switchover: null, terminating: true, failsafePromise: null };
+const notPaused = { paused: false, switchover: null, terminating: false, failsafePromise: null };
 /** `holder` first seen holding the lease `ago` ms before NOW, after a failover or not. */
 const change = (holder: string, ago: number, failover: boolean) => ({ holder, at: NOW - ago, how: failover ? ('failover' as const) : ('hand-over' as const) });
-const switchoverTo = (candidate: string | null) => ({ paused: false, switchover: { candidate }, terminating: false });
+const switchoverTo = (candidate: string | null) => ({ paused: false, switchover: { candidate }, terminating: false, failsafePromise: null });
 // The serving primary asked for a switchover; mysql-ha-2 has one transaction more than mysql-ha-1.
 const servingPrimary = writable({ serverUuid: UUID0, gtidExecuted: `${UUID0}:1-10` });
 const replicasOfPrimary = [peer(REPLICA.name, { gtidExecuted: `${UUID0}:1-9`, retrievedGtids: `${UUID0}:1-9` }), peer(OTHER.name)];
@@ -587,6 +588,65 @@ const table: Row[] = [
     state: 'lease-unknown',
     action: 'none',
     reason: /replication left as it is/,
+  },
+  // Failsafe while the lease store is unreachable (agent/loop/failsafe.ts)
+  {
+    name: 'failsafe: store unreachable, every peer confirmed: the primary stays writable and says why',
+    topology: asPrimary,
+    observation: observedAsPrimary(servingPrimary, {
+      lease: { state: 'unknown', error: 'etcd: connection refused' },
+      failsafe: { state: 'confirmed', peers: [REPLICA.name, OTHER.name] },
+    }),
+    state: 'primary-serving',
+    action: 'none',
+    reason: /lease store unreachable \(etcd: connection refused\); every peer \(mysql-ha-1, mysql-ha-2\) confirmed it follows mysql-ha-0 .*\(failsafe\)/,
+  },
+  {
+    name: 'failsafe: refused by a peer: primary until the lease runs out, and the refusal is the reason',
+    topology: asPrimary,
+    observation: observedAsPrimary(servingPrimary, {
+      lease: { state: 'unknown', error: 'etcd: connection refused' },
+      failsafe: { state: 'refused', why: 'mysql-ha-2: agent unreachable (ECONNREFUSED)' },
+    }),
+    state: 'primary-serving',
+    action: 'none',
+    reason: /still primary until the lease runs out \(no failsafe: mysql-ha-2: agent unreachable/,
+  },
+  {
+    name: 'failsafe: the lease ran out without confirmation: fenced',
+    topology: asPrimary,
+    observation: observedAsPrimary(servingPrimary, {
+      lease: { state: 'unknown', error: 'etcd: connection refused' },
+      heldUntil: NOW - 1,
+      failsafe: { state: 'not-needed' },
+    }),
+    state: 'fencing',
+    action: 'fence',
+    reason: /cannot renew the lease \(etcd: connection refused\)/,
+  },
+  {
+    name: 'failsafe: a replica that promised the primary takes no lease, even when it sees it free',
+    topology: asReplica,
+    observation: observed(behind, {
+      lease: free(PRIMARY.name),
+      peers: [peer(PRIMARY.name), peer(OTHER.name, { gtidExecuted: '', retrievedGtids: '' })],
+      controls: { ...notPaused, failsafePromise: { primary: PRIMARY.name, until: NOW + 4000 } },
+    }),
+    state: 'waiting-for-election',
+    action: 'none',
+    reason: /mysql-ha-1 promised mysql-ha-0 \(failsafe while the lease store was unreachable\) not to take it for 4\.0 s more/,
+  },
+  {
+    name: 'failsafe: once the promise has run out, the election goes on',
+    topology: asReplica,
+    observation: observed(behind, {
+      lease: free(PRIMARY.name),
+      peers: [deadPrimary, peer(OTHER.name, { gtidExecuted: '', retrievedGtids: '' })],
+      controls: { ...notPaused, failsafePromise: { primary: PRIMARY.name, until: NOW } },
+    }),
+    state: 'electing',
+    action: 'acquire-lease',
+    reason: /taking it/,
   },
   // Pod termination (SIGTERM): hand over, or step down, or just stop
   {

@@ -36,7 +36,7 @@ const brokenReplica = snapshotOf(asReplica, observed(up({ replica: streaming({ s
 const mysqldDown = snapshotOf(asReplica, observed({ up: false, error: 'connect ECONNREFUSED' }));
 
 const appFor = (snapshot: AgentSnapshot, controls = new ControlInbox(false), metrics = new AgentMetrics()) =>
-  buildApp({ board: new SnapshotBoard(snapshot), controls, metrics, now: () => NOW });
+  buildApp({ board: new SnapshotBoard(snapshot), controls, metrics, now: () => NOW, failsafePromiseMs: 5000 });
 
 async function get(snapshot: AgentSnapshot, url: string, controls?: ControlInbox) {
   const app = appFor(snapshot, controls);

@@ -43,7 +43,7 @@ test("primary position: waits (with the primary's reason) while it sets up, then
     heartbeatAt: NOW,
     runningAction: null,
   });
-  const app = buildApp({ board, controls: new ControlInbox(false), metrics: new AgentMetrics(), now: () => NOW });
+  const app = buildApp({ board, controls: new ControlInbox(false), metrics: new AgentMetrics(), now: () => NOW, failsafePromiseMs: 5000 });
   await app.listen({ host: ADDRESS, port });
   const { logger, lines } = captureLogger();
   let woken = 0;

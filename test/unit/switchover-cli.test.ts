@@ -34,7 +34,7 @@ function agentOn(topology: Topology, observation: Observation, controls: Control
     heartbeatAt: NOW,
     runningAction: null,
   });
-  return buildApp({ board, controls, metrics: new AgentMetrics(), now: () => NOW });
+  return buildApp({ board, controls, metrics: new AgentMetrics(), now: () => NOW, failsafePromiseMs: 5000 });
 }
 
 before(async () => {
