@@ -4,8 +4,8 @@ import { createLeaseStore } from '../coordination/create-lease-store.ts';
 import { LeaseKeeper } from '../coordination/lease-keeper.ts';
 import { messageOf } from '../errors.ts';
 import { buildApp } from '../http/app.ts';
-import { askFailsafe } from '../http/failsafe-client.ts';
 import { AgentMetrics } from '../http/metrics.ts';
+import { askFailsafe, nudgePeer } from '../http/peer-control.ts';
 import { observePeers } from '../http/peer-status.ts';
 import { PrimaryPositionWatcher } from '../http/primary-position-watcher.ts';
 import { inKubernetes, notInKubernetesReason } from '../kubernetes/in-cluster.ts';
@@ -21,6 +21,9 @@ import { waitForServer } from '../loop/startup.ts';
 import { LocalServer } from '../mysql/local-server.ts';
 import { MysqlObserver } from '../mysql/observer.ts';
 import { MysqldMayStopFile } from '../pod/mysqld-may-stop.ts';
+
+/** A nudge only saves the candidate part of a tick: never wait longer than that for it. */
+const NUDGE_TIMEOUT_MS = 250;
 
 /** The pod-label publisher; outside Kubernetes (the sandbox) its client library is not even loaded. */
 async function rolePublisherFor(config: RunConfig, log: Logger): Promise<PodRolePublisher> {
@@ -116,15 +119,24 @@ export async function main(_args: string[]): Promise<number> {
   const connectPeer = (peer: Peer) =>
     new LocalServer({ host: peer.host, port: config.mysql.port, user: config.agent.user, password: config.agent.password, node: peer.name });
   const others = config.peers.filter((peer) => peer.name !== config.pod.name);
+  const peerControl = { agentPort: config.http.port, token: config.switchoverToken };
   loop = new AgentLoop({
     config,
     dialect,
     observer: new MysqlObserver(server, dialect, config.agent.user, config.timings.statusTimeoutMs),
     lease: leaseKeeper,
     watcher: new PrimaryPositionWatcher({ agentPort: config.http.port, log, onReady: () => loop?.wake() }),
-    actuator: new Actuator({ server, dialect, config, lease: leaseKeeper, connectPeer, clock }),
+    actuator: new Actuator({
+      server,
+      dialect,
+      config,
+      lease: leaseKeeper,
+      connectPeer,
+      nudge: (peer) => nudgePeer(peer, peerControl, NUDGE_TIMEOUT_MS),
+      clock,
+    }),
     observePeers: (timeoutMs) => observePeers(others, config.http.port, timeoutMs),
-    askFailsafe: (timeoutMs) => askFailsafe(others, config.http.port, config.pod.name, config.switchoverToken, timeoutMs),
+    askFailsafe: (timeoutMs) => askFailsafe(others, config.pod.name, peerControl, timeoutMs),
     metrics,
     rolePublisher: await rolePublisherFor(config, log),
     log,

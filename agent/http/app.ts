@@ -114,6 +114,11 @@ export function buildApp({ board, controls, metrics, now, failsafePromiseMs }: A
     const outcome = await controls.requestSwitchover(request.body?.candidate ?? null);
     return reply.code(outcome.ok ? 200 : 409).send(outcome);
   });
+  // A peer that just handed this node the lease: look now rather than on the next tick.
+  app.post('/nudge', { onRequest: requireToken }, async (_request, reply) => {
+    controls.nudge();
+    return reply.send({ ok: true, reason: 'looking again now' });
+  });
   // A primary cut off from the lease store asks this node to confirm it follows it (agent/loop/failsafe.ts).
   app.post<{ Body: { primary: string } }>('/failsafe', { schema: failsafeBody, onRequest: requireToken }, async (request, reply) => {
     const { primary } = request.body;

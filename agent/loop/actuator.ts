@@ -33,6 +33,8 @@ export interface ActuatorOptions {
   lease: Pick<LeaseKeeper, 'acquire' | 'release' | 'handOver' | 'observe'>;
   /** A connection to a peer's mysqld as the agent's account (the same on every node). */
   connectPeer: (peer: Peer) => SqlServer;
+  /** Tells a peer's agent to look again now; never rejects. */
+  nudge: (peer: Peer) => Promise<void>;
   clock: Clock;
 }
 
@@ -43,6 +45,7 @@ export class Actuator {
   readonly #config: RunConfig;
   readonly #lease: ActuatorOptions['lease'];
   readonly #connectPeer: ActuatorOptions['connectPeer'];
+  readonly #nudge: ActuatorOptions['nudge'];
   readonly #clock: Clock;
 
   constructor(options: ActuatorOptions) {
@@ -51,6 +54,7 @@ export class Actuator {
     this.#config = options.config;
     this.#lease = options.lease;
     this.#connectPeer = options.connectPeer;
+    this.#nudge = options.nudge;
     this.#clock = options.clock;
   }
 
@@ -127,6 +131,8 @@ export class Actuator {
       await peer.close();
     }
     await this.#lease.handOver(candidate.name);
+    // The candidate promotes itself as soon as its loop sees the lease: now, not on its next tick.
+    await this.#nudge(candidate);
   }
 
   /**

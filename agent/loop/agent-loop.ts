@@ -1,8 +1,8 @@
 import type { RunConfig } from '../config.ts';
 import type { LeaseKeeper, LeaseObservation } from '../coordination/lease-keeper.ts';
 import { explain } from '../errors.ts';
-import type { PeerFailsafeAnswer } from '../http/failsafe-client.ts';
 import type { AgentMetrics } from '../http/metrics.ts';
+import type { PeerFailsafeAnswer } from '../http/peer-control.ts';
 import type { PrimaryPositionWatcher } from '../http/primary-position-watcher.ts';
 import type { PodRolePublisher } from '../kubernetes/pod-role-publisher.ts';
 import type { Logger } from '../log.ts';

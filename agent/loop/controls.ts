@@ -70,6 +70,11 @@ export class ControlInbox {
     this.#termination?.resolve();
   }
 
+  /** Something changed elsewhere (a peer handed this node the lease): look again now. */
+  nudge(): void {
+    this.#listener();
+  }
+
   /** A primary cut off from the lease store asked this node to follow it and take no lease until `until`. */
   promiseFailsafe(primary: string, until: number): void {
     if (this.#failsafePromise?.primary === primary && this.#failsafePromise.until >= until) return;

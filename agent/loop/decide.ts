@@ -64,15 +64,17 @@ const transactionsOf = (peer: PeerStatus, context: DecideContext) => context.cou
 /**
  * Replicas that can take the lease over from the serving primary, best first: reachable, mysqld
  * up, no errant transactions, not terminating themselves; `preferRevision`: those running another
- * pod revision than this one first (in a rolling update, the already updated ones), then the
- * most advanced.
+ * pod revision than this one first (in a rolling update, the already updated ones); then the one
+ * that has applied the most (the lease moves only once the candidate has applied everything, so
+ * a replica whose applier lags costs writes), then the one that received the most.
  */
 function handoverCandidates(observation: Observation, context: DecideContext, preferRevision: boolean): PeerStatus[] {
   const own = context.topology.revision;
   const newer = (peer: PeerStatus) => (preferRevision && own !== null && peer.revision !== null && peer.revision !== own ? 1 : 0);
+  const applied = (peer: PeerStatus) => context.countGtids(peer.gtidExecuted);
   return observation.peers
     .filter((peer) => peer.unreachable === null && peer.mysqldUp && !peer.errant && !peer.terminating)
-    .sort((a, b) => newer(b) - newer(a) || transactionsOf(b, context) - transactionsOf(a, context));
+    .sort((a, b) => newer(b) - newer(a) || applied(b) - applied(a) || transactionsOf(b, context) - transactionsOf(a, context));
 }
 
 const whyNotCandidate = (peer: PeerStatus | undefined) =>

@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { AgentStatus } from '../../agent/http/status.ts';
 import type { Flavor } from '../../agent/mysql/dialect/types.ts';
 import { type PodLogMarks, queryRows, type Row, TestCluster, type TestPod, waitFor } from '../support/cluster.ts';
@@ -88,6 +89,8 @@ async function sessionsWaitingForAck(pod: TestPod): Promise<number> {
 }
 
 const LIVENESS_LIMIT_MS = 1000;
+/** The agents' default lease TTL (agent/config.ts), which this suite does not change. */
+const LEASE_TTL_MS = 5000;
 const CLONE_BANDWIDTH_MIB_PER_SECOND = 20;
 
 /** Polls a pod's /liveness and /status every 100 ms: every failed liveness answer, and the longest clone seen running. */
@@ -271,9 +274,10 @@ export function failoverSuite(flavor: Flavor): void {
       );
       assert.equal(load.failures, 0, 'a write failed while a replica stopped');
       assert.equal(await cluster.currentPrimary(), primary);
+      assert.deepEqual(await ackedMissingOn(primary, load.acked), []);
       cluster.sandbox.startPod(replica);
       await cluster.waitHealthy();
-      assert.deepEqual(await ackedMissingOn(replica, load.acked), []);
+      await waitFor(`${replica.name}, started again, has every acknowledged write`, async () => (await ackedMissingOn(replica, load.acked)).length === 0);
     });
 
     test('rolling restart from the highest ordinal, under 4 writers: one hand-over, to a replica already updated; nothing lost', async () => {
@@ -418,6 +422,64 @@ export function failoverSuite(flavor: Flavor): void {
         proxy.cut();
         await restartAgents([isolated], { MYSQL_HA_ETCD_ENDPOINTS: cluster.sandbox.etcdEndpoint });
       }
+    });
+
+    test('the lease store down (etcd stopped), the agents still see each other: the primary stays writable 3 × TTL (failsafe), no failover', async () => {
+      await cluster.waitHealthy();
+      const primary = await cluster.currentPrimary();
+      const primaryServerId = Number((await primary.rootRow('SELECT @@server_id AS serverId')).serverId);
+      const sampler = new WritableSampler(cluster.pods);
+      const load = new WriteLoad(writeTarget(cluster), 4);
+      let stoppedAt = 0;
+      try {
+        await waitFor('writes acknowledged before etcd stops', async () => load.acked.length > 50);
+        await cluster.sandbox.stopEtcd();
+        stoppedAt = Date.now();
+        await waitFor(`${primary.name} serving on the failsafe`, async () => /\(failsafe\)/.test((await primary.statusOrUndefined())?.decision?.reason ?? ''));
+        await sleep(3 * LEASE_TTL_MS);
+        assert.equal((await primary.agent('/primary')).status, 200, `${primary.name} stopped serving while etcd was down`);
+      } finally {
+        await load.stop();
+        await sampler.stop();
+        await cluster.sandbox.startEtcd();
+      }
+      const during = load.acks.filter((ack) => ack.at > stoppedAt);
+      const late = during.filter((ack) => ack.at > stoppedAt + 3 * LEASE_TTL_MS);
+      console.log(
+        `# ${flavor}: etcd down ${Math.round((Date.now() - stoppedAt) / 1000)} s: ${during.length} writes acknowledged meanwhile, ` +
+          `${late.length} after 3 × TTL; largest write gap ${largestWriteGapMs(load)} ms`,
+      );
+      assert.ok(late.length > 0, 'no write was acknowledged 3 × TTL after etcd stopped');
+      assert.ok(
+        during.every((ack) => ack.serverId === primaryServerId),
+        'a write was acknowledged by another node: a failover happened',
+      );
+      assert.deepEqual(sampler.violations, [], 'two nodes were writable at the same time');
+      await cluster.waitHealthy();
+      assert.equal(await cluster.currentPrimary(), primary);
+      assert.deepEqual(await ackedMissingOn(primary, load.acked), []);
+    });
+
+    test("the lease store down and the primary's peers unreachable: no failsafe, it fences before its lease could expire", async () => {
+      await cluster.waitHealthy();
+      const primary = await cluster.currentPrimary();
+      const replicas = cluster.pods.filter((pod) => pod !== primary);
+      let fencedAfterMs = 0;
+      const since = primary.logMarks();
+      try {
+        await Promise.all(replicas.map((pod) => pod.stopAgent('SIGKILL')));
+        await cluster.sandbox.stopEtcd();
+        const stoppedAt = Date.now();
+        await waitFor(`${primary.name} read-only`, async () => Number((await primary.rootRow('SELECT @@read_only AS readOnly')).readOnly) === 1);
+        fencedAfterMs = Date.now() - stoppedAt;
+        assert.match(since.agent.text(), /still primary until the lease runs out \(no failsafe: mysql-ha-\d: agent unreachable/);
+        assert.match(since.agent.text(), /"state":"fencing".*cannot renew the lease/);
+      } finally {
+        await cluster.sandbox.startEtcd();
+        for (const pod of replicas) cluster.sandbox.startPod(pod);
+      }
+      console.log(`# ${flavor}: etcd down and the peers unreachable: ${primary.name} read-only ${fencedAfterMs} ms after (lease TTL ${LEASE_TTL_MS} ms)`);
+      await cluster.waitHealthy();
     });
 
     test('five failovers in a row end with a healthy cluster', async () => {

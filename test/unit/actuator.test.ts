@@ -62,7 +62,8 @@ function actuatorFor(options: { peerAnswers?: Array<Row[]>; clock?: FakeClock; o
       options.onPeerQuery?.();
       return answers.shift() ?? [];
     });
-  const actuator = new Actuator({ server: local, dialect, config, lease, connectPeer, clock });
+  const nudge = async (peer: Peer) => void journal.push(`nudge ${peer.name}`);
+  const actuator = new Actuator({ server: local, dialect, config, lease, connectPeer, nudge, clock });
   return { actuator, journal };
 }
 
@@ -99,6 +100,7 @@ test('actuator: a rebuild on a flavour that cannot clone fails with CANNOT_CLONE
     config,
     lease,
     connectPeer: () => assert.fail('not used'),
+    nudge: async () => assert.fail('not used'),
     clock: new FakeClock(0),
   });
   await assert.rejects(actuator.run({ kind: 'rebuild', donor: PRIMARY }), (error: unknown) => error instanceof AgentError && error.code === 'MHA_CANNOT_CLONE');
@@ -164,6 +166,7 @@ test('actuator: hand-over stops writes, reads what was executed after that, wait
   );
   assert.ok(index(/^lease: observe keep=true$/) > executed, 'the lease is renewed between waits');
   assert.ok(index(/^lease: hand over to mysql-ha-2$/) > index(/^mysql-ha-2: close$/), 'the lease moves once the candidate has everything');
+  assert.equal(journal.at(-1), 'nudge mysql-ha-2', 'then the candidate is told to look now');
 });
 
 test('actuator: hand-over to a candidate that does not catch up in time gives up, keeps the lease, and says so', async () => {

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { LeaseObservation } from '../../agent/coordination/lease-keeper.ts';
 import { AgentError } from '../../agent/errors.ts';
-import type { PeerFailsafeAnswer } from '../../agent/http/failsafe-client.ts';
+import type { PeerFailsafeAnswer } from '../../agent/http/peer-control.ts';
 import { AgentLoop } from '../../agent/loop/agent-loop.ts';
 import { ControlInbox } from '../../agent/loop/controls.ts';
 import { SnapshotBoard } from '../../agent/loop/snapshot.ts';

@@ -790,6 +790,17 @@ const table: Row[] = [
     reason: /planned switchover to mysql-ha-2 \(the most advanced replica\): stopping writes on mysql-ha-0/,
   },
   {
+    name: 'switchover: to the replica that has applied the most, over one that received more but applies behind',
+    topology: asPrimary,
+    observation: askedToSwitchOver(null, [
+      peer(REPLICA.name, { gtidExecuted: `${UUID0}:1-10`, retrievedGtids: `${UUID0}:1-10` }),
+      peer(OTHER.name, { gtidExecuted: `${UUID0}:1-8`, retrievedGtids: `${UUID0}:1-12` }),
+    ]),
+    state: 'primary-handing-over',
+    action: 'hand-over',
+    reason: /planned switchover to mysql-ha-1 \(the most advanced replica\)/,
+  },
+  {
     name: 'switchover: to the requested replica, even a less advanced one (it catches up first)',
     topology: asPrimary,
     observation: askedToSwitchOver(REPLICA.name),

@@ -264,3 +264,30 @@ test('POST /pause and /resume switch automatic failover on this agent, behind th
   await post(snapshot, '/resume', { token: TOKEN, controls });
   assert.equal(controls.read().paused, false);
 });
+
+test('POST /failsafe, behind the token: a replica that follows the primary and cannot reach the store confirms, and takes no lease for a TTL', async () => {
+  const controls = new ControlInbox(false);
+  const storeDown = { state: 'unknown' as const, error: 'etcd: connection refused' };
+  const snapshot = snapshotOf(asReplica, observed(up({ replica: streaming() }), { lease: storeDown }));
+  assert.equal((await post(snapshot, '/failsafe', { controls, body: { primary: 'mysql-ha-0' } })).status, 401);
+  assert.equal((await post(snapshot, '/failsafe', { token: TOKEN, controls, body: {} })).status, 400);
+  const confirmed = await post(snapshot, '/failsafe', { token: TOKEN, controls, body: { primary: 'mysql-ha-0' } });
+  assert.equal(confirmed.status, 200);
+  assert.match(confirmed.body.reason, /follows mysql-ha-0 and cannot reach the lease store either/);
+  assert.deepEqual(controls.read().failsafePromise, { primary: 'mysql-ha-0', until: NOW + 5000 });
+  const reaching = snapshotOf(asReplica, observed(up({ replica: streaming() })));
+  const refused = await post(reaching, '/failsafe', { token: TOKEN, controls: new ControlInbox(false), body: { primary: 'mysql-ha-0' } });
+  assert.equal(refused.status, 409);
+  assert.match(refused.body.reason, /reaches the lease store/);
+});
+
+test('POST /nudge, behind the token: the loop looks again now', async () => {
+  const controls = new ControlInbox(false);
+  let woken = 0;
+  controls.onRequest(() => woken++);
+  const snapshot = snapshotOf(asReplica, observed(up({ replica: streaming() })));
+  assert.equal((await post(snapshot, '/nudge', { controls })).status, 401);
+  assert.equal(woken, 0);
+  assert.equal((await post(snapshot, '/nudge', { token: TOKEN, controls })).status, 200);
+  assert.equal(woken, 1);
+});

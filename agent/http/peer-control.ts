@@ -1,0 +1,55 @@
+import type { Peer } from '../config.ts';
+import { rootMessageOf } from '../errors.ts';
+import type { FailsafeAnswer } from '../loop/failsafe.ts';
+
+// The control requests one agent sends another, with the control token (MYSQL_HA_SWITCHOVER_TOKEN).
+
+export interface PeerFailsafeAnswer {
+  name: string;
+  answer: FailsafeAnswer;
+}
+
+export interface PeerControl {
+  agentPort: number;
+  token: string | null;
+}
+
+async function post(peer: Peer, path: string, body: unknown, control: PeerControl, timeoutMs: number): Promise<Response> {
+  return fetch(`http://${peer.host}:${control.agentPort}${path}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${control.token}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+    signal: AbortSignal.timeout(timeoutMs),
+  });
+}
+
+/**
+ * A primary cut off from the lease store asks every peer's agent (POST /failsafe) to confirm
+ * that it follows `primary`; an agent that cannot be asked refuses.
+ */
+export async function askFailsafe(peers: Peer[], primary: string, control: PeerControl, timeoutMs: number): Promise<PeerFailsafeAnswer[]> {
+  return Promise.all(
+    peers.map(async (peer): Promise<PeerFailsafeAnswer> => {
+      if (control.token === null) {
+        return { name: peer.name, answer: { ok: false, reason: 'the failsafe needs MYSQL_HA_SWITCHOVER_TOKEN (peers confirm only to a caller with it)' } };
+      }
+      try {
+        const response = await post(peer, '/failsafe', { primary }, control, timeoutMs);
+        const body = (await response.json()) as Partial<FailsafeAnswer>;
+        const reason = typeof body.reason === 'string' ? body.reason : `answered ${response.status}`;
+        return { name: peer.name, answer: response.ok && body.ok === true ? { ok: true, reason } : { ok: false, reason } };
+      } catch (error) {
+        return { name: peer.name, answer: { ok: false, reason: `agent unreachable (${rootMessageOf(error)})` } };
+      }
+    }),
+  );
+}
+
+/**
+ * Tells a peer's agent to look again now (POST /nudge): it was just handed the lease, and
+ * would otherwise notice on its next tick. Best effort: the tick comes anyway.
+ */
+export async function nudgePeer(peer: Peer, control: PeerControl, timeoutMs: number): Promise<void> {
+  if (control.token === null) return;
+  await post(peer, '/nudge', {}, control, timeoutMs).catch(() => undefined);
+}
