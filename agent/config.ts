@@ -25,6 +25,7 @@ const envSchema = z.object({
     .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'a DNS name')
     .optional(),
   MYSQL_HA_REPLICAS: int(1, 64).default(3),
+  MYSQL_HA_PEERS_REFRESH_MS: int(1000, 3_600_000).default(30_000),
   MYSQL_HA_BOOTSTRAP_PRIMARY: z.string().min(1).optional(),
   MYSQL_HA_MYSQL_HOST: z.string().min(1).default('127.0.0.1'),
   MYSQL_HA_MYSQL_PORT: int(1, 65535).default(3306),
@@ -84,6 +85,11 @@ export interface StageConfig {
 
 export interface RunConfig {
   pod: PodIdentity;
+  /**
+   * Where the peers come from when MYSQL_HA_PEERS does not list them: the StatefulSet's pods
+   * under its headless Service; in Kubernetes its spec.replicas is read again every `refreshMs`.
+   */
+  statefulSetPeers: { statefulSet: string; service: string; refreshMs: number } | null;
   /** The pod template's revision (controller-revision-hash label), to prefer updated pods in a rolling update. */
   podRevision: string | null;
   peers: Peer[];
@@ -199,9 +205,13 @@ function resolvePeers(parsed: z.infer<typeof envSchema>, pod: PodIdentity, probl
     }
     return peers;
   }
-  const service = parsed.MYSQL_HA_SERVICE ?? pod.statefulSet;
-  return Array.from({ length: parsed.MYSQL_HA_REPLICAS }, (_, ordinal) => {
-    const name = podName(pod.statefulSet, ordinal);
+  return statefulSetPeers(pod.statefulSet, parsed.MYSQL_HA_SERVICE ?? pod.statefulSet, parsed.MYSQL_HA_REPLICAS);
+}
+
+/** The pods of a StatefulSet of `replicas` pods, by their names under its headless Service. */
+export function statefulSetPeers(statefulSet: string, service: string, replicas: number): Peer[] {
+  return Array.from({ length: replicas }, (_, ordinal) => {
+    const name = podName(statefulSet, ordinal);
     return { name, host: `${name}.${service}` };
   });
 }
@@ -265,6 +275,9 @@ export function loadRunConfig(env: Env): RunConfig {
   return {
     pod: pod!,
     podRevision: p.POD_REVISION ?? null,
+    statefulSetPeers: p.MYSQL_HA_PEERS
+      ? null
+      : { statefulSet: pod!.statefulSet, service: p.MYSQL_HA_SERVICE ?? pod!.statefulSet, refreshMs: p.MYSQL_HA_PEERS_REFRESH_MS },
     peers,
     bootstrapPrimary,
     mysql: { host: p.MYSQL_HA_MYSQL_HOST, port: p.MYSQL_HA_MYSQL_PORT },

@@ -35,6 +35,19 @@ async function rolePublisherFor(config: RunConfig, log: Logger): Promise<PodRole
   return createPodRolePublisher({ podName: config.pod.name, logger: log });
 }
 
+/** The cluster's pods: fixed, or in Kubernetes the StatefulSet's spec.replicas, read again from time to time. */
+async function peerSetFor(config: RunConfig, log: Logger): Promise<{ readonly current: Peer[] }> {
+  const source = config.statefulSetPeers;
+  if (source === null || !inKubernetes()) return { current: config.peers };
+  const { apiAccess } = await import('../kubernetes/create-pod-role-publisher.ts');
+  const { StatefulSetPeerSet } = await import('../kubernetes/statefulset-peers.ts');
+  const access = apiAccess({ podName: config.pod.name, logger: log }, `following StatefulSet ${source.statefulSet}'s replica count`);
+  if (access === null) return { current: config.peers };
+  const peerSet = new StatefulSetPeerSet({ ...access, ...source, initial: config.peers, logger: log });
+  peerSet.start(source.refreshMs);
+  return peerSet;
+}
+
 function initialSnapshot(config: RunConfig, clock: Clock): AgentSnapshot {
   const self = config.peers.find((peer) => peer.name === config.pod.name) ?? { name: config.pod.name, host: config.mysql.host };
   return {
@@ -118,7 +131,8 @@ export async function main(_args: string[]): Promise<number> {
   log.info({ flavor: version.flavor, version: version.version }, 'connected to the local mysqld');
   const connectPeer = (peer: Peer) =>
     new LocalServer({ host: peer.host, port: config.mysql.port, user: config.agent.user, password: config.agent.password, node: peer.name });
-  const others = config.peers.filter((peer) => peer.name !== config.pod.name);
+  const peerSet = await peerSetFor(config, log);
+  const others = () => peerSet.current.filter((peer) => peer.name !== config.pod.name);
   const peerControl = { agentPort: config.http.port, token: config.switchoverToken };
   loop = new AgentLoop({
     config,
@@ -135,8 +149,9 @@ export async function main(_args: string[]): Promise<number> {
       nudge: (peer) => nudgePeer(peer, peerControl, NUDGE_TIMEOUT_MS),
       clock,
     }),
-    observePeers: (timeoutMs) => observePeers(others, config.http.port, timeoutMs),
-    askFailsafe: (timeoutMs) => askFailsafe(others, config.pod.name, peerControl, timeoutMs),
+    peers: peerSet,
+    observePeers: (timeoutMs) => observePeers(others(), config.http.port, timeoutMs),
+    askFailsafe: (timeoutMs) => askFailsafe(others(), config.pod.name, peerControl, timeoutMs),
     metrics,
     rolePublisher: await rolePublisherFor(config, log),
     log,

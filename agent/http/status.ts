@@ -58,6 +58,7 @@ export function statusOf(snapshot: AgentSnapshot, controls: Pick<ControlInbox, '
     paused: controls.paused,
     terminating: controls.terminating,
     revision: topology.revision,
+    peers: topology.peers.map((peer) => peer.name),
     lastSwitchover: snapshot.lastSwitchover && { ...snapshot.lastSwitchover, at: new Date(snapshot.lastSwitchover.at).toISOString() },
     warnings,
     observedAt: observation ? new Date(observation.at).toISOString() : null,

@@ -41,10 +41,10 @@ function logProblem(logger: Logger, problem: AgentError): void {
 }
 
 /**
- * The publisher for this process: through the API server when running in a pod (or
- * given a kubeConfig), a no-op otherwise.
+ * The API server and namespace this pod talks to: the given kubeConfig, else the in-cluster
+ * configuration; null (logged, saying what `purpose` goes without) when there is none.
  */
-export function createPodRolePublisher(options: CreatePodRolePublisherOptions): PodRolePublisher {
+export function apiAccess(options: CreatePodRolePublisherOptions, purpose: string): { kubeConfig: KubeConfig; namespace: string } | null {
   const env = options.env ?? process.env;
   const prefix = options.serviceAccountPathPrefix ?? '';
   const { logger } = options;
@@ -52,8 +52,8 @@ export function createPodRolePublisher(options: CreatePodRolePublisherOptions): 
 
   if (kubeConfig === undefined) {
     if (!inKubernetes(env)) {
-      logger.info(`not running in Kubernetes (${notInKubernetesReason}): the ${roleLabelKey} pod label is not published`);
-      return noopPodRolePublisher;
+      logger.info(`not running in Kubernetes (${notInKubernetesReason}): ${purpose} goes without the API`);
+      return null;
     }
     const tokenFile = `${prefix}${serviceAccountDir}/token`;
     if (!existsSync(tokenFile)) {
@@ -61,11 +61,13 @@ export function createPodRolePublisher(options: CreatePodRolePublisherOptions): 
         logger,
         new AgentError(
           'SERVICE_ACCOUNT_TOKEN_MISSING',
-          `running in Kubernetes but there is no service-account token at ${tokenFile}, so the ${roleLabelKey} label of pod ${options.podName} cannot be published`,
-          { hintInMessage: true },
+          `running in Kubernetes but there is no service-account token at ${tokenFile}, so ${purpose} cannot use the API`,
+          {
+            hintInMessage: true,
+          },
         ),
       );
-      return noopPodRolePublisher;
+      return null;
     }
     kubeConfig = new KubeConfig();
     kubeConfig.loadFromCluster(prefix);
@@ -77,17 +79,21 @@ export function createPodRolePublisher(options: CreatePodRolePublisherOptions): 
       logger,
       new AgentError(
         'POD_NAMESPACE_UNKNOWN',
-        `cannot tell which namespace pod ${options.podName} is in (no POD_NAMESPACE, no ${prefix}${serviceAccountDir}/namespace), so its ${roleLabelKey} label cannot be published`,
+        `cannot tell which namespace pod ${options.podName} is in (no POD_NAMESPACE, no ${prefix}${serviceAccountDir}/namespace), so ${purpose} cannot use the API`,
         { hintInMessage: true },
       ),
     );
-    return noopPodRolePublisher;
+    return null;
   }
-  return new ApiPodRolePublisher({
-    kubeConfig,
-    podName: options.podName,
-    namespace,
-    logger,
-    recheckIntervalMs: options.recheckIntervalMs,
-  });
+  return { kubeConfig, namespace };
+}
+
+/**
+ * The publisher for this process: through the API server when running in a pod (or
+ * given a kubeConfig), a no-op otherwise.
+ */
+export function createPodRolePublisher(options: CreatePodRolePublisherOptions): PodRolePublisher {
+  const access = apiAccess(options, `the ${roleLabelKey} label of pod ${options.podName}`);
+  if (access === null) return noopPodRolePublisher;
+  return new ApiPodRolePublisher({ ...access, podName: options.podName, logger: options.logger, recheckIntervalMs: options.recheckIntervalMs });
 }

@@ -1,4 +1,4 @@
-import type { RunConfig } from '../config.ts';
+import type { Peer, RunConfig } from '../config.ts';
 import type { LeaseKeeper, LeaseObservation } from '../coordination/lease-keeper.ts';
 import { explain } from '../errors.ts';
 import type { AgentMetrics } from '../http/metrics.ts';
@@ -24,6 +24,8 @@ export interface AgentParts {
   lease: Pick<LeaseKeeper, 'observe' | 'extendByFailsafe'>;
   watcher: Pick<PrimaryPositionWatcher, 'probe' | 'reset'>;
   actuator: Pick<Actuator, 'run'>;
+  /** The cluster's pods now (this one included): fixed, or following the StatefulSet's replica count. */
+  peers: { readonly current: Peer[] };
   /** Asks the other agents for their /status; one that does not answer is data. */
   observePeers: (timeoutMs: number) => Promise<PeerStatus[]>;
   /** Asks the other agents to confirm the failsafe (agent/loop/failsafe.ts); one that does not answer refuses. */
@@ -95,6 +97,8 @@ export class AgentLoop {
   async #observe(): Promise<Observation> {
     const { config, observer, lease, watcher, board, controls, clock } = this.#parts;
     const requests = controls.read();
+    const peers = this.#parts.peers.current;
+    if (peers !== board.current.topology.peers) board.publish({ topology: { ...board.current.topology, peers } });
     const now = clock.now();
     const mysql = await observer.observe(now);
     this.#mysqldDownSince = mysql.up ? null : (this.#mysqldDownSince ?? now);

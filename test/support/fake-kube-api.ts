@@ -168,6 +168,8 @@ export interface FakeKubeApi {
   /** From now on, answer `verb` on `resource` with 403 Forbidden, as RBAC would. */
   deny(verb: Verb, resource: string): void;
   allow(verb: Verb, resource: string): void;
+  /** From now on, answer `verb` on `resource` with 403 for every object not named in `names` (RBAC resourceNames). */
+  allowOnly(verb: Verb, resource: string, names: string[]): void;
   close(): Promise<void>;
 }
 
@@ -188,6 +190,7 @@ export function selfSignedCertificate(dir: string, ip = '127.0.0.1'): { key: str
 export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promise<FakeKubeApi> {
   const store = new Map<string, KubeObject>();
   const denied = new Set<string>();
+  const namedOnly = new Map<string, Set<string>>();
   const requests: RecordedRequest[] = [];
   let revision = 1000;
   const key = (resource: string, namespace: string, name: string) => `${resource}/${namespace}/${name}`;
@@ -232,7 +235,8 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
     if (!verb || !type.verbs.includes(verb)) {
       throw new StatusError(405, 'MethodNotAllowed', `the fake API server does not serve ${method} on ${qualifiedResource(type)}${name ? ' by name' : ''}`);
     }
-    if (denied.has(`${verb} ${type.resource}`)) {
+    const named = namedOnly.get(`${verb} ${type.resource}`);
+    if (denied.has(`${verb} ${type.resource}`) || (named !== undefined && (name === undefined || !named.has(name)))) {
       const user = options.user ?? 'system:serviceaccount:default:mysql-ha';
       throw new StatusError(
         403,
@@ -357,6 +361,10 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
     },
     allow: (verb, resource) => {
       denied.delete(`${verb} ${resource}`);
+      namedOnly.delete(`${verb} ${resource}`);
+    },
+    allowOnly: (verb, resource, names) => {
+      namedOnly.set(`${verb} ${resource}`, new Set(names));
     },
     close: async () => {
       server.closeAllConnections();

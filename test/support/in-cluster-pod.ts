@@ -80,12 +80,14 @@ const verbs: readonly Verb[] = ['get', 'patch', 'create', 'update'];
 interface PolicyRule {
   apiGroups?: string[];
   resources?: string[];
+  resourceNames?: string[];
   verbs?: string[];
 }
 
 /**
  * Makes `api` refuse (403, as RBAC does) every verb on every resource it serves that the Role
- * in `rbacFile` (manifests/rbac.yaml) does not grant. Returns the grants, "verb resource".
+ * in `rbacFile` (manifests/rbac.yaml) does not grant, and every object a rule with resourceNames
+ * does not name. Returns the grants, "verb resource".
  */
 export function enforceRole(api: FakeKubeApi, rbacFile: string): string[] {
   const documents = parseAllDocuments(readFileSync(rbacFile, 'utf8')).map((document) => document.toJS() as { kind?: string; rules?: PolicyRule[] });
@@ -95,14 +97,25 @@ export function enforceRole(api: FakeKubeApi, rbacFile: string): string[] {
   const grants: string[] = [];
   for (const [resource, group] of Object.entries(servedResources)) {
     for (const verb of verbs) {
-      const granted = rules.some(
+      const granting = rules.filter(
         (rule) =>
           (rule.apiGroups ?? []).some((g) => g === group || g === '*') &&
           (rule.resources ?? []).some((r) => r === resource || r === '*') &&
           (rule.verbs ?? []).some((v) => v === verb || v === '*'),
       );
-      if (granted) grants.push(`${verb} ${resource}`);
-      else api.deny(verb, resource);
+      if (granting.length === 0) {
+        api.deny(verb, resource);
+        continue;
+      }
+      grants.push(`${verb} ${resource}`);
+      // A rule without resourceNames grants every object; otherwise only the named ones.
+      if (granting.every((rule) => rule.resourceNames !== undefined)) {
+        api.allowOnly(
+          verb,
+          resource,
+          granting.flatMap((rule) => rule.resourceNames!),
+        );
+      }
     }
   }
   return grants;

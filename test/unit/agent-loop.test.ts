@@ -33,6 +33,7 @@ function loopOf(topology: typeof asPrimary, world: World, graceMs = GRACE_MS) {
   const keeps: boolean[] = [];
   const peerAsks: number[] = [];
   const extensions: number[] = [];
+  const peerSet = { current: topology.peers };
   const failures: string[] = [];
   const board = new SnapshotBoard({
     config: {
@@ -90,6 +91,7 @@ function loopOf(topology: typeof asPrimary, world: World, graceMs = GRACE_MS) {
         if (action.kind === world.failing) throw new AgentError('MYSQL_QUERY_FAILED', `${action.kind} refused by the fake server`);
       },
     },
+    peers: peerSet,
     observePeers: async (timeoutMs) => {
       peerAsks.push(timeoutMs);
       return world.peers;
@@ -105,7 +107,7 @@ function loopOf(topology: typeof asPrimary, world: World, graceMs = GRACE_MS) {
     controls,
     clock,
   });
-  return { loop, board, controls, clock, actions, keeps, peerAsks, failures, lines, extensions };
+  return { loop, board, controls, clock, actions, keeps, peerAsks, failures, lines, extensions, peerSet };
 }
 
 const servingPrimary = up({ variables: variables({ readOnly: false, semiSyncSource: true, serverUuid: UUID0 }) });
@@ -273,5 +275,21 @@ test('agent loop: one peer refuses the failsafe: no extension, and the primary f
   assert.deepEqual(
     actions.map((action) => action.kind),
     ['fence'],
+  );
+});
+
+test('agent loop: the peer list it is given now (the StatefulSet was scaled) is the topology every decision and /status use', async () => {
+  const world: World = { mysql: up({ replica: streaming() }), lease: asFollower, peers: [], failing: null };
+  const { loop, board, peerSet } = loopOf(asReplica, world);
+  await loop.tick();
+  assert.deepEqual(
+    board.current.topology.peers.map((peer) => peer.name),
+    [PRIMARY.name, REPLICA.name, OTHER.name],
+  );
+  peerSet.current = [PRIMARY, REPLICA];
+  await loop.tick();
+  assert.deepEqual(
+    board.current.topology.peers.map((peer) => peer.name),
+    [PRIMARY.name, REPLICA.name],
   );
 });

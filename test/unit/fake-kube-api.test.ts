@@ -216,6 +216,14 @@ describe('fake Kubernetes API server', () => {
     assert.equal((await call('GET', '/apis/apps/v1/namespaces/db/statefulsets/mysql-ha')).status, 200);
   });
 
+  it('answers 403 for an object a verb is not allowed on by name (RBAC resourceNames), and 200 for a named one', async () => {
+    api.allowOnly('get', 'statefulsets', ['other']);
+    assertStatus(await call('GET', '/apis/apps/v1/namespaces/db/statefulsets/mysql-ha'), 403, 'Forbidden', /statefulsets\.apps "mysql-ha" is forbidden/);
+    api.allowOnly('get', 'statefulsets', ['mysql-ha']);
+    assert.equal((await call('GET', '/apis/apps/v1/namespaces/db/statefulsets/mysql-ha')).status, 200);
+    api.allow('get', 'statefulsets');
+  });
+
   it('records each request for assertions', () => {
     const patch = api.requests.find((request) => request.method === 'PATCH');
     assert.deepEqual(patch, {

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, afterEach, beforeEach, describe, it } from 'node:test';
 import { createPodRolePublisher, kubeConfigForServer, noopPodRolePublisher } from '../../agent/kubernetes/create-pod-role-publisher.ts';
 import { roleChangedReason, roleLabelKey } from '../../agent/kubernetes/role-label.ts';
+import { StatefulSetPeerSet } from '../../agent/kubernetes/statefulset-peers.ts';
 import { captureLogger, pinoLevels } from '../support/capture-logger.ts';
 import { type FakeKubeApi, type KubeObject, selfSignedCertificate, startFakeKubeApi } from '../support/fake-kube-api.ts';
 
@@ -288,5 +289,52 @@ describe('createPodRolePublisher outside a cluster', () => {
       }
       await api.close();
     }
+  });
+});
+
+describe("the StatefulSet's replica count as the peer list, against the fake API server", () => {
+  let api: FakeKubeApi;
+  let log: ReturnType<typeof captureLogger>;
+  const peerSet = () =>
+    new StatefulSetPeerSet({
+      kubeConfig: kubeConfigForServer(api.url, token),
+      namespace,
+      statefulSet: 'mysql-ha',
+      service: 'mysql-ha',
+      initial: [{ name: 'mysql-ha-0', host: 'mysql-ha-0.mysql-ha' }],
+      logger: log.logger,
+    });
+  const scaled = (replicas: number): KubeObject => ({ ...statefulSet, spec: { ...(statefulSet.spec as object), replicas } });
+  const names = (set: StatefulSetPeerSet) => set.current.map((peer) => `${peer.name}=${peer.host}`);
+
+  beforeEach(async () => {
+    api = await startFakeKubeApi({ token, objects: [statefulSet] });
+    log = captureLogger();
+  });
+  afterEach(async () => {
+    await api.close();
+  });
+
+  it('follows spec.replicas: scaled down, the removed pod leaves the list; scaled up, the new one joins', async () => {
+    const peers = peerSet();
+    await peers.refresh();
+    assert.deepEqual(names(peers), ['mysql-ha-0=mysql-ha-0.mysql-ha', 'mysql-ha-1=mysql-ha-1.mysql-ha', 'mysql-ha-2=mysql-ha-2.mysql-ha']);
+    api.seed(scaled(2));
+    await peers.refresh();
+    assert.deepEqual(names(peers), ['mysql-ha-0=mysql-ha-0.mysql-ha', 'mysql-ha-1=mysql-ha-1.mysql-ha']);
+    api.seed(scaled(4));
+    await peers.refresh();
+    assert.equal(peers.current.length, 4);
+    assert.ok(log.lines.some((line) => /StatefulSet db\/mysql-ha has 4 pods: peers updated/.test(line.msg)));
+  });
+
+  it('a refused read keeps the last known peers and says which grant is missing', async () => {
+    api.deny('get', 'statefulsets');
+    const peers = peerSet();
+    await peers.refresh();
+    assert.deepEqual(names(peers), ['mysql-ha-0=mysql-ha-0.mysql-ha']);
+    const warning = log.lines.find((line) => line.level === pinoLevels.warn)?.msg ?? '';
+    assert.match(warning, /cannot read StatefulSet db\/mysql-ha for its replica count \(keeping 1 peers\): 403 Forbidden/);
+    assert.match(warning, /grant "get" on statefulsets/);
   });
 });

@@ -34,6 +34,7 @@ const leastPrivilege = [
   '|pods|get',
   '|pods|patch',
   '|events|create',
+  'apps|statefulsets|get',
   'coordination.k8s.io|leases|create',
   'coordination.k8s.io|leases|get',
   'coordination.k8s.io|leases|update',
@@ -309,7 +310,11 @@ describe('manifests/ (the kustomize base)', () => {
         assert.equal(rule.resourceNames, undefined, 'RBAC cannot restrict a create by name');
         continue;
       }
-      const expected = rule.resources?.includes('pods') ? podNames : [`${statefulSet.metadata?.name}-leader`];
+      const expected = rule.resources?.includes('pods')
+        ? podNames
+        : rule.resources?.includes('statefulsets')
+          ? [statefulSet.metadata?.name]
+          : [`${statefulSet.metadata?.name}-leader`];
       assert.deepEqual(rule.resourceNames, expected, `${rule.resources}: ${rule.verbs} not limited to ${expected.join(', ')}`);
     }
     const binding = base.one<IRoleBinding>('RoleBinding', 'mysql-ha-agent');
