@@ -201,11 +201,16 @@ export class Actuator {
    * CREATE USER), and are written before semi-sync is on: on a new cluster no replica can
    * acknowledge before the replication account exists. /primary answers 200 only once
    * semi-sync is on. If any step fails the node is fenced again.
+   * A semi-sync source still on from an earlier term (a primary stopped or restarted before it
+   * was demoted) is turned off first: no replica follows this node before it serves, so those
+   * writes would wait for an acknowledgement forever.
    */
   async #setupPrimary(): Promise<void> {
     const { replication, app, lossless } = this.#config;
     const replicationAccount = `${escapeValue(replication.user)}@'%'`;
     const appAccount = `${escapeValue(app.user)}@'%'`;
+    const [row] = await this.#server.query(this.#dialect.variablesQuery);
+    if (row && this.#dialect.parseVariables(row).semiSyncSource) await this.#exec([this.#dialect.setSemiSyncSource(false)]);
     await this.#exec(this.#dialect.setReadOnly(false));
     try {
       await this.#exec([

@@ -12,7 +12,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { docker } from '../../agent/containers/docker.ts';
 import { serviceAccountDir } from '../../agent/kubernetes/in-cluster.ts';
 import { roleLabelKey } from '../../agent/kubernetes/role-label.ts';
 import { waitFor } from '../support/cluster.ts';
@@ -33,6 +32,8 @@ describe(`${FLAVOR}: container agents keeping their lease in a Kubernetes Lease,
   let api: FakeKubeApi | undefined;
   let cluster: ContainerTestCluster | undefined;
 
+  const scale = (replicas: number) => api!.seed(statefulSet(replicas));
+  const peersSeen = async (pods: ContainerTestPod[]) => Promise.all(pods.map(async (pod) => (await pod.statusOrUndefined())?.peers?.join(',')));
   const holder = () => (api!.get('leases', NAMESPACE, LEASE) as (KubeObject & { spec?: { holderIdentity?: string } }) | undefined)?.spec?.holderIdentity;
   const roleLabels = () => Object.fromEntries(cluster!.pods.map((pod) => [pod.name, api!.get('pods', NAMESPACE, pod.name)?.metadata.labels?.[roleLabelKey]]));
   const expectedLabels = (primary: ContainerTestPod) => Object.fromEntries(cluster!.pods.map((pod) => [pod.name, pod === primary ? 'primary' : 'replica']));
@@ -44,7 +45,8 @@ describe(`${FLAVOR}: container agents keeping their lease in a Kubernetes Lease,
     const token = randomBytes(24).toString('base64url');
     cluster = await ContainerTestCluster.start(FLAVOR, {
       addressPrefix: PREFIX,
-      env: { MYSQL_HA_LEASE_BACKEND: 'kubernetes' },
+      // The peers follow the StatefulSet's replica count, read every second here.
+      env: { MYSQL_HA_LEASE_BACKEND: 'kubernetes', MYSQL_HA_PEERS_REFRESH_MS: '1000' },
       agentVolumes: [`${saDir}:${serviceAccountDir}:ro`],
       prepare: async (sandbox, gateway) => {
         const tls = selfSignedCertificate(workDir, gateway);
@@ -53,7 +55,7 @@ describe(`${FLAVOR}: container agents keeping their lease in a Kubernetes Lease,
           host: gateway,
           token,
           user: `system:serviceaccount:${NAMESPACE}:mysql-ha`,
-          objects: sandbox.pods.map((pod) => podObject(pod.name, NAMESPACE, pod.spec.address)),
+          objects: [...sandbox.pods.map((pod) => podObject(pod.name, NAMESPACE, pod.spec.address)), statefulSet(sandbox.pods.length)],
         });
         const grants = enforceRole(api, RBAC_FILE);
         assert.ok(grants.includes('update leases') && grants.includes('patch pods'), `the Role grants only ${grants.join(', ')}`);
@@ -91,13 +93,59 @@ describe(`${FLAVOR}: container agents keeping their lease in a Kubernetes Lease,
     );
   });
 
-  test('the whole primary pod killed: another takes the Lease, and the role labels follow', async () => {
+  test("the whole primary pod killed: another takes the Lease and removes the dead pod's primary label; the labels follow", async () => {
     const old = await cluster!.currentPrimary();
-    await docker(['kill', old.containers.agent, old.containers.mysql, old.containers.pod]);
+    await cluster!.sandbox.crashPod(old);
     const primary = await waitNewPrimary(cluster!, old);
     await waitFor(`the Lease held by ${primary.name}`, async () => holder() === primary.name, 30_000);
+    // Nobody runs the dead pod's agent: only the new primary can take its label away.
+    await waitFor(`${old.name}'s primary label removed, ${primary.name} labelled primary`, async () => {
+      const labels = roleLabels();
+      return labels[old.name] === undefined && labels[primary.name] === 'primary';
+    });
     await cluster!.sandbox.startPod(old);
     await cluster!.waitHealthy();
     await waitFor('role labels after the failover', async () => JSON.stringify(roleLabels()) === JSON.stringify(expectedLabels(primary)), 30_000);
   });
+
+  test('scaled down to 2 pods: the removed pod leaves every peer list and never blocks an election; scaled up again, it rejoins', async () => {
+    const removed = cluster!.pods.find((pod) => pod.name === 'mysql-ha-2')!;
+    const staying = cluster!.pods.filter((pod) => pod !== removed);
+    if ((await cluster!.currentPrimary()) === removed) {
+      const response = await fetch(`${removed.agentUrl}/switchover`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${cluster!.sandbox.describe().switchoverToken}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ candidate: 'mysql-ha-0' }),
+      });
+      assert.equal(response.status, 200, await response.text());
+      await cluster!.waitHealthy();
+    }
+    scale(2);
+    await cluster!.sandbox.stopPod(removed);
+    await waitFor('peer lists without mysql-ha-2', async () => (await peersSeen(staying)).every((peers) => peers === 'mysql-ha-0,mysql-ha-1'));
+    const old = await cluster!.currentPrimary();
+    await cluster!.sandbox.crashPod(old);
+    // With mysql-ha-2 still a peer, the election would wait for it forever.
+    const primary = await waitNewPrimary(cluster!, old);
+    assert.ok(staying.includes(primary));
+    await waitFor(`the Lease held by ${primary.name}`, async () => holder() === primary.name, 30_000);
+    scale(3);
+    await cluster!.sandbox.startPod(removed);
+    await cluster!.sandbox.startPod(old);
+    await cluster!.waitHealthy();
+    await waitFor('every peer list with mysql-ha-2 again', async () =>
+      (await peersSeen(cluster!.pods)).every((peers) => peers === 'mysql-ha-0,mysql-ha-1,mysql-ha-2'),
+    );
+    assert.equal((await removed.status()).replication?.source, primary.name);
+  });
 });
+
+/** The StatefulSet as the API server holds it: only spec.replicas matters to the agents. */
+function statefulSet(replicas: number): KubeObject {
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'StatefulSet',
+    metadata: { name: 'mysql-ha', namespace: NAMESPACE },
+    spec: { replicas, serviceName: 'mysql-ha', selector: { matchLabels: { 'app.kubernetes.io/name': 'mysql-ha' } }, template: {} },
+  };
+}

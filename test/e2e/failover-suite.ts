@@ -116,12 +116,17 @@ class LivenessWatch {
   }
 }
 
-/** Restarts each pod's agent, one after the other, with these settings changed. */
-async function restartAgents(pods: TestPod[], env: Record<string, string>): Promise<void> {
+/**
+ * Restarts each pod's agent, one after the other, with these settings changed. A stopping
+ * primary's agent hands its lease over, so each waits for a serving primary before the next,
+ * as a rolling update waits for each pod to be ready.
+ */
+async function restartAgents(cluster: TestCluster, pods: TestPod[], env: Record<string, string>): Promise<void> {
   for (const pod of pods) {
     await pod.stopAgent('SIGTERM');
     Object.assign(pod.spec.env, env);
     pod.startAgent();
+    await cluster.currentPrimary(60_000);
   }
 }
 
@@ -404,7 +409,7 @@ export function failoverSuite(flavor: Flavor): void {
       const proxy = new CuttableProxy(ETCD_PROXY, { host: cluster.sandbox.etcdAddress, port: 2379 });
       try {
         await proxy.listening;
-        await restartAgents([isolated], { MYSQL_HA_ETCD_ENDPOINTS: `http://${ETCD_PROXY}:2379` });
+        await restartAgents(cluster, [isolated], { MYSQL_HA_ETCD_ENDPOINTS: `http://${ETCD_PROXY}:2379` });
         await cluster.waitHealthy();
         await switchTo(isolated);
         const outcome = await underLoad(cluster, async () => {
@@ -420,7 +425,7 @@ export function failoverSuite(flavor: Flavor): void {
       } finally {
         // The partition healed: the pod reaches etcd directly again (the next test starts from a healthy cluster).
         proxy.cut();
-        await restartAgents([isolated], { MYSQL_HA_ETCD_ENDPOINTS: cluster.sandbox.etcdEndpoint });
+        await restartAgents(cluster, [isolated], { MYSQL_HA_ETCD_ENDPOINTS: cluster.sandbox.etcdEndpoint });
       }
     });
 
@@ -561,7 +566,7 @@ export function failoverSuite(flavor: Flavor): void {
     test('anti-flapping: two quick failovers in a row happen at once, the third waits (and says why); the dead primary takes its own lease back', async () => {
       await cluster.waitHealthy();
       try {
-        await restartAgents(cluster.pods, { MYSQL_HA_FAILOVER_WINDOW_MS: '120000' });
+        await restartAgents(cluster, cluster.pods, { MYSQL_HA_FAILOVER_WINDOW_MS: '120000' });
         await cluster.waitHealthy();
         let primary = await cluster.currentPrimary();
         for (let quick = 1; quick <= 2; quick++) {
@@ -590,7 +595,7 @@ export function failoverSuite(flavor: Flavor): void {
         await cluster.waitHealthy();
       } finally {
         for (const pod of cluster.pods) cluster.sandbox.startPod(pod);
-        await restartAgents(cluster.pods, { MYSQL_HA_FAILOVER_WINDOW_MS: '0' });
+        await restartAgents(cluster, cluster.pods, { MYSQL_HA_FAILOVER_WINDOW_MS: '0' });
       }
     });
 

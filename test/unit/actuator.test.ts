@@ -182,3 +182,21 @@ test('actuator: hand-over to a candidate that does not catch up in time gives up
   assert.ok(!journal.some((line) => line.startsWith('lease: hand over')), 'the lease did not move');
   assert.ok(journal.includes('mysql-ha-2: close'), 'the connection to the candidate is closed');
 });
+
+test('actuator: setup-primary with the semi-sync source still on from an earlier term turns it off before any write, and on again after', async () => {
+  const { actuator, journal } = actuatorFor();
+  await actuator.run({ kind: 'setup-primary' });
+  const index = (pattern: RegExp) => journal.findIndex((line) => pattern.test(line));
+  const off = index(/^local: SET GLOBAL rpl_semi_sync_source_enabled = OFF$/);
+  assert.ok(off >= 0, `the semi-sync source was not turned off:\n${journal.join('\n')}`);
+  assert.ok(off < index(/^local: CREATE USER/), 'off before the accounts are written (no replica could acknowledge them)');
+  assert.ok(index(/^local: SET GLOBAL rpl_semi_sync_source_enabled = ON$/) > index(/^local: CREATE USER/), 'on again once they are');
+});
+
+test('actuator: setup-primary with the semi-sync source off does not touch it before the accounts', async () => {
+  const { actuator, journal } = actuatorFor({
+    localAnswer: (sql) => (sql === dialect.variablesQuery ? [{ ...variablesRow, semiSyncSource: 0 }] : []),
+  });
+  await actuator.run({ kind: 'setup-primary' });
+  assert.equal(journal.filter((line) => /rpl_semi_sync_source_enabled = OFF/.test(line)).length, 0);
+});
