@@ -8,10 +8,10 @@
 import { createHash } from 'node:crypto';
 import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { AgentError } from '../errors.ts';
 import { haproxyDefaults, renderHaproxyConfig } from '../haproxy/config.ts';
 import type { Flavor } from '../mysql/dialect/types.ts';
+import { manifestEnv } from '../pod/manifest-env.ts';
 import { podName } from '../pod/ordinal.ts';
 import { ensureAdminAccount } from '../sandbox/admin-account.ts';
 import { findPrimary, waitHealthy } from '../sandbox/agents.ts';
@@ -33,7 +33,6 @@ const DEFAULT_ADDRESS_PREFIX = '127.0.16.';
 const GRACE_SECONDS = 60;
 /** The server container's preStop hook, where Dockerfile.mysql puts it (manifests/statefulset.yaml runs it). */
 const PRE_STOP_HOOK = '/usr/local/bin/mysql-ha-pre-stop.sh';
-const MANIFEST_ENV = fileURLToPath(new URL('../../manifests/agent.env', import.meta.url));
 
 /** Where the pods' Secret is mounted, with its keys as file names (as manifests/agent.env names them). */
 const SECRETS_MOUNT = '/etc/mysql-ha/secrets';
@@ -85,16 +84,11 @@ export class ContainerPod {
   }
 }
 
-/** The agent settings of manifests/agent.env (KEY=VALUE lines), the configuration every pod gets. */
-function manifestEnv(): Record<string, string> {
-  const lines = readFileSync(MANIFEST_ENV, 'utf8').split('\n');
-  return Object.fromEntries(
-    lines
-      .map((line) => line.trim())
-      .filter((line) => line !== '' && !line.startsWith('#'))
-      .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
-  );
-}
+/**
+ * The agents' own lease timings (agent/config.ts), faster than the manifests': the manifests'
+ * survive an API-server restart; an etcd on the same machine needs no such margin.
+ */
+const SANDBOX_LEASE_TIMINGS = { MYSQL_HA_LEASE_TTL_MS: '5000', MYSQL_HA_RENEW_PERIOD_MS: '1000', MYSQL_HA_STORE_TIMEOUT_MS: '1000' };
 
 const envArgs = (env: Record<string, string>) => Object.entries(env).flatMap(([name, value]) => ['--env', `${name}=${value}`]);
 
@@ -310,6 +304,7 @@ export class ContainerSandbox {
   #podEnv(pod: ContainerPod): Record<string, string> {
     return {
       ...manifestEnv(),
+      ...SANDBOX_LEASE_TIMINGS,
       POD_NAME: pod.name,
       MYSQL_HA_FLAVOR: this.flavor,
       MYSQL_HA_REPLICAS: String(this.pods.length),

@@ -10,6 +10,7 @@ import type { Logger } from '../log.ts';
 export class MysqldMayStopFile {
   readonly #path: string | null;
   readonly #log: Logger;
+  #written = false;
 
   constructor(path: string | null, log: Logger) {
     this.#path = path;
@@ -21,9 +22,10 @@ export class MysqldMayStopFile {
     if (this.#path !== null) rmSync(this.#path, { force: true });
   }
 
-  /** Sync, so that it also works from an 'exit' handler. */
+  /** Once, with the first reason; sync, so that it also works from an 'exit' handler. */
   write(reason: string): void {
-    if (this.#path === null) return;
+    if (this.#path === null || this.#written) return;
+    this.#written = true;
     try {
       writeFileSync(this.#path, `${reason}\n`);
     } catch (error) {

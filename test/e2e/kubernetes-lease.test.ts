@@ -13,11 +13,13 @@ import { mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Lease } from 'kubernetes-models/coordination.k8s.io/v1/Lease';
 import { roleLabelKey } from '../../agent/kubernetes/role-label.ts';
+import { manifestEnv } from '../../agent/pod/manifest-env.ts';
 import { queryRows, type Row, TestCluster, type TestPod, waitFor } from '../support/cluster.ts';
-import { ackedMissingOn, writeTarget } from '../support/failover-checks.ts';
+import { ackedMissingOn, largestWriteGapMs, writeTarget } from '../support/failover-checks.ts';
 import { type FakeKubeApi, type KubeObject, selfSignedCertificate, startFakeKubeApi } from '../support/fake-kube-api.ts';
 import { assertServiceAccountMount, enforceRole, podObject, serviceAccountMountPrefix, writeServiceAccountFiles } from '../support/in-cluster-pod.ts';
 import { WritableSampler, WriteLoad } from '../support/write-load.ts';
@@ -30,6 +32,8 @@ const STATEFULSET = 'mysql-ha';
 const LEASE = `${STATEFULSET}-leader`;
 const SERVICE_ACCOUNT = 'mysql-ha';
 const POD_NAMES = [0, 1, 2].map((ordinal) => `${STATEFULSET}-${ordinal}`);
+/** The agents' default lease TTL (agent/config.ts), which this suite runs with. */
+const DEFAULT_TTL_MS = 5000;
 const RBAC_FILE = fileURLToPath(new URL('../../manifests/rbac.yaml', import.meta.url));
 
 interface LeaseSpec {
@@ -243,5 +247,90 @@ describe(`${FLAVOR}: agents keeping their leader lease in a Kubernetes Lease (MY
       await waitFor(`every acknowledged write on ${pod.name}`, async () => (await ackedMissingOn(pod, load.acked)).length === 0, 30_000);
     }
     assert.deepEqual(apiRefusals(), [], 'the API server refused the agents, or they found no service account');
+  });
+
+  test('the API server restarting for 3 × TTL, the agents seeing each other: the primary keeps taking writes (failsafe), no failover', async () => {
+    await cluster!.waitHealthy();
+    const primary = await soleWritablePrimary(pods());
+    const primaryServerId = Number((await primary.rootRow('SELECT @@server_id AS serverId')).serverId);
+    const sampler = new WritableSampler(pods());
+    const load = new WriteLoad(writeTarget(cluster!), 4);
+    let downAt = 0;
+    try {
+      await waitFor('writes acknowledged before the API server goes down', async () => load.acked.length > 50);
+      await kube().down();
+      downAt = Date.now();
+      await sleep(3 * DEFAULT_TTL_MS);
+      assert.equal((await primary.agent('/primary')).status, 200, `${primary.name} stopped serving while the API server was down`);
+      assert.match((await primary.status()).decision?.reason ?? '', /\(failsafe\)/);
+    } finally {
+      await kube().up();
+      await load.stop();
+      await sampler.stop();
+    }
+    const during = load.acks.filter((ack) => ack.at > downAt);
+    console.log(
+      `# ${FLAVOR}: API server down ${Math.round((Date.now() - downAt) / 1000)} s: ${during.length} writes acknowledged meanwhile; ` +
+        `largest write gap ${largestWriteGapMs(load)} ms`,
+    );
+    assert.ok(
+      during.some((ack) => ack.at > downAt + 3 * DEFAULT_TTL_MS - 1000),
+      'no write acknowledged near the end of the outage',
+    );
+    assert.ok(
+      during.every((ack) => ack.serverId === primaryServerId),
+      'a write was acknowledged by another node: a failover happened',
+    );
+    assert.deepEqual(sampler.violations, [], 'two writable mysqld at once');
+    await cluster!.waitHealthy();
+    assert.equal(lease().spec?.holderIdentity, primary.name);
+  });
+
+  test("the manifests' lease timings: an API server 500 ms slow costs no lease; down with a peer gone (no failsafe), the primary fences", async () => {
+    const timings = Object.fromEntries(Object.entries(manifestEnv()).filter(([name]) => /^MYSQL_HA_(LEASE_TTL|RENEW_PERIOD|STORE_TIMEOUT)_MS$/.test(name)));
+    const ttlMs = Number(timings.MYSQL_HA_LEASE_TTL_MS);
+    assert.ok(ttlMs > DEFAULT_TTL_MS, `manifests/agent.env sets no longer lease TTL: ${JSON.stringify(timings)}`);
+    const restart = async (env: Record<string, string | undefined>) => {
+      for (const pod of pods()) {
+        await pod.stopAgent('SIGTERM');
+        for (const [name, value] of Object.entries(env)) {
+          if (value === undefined) delete pod.spec.env[name];
+          else pod.spec.env[name] = value;
+        }
+        pod.startAgent();
+        await soleWritablePrimary(pods());
+      }
+    };
+    try {
+      await restart(timings);
+      await cluster!.waitHealthy();
+      const primary = await soleWritablePrimary(pods());
+      assert.equal(lease().spec?.leaseDurationSeconds, ttlMs / 1000);
+      kube().setLatency(500);
+      const renewed = lease().spec?.renewTime;
+      await sleep(ttlMs);
+      assert.notEqual(lease().spec?.renewTime, renewed, 'not renewed while the API server was slow');
+      assert.equal(lease().spec?.holderIdentity, primary.name);
+      assert.equal((await primary.agent('/primary')).status, 200);
+      kube().setLatency(0);
+
+      const [gone] = pods().filter((pod) => pod !== primary);
+      await gone!.stopAgent('SIGKILL');
+      await kube().down();
+      const downAt = Date.now();
+      await waitFor(`${primary.name} read-only`, async () => Number((await primary.rootRow('SELECT @@read_only AS readOnly')).readOnly) === 1, 3 * ttlMs);
+      const fencedAfterMs = Date.now() - downAt;
+      console.log(
+        `# ${FLAVOR}: manifest timings ${JSON.stringify(timings)}: with the API server down and no failsafe, ` +
+          `${primary.name} turned read-only ${fencedAfterMs} ms after`,
+      );
+      assert.deepEqual(await cluster!.writable(), [], 'nobody writable while nobody holds a lease');
+    } finally {
+      kube().setLatency(0);
+      await kube().up();
+      for (const pod of pods()) if (pod.agentPid === undefined) pod.startAgent();
+      await restart(Object.fromEntries(Object.keys(timings).map((name) => [name, undefined])));
+    }
+    await cluster!.waitHealthy();
   });
 });

@@ -170,6 +170,12 @@ export interface FakeKubeApi {
   allow(verb: Verb, resource: string): void;
   /** From now on, answer `verb` on `resource` with 403 for every object not named in `names` (RBAC resourceNames). */
   allowOnly(verb: Verb, resource: string, names: string[]): void;
+  /** Every answer from now on is sent this much later (a slow or distant API server). */
+  setLatency(ms: number): void;
+  /** Stops answering (connections reset, the port closed) until up(): an API server restarting. */
+  down(): Promise<void>;
+  /** Listens again on the same address and port, with everything it stored. */
+  up(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -319,12 +325,13 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
     }
   }
 
+  let latencyMs = 0;
+  const later = () => (latencyMs === 0 ? Promise.resolve() : new Promise((resolve) => setTimeout(resolve, latencyMs)));
   const listener = (request: IncomingMessage, response: ServerResponse) => {
-    handle(request).then(
-      ({ code, body }) => send(response, code, body),
-      (error: unknown) => {
+    handle(request)
+      .catch((error: unknown) => {
         const status = error instanceof StatusError ? error : new StatusError(500, 'InternalError', `fake API server failure: ${(error as Error).message}`);
-        send(response, status.code, {
+        const body = {
           kind: 'Status',
           apiVersion: 'v1',
           metadata: {},
@@ -333,9 +340,13 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
           reason: status.reason,
           details: status.details,
           code: status.code,
-        });
-      },
-    );
+        };
+        return { code: status.code, body };
+      })
+      .then(async ({ code, body }) => {
+        await later();
+        send(response, code, body);
+      });
   };
   const server = options.tls ? createTlsServer(options.tls, listener) : createServer(listener);
   const host = options.host ?? '127.0.0.1';
@@ -365,6 +376,17 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
     },
     allowOnly: (verb, resource, names) => {
       namedOnly.set(`${verb} ${resource}`, new Set(names));
+    },
+    setLatency: (ms) => {
+      latencyMs = ms;
+    },
+    down: async () => {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    },
+    up: async () => {
+      server.listen(port, host);
+      await once(server, 'listening');
     },
     close: async () => {
       server.closeAllConnections();

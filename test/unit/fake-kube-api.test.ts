@@ -224,6 +224,14 @@ describe('fake Kubernetes API server', () => {
     api.allow('get', 'statefulsets');
   });
 
+  it('down() refuses connections as a restarting API server does; up() answers again on the same URL with what it stored', async () => {
+    const before = await call('GET', podPath);
+    await api.down();
+    await assert.rejects(fetch(`${api.url}${podPath}`), /fetch failed/);
+    await api.up();
+    assert.deepEqual(await call('GET', podPath), before);
+  });
+
   it('records each request for assertions', () => {
     const patch = api.requests.find((request) => request.method === 'PATCH');
     assert.deepEqual(patch, {

@@ -1,0 +1,15 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const MANIFEST_ENV = fileURLToPath(new URL('../../manifests/agent.env', import.meta.url));
+
+/** The agent settings of manifests/agent.env (KEY=VALUE lines), the configuration every pod gets. */
+export function manifestEnv(): Record<string, string> {
+  const lines = readFileSync(MANIFEST_ENV, 'utf8').split('\n');
+  return Object.fromEntries(
+    lines
+      .map((line) => line.trim())
+      .filter((line) => line !== '' && !line.startsWith('#'))
+      .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
+  );
+}
