@@ -1,11 +1,11 @@
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { AgentError, messageOf } from '../errors.ts';
-import { type HaproxyConfigOptions, type HaproxyPod, haproxyDefaults, renderHaproxyConfig } from '../haproxy/config.ts';
+import { type HaproxyConfigOptions, type HaproxyPod, haproxyDefaults, renderHaproxyConfig, type SrvDiscovery } from '../haproxy/config.ts';
 import { podName } from '../pod/ordinal.ts';
 
 const usage = `usage: mysql-ha-agent haproxy-config (--pods NAME=HOST[,NAME=HOST...] | --statefulset NAME [--service NAME] [--replicas N])
-         [--kubernetes [--namespace NS] [--cluster-domain DOMAIN] [--dns-server IP:PORT]]
+         [--kubernetes [--namespace NS] [--cluster-domain DOMAIN] [--dns-server IP:PORT] [--srv-slots N]]
          [--write-port N] [--read-port N] [--stats-port N] [--bind ADDR] [--max-lag SECONDS]
          [--mysql-port N] [--agent-port N] [--output FILE]
 
@@ -19,6 +19,9 @@ Prints haproxy.cfg (or writes it to FILE) for a mysql-ha cluster.
   --namespace        default "\${POD_NAMESPACE}", which HAProxy reads from its environment
   --cluster-domain   default cluster.local
   --dns-server       use this nameserver instead of the ones in /etc/resolv.conf
+  --srv-slots        with --statefulset: find the pods through the headless Service's SRV
+                     record _mysql._tcp.SERVICE.NAMESPACE.svc.DOMAIN, up to N of them (no
+                     --replicas: scaling needs no new config)
 Defaults: write port ${haproxyDefaults.writePort}, read port ${haproxyDefaults.readPort}, stats port ${haproxyDefaults.statsPort}, bind ${haproxyDefaults.bindAddress}, max lag ${haproxyDefaults.maxLagSeconds}s, mysql port ${haproxyDefaults.mysqlPort}, agent port ${haproxyDefaults.agentPort}.`;
 
 const optionSpec = {
@@ -30,6 +33,7 @@ const optionSpec = {
   namespace: { type: 'string' },
   'cluster-domain': { type: 'string' },
   'dns-server': { type: 'string' },
+  'srv-slots': { type: 'string' },
   'write-port': { type: 'string' },
   'read-port': { type: 'string' },
   'stats-port': { type: 'string' },
@@ -83,6 +87,17 @@ function statefulSetPods(values: Values): HaproxyPod[] {
   });
 }
 
+function srvDiscovery(values: Values): SrvDiscovery {
+  const service = values.service ?? values.statefulset!;
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a literal ${POD_NAMESPACE}, which HAProxy expands from its environment
+  const namespace = values.namespace ?? '${POD_NAMESPACE}';
+  return {
+    record: `_mysql._tcp.${service}.${namespace}.svc.${values['cluster-domain'] ?? 'cluster.local'}`,
+    slots: integer('srv-slots', values['srv-slots'], 1, 64)!,
+    prefix: `${values.statefulset}-slot`,
+  };
+}
+
 function toOptions(values: Values, generatedBy: string): HaproxyConfigOptions {
   if ((values.pods === undefined) === (values.statefulset === undefined)) {
     throw usageError('give exactly one of --pods or --statefulset');
@@ -100,8 +115,13 @@ function toOptions(values: Values, generatedBy: string): HaproxyConfigOptions {
   if (values['dns-server'] !== undefined && !values.kubernetes) {
     throw usageError('--dns-server only applies with --kubernetes');
   }
+  if (values['srv-slots'] !== undefined && (values.statefulset === undefined || !values.kubernetes || values.replicas !== undefined)) {
+    throw usageError('--srv-slots only applies with --statefulset and --kubernetes, and replaces --replicas');
+  }
+  const srv = values['srv-slots'] === undefined ? undefined : srvDiscovery(values);
   return {
-    pods: values.pods !== undefined ? parsePods(values.pods) : statefulSetPods(values),
+    pods: values.pods !== undefined ? parsePods(values.pods) : srv ? [] : statefulSetPods(values),
+    srv,
     kubernetes: values.kubernetes ?? false,
     dnsServer: values['dns-server'],
     writePort: integer('write-port', values['write-port'], 1, 65535),

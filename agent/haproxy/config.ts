@@ -9,8 +9,23 @@ export interface HaproxyPod {
   host: string;
 }
 
+/**
+ * Pods found at run time through a DNS SRV record (a headless Service's
+ * `_mysql._tcp.SERVICE.NAMESPACE.svc.DOMAIN`), into `slots` server slots: scaling the
+ * StatefulSet needs no new config. The port comes from the record.
+ */
+export interface SrvDiscovery {
+  record: string;
+  /** The most pods HAProxy can route to. */
+  slots: number;
+  /** Server names are the prefix and a slot number (mysql-ha-1 …): HAProxy's, not the pods'. */
+  prefix: string;
+}
+
 export interface HaproxyConfigOptions {
+  /** The pods, by name and host; empty with `srv`. */
   pods: HaproxyPod[];
+  srv?: SrvDiscovery;
   mysqlPort?: number;
   agentPort?: number;
   writePort?: number;
@@ -59,8 +74,17 @@ function checkPort(name: string, value: number): void {
   }
 }
 
-function validate(options: HaproxyConfigOptions, resolved: Required<Omit<HaproxyConfigOptions, 'dnsServer' | 'generatedBy' | 'pods'>>): void {
-  if (options.pods.length === 0) {
+function validate(options: HaproxyConfigOptions, resolved: Required<Omit<HaproxyConfigOptions, 'dnsServer' | 'generatedBy' | 'pods' | 'srv'>>): void {
+  if (options.srv !== undefined) {
+    if (options.pods.length > 0) throw new RangeError('give pods or an SRV record, not both');
+    if (!options.kubernetes) throw new RangeError('an SRV record needs kubernetes: true (HAProxy resolves it at run time)');
+    if (!hostPattern.test(options.srv.record) || !serverNamePattern.test(options.srv.prefix)) {
+      throw new RangeError(`SRV record "${options.srv.record}" or server prefix "${options.srv.prefix}" has characters HAProxy cannot take`);
+    }
+    if (!Number.isInteger(options.srv.slots) || options.srv.slots < 1 || options.srv.slots > 64) {
+      throw new RangeError(`slots must be a whole number from 1 to 64 (got ${options.srv.slots})`);
+    }
+  } else if (options.pods.length === 0) {
     throw new RangeError('no pods given: pass at least one pod name and host');
   }
   const names = new Set<string>();
@@ -123,7 +147,9 @@ export function renderHaproxyConfig(options: HaproxyConfigOptions): string {
   const dnsOptions = o.kubernetes ? ` resolvers ${resolversName} init-addr last,libc,none` : '';
   // downinter: a server that is down (a new primary, a replica back in sync) is looked at more often.
   const defaultServer = `    default-server inter ${inter} fastinter ${seconds(healthCheck.fastIntervalMs)} downinter ${seconds(healthCheck.downIntervalMs)} fall ${healthCheck.fall} rise ${healthCheck.rise} on-marked-down shutdown-sessions${dnsOptions}`;
-  const servers = options.pods.map((pod) => `    server ${pod.name} ${address(pod.host, o.mysqlPort)} check port ${o.agentPort}`);
+  const servers = options.srv
+    ? [`    server-template ${options.srv.prefix} ${options.srv.slots} "${options.srv.record}" check port ${o.agentPort}`]
+    : options.pods.map((pod) => `    server ${pod.name} ${address(pod.host, o.mysqlPort)} check port ${o.agentPort}`);
   const bind = (port: number) => `    bind ${address(o.bindAddress, port)}`;
 
   const lines = [
@@ -160,6 +186,8 @@ export function renderHaproxyConfig(options: HaproxyConfigOptions): string {
     lines.push(
       `resolvers ${resolversName}`,
       options.dnsServer ? `    nameserver dns1 ${options.dnsServer}` : '    parse-resolv-conf',
+      "    # An SRV answer for nine pods, with their addresses, is larger than DNS's classic 512 bytes.",
+      '    accepted_payload_size 8192',
       '    resolve_retries 3',
       '    timeout resolve 1s',
       '    timeout retry 1s',

@@ -239,6 +239,10 @@ describe('renderHaproxyConfig', () => {
     assert.throws(() => renderHaproxyConfig({ pods, maxLagSeconds: -1 }), /maxLagSeconds/);
     assert.throws(() => renderHaproxyConfig({ pods, dnsServer: '10.0.0.1:53' }), /only applies with kubernetes/);
     assert.throws(() => renderHaproxyConfig({ pods, kubernetes: true, dnsServer: 'kube-dns' }), /ip:port/);
+    const srv = { record: '_mysql._tcp.db.prod.svc.cluster.local', slots: 9, prefix: 'db-slot' };
+    assert.throws(() => renderHaproxyConfig({ pods, kubernetes: true, srv }), /pods or an SRV record, not both/);
+    assert.throws(() => renderHaproxyConfig({ pods: [], srv }), /needs kubernetes: true/);
+    assert.throws(() => renderHaproxyConfig({ pods: [], kubernetes: true, srv: { ...srv, slots: 0 } }), /slots must be a whole number from 1 to 64/);
   });
 });
 
@@ -294,6 +298,11 @@ describe('mysql-ha-agent haproxy-config', () => {
     assert.equal(kube.status, 0, kube.stderr);
     assert.match(kube.stdout, /server db-2 "db-2\.db\.prod\.svc\.example\.internal:3306"/);
     assert.match(kube.stdout, /parse-resolv-conf/);
+
+    const srv = cli(['haproxy-config', '--statefulset', 'db', '--service', 'db-hl', '--kubernetes', '--namespace', 'prod', '--srv-slots', '5']);
+    assert.equal(srv.status, 0, srv.stderr);
+    assert.match(srv.stdout, /server-template db-slot 5 "_mysql\._tcp\.db-hl\.prod\.svc\.cluster\.local" check port 8080/);
+    assert.doesNotMatch(srv.stdout, /^\s+server db-/m);
   });
 
   it('takes explicit pods and options, and writes --output with the command in its header', () => {
@@ -337,6 +346,8 @@ describe('mysql-ha-agent haproxy-config', () => {
     [['--statefulset', 'a', '--namespace', 'x'], /--namespace only applies with --statefulset and --kubernetes/],
     [['--statefulset', 'a', '--dns-server', '1.2.3.4:53'], /--dns-server only applies with --kubernetes/],
     [['--statefulset', 'a', '--read-port', '6446'], /must differ/],
+    [['--statefulset', 'a', '--srv-slots', '9'], /--srv-slots only applies with --statefulset and --kubernetes/],
+    [['--statefulset', 'a', '--kubernetes', '--replicas', '3', '--srv-slots', '9'], /replaces --replicas/],
     [['--statefulset', 'a', '--bogus'], /Unknown option '--bogus'/],
     [['--statefulset', 'a', 'extra'], /positional argument/],
   ] as const) {

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { renderHaproxyConfig } from '../../agent/haproxy/config.ts';
+import { FakeSrvDns } from '../support/fake-dns.ts';
 import { FakeMysqlPod } from '../support/fake-mysql-pod.ts';
 import { freePort } from '../support/free-port.ts';
 import { haproxyBinary } from '../support/tools.ts';
@@ -46,83 +47,114 @@ async function waitFor(description: string, timeoutMs: number, condition: () => 
   }
 }
 
-describe("haproxy routes by the agents' answers", () => {
-  const pods = [
-    new FakeMysqlPod('mysql-ha-0', '127.0.0.2', 'primary'),
-    new FakeMysqlPod('mysql-ha-1', '127.0.0.3', 'replica'),
-    new FakeMysqlPod('mysql-ha-2', '127.0.0.4', 'replica'),
-  ];
-  let haproxy: ChildProcess;
-  let haproxyOutput = '';
-  let dir: string;
-  const ports = { write: 0, read: 0, stats: 0 };
+interface Ports {
+  write: number;
+  read: number;
+  stats: number;
+}
+
+/** The real haproxy on a rendered config (given the ports it gets), with its stats page read as data. */
+class RunningHaproxy {
+  readonly ports: Ports;
+  readonly #process: ChildProcess;
+  readonly #dir: string;
+  #output = '';
+
+  private constructor(ports: Ports, dir: string, process: ChildProcess) {
+    this.ports = ports;
+    this.#dir = dir;
+    this.#process = process;
+    for (const stream of [process.stdout!, process.stderr!]) {
+      stream.on('data', (chunk) => {
+        this.#output += chunk;
+      });
+    }
+  }
+
+  static async start(render: (ports: Ports) => string): Promise<RunningHaproxy> {
+    const ports = { write: await freePort(), read: await freePort(), stats: await freePort() };
+    const dir = mkdtempSync(join(tmpdir(), 'mysql-ha-routing-'));
+    const file = join(dir, 'haproxy.cfg');
+    writeFileSync(file, render(ports));
+    const haproxy = new RunningHaproxy(ports, dir, spawn(haproxyBinary(), ['-db', '-f', file], { stdio: ['ignore', 'pipe', 'pipe'] }));
+    await waitFor('the stats page answers', 10_000, () =>
+      haproxy.serverStates().then(
+        () => true,
+        () => false,
+      ),
+    );
+    return haproxy;
+  }
 
   /** Server states per backend from the stats page, e.g. { 'mysql-primary/mysql-ha-0': 'UP' }. */
-  async function serverStates(): Promise<Record<string, string>> {
-    const response = await fetch(`http://127.0.0.1:${ports.stats}/stats;csv`);
+  async serverStates(): Promise<Record<string, string>> {
+    const response = await fetch(`http://127.0.0.1:${this.ports.stats}/stats;csv`);
     const [header, ...rows] = (await response.text()).trim().split('\n');
     const columns = header!.replace(/^# /, '').split(',');
     const status = columns.indexOf('status');
     return Object.fromEntries(rows.map((row) => row.split(',')).map((cells) => [`${cells[0]}/${cells[1]}`, cells[status]!]));
   }
 
-  async function waitForStates(expected: Record<string, string>): Promise<void> {
+  async waitForStates(expected: Record<string, string>): Promise<void> {
     let last: Record<string, string> = {};
     try {
       await waitFor(`servers are ${JSON.stringify(expected)}`, 10_000, async () => {
-        last = await serverStates();
+        last = await this.serverStates();
         return Object.entries(expected).every(([server, state]) => last[server] === state);
       });
     } catch (error) {
-      throw new Error(`${(error as Error).message}; last seen ${JSON.stringify(last)}\nhaproxy output:\n${haproxyOutput}`);
+      throw new Error(`${(error as Error).message}; last seen ${JSON.stringify(last)}\nhaproxy output:\n${this.#output}`);
     }
   }
 
+  async stop(): Promise<void> {
+    if (this.#process.exitCode === null) {
+      this.#process.kill('SIGTERM');
+      await once(this.#process, 'exit');
+    }
+    rmSync(this.#dir, { recursive: true, force: true });
+  }
+}
+
+/** Who answers `count` fresh connections to `port`. */
+async function answering(port: number, count: number): Promise<Set<string | undefined>> {
+  const names = [];
+  for (let i = 0; i < count; i += 1) names.push(await whoAnswers(port));
+  return new Set(names);
+}
+
+describe("haproxy routes by the agents' answers", () => {
+  const pods = [
+    new FakeMysqlPod('mysql-ha-0', '127.0.0.2', 'primary'),
+    new FakeMysqlPod('mysql-ha-1', '127.0.0.3', 'replica'),
+    new FakeMysqlPod('mysql-ha-2', '127.0.0.4', 'replica'),
+  ];
+  let haproxy: RunningHaproxy;
+  let ports: Ports;
+  const waitForStates = (expected: Record<string, string>) => haproxy.waitForStates(expected);
+
   before(async () => {
-    const binary = haproxyBinary();
     // All pods share one mysqld port and one agent port, on their own loopback addresses, as pods do.
     const first = await pods[0]!.listen(0, 0);
     for (const pod of pods.slice(1)) await pod.listen(first.mysqlPort, first.agentPort);
-    ports.write = await freePort();
-    ports.read = await freePort();
-    ports.stats = await freePort();
-    dir = mkdtempSync(join(tmpdir(), 'mysql-ha-routing-'));
-    const file = join(dir, 'haproxy.cfg');
-    writeFileSync(
-      file,
+    haproxy = await RunningHaproxy.start((given) =>
       renderHaproxyConfig({
         pods: pods.map((pod) => ({ name: pod.name, host: pod.address })),
         mysqlPort: first.mysqlPort,
         agentPort: first.agentPort,
-        writePort: ports.write,
-        readPort: ports.read,
-        statsPort: ports.stats,
+        writePort: given.write,
+        readPort: given.read,
+        statsPort: given.stats,
         bindAddress: '127.0.0.1',
         maxLagSeconds,
       }),
     );
-    haproxy = spawn(binary, ['-db', '-f', file], { stdio: ['ignore', 'pipe', 'pipe'] });
-    haproxy.stdout!.on('data', (chunk) => {
-      haproxyOutput += chunk;
-    });
-    haproxy.stderr!.on('data', (chunk) => {
-      haproxyOutput += chunk;
-    });
-    await waitFor('the stats page answers', 10_000, () =>
-      serverStates().then(
-        () => true,
-        () => false,
-      ),
-    );
+    ports = haproxy.ports;
   });
 
   after(async () => {
-    if (haproxy && haproxy.exitCode === null) {
-      haproxy.kill('SIGTERM');
-      await once(haproxy, 'exit');
-    }
+    await haproxy?.stop();
     await Promise.all(pods.map((pod) => pod.close()));
-    if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   it('sends every write to the primary and spreads reads over primary and replicas', async () => {
@@ -177,5 +209,67 @@ describe("haproxy routes by the agents' answers", () => {
     await waitForStates({ 'mysql-primary/mysql-ha-0': 'DOWN', 'mysql-primary/mysql-ha-1': 'DOWN', 'mysql-primary/mysql-ha-2': 'DOWN' });
     assert.equal(await whoAnswers(ports.write), undefined);
     assert.notEqual(await whoAnswers(ports.read), undefined);
+  });
+});
+
+describe("haproxy finds the pods through the headless Service's DNS SRV record (the Kubernetes config)", () => {
+  const record = '_mysql._tcp.mysql-ha.test.svc.cluster.local';
+  const pods = [
+    new FakeMysqlPod('mysql-ha-0', '127.0.0.5', 'primary'),
+    new FakeMysqlPod('mysql-ha-1', '127.0.0.6', 'replica'),
+    new FakeMysqlPod('mysql-ha-2', '127.0.0.7', 'replica'),
+  ];
+  const inDns = (count: number) => pods.slice(0, count).map((pod) => ({ target: `${pod.name}.mysql-ha.test.svc.cluster.local`, address: pod.address }));
+  let dns: FakeSrvDns;
+  let haproxy: RunningHaproxy;
+
+  before(async () => {
+    const first = await pods[0]!.listen(0, 0);
+    for (const pod of pods.slice(1)) await pod.listen(first.mysqlPort, first.agentPort);
+    dns = await FakeSrvDns.start(record, first.mysqlPort);
+    dns.pods = inDns(2);
+    haproxy = await RunningHaproxy.start((given) =>
+      renderHaproxyConfig({
+        pods: [],
+        srv: { record, slots: 4, prefix: 'mysql-ha-slot' },
+        kubernetes: true,
+        dnsServer: dns.address,
+        agentPort: first.agentPort,
+        writePort: given.write,
+        readPort: given.read,
+        statsPort: given.stats,
+        bindAddress: '127.0.0.1',
+        maxLagSeconds,
+      }),
+    );
+  });
+
+  after(async () => {
+    await haproxy?.stop();
+    await dns?.close();
+    await Promise.all(pods.map((pod) => pod.close()));
+  });
+
+  it('routes to the pods the record lists; scaled up, the new pod gets reads; scaled down, the removed one gets none', async () => {
+    // Servers found by DNS are checked like any other: until then nothing is asserted.
+    const writesToPrimaryOnly = async () => [...(await answering(haproxy.ports.write, 4))].join() === 'mysql-ha-0';
+    await waitFor(
+      'the listed pods found and checked',
+      15_000,
+      async () => (await answering(haproxy.ports.read, 6)).size === 2 && (await writesToPrimaryOnly()),
+    );
+    assert.deepEqual(await answering(haproxy.ports.read, 6), new Set(['mysql-ha-0', 'mysql-ha-1']));
+    assert.ok(
+      dns.queries.some((query) => query === `SRV ${record}`),
+      `HAProxy asked ${dns.queries.slice(0, 5).join(', ')}`,
+    );
+
+    dns.pods = inDns(3);
+    await waitFor('the added pod serving reads', 15_000, async () => (await answering(haproxy.ports.read, 6)).has('mysql-ha-2'));
+    await waitFor('writes still to the primary only', 15_000, writesToPrimaryOnly);
+
+    dns.pods = [inDns(3)[0]!, inDns(3)[2]!];
+    await waitFor('the removed pod out of the read rotation', 30_000, async () => !(await answering(haproxy.ports.read, 6)).has('mysql-ha-1'));
+    assert.deepEqual(await answering(haproxy.ports.read, 6), new Set(['mysql-ha-0', 'mysql-ha-2']));
   });
 });

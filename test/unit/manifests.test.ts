@@ -408,7 +408,11 @@ describe('manifests/ (the kustomize base)', () => {
     const args = command.split(' ');
     assert.equal(argAfter(args, '--statefulset'), statefulSet.metadata?.name);
     assert.equal(argAfter(args, '--service'), statefulSet.spec?.serviceName);
-    assert.equal(Number(argAfter(args, '--replicas')), statefulSet.spec?.replicas);
+    // HAProxy finds the pods through the headless Service's SRV record (its port named mysql),
+    // with room for the pods the RBAC Role names: scaling needs no new config.
+    assert.ok(!args.includes('--replicas'), 'the pods are listed by hand, not found through DNS');
+    assert.equal(Number(argAfter(args, '--srv-slots')), 9);
+    assert.ok(base.one<IService>('Service', statefulSet.spec?.serviceName ?? '').spec?.ports?.some((port) => port.name === 'mysql' && port.port === 3306));
     assert.ok(args.includes('--kubernetes'));
     const rendered = spawnSync(process.execPath, ['agent/cli.ts', ...args], { encoding: 'utf8' });
     assert.equal(rendered.status, 0, rendered.stderr);
