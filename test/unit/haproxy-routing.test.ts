@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { renderHaproxyConfig } from '../../agent/haproxy/config.ts';
+import { type HaproxyConfigOptions, renderHaproxyConfig } from '../../agent/haproxy/config.ts';
 import { FakeSrvDns } from '../support/fake-dns.ts';
 import { FakeMysqlPod } from '../support/fake-mysql-pod.ts';
 import { freePort } from '../support/free-port.ts';
@@ -71,11 +71,20 @@ class RunningHaproxy {
     }
   }
 
-  static async start(render: (ports: Ports) => string): Promise<RunningHaproxy> {
+  /** On loopback, with free ports and the lag limit of these tests. */
+  static async start(options: Omit<HaproxyConfigOptions, 'writePort' | 'readPort' | 'statsPort' | 'bindAddress' | 'maxLagSeconds'>): Promise<RunningHaproxy> {
     const ports = { write: await freePort(), read: await freePort(), stats: await freePort() };
     const dir = mkdtempSync(join(tmpdir(), 'mysql-ha-routing-'));
     const file = join(dir, 'haproxy.cfg');
-    writeFileSync(file, render(ports));
+    const config = renderHaproxyConfig({
+      ...options,
+      writePort: ports.write,
+      readPort: ports.read,
+      statsPort: ports.stats,
+      bindAddress: '127.0.0.1',
+      maxLagSeconds,
+    });
+    writeFileSync(file, config);
     const haproxy = new RunningHaproxy(ports, dir, spawn(haproxyBinary(), ['-db', '-f', file], { stdio: ['ignore', 'pipe', 'pipe'] }));
     await waitFor('the stats page answers', 10_000, () =>
       haproxy.serverStates().then(
@@ -137,18 +146,11 @@ describe("haproxy routes by the agents' answers", () => {
     // All pods share one mysqld port and one agent port, on their own loopback addresses, as pods do.
     const first = await pods[0]!.listen(0, 0);
     for (const pod of pods.slice(1)) await pod.listen(first.mysqlPort, first.agentPort);
-    haproxy = await RunningHaproxy.start((given) =>
-      renderHaproxyConfig({
-        pods: pods.map((pod) => ({ name: pod.name, host: pod.address })),
-        mysqlPort: first.mysqlPort,
-        agentPort: first.agentPort,
-        writePort: given.write,
-        readPort: given.read,
-        statsPort: given.stats,
-        bindAddress: '127.0.0.1',
-        maxLagSeconds,
-      }),
-    );
+    haproxy = await RunningHaproxy.start({
+      pods: pods.map((pod) => ({ name: pod.name, host: pod.address })),
+      mysqlPort: first.mysqlPort,
+      agentPort: first.agentPort,
+    });
     ports = haproxy.ports;
   });
 
@@ -228,20 +230,13 @@ describe("haproxy finds the pods through the headless Service's DNS SRV record (
     for (const pod of pods.slice(1)) await pod.listen(first.mysqlPort, first.agentPort);
     dns = await FakeSrvDns.start(record, first.mysqlPort);
     dns.pods = inDns(2);
-    haproxy = await RunningHaproxy.start((given) =>
-      renderHaproxyConfig({
-        pods: [],
-        srv: { record, slots: 4, prefix: 'mysql-ha-slot' },
-        kubernetes: true,
-        dnsServer: dns.address,
-        agentPort: first.agentPort,
-        writePort: given.write,
-        readPort: given.read,
-        statsPort: given.stats,
-        bindAddress: '127.0.0.1',
-        maxLagSeconds,
-      }),
-    );
+    haproxy = await RunningHaproxy.start({
+      pods: [],
+      srv: { record, slots: 4, prefix: 'mysql-ha-slot' },
+      kubernetes: true,
+      dnsServer: dns.address,
+      agentPort: first.agentPort,
+    });
   });
 
   after(async () => {
