@@ -214,6 +214,8 @@ async function asyncFailovers(cluster: SandboxCluster, flavor: Flavor) {
     await pod.stopAgent('SIGTERM');
     pod.spec.env.MYSQL_HA_LOSSLESS = 'off';
     pod.startAgent();
+    // A stopping primary's agent hands its lease over: one restart at a time, as a rolling update.
+    await cluster.primary(60_000);
   }
   await cluster.waitHealthy(120_000);
   await cluster.waitHaproxySettled(30_000);
