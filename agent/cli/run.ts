@@ -103,7 +103,7 @@ export async function main(_args: string[]): Promise<number> {
       // Terminating: the loop hands the lease over (or releases it) while mysqld still serves.
       const limitMs = config.timings.terminationTimeoutMs;
       log.info({ signal, limitMs }, 'terminating: handing over first if this node holds the lease');
-      const finished = await Promise.race([controls.terminate().then(() => true), sleep(limitMs).then(() => false)]);
+      const finished = await Promise.race([controls.terminate(clock.now()).then(() => true), sleep(limitMs).then(() => false)]);
       if (!finished)
         log.warn({ limitMs, decision: board.current.decision?.reason }, 'termination limit reached before the hand-over was done; stopping anyway');
     }

@@ -16,8 +16,6 @@ const RESET_REPLICA_ALL = 'RESET REPLICA ALL';
 const SHOW_REPLICA_STATUS = 'SHOW REPLICA STATUS';
 /** One catch-up step waits at most this long, so the lease is renewed in between. */
 const CATCH_UP_STEP_SECONDS = 1;
-/** A switchover's candidate must have applied everything within this long, or nothing moves. */
-const HAND_OVER_TIMEOUT_MS = 30_000;
 /** A clone copies the whole data set; the loop waits for it (there is nothing else this node can do meanwhile). */
 const CLONE_TIMEOUT_MS = 24 * 60 * 60 * 1000;
 /** ER_RESTART_SERVER_FAILED: the clone is complete but no supervisor restarts mysqld; it shuts down instead. */
@@ -96,7 +94,7 @@ export class Actuator {
       case 'start-io-thread':
         return this.#exec([START_IO_THREAD]);
       case 'hand-over':
-        return this.#handOver(action.candidate);
+        return this.#handOver(action.candidate, action.timeoutMs);
     }
   }
 
@@ -108,13 +106,13 @@ export class Actuator {
    * The semi-sync source is turned off once the lease has moved (decide: replica-demoting).
    * If the candidate does not catch up in time nothing moves, and the next tick serves again.
    */
-  async #handOver(candidate: Peer): Promise<void> {
+  async #handOver(candidate: Peer, timeoutMs: number): Promise<void> {
     const self = this.#config.pod.name;
     await this.stopWrites();
     const [row] = await this.#server.query(this.#dialect.variablesQuery);
     if (!row) throw new AgentError('MYSQL_QUERY_FAILED', `${self}: the server variables query returned no row`);
     const executed = this.#dialect.parseVariables(row).gtidExecuted;
-    const deadline = this.#clock.now() + HAND_OVER_TIMEOUT_MS;
+    const deadline = this.#clock.now() + timeoutMs;
     const peer = this.#connectPeer(candidate);
     try {
       for (;;) {
@@ -122,7 +120,7 @@ export class Actuator {
         const [answer] = await peer.query(sql, values, (CATCH_UP_STEP_SECONDS + 2) * 1000);
         if (Number(answer?.applied) === 1) break;
         if (this.#clock.now() > deadline) {
-          throw new AgentError('SWITCHOVER_REFUSED', `${candidate.name} did not catch up within ${HAND_OVER_TIMEOUT_MS / 1000} s; ${self} stays primary`);
+          throw new AgentError('SWITCHOVER_REFUSED', `${candidate.name} did not catch up within ${timeoutMs / 1000} s; ${self} stays primary`);
         }
         // The lease stays renewed while we wait: no tick runs during an action.
         await this.#lease.observe(true);

@@ -42,6 +42,8 @@ export interface AgentParts {
 const AFTER_ACTION_DELAY_MS = 50;
 /** Peers answer /status from memory; a slow one is as good as absent for an election. */
 const ELECTION_PEER_TIMEOUT_MS = 500;
+/** A switchover's candidate must have applied everything within this long, or nothing moves. */
+const HAND_OVER_TIMEOUT_MS = 30_000;
 /** A failsafe round must end well within the fencing margin. */
 const FAILSAFE_PEER_TIMEOUT_MS = 500;
 /** A switchover is asked for by a human, who can wait a little longer for a busy peer. */
@@ -111,7 +113,8 @@ export class AgentLoop {
     const primary = needsPrimaryPosition({ mysql, lease: leaseObservation.lease }, topology);
     if (!primary) watcher.reset();
     // Peers are asked only when a decision needs them: an election, or a hand-over's candidate.
-    const handingOver = requests.switchover !== null || (requests.terminating && leaseObservation.lease.state === 'held' && leaseObservation.lease.mine);
+    const handingOver =
+      requests.switchover !== null || (requests.terminatingSince !== null && leaseObservation.lease.state === 'held' && leaseObservation.lease.mine);
     const peerTimeoutMs = leaseObservation.lease.state === 'free' ? ELECTION_PEER_TIMEOUT_MS : handingOver ? SWITCHOVER_PEER_TIMEOUT_MS : null;
     return {
       at: now,
@@ -147,6 +150,8 @@ export class AgentLoop {
       countGtids: dialect.countGtids,
       originatesFrom: dialect.originatesFrom,
       mysqldDownGraceMs: config.timings.mysqldDownGraceMs,
+      handOverTimeoutMs: HAND_OVER_TIMEOUT_MS,
+      terminationTimeoutMs: config.timings.terminationTimeoutMs,
       failoverWindowMs: config.timings.failoverWindowMs,
       lossless: config.lossless,
       canClone: config.autoRebuild && dialect.cloneFrom !== null,

@@ -12,7 +12,7 @@ export class ControlInbox {
   #paused: boolean;
   #switchover: { request: SwitchoverRequest; answer: (outcome: SwitchoverOutcome) => void } | null = null;
   #listener: () => void = () => undefined;
-  #termination: { done: Promise<void>; resolve: () => void } | null = null;
+  #termination: { since: number; done: Promise<void>; resolve: () => void } | null = null;
   #failsafePromise: { primary: string; until: number } | null = null;
 
   constructor(paused: boolean) {
@@ -53,13 +53,13 @@ export class ControlInbox {
    * The pod is being deleted: from now on every tick decides as a terminating node (hand the
    * lease over, then nothing). Resolves once a tick found nothing left to do before mysqld stops.
    */
-  terminate(): Promise<void> {
+  terminate(now: number): Promise<void> {
     if (this.#termination === null) {
       let resolve: () => void = () => undefined;
       const done = new Promise<void>((settle) => {
         resolve = settle;
       });
-      this.#termination = { done, resolve };
+      this.#termination = { since: now, done, resolve };
       this.#listener();
     }
     return this.#termination.done;
@@ -83,7 +83,12 @@ export class ControlInbox {
 
   /** This tick's inputs. */
   read(): Controls {
-    return { paused: this.#paused, switchover: this.#switchover?.request ?? null, terminating: this.terminating, failsafePromise: this.#failsafePromise };
+    return {
+      paused: this.#paused,
+      switchover: this.#switchover?.request ?? null,
+      terminatingSince: this.#termination?.since ?? null,
+      failsafePromise: this.#failsafePromise,
+    };
   }
 
   /** Answers `request` (the one a tick read), unless it was already answered. */

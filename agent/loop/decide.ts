@@ -16,6 +16,10 @@ export interface DecideContext {
   failoverWindowMs: number;
   /** Semi-synchronous replication on the primary. */
   lossless: boolean;
+  /** How long a switchover's candidate may take to apply everything. */
+  handOverTimeoutMs: number;
+  /** How long a terminating agent may take before it exits (a hand-over must end well before). */
+  terminationTimeoutMs: number;
   /**
    * This node may replace its data with a clone of the primary's: where it has nothing the
    * primary lacks, or only its own commits no client saw (lossless mode). False where the
@@ -26,6 +30,11 @@ export interface DecideContext {
 
 /** States in which a node's GTIDs are not data to elect on: it holds transactions the cluster must not get. */
 export const ERRANT_STATES: ReadonlySet<string> = new Set<NodeState>(['replica-errant', 'replica-rebuilding']);
+
+/** Kept from a terminating agent's limit for stepping down after a hand-over that failed. */
+const STEP_DOWN_RESERVE_MS = 5000;
+/** Less time than this left: no hand-over is attempted any more. */
+const MIN_HAND_OVER_MS = 2000;
 
 const decision = (state: NodeState, action: Action, reason: string): Decision => ({ state, action, reason });
 const none = { kind: 'none' } as const;
@@ -52,7 +61,7 @@ export function holdsLeaseNow(observation: Observation): boolean {
 export function decide(observation: Observation, context: DecideContext): Decision {
   const node = decideNode(observation, context);
   const request = observation.controls.switchover;
-  if (observation.controls.terminating) {
+  if (observation.controls.terminatingSince !== null) {
     const leaving = decideTermination(observation, node, context);
     return request === null ? leaving : { ...leaving, switchoverRefused: `${context.topology.self.name} is terminating (its pod is being deleted)` };
   }
@@ -107,7 +116,7 @@ function decideSwitchover(observation: Observation, node: Decision, request: Swi
   const which = request.candidate === null ? 'the most advanced replica' : 'the requested replica';
   return decision(
     'primary-handing-over',
-    { kind: 'hand-over', candidate },
+    { kind: 'hand-over', candidate, timeoutMs: context.handOverTimeoutMs },
     `planned switchover to ${chosen} (${which}): stopping writes on ${self.name}, then handing over the lease once ${chosen} has applied everything`,
   );
 }
@@ -126,6 +135,15 @@ function decideTermination(observation: Observation, node: Decision, context: De
   if (mine && node.state === 'primary-serving') {
     const [best] = handoverCandidates(observation, context, true);
     const candidate = best && context.topology.peers.find((peer) => peer.name === best.name);
+    // A hand-over must end in time to step down instead, before the agent's own limit.
+    const leftMs = context.terminationTimeoutMs - STEP_DOWN_RESERVE_MS - (observation.at - observation.controls.terminatingSince!);
+    if (candidate && leftMs < MIN_HAND_OVER_MS) {
+      return decision(
+        'primary-stepping-down',
+        { kind: 'step-down' },
+        `pod terminating for ${seconds(observation.at - observation.controls.terminatingSince!)} and no hand-over done: stopping writes and releasing the lease before the agent's limit (${seconds(context.terminationTimeoutMs)})`,
+      );
+    }
     if (candidate) {
       const newer =
         best!.revision !== null && context.topology.revision !== null && best!.revision !== context.topology.revision
@@ -133,7 +151,7 @@ function decideTermination(observation: Observation, node: Decision, context: De
           : '';
       return decision(
         'primary-handing-over',
-        { kind: 'hand-over', candidate },
+        { kind: 'hand-over', candidate, timeoutMs: Math.min(context.handOverTimeoutMs, leftMs) },
         `pod terminating: handing the lease over to ${candidate.name} (the best replica${newer}) before mysqld stops`,
       );
     }

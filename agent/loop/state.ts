@@ -167,8 +167,8 @@ export interface Controls {
   /** Maintenance: no automatic failover. */
   paused: boolean;
   switchover: SwitchoverRequest | null;
-  /** The pod is being deleted (SIGTERM): hand the lease over if this node holds it, then stop. */
-  terminating: boolean;
+  /** Since when the pod is being deleted (SIGTERM; epoch ms on the agent's clock): hand the lease over if this node holds it, then stop. */
+  terminatingSince: number | null;
   /** This node promised `primary` (failsafe) not to take the lease before `until` (epoch ms). */
   failsafePromise: { primary: string; until: number } | null;
 }
@@ -226,8 +226,8 @@ export type Action =
   | { kind: 'rebuild'; donor: Peer }
   | { kind: 'start-replication' }
   | { kind: 'start-io-thread' }
-  /** Planned switchover: stop writes, wait until `candidate` has applied everything, give it the lease. */
-  | { kind: 'hand-over'; candidate: Peer };
+  /** Planned switchover: stop writes, wait until `candidate` has applied everything (at most `timeoutMs`), give it the lease. */
+  | { kind: 'hand-over'; candidate: Peer; timeoutMs: number };
 
 export interface Decision {
   state: NodeState;

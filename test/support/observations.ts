@@ -73,7 +73,7 @@ export function observed(mysql: Observation['mysql'], overrides: Partial<Observa
     peers: [],
     leaseChanges: [],
     selfErrant: false,
-    controls: { paused: false, switchover: null, terminating: false, failsafePromise: null },
+    controls: { paused: false, switchover: null, terminatingSince: null, failsafePromise: null },
     ...overrides,
   };
 }

@@ -153,7 +153,7 @@ test('actuator: configure-replication never inlines the replication password int
 
 test('actuator: hand-over stops writes, reads what was executed after that, waits for the candidate, renews meanwhile, then moves the lease', async () => {
   const { actuator, journal } = actuatorFor({ peerAnswers: [[{ applied: 0 }], [{ applied: 1 }]] });
-  await actuator.run({ kind: 'hand-over', candidate: OTHER });
+  await actuator.run({ kind: 'hand-over', candidate: OTHER, timeoutMs: 30_000 });
   const index = (pattern: RegExp) => journal.findIndex((line) => pattern.test(line));
   const readOnly = index(/^local: .*super_read_only/i);
   const executed = index(/^local: SELECT @@server_id/);
@@ -173,7 +173,7 @@ test('actuator: hand-over to a candidate that does not catch up in time gives up
   const clock = new FakeClock(0);
   const { actuator, journal } = actuatorFor({ clock, onPeerQuery: () => clock.advance(10_000), peerAnswers: Array(10).fill([{ applied: 0 }]) });
   await assert.rejects(
-    actuator.run({ kind: 'hand-over', candidate: OTHER }),
+    actuator.run({ kind: 'hand-over', candidate: OTHER, timeoutMs: 30_000 }),
     (error: unknown) =>
       error instanceof AgentError &&
       error.code === 'MHA_SWITCHOVER_REFUSED' &&

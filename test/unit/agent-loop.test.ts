@@ -196,7 +196,7 @@ test('agent loop: a switchover request is decided, carried out by the actuator a
   const answered = controls.requestSwitchover(null);
   await loop.tick();
   assert.equal(board.current.decision?.state, 'primary-handing-over');
-  assert.deepEqual(actions, [{ kind: 'hand-over', candidate: OTHER }]);
+  assert.deepEqual(actions, [{ kind: 'hand-over', candidate: OTHER, timeoutMs: 30_000 }]);
   assert.deepEqual(await answered, { ok: true, from: PRIMARY.name, to: OTHER.name, handoverMs: 120 });
   assert.equal(board.current.lastSwitchover?.ok, true);
   assert.equal(controls.read().switchover, null);

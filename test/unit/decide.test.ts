@@ -34,6 +34,8 @@ const context = (topology: Topology, overrides: Partial<DecideContext> = {}): De
   failoverWindowMs: 60_000,
   lossless: true,
   canClone: true,
+  handOverTimeoutMs: 30_000,
+  terminationTimeoutMs: 40_000,
   ...overrides,
 });
 
@@ -58,12 +60,12 @@ const behind = up({
 const ahead = peer(OTHER.name, { gtidExecuted: `${UUID0}:1-14`, retrievedGtids: `${UUID0}:1-15` });
 const FOREIGN = 'c0ffee00-71ca-11e1-9e33-c80aa9429562';
 const deadPrimary = peer(PRIMARY.name, { unreachable: 'agent unreachable (ECONNREFUSED)', mysqldUp: false });
-const paused = { paused: true, switchover: null, terminating: false, failsafePromise: null };
-const terminating = { paused: false, switchover: null, terminating: true, failsafePromise: null };
-const notPaused = { paused: false, switchover: null, terminating: false, failsafePromise: null };
+const paused = { paused: true, switchover: null, terminatingSince: null, failsafePromise: null };
+const terminating = { paused: false, switchover: null, terminatingSince: NOW - 1000, failsafePromise: null };
+const notPaused = { paused: false, switchover: null, terminatingSince: null, failsafePromise: null };
 /** `holder` first seen holding the lease `ago` ms before NOW, after a failover or not. */
 const change = (holder: string, ago: number, failover: boolean) => ({ holder, at: NOW - ago, how: failover ? ('failover' as const) : ('hand-over' as const) });
-const switchoverTo = (candidate: string | null) => ({ paused: false, switchover: { candidate }, terminating: false, failsafePromise: null });
+const switchoverTo = (candidate: string | null) => ({ paused: false, switchover: { candidate }, terminatingSince: null, failsafePromise: null });
 // The serving primary asked for a switchover; mysql-ha-2 has one transaction more than mysql-ha-1.
 const servingPrimary = writable({ serverUuid: UUID0, gtidExecuted: `${UUID0}:1-10` });
 const replicasOfPrimary = [peer(REPLICA.name, { gtidExecuted: `${UUID0}:1-9`, retrievedGtids: `${UUID0}:1-9` }), peer(OTHER.name)];
@@ -680,6 +682,14 @@ const table: Row[] = [
     reason: /handing the lease over to mysql-ha-1/,
   },
   {
+    name: 'terminating serving primary late in its limit: steps down rather than start a hand-over it could not finish',
+    topology: asPrimary,
+    observation: observedAsPrimary(servingPrimary, { peers: replicasOfPrimary, controls: { ...terminating, terminatingSince: NOW - 34_000 } }),
+    state: 'primary-stepping-down',
+    action: 'step-down',
+    reason: /pod terminating for 34\.0 s and no hand-over done: stopping writes and releasing the lease before the agent's limit \(40\.0 s\)/,
+  },
+  {
     name: 'terminating serving primary with no replica able to take over: stops writes and releases the lease',
     topology: asPrimary,
     observation: observedAsPrimary(servingPrimary, {
@@ -884,8 +894,13 @@ for (const row of table) {
   });
 }
 
+test("decide: a terminating primary's hand-over ends in time to step down before the agent's limit", () => {
+  const late = observedAsPrimary(servingPrimary, { peers: replicasOfPrimary, controls: { ...terminating, terminatingSince: NOW - 20_000 } });
+  assert.deepEqual(decide(late, context(asPrimary)).action, { kind: 'hand-over', candidate: OTHER, timeoutMs: 15_000 });
+});
+
 test('decide: a hand-over names the candidate pod to give the lease to', () => {
-  assert.deepEqual(decide(askedToSwitchOver(null), context(asPrimary)).action, { kind: 'hand-over', candidate: OTHER });
+  assert.deepEqual(decide(askedToSwitchOver(null), context(asPrimary)).action, { kind: 'hand-over', candidate: OTHER, timeoutMs: 30_000 });
 });
 
 test('decide: a replica configures itself to follow the lease holder', () => {
