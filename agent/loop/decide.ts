@@ -141,7 +141,8 @@ function decideTermination(observation: Observation, node: Decision, context: De
       return decision(
         'primary-stepping-down',
         { kind: 'step-down' },
-        `pod terminating for ${seconds(observation.at - observation.controls.terminatingSince!)} and no hand-over done: stopping writes and releasing the lease before the agent's limit (${seconds(context.terminationTimeoutMs)})`,
+        `pod terminating for ${seconds(observation.at - observation.controls.terminatingSince!)} and no hand-over done: ` +
+          `stopping writes and releasing the lease before the agent's limit (${seconds(context.terminationTimeoutMs)})`,
       );
     }
     if (candidate) {
