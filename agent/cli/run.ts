@@ -5,7 +5,7 @@ import { LeaseKeeper } from '../coordination/lease-keeper.ts';
 import { messageOf } from '../errors.ts';
 import { buildApp } from '../http/app.ts';
 import { AgentMetrics } from '../http/metrics.ts';
-import { askFailsafe, nudgePeer } from '../http/peer-control.ts';
+import { askFailsafe, nudgePeers } from '../http/peer-control.ts';
 import { observePeers } from '../http/peer-status.ts';
 import { PrimaryPositionWatcher } from '../http/primary-position-watcher.ts';
 import { inKubernetes, notInKubernetesReason } from '../kubernetes/in-cluster.ts';
@@ -146,7 +146,7 @@ export async function main(_args: string[]): Promise<number> {
       config,
       lease: leaseKeeper,
       connectPeer,
-      nudge: (peer) => nudgePeer(peer, peerControl, NUDGE_TIMEOUT_MS),
+      nudge: (candidate) => nudgePeers(candidate, others(), peerControl, NUDGE_TIMEOUT_MS),
       clock,
     }),
     peers: peerSet,

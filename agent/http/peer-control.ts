@@ -46,10 +46,13 @@ export async function askFailsafe(peers: Peer[], primary: string, control: PeerC
 }
 
 /**
- * Tells a peer's agent to look again now (POST /nudge): it was just handed the lease, and
- * would otherwise notice on its next tick. Best effort: the tick comes anyway.
+ * Tells peers' agents to look again now (POST /nudge), `first` before the others: the lease just
+ * moved to it, and it promotes itself while the others start following it, instead of each
+ * noticing on its next tick. Best effort: the ticks come anyway.
  */
-export async function nudgePeer(peer: Peer, control: PeerControl, timeoutMs: number): Promise<void> {
+export async function nudgePeers(first: Peer, others: Peer[], control: PeerControl, timeoutMs: number): Promise<void> {
   if (control.token === null) return;
-  await post(peer, '/nudge', {}, control, timeoutMs).catch(() => undefined);
+  const nudge = (peer: Peer) => post(peer, '/nudge', {}, control, timeoutMs).catch(() => undefined);
+  await nudge(first);
+  await Promise.all(others.filter((peer) => peer.name !== first.name).map(nudge));
 }

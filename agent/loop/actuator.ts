@@ -31,8 +31,8 @@ export interface ActuatorOptions {
   lease: Pick<LeaseKeeper, 'acquire' | 'release' | 'handOver' | 'observe'>;
   /** A connection to a peer's mysqld as the agent's account (the same on every node). */
   connectPeer: (peer: Peer) => SqlServer;
-  /** Tells a peer's agent to look again now; never rejects. */
-  nudge: (peer: Peer) => Promise<void>;
+  /** Tells the agent of the peer just handed the lease, then the others', to look again now; never rejects. */
+  nudge: (candidate: Peer) => Promise<void>;
   clock: Clock;
 }
 
@@ -129,7 +129,8 @@ export class Actuator {
       await peer.close();
     }
     await this.#lease.handOver(candidate.name);
-    // The candidate promotes itself as soon as its loop sees the lease: now, not on its next tick.
+    // The candidate promotes itself, and the other replicas follow it, as soon as their loops see
+    // the lease: now, not on their next ticks.
     await this.#nudge(candidate);
   }
 
