@@ -285,7 +285,7 @@ export function failoverSuite(flavor: Flavor): void {
       await waitFor(`${replica.name}, started again, has every acknowledged write`, async () => (await ackedMissingOn(replica, load.acked)).length === 0);
     });
 
-    test('rolling restart from the highest ordinal, under 4 writers: one hand-over, to a replica already updated; nothing lost', async () => {
+    test('rolling restart from the highest ordinal, under 2 writers: one hand-over, to a replica already updated; nothing lost', async () => {
       await cluster.waitHealthy();
       // The primary is neither the first pod updated nor the last.
       const middle = cluster.pods.find((pod) => pod.name === 'mysql-ha-1')!;
@@ -293,14 +293,17 @@ export function failoverSuite(flavor: Flavor): void {
       const startedAt = Date.now();
       const since = middle.logMarks();
       const sampler = new WritableSampler(cluster.pods);
-      const load = new WriteLoad(writeTarget(cluster), 4);
+      // Each restarted pod must catch up before the next one goes (Ready, as the StatefulSet
+      // controller waits for): with 4 writers flat out, a MySQL replica back from a restart on
+      // this 2-core machine has been seen to apply no faster than new writes came (lag 27 s after 90 s).
+      const load = new WriteLoad(writeTarget(cluster), 2);
       try {
         await waitFor('writes acknowledged before the rollout', async () => load.acked.length > 50);
         for (const pod of [...cluster.pods].sort((a, b) => b.name.localeCompare(a.name))) {
           await cluster.sandbox.stopPod(pod);
           Object.assign(pod.spec.env, { POD_REVISION: 'rev-2' });
           cluster.sandbox.startPod(pod);
-          await cluster.waitHealthy();
+          await cluster.waitHealthy(180_000);
         }
         const doneAt = load.acked.length;
         await waitFor('writes acknowledged after the rollout', async () => load.acked.length > doneAt + 20);
