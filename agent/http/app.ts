@@ -1,7 +1,7 @@
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { ControlInbox } from '../loop/controls.ts';
 import { answerFailsafe } from '../loop/failsafe.ts';
-import { type Check, type CheckContext, healthCheck, judge, livenessCheck, primaryCheck, readOnlyCheck, replicaCheck, roleOf } from '../loop/health.ts';
+import { type Check, checkContext, healthCheck, judge, livenessCheck, primaryCheck, readOnlyCheck, replicaCheck, roleOf } from '../loop/health.ts';
 import type { SnapshotBoard } from '../loop/snapshot.ts';
 import type { AgentMetrics } from './metrics.ts';
 import { statusOf } from './status.ts';
@@ -51,7 +51,7 @@ const switchoverBody = {
 export function buildApp({ board, controls, metrics, now, failsafePromiseMs }: AppOptions): FastifyInstance {
   // Reject unknown query parameters instead of dropping them: a typo (?lags=5) must not silently mean "default lag".
   const app = Fastify({ logger: false, ajv: { customOptions: { removeAdditional: false } } });
-  const context = (): CheckContext => ({ topology: board.current.topology, lossless: board.current.config.lossless, now: now() });
+  const context = () => checkContext(board.current, now());
   const maxLag = (lag: number | undefined) => lag ?? board.current.config.maxLagSeconds;
   const answer = (reply: FastifyReply, check: Check) =>
     reply.code(check.ok ? 200 : 503).send({ ok: check.ok, role: roleOf(board.current.observation), reason: check.reason });

@@ -1,6 +1,6 @@
 import type { ControlInbox } from '../loop/controls.ts';
 import { primaryOf } from '../loop/decide.ts';
-import { healthCheck, judge, roleOf } from '../loop/health.ts';
+import { checkContext, healthCheck, judge, roleOf } from '../loop/health.ts';
 import type { AgentSnapshot } from '../loop/snapshot.ts';
 
 /** GET /status: everything a human needs to see about this node in one document. */
@@ -9,7 +9,7 @@ export function statusOf(snapshot: AgentSnapshot, controls: Pick<ControlInbox, '
   const mysql = observation?.mysql;
   const up = mysql?.up ? mysql : null;
   const replica = up?.replica ?? null;
-  const health = judge(snapshot, (observed) => healthCheck(observed, { topology, lossless: snapshot.config.lossless, now }, snapshot.config.maxLagSeconds));
+  const health = judge(snapshot, (observed) => healthCheck(observed, checkContext(snapshot, now), snapshot.config.maxLagSeconds));
   const primary = observation ? primaryOf(observation, topology) : null;
   const lease = observation?.lease;
   const warnings: string[] = [];

@@ -12,7 +12,7 @@ import type { Actuator } from './actuator.ts';
 import type { Clock } from './clock.ts';
 import type { ControlInbox, SwitchoverOutcome } from './controls.ts';
 import { decide, ERRANT_STATES, needsPrimaryPosition } from './decide.ts';
-import { healthCheck, roleOf } from './health.ts';
+import { checkContext, healthCheck, roleOf } from './health.ts';
 import type { SnapshotBoard } from './snapshot.ts';
 import type { Decision, FailsafeView, Observation, PeerStatus, SwitchoverRequest } from './state.ts';
 
@@ -204,8 +204,7 @@ export class AgentLoop {
     const role = roleOf(observation);
     // Never rejects, and costs an API call only when the role changes (or once a minute).
     if (role !== 'unknown') void rolePublisher.publishRole(role, previousHolder(observation));
-    const context = { topology: board.current.topology, lossless: config.lossless, now: clock.now() };
-    metrics.record(observation, role, healthCheck(observation, context, config.maxLagSeconds), (clock.now() - started) / 1000);
+    metrics.record(observation, role, healthCheck(observation, checkContext(board.current, clock.now()), config.maxLagSeconds), (clock.now() - started) / 1000);
     return acted;
   }
 

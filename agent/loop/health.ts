@@ -1,6 +1,6 @@
 import { primaryOf } from './decide.ts';
 import type { AgentSnapshot } from './snapshot.ts';
-import type { Observation, Topology } from './state.ts';
+import type { Action, Observation, Topology } from './state.ts';
 
 export interface Check {
   ok: boolean;
@@ -15,7 +15,21 @@ export interface CheckContext {
   lossless: boolean;
   /** The time of the request: the lease is judged now, not at the last observation. */
   now: number;
+  /** The action under way, if any: one that stops this node's writes fails /primary before the next observation shows it. */
+  runningAction: Action['kind'] | null;
 }
+
+/** The context of a check made now, from the loop's latest snapshot. */
+export function checkContext(snapshot: Pick<AgentSnapshot, 'topology' | 'config' | 'runningAction'>, now: number): CheckContext {
+  return { topology: snapshot.topology, lossless: snapshot.config.lossless, now, runningAction: snapshot.runningAction?.kind ?? null };
+}
+
+/**
+ * Actions after which this node takes no more writes. /primary fails as soon as one starts, so
+ * HAProxy's next check moves writes away instead of the one after the action ends (a hand-over
+ * waits for its candidate to catch up, and every write sent here meanwhile fails on read-only).
+ */
+const writesStoppingActions: ReadonlySet<Action['kind']> = new Set(['hand-over', 'step-down', 'fence', 'release-lease']);
 
 const pass = (reason: string): Check => ({ ok: true, reason });
 const fail = (reason: string): Check => ({ ok: false, reason });
@@ -51,6 +65,9 @@ export function roleOf(observation: Observation | null): Role {
 export function primaryCheck(observation: Observation, context: CheckContext): Check {
   const { mysql, lease, heldUntil } = observation;
   if (!mysql.up) return fail(`mysqld unreachable: ${mysql.error}`);
+  if (context.runningAction !== null && writesStoppingActions.has(context.runningAction)) {
+    return fail(`writes stopping here: ${context.runningAction} under way`);
+  }
   if (lease.state === 'held' && !lease.mine) return fail(`not the primary (${lease.record.holder} holds the lease)`);
   if (heldUntil === null || context.now >= heldUntil) return fail('this node does not hold the lease');
   if (mysql.variables.readOnly) return fail('primary is still read-only (setting up)');

@@ -1,7 +1,7 @@
 import type { RunConfig } from '../config.ts';
 import type { ServerVersion } from '../mysql/dialect/index.ts';
 import type { SwitchoverOutcome } from './controls.ts';
-import type { Decision, Observation, Topology } from './state.ts';
+import type { Action, Decision, Observation, Topology } from './state.ts';
 
 /** What the HTTP API reads: the loop's latest results, never a live query. Replaced whole, never changed. */
 export interface AgentSnapshot {
@@ -19,7 +19,7 @@ export interface AgentSnapshot {
   /** When the loop last showed progress (a tick, or an attempt to reach mysqld), on the agent's clock. */
   readonly heartbeatAt: number;
   /** The action under way (a clone, a catch-up, a hand-over), since when on the agent's clock; null between actions. */
-  readonly runningAction: { kind: string; since: number } | null;
+  readonly runningAction: { kind: Action['kind']; since: number } | null;
 }
 
 /** The one place a snapshot is published: the loop (and its start-up) write, HTTP reads. */

@@ -75,9 +75,11 @@ describe(`${FLAVOR}: agents keeping their leader lease in a Kubernetes Lease (MY
   /** The pod whose agent answers /primary with 200, once exactly one does. */
   async function soleWritablePrimary(among: TestPod[]): Promise<TestPod> {
     return waitFor('exactly one agent answering /primary with 200', async () => {
-      const answers = await Promise.all(among.map(async (pod) => ((await pod.agent('/primary').catch(() => undefined))?.status === 200 ? pod : undefined)));
-      const primaries = answers.filter((pod) => pod !== undefined);
-      return primaries.length === 1 ? primaries[0] : undefined;
+      const answers = await Promise.all(among.map(async (pod) => ({ pod, answer: await pod.agent('/primary').catch((error: Error) => error) })));
+      const primaries = answers.filter(({ answer }) => !(answer instanceof Error) && answer.status === 200);
+      if (primaries.length === 1) return primaries[0]!.pod;
+      // Thrown, so a timeout says what each agent answered last.
+      throw new Error(answers.map(({ pod, answer }) => `${pod.name}: ${answer instanceof Error ? answer.message : JSON.stringify(answer.body)}`).join('; '));
     });
   }
 

@@ -381,10 +381,14 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
       latencyMs = ms;
     },
     down: async () => {
+      // Stop accepting first, so no connection slips in between the two calls and holds close() open.
+      const closed = new Promise((resolve) => server.close(resolve));
       server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
+      await closed;
     },
     up: async () => {
+      // Idempotent, so a test's cleanup can call it whether or not the step that took the server down was reached.
+      if (server.listening) return;
       server.listen(port, host);
       await once(server, 'listening');
     },
