@@ -132,22 +132,24 @@ describe('Dockerfile.mysql', () => {
     assert.match(text, /in\s+(# )?no Debian suite/, 'the default names MySQL 8.4, which the tests cannot build: it says so');
   });
 
-  it("runs the repository's entrypoint, executable in the repository (COPY keeps the mode)", () => {
+  /** The final stage's COPY of `source`, a file that is executable in the repository (COPY keeps the mode). */
+  function executableCopied(source: string) {
     const copy = instructions(final, 'COPY')
       .map((instruction) => parseCopy(instruction.args))
-      .find((candidate) => candidate.sources.includes('images/mysql-entrypoint.sh'));
-    assert.ok(copy, 'images/mysql-entrypoint.sh is not copied');
-    accessSync('images/mysql-entrypoint.sh', constants.X_OK);
+      .find((candidate) => candidate.sources.includes(source));
+    assert.ok(copy, `${source} is not copied`);
+    accessSync(source, constants.X_OK);
+    return copy;
+  }
+
+  it("runs the repository's entrypoint, executable in the repository (COPY keeps the mode)", () => {
+    const copy = executableCopied('images/mysql-entrypoint.sh');
     assert.deepEqual(execForm(lastOf(final, 'ENTRYPOINT') ?? ''), [copy.destination]);
     assert.deepEqual(execForm(lastOf(final, 'CMD') ?? ''), [], "CMD [] so the base image's CMD (mysqld) is not passed as an argument");
   });
 
   it("carries the preStop hook where the StatefulSet's server container runs it", () => {
-    const copy = instructions(final, 'COPY')
-      .map((instruction) => parseCopy(instruction.args))
-      .find((candidate) => candidate.sources.includes('images/mysql-pre-stop.sh'));
-    assert.ok(copy, 'images/mysql-pre-stop.sh is not copied');
-    accessSync('images/mysql-pre-stop.sh', constants.X_OK);
+    const copy = executableCopied('images/mysql-pre-stop.sh');
     const statefulSet = readFileSync('manifests/statefulset.yaml', 'utf8');
     assert.ok(statefulSet.includes(copy.destination), `manifests/statefulset.yaml does not run ${copy.destination}`);
   });

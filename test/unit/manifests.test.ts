@@ -94,6 +94,14 @@ function selectorMatches(selector: Record<string, string> | undefined, labels: R
 
 const packageVersion = (JSON.parse(readFileSync('package.json', 'utf8')) as { version: string }).version;
 
+/** Every object rendered by kustomize passes the OpenAPI schemas, with no unknown fields. */
+function assertValidObjects(rendered: Rendered): void {
+  for (const object of rendered.objects) {
+    assert.doesNotThrow(() => validateAgainstSchema(object), `${object.kind} ${object.metadata.name}`);
+    assert.deepEqual(unknownFields(object), [], `${object.kind} ${object.metadata.name}`);
+  }
+}
+
 describe('manifests/ (the kustomize base)', () => {
   let base: Rendered;
   let statefulSet: IStatefulSet;
@@ -126,12 +134,7 @@ describe('manifests/ (the kustomize base)', () => {
     for (const object of base.objects) assert.equal(object.metadata.namespace, undefined, `${object.kind} ${object.metadata.name} sets a namespace`);
   });
 
-  it('validates every object against the Kubernetes OpenAPI schemas, with no unknown fields', () => {
-    for (const object of base.objects) {
-      assert.doesNotThrow(() => validateAgainstSchema(object), `${object.kind} ${object.metadata.name}`);
-      assert.deepEqual(unknownFields(object), [], `${object.kind} ${object.metadata.name}`);
-    }
-  });
+  it('validates every object against the Kubernetes OpenAPI schemas, with no unknown fields', () => assertValidObjects(base));
 
   it('the validation does catch a broken object and a misspelt field', () => {
     const broken = structuredClone(statefulSet) as unknown as ManifestObject;
@@ -430,12 +433,7 @@ describe('examples/dev-secret (overlay with a throwaway Secret)', () => {
     overlay = new Rendered(kustomizeBuild('examples/dev-secret'));
   });
 
-  it('renders valid objects', () => {
-    for (const object of overlay.objects) {
-      assert.doesNotThrow(() => validateAgainstSchema(object), `${object.kind} ${object.metadata.name}`);
-      assert.deepEqual(unknownFields(object), [], `${object.kind} ${object.metadata.name}`);
-    }
-  });
+  it('renders valid objects', () => assertValidObjects(overlay));
 
   it('generates the Secret the StatefulSet mounts, with the keys the agent reads and obviously fake values', () => {
     const secret = overlay.generated<ISecret>('Secret', 'mysql-ha-credentials');
@@ -457,12 +455,7 @@ for (const flavor of ['mysql', 'mariadb'] as const) {
       overlay = new Rendered(kustomizeBuild(`examples/${flavor}`));
     });
 
-    it('renders valid objects', () => {
-      for (const object of overlay.objects) {
-        assert.doesNotThrow(() => validateAgainstSchema(object), `${object.kind} ${object.metadata.name}`);
-        assert.deepEqual(unknownFields(object), [], `${object.kind} ${object.metadata.name}`);
-      }
-    });
+    it('renders valid objects', () => assertValidObjects(overlay));
 
     it(`runs ${AGENT_IMAGE} and the ${flavor} server image the container suites test, with MYSQL_HA_FLAVOR=${flavor}`, () => {
       const pod = podSpecOf(overlay.one<IStatefulSet>('StatefulSet', 'mysql-ha'));
@@ -479,12 +472,7 @@ describe('examples/small-cluster (overlay for clusters with fewer nodes than pod
     overlay = new Rendered(kustomizeBuild('examples/small-cluster'));
   });
 
-  it('renders valid objects', () => {
-    for (const object of overlay.objects) {
-      assert.doesNotThrow(() => validateAgainstSchema(object), `${object.kind} ${object.metadata.name}`);
-      assert.deepEqual(unknownFields(object), [], `${object.kind} ${object.metadata.name}`);
-    }
-  });
+  it('renders valid objects', () => assertValidObjects(overlay));
 
   it('only prefers one database pod per node, where the base requires it', () => {
     const antiAffinity = podSpecOf(overlay.one<IStatefulSet>('StatefulSet', 'mysql-ha')).affinity?.podAntiAffinity;
