@@ -53,7 +53,7 @@ export const haproxyDefaults = {
 } as const;
 
 /** Health-check timing shared by both backends. */
-export const healthCheck = { intervalMs: 1000, fastIntervalMs: 250, downIntervalMs: 250, fall: 2, rise: 1, timeoutMs: 1000 } as const;
+export const healthCheck = { intervalMs: 500, fastIntervalMs: 250, downIntervalMs: 250, fall: 2, rise: 1, timeoutMs: 1000 } as const;
 
 /**
  * Worst case from "an agent stops answering 200" to "HAProxy stops sending it traffic":
