@@ -3,6 +3,7 @@ import type { ControlInbox } from '../loop/controls.ts';
 import { answerFailsafe } from '../loop/failsafe.ts';
 import { type Check, checkContext, healthCheck, judge, livenessCheck, primaryCheck, readOnlyCheck, replicaCheck, roleOf } from '../loop/health.ts';
 import type { SnapshotBoard } from '../loop/snapshot.ts';
+import { bearerTokenMatches } from './bearer-token.ts';
 import type { AgentMetrics } from './metrics.ts';
 import { statusOf } from './status.ts';
 
@@ -103,7 +104,7 @@ export function buildApp({ board, controls, metrics, now, failsafePromiseMs }: A
     if (token === null) {
       return reply.code(401).send({ ok: false, reason: 'control endpoints are disabled: set MYSQL_HA_SWITCHOVER_TOKEN (or _FILE) on every agent' });
     }
-    if (request.headers.authorization !== `Bearer ${token}`) {
+    if (!bearerTokenMatches(request.headers.authorization, token)) {
       return reply.code(401).send({ ok: false, reason: 'missing or wrong bearer token (Authorization: Bearer <MYSQL_HA_SWITCHOVER_TOKEN>)' });
     }
   };
