@@ -36,6 +36,9 @@ export interface ActuatorOptions {
   clock: Clock;
 }
 
+/** How long each phase of an action took, in ms, for the log (a hand-over's: where its write gap went). */
+export type ActionPhases = Record<string, number>;
+
 /** Carries out one decided action. Throws on failure; the loop records it and decides again. */
 export class Actuator {
   readonly #server: SqlServer;
@@ -56,7 +59,14 @@ export class Actuator {
     this.#clock = options.clock;
   }
 
-  async run(action: Action): Promise<void> {
+  async run(action: Action): Promise<ActionPhases | undefined> {
+    // Only a hand-over reports its phases: its write gap is what users measure.
+    if (action.kind === 'hand-over') return this.#handOver(action.candidate, action.timeoutMs);
+    await this.#carryOut(action);
+    return undefined;
+  }
+
+  async #carryOut(action: Exclude<Action, { kind: 'hand-over' }>): Promise<void> {
     switch (action.kind) {
       case 'none':
         return;
@@ -93,8 +103,6 @@ export class Actuator {
         return this.#exec([STOP_REPLICA, ...this.#dialect.alignReplicaPosition, START_REPLICA]);
       case 'start-io-thread':
         return this.#exec([START_IO_THREAD]);
-      case 'hand-over':
-        return this.#handOver(action.candidate, action.timeoutMs);
     }
   }
 
@@ -106,13 +114,15 @@ export class Actuator {
    * The semi-sync source is turned off once the lease has moved (decide: replica-demoting).
    * If the candidate does not catch up in time nothing moves, and the next tick serves again.
    */
-  async #handOver(candidate: Peer, timeoutMs: number): Promise<void> {
+  async #handOver(candidate: Peer, timeoutMs: number): Promise<ActionPhases> {
     const self = this.#config.pod.name;
+    const started = this.#clock.now();
     await this.stopWrites();
+    const writesStopped = this.#clock.now();
     const [row] = await this.#server.query(this.#dialect.variablesQuery);
     if (!row) throw new AgentError('MYSQL_QUERY_FAILED', `${self}: the server variables query returned no row`);
     const executed = this.#dialect.parseVariables(row).gtidExecuted;
-    const deadline = this.#clock.now() + timeoutMs;
+    const deadline = writesStopped + timeoutMs;
     const peer = this.#connectPeer(candidate);
     try {
       for (;;) {
@@ -128,10 +138,19 @@ export class Actuator {
     } finally {
       await peer.close();
     }
+    const caughtUp = this.#clock.now();
     await this.#lease.handOver(candidate.name);
+    const handedOver = this.#clock.now();
     // The candidate promotes itself, and the other replicas follow it, as soon as their loops see
     // the lease: now, not on their next ticks.
     await this.#nudge(candidate);
+    const ms = (from: number, to: number) => Math.round(to - from);
+    return {
+      stopWritesMs: ms(started, writesStopped),
+      catchUpMs: ms(writesStopped, caughtUp),
+      leaseMs: ms(caughtUp, handedOver),
+      nudgeMs: ms(handedOver, this.#clock.now()),
+    };
   }
 
   /**

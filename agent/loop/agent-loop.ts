@@ -182,10 +182,10 @@ export class AgentLoop {
       const actionStarted = clock.now();
       board.publish({ runningAction: { kind: action.kind, since: actionStarted } });
       try {
-        await actuator.run(action);
+        const phases = await actuator.run(action);
         actionError = null;
         if (action.kind === 'configure-replication') watcher.reset();
-        log.info({ action: action.kind, elapsedMs: Math.round(clock.now() - actionStarted) }, 'action done');
+        log.info({ action: action.kind, elapsedMs: Math.round(clock.now() - actionStarted), ...(phases && { phases }) }, 'action done');
         acted = true;
         if (action.kind === 'hand-over' && request !== null) {
           const handoverMs = Math.round(clock.now() - actionStarted);

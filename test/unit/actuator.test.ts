@@ -152,8 +152,10 @@ test('actuator: configure-replication never inlines the replication password int
 });
 
 test('actuator: hand-over stops writes, reads what was executed after that, waits for the candidate, renews meanwhile, then moves the lease', async () => {
-  const { actuator, journal } = actuatorFor({ peerAnswers: [[{ applied: 0 }], [{ applied: 1 }]] });
-  await actuator.run({ kind: 'hand-over', candidate: OTHER, timeoutMs: 30_000 });
+  const clock = new FakeClock(0);
+  const { actuator, journal } = actuatorFor({ clock, onPeerQuery: () => clock.advance(300), peerAnswers: [[{ applied: 0 }], [{ applied: 1 }]] });
+  const phases = await actuator.run({ kind: 'hand-over', candidate: OTHER, timeoutMs: 30_000 });
+  assert.deepEqual(phases, { stopWritesMs: 0, catchUpMs: 600, leaseMs: 0, nudgeMs: 0 }, 'where the time went: two waits of 300 ms on the candidate');
   const index = (pattern: RegExp) => journal.findIndex((line) => pattern.test(line));
   const readOnly = index(/^local: .*super_read_only/i);
   const executed = index(/^local: SELECT @@server_id/);

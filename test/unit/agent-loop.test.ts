@@ -89,6 +89,7 @@ function loopOf(topology: typeof asPrimary, world: World, graceMs = GRACE_MS) {
         actions.push(action);
         clock.advance(120);
         if (action.kind === world.failing) throw new AgentError('MYSQL_QUERY_FAILED', `${action.kind} refused by the fake server`);
+        return undefined;
       },
     },
     peers: peerSet,
