@@ -8,6 +8,9 @@ import { type PodIdentity, parsePodName, podName } from './pod/ordinal.ts';
 // container). The README's configuration table lists the same names.
 
 const flavor = z.enum(['mysql', 'mariadb']);
+
+/** Longer than HAProxy takes to stop sending a pod traffic once its checks fail (failureDetectionSeconds in agent/haproxy/config.ts). */
+export const DEFAULT_DRAIN_MS = 2000;
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 const sqlName = z.string().regex(/^[A-Za-z0-9_]{1,32}$/, 'letters, digits and _ only, at most 32 characters');
 
@@ -55,6 +58,7 @@ const envSchema = z.object({
   MYSQL_HA_MYSQLD_DOWN_GRACE_MS: int(0, 600_000).default(1000),
   MYSQL_HA_FAILOVER_WINDOW_MS: int(0, 86_400_000).default(30_000),
   MYSQL_HA_TERMINATION_TIMEOUT_MS: int(1000, 3_600_000).default(40_000),
+  MYSQL_HA_DRAIN_MS: int(0, 600_000).default(DEFAULT_DRAIN_MS),
   MYSQL_HA_MYSQLD_MAY_STOP_FILE: z.string().startsWith('/', 'an absolute path').optional(),
   MYSQL_HA_LOSSLESS: z.enum(['auto', 'on', 'off']).default('auto'),
   MYSQL_HA_PAUSED: z.enum(['true', 'false']).default('false'),
@@ -117,6 +121,8 @@ export interface RunConfig {
     failoverWindowMs: number;
     /** After SIGTERM, how long the agent may take to hand over before it exits anyway. */
     terminationTimeoutMs: number;
+    /** After SIGTERM, how long every check fails before mysqld may stop, so HAProxy sends it nothing more. */
+    drainMs: number;
   };
   /** Written once this agent has nothing left for its mysqld to do at termination (the server container's preStop hook waits for it). */
   mysqldMayStopFile: string | null;
@@ -300,6 +306,7 @@ export function loadRunConfig(env: Env): RunConfig {
       mysqldDownGraceMs: p.MYSQL_HA_MYSQLD_DOWN_GRACE_MS,
       failoverWindowMs: p.MYSQL_HA_FAILOVER_WINDOW_MS,
       terminationTimeoutMs: p.MYSQL_HA_TERMINATION_TIMEOUT_MS,
+      drainMs: p.MYSQL_HA_DRAIN_MS,
     },
     mysqldMayStopFile: p.MYSQL_HA_MYSQLD_MAY_STOP_FILE ?? null,
     lossless: p.MYSQL_HA_LOSSLESS === 'on' || (p.MYSQL_HA_LOSSLESS === 'auto' && peers.length >= 3),

@@ -67,6 +67,7 @@ function initialSnapshot(config: RunConfig, clock: Clock): AgentSnapshot {
     lastSwitchover: null,
     heartbeatAt: clock.now(),
     runningAction: null,
+    writesStoppedBy: null,
   };
 }
 
@@ -103,9 +104,18 @@ export async function main(_args: string[]): Promise<number> {
       // Terminating: the loop hands the lease over (or releases it) while mysqld still serves.
       const limitMs = config.timings.terminationTimeoutMs;
       log.info({ signal, limitMs }, 'terminating: handing over first if this node holds the lease');
-      const finished = await Promise.race([controls.terminate(clock.now()).then(() => true), sleep(limitMs).then(() => false)]);
+      const since = clock.now();
+      const finished = await Promise.race([controls.terminate(since).then(() => true), sleep(limitMs).then(() => false)]);
       if (!finished)
         log.warn({ limitMs, decision: board.current.decision?.reason }, 'termination limit reached before the hand-over was done; stopping anyway');
+      // Every check has failed since SIGTERM; mysqld keeps serving until HAProxy has surely
+      // noticed, so no client is sent to a server that refuses connections (HAProxy would
+      // then wait a second before trying another).
+      const drainLeftMs = since + config.timings.drainMs - clock.now();
+      if (drainLeftMs > 0) {
+        log.info({ drainLeftMs: Math.round(drainLeftMs) }, 'draining: waiting for HAProxy to send this pod nothing more');
+        await sleep(drainLeftMs);
+      }
     }
     log.info({ signal }, 'stopping');
     loop?.stop();

@@ -166,7 +166,8 @@ export function renderHaproxyConfig(options: HaproxyConfigOptions): string {
     `# A pod that is down is checked every ${seconds(healthCheck.downIntervalMs)}, so a new primary gets traffic soon after it answers 200.`,
     '',
     'global',
-    '    log stdout format raw local0',
+    // ISO timestamps: a log line says when a server went down or up (kubectl logs, sandbox logs).
+    '    log stdout format iso local0',
     '',
     'defaults',
     '    log global',

@@ -52,7 +52,7 @@ const switchoverBody = {
 export function buildApp({ board, controls, metrics, now, failsafePromiseMs }: AppOptions): FastifyInstance {
   // Reject unknown query parameters instead of dropping them: a typo (?lags=5) must not silently mean "default lag".
   const app = Fastify({ logger: false, ajv: { customOptions: { removeAdditional: false } } });
-  const context = () => checkContext(board.current, now());
+  const context = () => checkContext(board.current, now(), controls.terminating);
   const maxLag = (lag: number | undefined) => lag ?? board.current.config.maxLagSeconds;
   const answer = (reply: FastifyReply, check: Check) =>
     reply.code(check.ok ? 200 : 503).send({ ok: check.ok, role: roleOf(board.current.observation), reason: check.reason });

@@ -9,7 +9,7 @@ export function statusOf(snapshot: AgentSnapshot, controls: Pick<ControlInbox, '
   const mysql = observation?.mysql;
   const up = mysql?.up ? mysql : null;
   const replica = up?.replica ?? null;
-  const health = judge(snapshot, (observed) => healthCheck(observed, checkContext(snapshot, now), snapshot.config.maxLagSeconds));
+  const health = judge(snapshot, (observed) => healthCheck(observed, checkContext(snapshot, now, controls.terminating), snapshot.config.maxLagSeconds));
   const primary = observation ? primaryOf(observation, topology) : null;
   const lease = observation?.lease;
   const warnings: string[] = [];

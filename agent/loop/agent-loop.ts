@@ -12,7 +12,7 @@ import type { Actuator } from './actuator.ts';
 import type { Clock } from './clock.ts';
 import type { ControlInbox, SwitchoverOutcome } from './controls.ts';
 import { decide, ERRANT_STATES, needsPrimaryPosition } from './decide.ts';
-import { checkContext, healthCheck, roleOf } from './health.ts';
+import { checkContext, healthCheck, roleOf, stopsWrites } from './health.ts';
 import type { SnapshotBoard } from './snapshot.ts';
 import type { Decision, FailsafeView, Observation, PeerStatus, SwitchoverRequest } from './state.ts';
 
@@ -167,7 +167,7 @@ export class AgentLoop {
     const previous = board.current;
     if (decision.reason !== previous.decision?.reason) log.info({ state: decision.state, action: decision.action.kind }, decision.reason);
     // Published before acting, so /status explains a long action (a clone, a hand-over) while it runs.
-    board.publish({ observation, decision, heartbeatAt: clock.now() });
+    board.publish({ observation, decision, heartbeatAt: clock.now(), writesStoppedBy: null });
 
     if (decision.state === 'stopping') controls.terminated();
     const request = observation.controls.switchover;
@@ -180,7 +180,7 @@ export class AgentLoop {
     if (decision.action.kind !== 'none') {
       const action = decision.action;
       const actionStarted = clock.now();
-      board.publish({ runningAction: { kind: action.kind, since: actionStarted } });
+      board.publish({ runningAction: { kind: action.kind, since: actionStarted }, ...(stopsWrites(action.kind) && { writesStoppedBy: action.kind }) });
       try {
         const phases = await actuator.run(action);
         actionError = null;
@@ -204,7 +204,12 @@ export class AgentLoop {
     const role = roleOf(observation);
     // Never rejects, and costs an API call only when the role changes (or once a minute).
     if (role !== 'unknown') void rolePublisher.publishRole(role, previousHolder(observation));
-    metrics.record(observation, role, healthCheck(observation, checkContext(board.current, clock.now()), config.maxLagSeconds), (clock.now() - started) / 1000);
+    metrics.record(
+      observation,
+      role,
+      healthCheck(observation, checkContext(board.current, clock.now(), controls.terminating), config.maxLagSeconds),
+      (clock.now() - started) / 1000,
+    );
     return acted;
   }
 

@@ -15,21 +15,28 @@ export interface CheckContext {
   lossless: boolean;
   /** The time of the request: the lease is judged now, not at the last observation. */
   now: number;
-  /** The action under way, if any: one that stops this node's writes fails /primary before the next observation shows it. */
-  runningAction: Action['kind'] | null;
+  /** A write-stopping action started since the last observation, which still shows this node writable. */
+  writesStoppedBy: Action['kind'] | null;
+  /** The pod is being deleted: every check fails, so HAProxy and the Service drain it before mysqld stops. */
+  terminating: boolean;
 }
 
 /** The context of a check made now, from the loop's latest snapshot. */
-export function checkContext(snapshot: Pick<AgentSnapshot, 'topology' | 'config' | 'runningAction'>, now: number): CheckContext {
-  return { topology: snapshot.topology, lossless: snapshot.config.lossless, now, runningAction: snapshot.runningAction?.kind ?? null };
+export function checkContext(snapshot: Pick<AgentSnapshot, 'topology' | 'config' | 'writesStoppedBy'>, now: number, terminating: boolean): CheckContext {
+  return { topology: snapshot.topology, lossless: snapshot.config.lossless, now, writesStoppedBy: snapshot.writesStoppedBy, terminating };
 }
 
 /**
- * Actions after which this node takes no more writes. /primary fails as soon as one starts, so
- * HAProxy's next check moves writes away instead of the one after the action ends (a hand-over
- * waits for its candidate to catch up, and every write sent here meanwhile fails on read-only).
+ * Actions after which this node takes no more writes. /primary fails as soon as one starts,
+ * and until an observation shows the result, so HAProxy's next check moves writes away instead
+ * of a later one (a hand-over waits for its candidate to catch up, and every write sent here
+ * meanwhile fails on read-only).
  */
 const writesStoppingActions: ReadonlySet<Action['kind']> = new Set(['hand-over', 'step-down', 'fence', 'release-lease']);
+
+export const stopsWrites = (kind: Action['kind']): boolean => writesStoppingActions.has(kind);
+
+const TERMINATING = 'pod terminating: draining connections before mysqld stops';
 
 const pass = (reason: string): Check => ({ ok: true, reason });
 const fail = (reason: string): Check => ({ ok: false, reason });
@@ -64,10 +71,9 @@ export function roleOf(observation: Observation | null): Role {
 /** GET /primary: this node takes writes, under a lease that has not run out. */
 export function primaryCheck(observation: Observation, context: CheckContext): Check {
   const { mysql, lease, heldUntil } = observation;
+  if (context.terminating) return fail(TERMINATING);
   if (!mysql.up) return fail(`mysqld unreachable: ${mysql.error}`);
-  if (context.runningAction !== null && writesStoppingActions.has(context.runningAction)) {
-    return fail(`writes stopping here: ${context.runningAction} under way`);
-  }
+  if (context.writesStoppedBy !== null) return fail(`writes stopping here: ${context.writesStoppedBy} started`);
   if (lease.state === 'held' && !lease.mine) return fail(`not the primary (${lease.record.holder} holds the lease)`);
   if (heldUntil === null || context.now >= heldUntil) return fail('this node does not hold the lease');
   if (mysql.variables.readOnly) return fail('primary is still read-only (setting up)');
@@ -79,6 +85,7 @@ export function primaryCheck(observation: Observation, context: CheckContext): C
 /** GET /replica: this node is a replica that serves reads within `maxLagSeconds`. */
 export function replicaCheck(observation: Observation, context: CheckContext, maxLagSeconds: number): Check {
   const { mysql } = observation;
+  if (context.terminating) return fail(TERMINATING);
   if (!mysql.up) return fail(`mysqld unreachable: ${mysql.error}`);
   if (roleOf(observation) === 'primary') return fail('this node is the primary');
   if (!mysql.variables.readOnly) return fail('replica is writable (not fenced)');

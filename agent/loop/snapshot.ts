@@ -20,6 +20,8 @@ export interface AgentSnapshot {
   readonly heartbeatAt: number;
   /** The action under way (a clone, a catch-up, a hand-over), since when on the agent's clock; null between actions. */
   readonly runningAction: { kind: Action['kind']; since: number } | null;
+  /** A write-stopping action (hand-over, step-down, fence, release) started since the last observation; cleared by the next one. */
+  readonly writesStoppedBy: Action['kind'] | null;
 }
 
 /** The one place a snapshot is published: the loop (and its start-up) write, HTTP reads. */

@@ -52,6 +52,7 @@ function loopOf(topology: typeof asPrimary, world: World, graceMs = GRACE_MS) {
     lastSwitchover: null,
     heartbeatAt: NOW - 10_000,
     runningAction: null,
+    writesStoppedBy: null,
   });
   const controls = new ControlInbox(false);
   const loop = new AgentLoop({
@@ -69,6 +70,7 @@ function loopOf(topology: typeof asPrimary, world: World, graceMs = GRACE_MS) {
         mysqldDownGraceMs: graceMs,
         failoverWindowMs: 60_000,
         terminationTimeoutMs: 40_000,
+        drainMs: 2000,
       },
     },
     dialect: { ...dialectForFlavor('mysql'), cloneFrom: null },

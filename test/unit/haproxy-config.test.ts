@@ -4,6 +4,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
+import { DEFAULT_DRAIN_MS } from '../../agent/config.ts';
 import { failureDetectionSeconds, haproxyDefaults, renderHaproxyConfig, resolversName } from '../../agent/haproxy/config.ts';
 import { haproxyCheck, isOfflineDnsWarning } from '../support/haproxy-check.ts';
 
@@ -178,6 +179,8 @@ describe('renderHaproxyConfig', () => {
       `stated ${statedMs} ms, outside [${quickestMs}, ${slowestMs}] ms for ${JSON.stringify(settings)}`,
     );
     assert.equal(statedMs, failureDetectionSeconds * 1000, 'the exported failureDetectionSeconds (in docs and benchmark) is the one stated');
+    // A terminating pod fails its checks, then keeps mysqld serving this long: HAProxy has stopped sending it clients by then.
+    assert.ok(DEFAULT_DRAIN_MS >= statedMs, `the agent's default drain ${DEFAULT_DRAIN_MS} ms is shorter than HAProxy's ${statedMs} ms detection`);
   });
 
   it('serves a stats page', () => {

@@ -27,6 +27,7 @@ function snapshotOf(topology: Topology, observation: Observation | null, heartbe
     lastSwitchover: null,
     heartbeatAt,
     runningAction: null,
+    writesStoppedBy: null,
   };
 }
 
@@ -72,12 +73,19 @@ const table: Array<[string, AgentSnapshot, string, number, RegExp]> = [
     /mysql-ha-1 holds the lease/,
   ],
   ...(['hand-over', 'step-down', 'fence', 'release-lease'] as const).map((kind): [string, AgentSnapshot, string, number, RegExp] => [
-    `a writable primary whose ${kind} has started is not /primary any more (HAProxy moves writes away before the action ends)`,
-    { ...writablePrimary, runningAction: { kind, since: NOW - 100 } },
+    `a writable primary whose ${kind} has started (its last observation still writable) is not /primary (HAProxy moves writes away now)`,
+    { ...writablePrimary, runningAction: { kind, since: NOW - 100 }, writesStoppedBy: kind },
     '/primary',
     503,
-    new RegExp(`writes stopping here: ${kind} under way`),
+    new RegExp(`writes stopping here: ${kind} started`),
   ]),
+  [
+    'a hand-over done, the next observation not yet taken: still not /primary',
+    { ...writablePrimary, writesStoppedBy: 'hand-over' },
+    '/primary',
+    503,
+    /writes stopping here: hand-over started/,
+  ],
   [
     'a writable primary running an action that keeps its writes (setup-primary) is still /primary',
     { ...writablePrimary, runningAction: { kind: 'setup-primary', since: NOW - 100 } },
@@ -112,6 +120,25 @@ for (const [name, snapshot, url, status, reason] of table) {
     assert.match(answer.body.reason, reason);
   });
 }
+
+test('a terminating pod fails every traffic check at once, so HAProxy and the Services drain it before mysqld stops; liveness stays green', async () => {
+  for (const [snapshot, url] of [
+    [writablePrimary, '/primary'],
+    [writablePrimary, '/read-only'],
+    [writablePrimary, '/health'],
+    [writablePrimary, '/readiness'],
+    [lagging, '/replica?lag=60'],
+    [lagging, '/read-only?lag=60'],
+  ] as const) {
+    const controls = new ControlInbox(false);
+    assert.equal((await get(snapshot, url, controls)).status, 200, `${url} before`);
+    void controls.terminate(NOW);
+    const answer = await get(snapshot, url, controls);
+    assert.equal(answer.status, 503, url);
+    assert.match(answer.body.reason, /pod terminating: draining connections before mysqld stops/);
+    assert.equal((await get(snapshot, '/liveness', controls)).status, 200);
+  }
+});
 
 test('GET /binlog-position: a ready primary gives file, position, GTIDs (executed and purged) and UUID', async () => {
   const answer = await get(writablePrimary, '/binlog-position');

@@ -42,6 +42,7 @@ test("primary position: waits (with the primary's reason) while it sets up, then
     lastSwitchover: null,
     heartbeatAt: NOW,
     runningAction: null,
+    writesStoppedBy: null,
   });
   const app = buildApp({ board, controls: new ControlInbox(false), metrics: new AgentMetrics(), now: () => NOW, failsafePromiseMs: 5000 });
   await app.listen({ host: ADDRESS, port });

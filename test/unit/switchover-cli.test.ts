@@ -33,6 +33,7 @@ function agentOn(topology: Topology, observation: Observation, controls: Control
     lastSwitchover: null,
     heartbeatAt: NOW,
     runningAction: null,
+    writesStoppedBy: null,
   });
   return buildApp({ board, controls, metrics: new AgentMetrics(), now: () => NOW, failsafePromiseMs: 5000 });
 }
