@@ -233,6 +233,18 @@ export class KubernetesLeaseStore implements LeaseStore {
     }
     const failure = describeApiFailure(error.cause);
     const reason = signal.aborted ? `no answer within ${this.requestTimeoutMs} ms` : failure.message;
-    return kubernetesApiError(`${this.description}: cannot ${operation}: ${error.verb} failed: ${reason}`, failure, error.verb, leaseResource, error.cause);
+    // The Role grants no create: the Lease comes with the manifests, so a refused create means it is missing.
+    const forbiddenHint =
+      error.verb === 'create'
+        ? `the Lease ${this.name} does not exist: apply manifests/lease.yaml (kubectl apply -k manifests/), which creates it empty`
+        : undefined;
+    return kubernetesApiError(
+      `${this.description}: cannot ${operation}: ${error.verb} failed: ${reason}`,
+      failure,
+      error.verb,
+      leaseResource,
+      error.cause,
+      forbiddenHint,
+    );
   }
 }

@@ -43,16 +43,20 @@ export function describeApiFailure(error: unknown): ApiFailure {
  * object. What to do and the code are in the message too: these errors reach the operator as
  * log lines and in /status.
  */
-export function kubernetesApiError(message: string, failure: ApiFailure, verb: string, resource: string, cause?: unknown): AgentError {
+export function kubernetesApiError(
+  message: string,
+  failure: ApiFailure,
+  verb: string,
+  resource: string,
+  cause?: unknown,
+  forbiddenHint = `grant "${verb}" on ${resource} to the agent's ServiceAccount (see the Role in manifests/rbac.yaml)`,
+): AgentError {
   const options = { cause, hintInMessage: true };
   switch (failure.status) {
     case 401:
       return new AgentError('KUBERNETES_UNAUTHORIZED', message, options);
     case 403:
-      return new AgentError('KUBERNETES_FORBIDDEN', message, {
-        ...options,
-        hint: `grant "${verb}" on ${resource} to the agent's ServiceAccount (see the Role in manifests/rbac.yaml)`,
-      });
+      return new AgentError('KUBERNETES_FORBIDDEN', message, { ...options, hint: forbiddenHint });
     case 404:
       return new AgentError('KUBERNETES_NOT_FOUND', message, options);
     case undefined:

@@ -18,7 +18,7 @@ import { waitFor } from '../support/cluster.ts';
 import { buildTestImages, ContainerTestCluster, type ContainerTestPod } from '../support/container-cluster.ts';
 import { waitNewPrimary } from '../support/failover-checks.ts';
 import { type FakeKubeApi, type KubeObject, selfSignedCertificate, startFakeKubeApi } from '../support/fake-kube-api.ts';
-import { enforceRole, podObject, writeServiceAccountFiles } from '../support/in-cluster-pod.ts';
+import { enforceRole, manifestLease, podObject, writeServiceAccountFiles } from '../support/in-cluster-pod.ts';
 
 const FLAVOR = 'mariadb';
 // The container suites publish on 127.0.16.; this one on its own addresses.
@@ -55,7 +55,7 @@ describe(`${FLAVOR}: container agents keeping their lease in a Kubernetes Lease,
           host: gateway,
           token,
           user: `system:serviceaccount:${NAMESPACE}:mysql-ha`,
-          objects: [...sandbox.pods.map((pod) => podObject(pod.name, NAMESPACE, pod.spec.address)), statefulSet(sandbox.pods.length)],
+          objects: [...sandbox.pods.map((pod) => podObject(pod.name, NAMESPACE, pod.spec.address)), statefulSet(sandbox.pods.length), manifestLease(NAMESPACE)],
         });
         const grants = enforceRole(api, RBAC_FILE);
         assert.ok(grants.includes('update leases') && grants.includes('patch pods'), `the Role grants only ${grants.join(', ')}`);

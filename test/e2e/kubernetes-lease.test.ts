@@ -21,7 +21,14 @@ import { manifestEnv } from '../../agent/pod/manifest-env.ts';
 import { queryRows, type Row, TestCluster, type TestPod, waitFor } from '../support/cluster.ts';
 import { ackedMissingOn, largestWriteGapMs, writeTarget } from '../support/failover-checks.ts';
 import { type FakeKubeApi, type KubeObject, selfSignedCertificate, startFakeKubeApi } from '../support/fake-kube-api.ts';
-import { assertServiceAccountMount, enforceRole, podObject, serviceAccountMountPrefix, writeServiceAccountFiles } from '../support/in-cluster-pod.ts';
+import {
+  assertServiceAccountMount,
+  enforceRole,
+  manifestLease,
+  podObject,
+  serviceAccountMountPrefix,
+  writeServiceAccountFiles,
+} from '../support/in-cluster-pod.ts';
 import { WritableSampler, WriteLoad } from '../support/write-load.ts';
 
 const FLAVOR = 'mariadb';
@@ -116,7 +123,7 @@ describe(`${FLAVOR}: agents keeping their leader lease in a Kubernetes Lease (MY
       tls,
       token,
       user: `system:serviceaccount:${NAMESPACE}:${SERVICE_ACCOUNT}`,
-      objects: POD_NAMES.map((name, ordinal) => podObject(name, NAMESPACE, `${PREFIX}${ordinal + 1}`)),
+      objects: [...POD_NAMES.map((name, ordinal) => podObject(name, NAMESPACE, `${PREFIX}${ordinal + 1}`)), manifestLease(NAMESPACE)],
     });
     const grants = enforceRole(api, RBAC_FILE);
     assert.ok(grants.includes('update leases') && grants.includes('patch pods'), `the Role grants only ${grants.join(', ')}`);

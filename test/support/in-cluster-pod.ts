@@ -147,3 +147,10 @@ export function podObject(name: string, namespace: string, podIP: string): KubeO
     status: { phase: 'Running', podIP },
   };
 }
+
+/** The leader Lease as manifests/lease.yaml creates it (empty), placed in `namespace`. */
+export function manifestLease(namespace: string, leaseFile = 'manifests/lease.yaml'): KubeObject {
+  const lease = parseAllDocuments(readFileSync(leaseFile, 'utf8'))[0]?.toJS() as KubeObject | undefined;
+  if (lease?.kind !== 'Lease') throw new Error(`${leaseFile}: expected a Lease`);
+  return { ...lease, metadata: { ...lease.metadata, namespace } };
+}

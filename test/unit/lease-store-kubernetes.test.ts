@@ -5,6 +5,7 @@ import { bootstrappedAnnotation, handedOverAnnotation, KubernetesLeaseStore } fr
 import type { LeaseRecord, LeaseStore } from '../../agent/coordination/lease.ts';
 import { kubeConfigForServer } from '../../agent/kubernetes/create-pod-role-publisher.ts';
 import { type FakeKubeApi, type KubeObject, startFakeKubeApi } from '../support/fake-kube-api.ts';
+import { manifestLease } from '../support/in-cluster-pod.ts';
 import { type LeaseStoreFixture, leaseStoreContract } from '../support/lease-store-contract.ts';
 
 const token = 'secret';
@@ -30,8 +31,13 @@ async function acquireRenewTakeOver(store: LeaseStore, other: LeaseStore): Promi
   return taken;
 }
 
-async function storesOnNewApi(): Promise<LeaseStoreFixture & { api: FakeKubeApi }> {
-  const api = await startFakeKubeApi({ token });
+/**
+ * Stores on a fresh fake API server. `asManifestsCreateIt`: the empty Lease of
+ * manifests/lease.yaml is there from the start, and the agents may not create one (the Role).
+ */
+async function storesOnNewApi(asManifestsCreateIt = false): Promise<LeaseStoreFixture & { api: FakeKubeApi }> {
+  const api = await startFakeKubeApi({ token, objects: asManifestsCreateIt ? [manifestLease(namespace)] : [] });
+  if (asManifestsCreateIt) api.deny('create', 'leases');
   const store = storeOn(api.url);
   const other = storeOn(api.url);
   let stopped = false;
@@ -56,7 +62,8 @@ async function storesOnNewApi(): Promise<LeaseStoreFixture & { api: FakeKubeApi 
   };
 }
 
-leaseStoreContract('Kubernetes Lease', storesOnNewApi);
+leaseStoreContract('Kubernetes Lease', () => storesOnNewApi());
+leaseStoreContract('Kubernetes Lease created empty by manifests/lease.yaml, no create granted', () => storesOnNewApi(true));
 
 describe('KubernetesLeaseStore: the Lease object', () => {
   const withApi = (test: (fixture: Awaited<ReturnType<typeof storesOnNewApi>>) => Promise<void>) => async () => {
@@ -175,12 +182,12 @@ describe('KubernetesLeaseStore: the Lease object', () => {
   );
 
   it(
-    'says which RBAC verb is missing when the API server answers 403',
+    'says which RBAC verb is missing when the API server answers 403, and that a refused create means the Lease is missing',
     withApi(async ({ api, store }) => {
       api.deny('create', 'leases');
       await assert.rejects(store.acquire('a', 10_000, null), (error: Error) => {
         assert.match(error.message, /^Kubernetes Lease db\/mysql-ha-leader: cannot acquire it for a: create failed: 403 Forbidden: /);
-        assert.match(error.message, /what to do: grant "create" on leases\.coordination\.k8s\.io to the agent's ServiceAccount/);
+        assert.match(error.message, /what to do: the Lease mysql-ha-leader does not exist: apply manifests\/lease\.yaml/);
         return true;
       });
       api.allow('create', 'leases');
