@@ -4,6 +4,7 @@
 import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
 import { StatefulSet } from 'kubernetes-models/apps/v1/StatefulSet';
 import { Lease } from 'kubernetes-models/coordination.k8s.io/v1/Lease';
+import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
 import { Role } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role';
 import { RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding';
@@ -14,7 +15,19 @@ import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 
 type ModelClass = { apiVersion: string; kind: string; new (data: never): { validate(): void } };
 
-const modelClasses: ModelClass[] = [Deployment, StatefulSet, Lease, PodDisruptionBudget, Role, RoleBinding, ConfigMap, Secret, Service, ServiceAccount];
+const modelClasses: ModelClass[] = [
+  Deployment,
+  StatefulSet,
+  Lease,
+  NetworkPolicy,
+  PodDisruptionBudget,
+  Role,
+  RoleBinding,
+  ConfigMap,
+  Secret,
+  Service,
+  ServiceAccount,
+];
 
 /** Throws with the schema's complaints when `object` is invalid, or when its kind is not known here. */
 export function validateAgainstSchema(object: { apiVersion: string; kind: string; metadata?: { name?: string } }): void {

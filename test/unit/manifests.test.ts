@@ -8,6 +8,7 @@ import { posix } from 'node:path';
 import { before, describe, it } from 'node:test';
 import type { IDeployment } from 'kubernetes-models/apps/v1/Deployment';
 import type { IStatefulSet } from 'kubernetes-models/apps/v1/StatefulSet';
+import type { INetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
 import type { IPodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
 import type { IRole } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role';
 import type { IRoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding';
@@ -22,6 +23,7 @@ import { roleLabelKey } from '../../agent/kubernetes/role-label.ts';
 import { CNF_FILE } from '../../agent/pod/stage.ts';
 import { validateAgainstSchema } from '../support/kubernetes-schemas.ts';
 import { kustomizeBuild, type ManifestObject } from '../support/kustomize.ts';
+import { admits, isolates, type PolicyPod } from '../support/network-policy.ts';
 import { unknownFields } from '../support/unknown-fields.ts';
 
 const requiredLabels = {
@@ -121,6 +123,8 @@ describe('manifests/ (the kustomize base)', () => {
       'ConfigMap/mysql-ha-haproxy-<hash>',
       'Deployment/mysql-ha-haproxy',
       'Lease/mysql-ha-leader',
+      'NetworkPolicy/mysql-ha',
+      'NetworkPolicy/mysql-ha-haproxy',
       'PodDisruptionBudget/mysql-ha',
       'PodDisruptionBudget/mysql-ha-haproxy',
       'Role/mysql-ha-agent',
@@ -328,6 +332,53 @@ describe('manifests/ (the kustomize base)', () => {
     assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: pod.serviceAccountName }]);
     base.one('ServiceAccount', pod.serviceAccountName!);
     assert.equal(podSpecOf(base.one<IDeployment>('Deployment', 'mysql-ha-haproxy')).automountServiceAccountToken, false, 'HAProxy needs no API token');
+  });
+
+  it('lets peers, HAProxy and labelled clients in, on their ports only; the agent API and the stats page are closed to everyone else', () => {
+    const policies = base.ofKind<INetworkPolicy>('NetworkPolicy');
+    const haproxySpec = podSpecOf(base.one<IDeployment>('Deployment', 'mysql-ha-haproxy'));
+    const podOf = (labels: Record<string, string>, spec?: IPodSpec, namespaceLabels: Record<string, string> = {}, sameNamespace = true): PolicyPod => ({
+      labels,
+      namespaceLabels,
+      sameNamespace,
+      ports: Object.fromEntries((spec ? allContainers(spec) : []).flatMap((c) => (c.ports ?? []).map((p) => [p.name ?? '', p.containerPort]))),
+    });
+    const database = podOf(statefulSet.spec?.template.metadata?.labels ?? {}, pod);
+    const proxy = podOf(base.one<IDeployment>('Deployment', 'mysql-ha-haproxy').spec?.template.metadata?.labels ?? {}, haproxySpec);
+    const client = { 'mysql-ha.io/client': 'true' };
+    const sources: Record<string, PolicyPod> = {
+      'a peer': database,
+      HAProxy: proxy,
+      'a labelled client pod': podOf(client),
+      'a pod of a labelled client namespace': podOf({}, undefined, client, false),
+      'an unlabelled pod of this namespace': podOf({ app: 'other' }),
+      'a labelled pod of an unlabelled other namespace': podOf(client, undefined, {}, false),
+    };
+    const [mysqlPort, agentPort] = [database.ports!.mysql!, database.ports!.agent!];
+    const [writePort, readPort, statsPort] = [proxy.ports!.write!, proxy.ports!.read!, proxy.ports!.stats!];
+    const expected: Array<[string, PolicyPod, number, string[]]> = [
+      ['mysqld', database, mysqlPort, ['a peer', 'HAProxy', 'a labelled client pod', 'a pod of a labelled client namespace']],
+      ['the agent API', database, agentPort, ['a peer', 'HAProxy']],
+      ['HAProxy writes', proxy, writePort, ['a labelled client pod', 'a pod of a labelled client namespace']],
+      ['HAProxy reads', proxy, readPort, ['a labelled client pod', 'a pod of a labelled client namespace']],
+      ['the stats page', proxy, statsPort, []],
+    ];
+    for (const [what, target, port, allowed] of expected) {
+      const admitted = Object.entries(sources)
+        .filter(([, source]) => admits(policies, source, target, port))
+        .map(([name]) => name);
+      assert.deepEqual(admitted, allowed, `${what} (port ${port})`);
+    }
+    // Every port a policy names is a port of the pods it selects (a renamed port would silently close).
+    for (const policy of policies) {
+      const target = [database, proxy].find((candidate) => isolates(policy, candidate));
+      assert.ok(target, `${policy.metadata?.name} selects neither the database nor the HAProxy pods`);
+      for (const rule of policy.spec?.ingress ?? []) {
+        for (const { port } of rule.ports ?? []) {
+          assert.ok(typeof port === 'string' && target.ports?.[port] !== undefined, `${policy.metadata?.name}: port ${port} is no named port of its pods`);
+        }
+      }
+    }
   });
 
   it("pins every image to a version, never latest; the project's images to package.json's version", () => {
