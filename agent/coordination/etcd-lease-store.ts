@@ -111,7 +111,7 @@ export class EtcdLeaseStore implements LeaseStore {
     });
   }
 
-  renew(record: LeaseRecord): Promise<LeaseWrite> {
+  renew(record: LeaseRecord, ttlMs: number): Promise<LeaseWrite> {
     return this.run(`renew the lease of ${record.holder}`, async (deadline) => {
       const leader = await this.get(this.leaderKey, deadline);
       const current = this.recordOf(leader);
@@ -120,19 +120,27 @@ export class EtcdLeaseStore implements LeaseStore {
         // The etcd lease has expired, so etcd has deleted (or is deleting) the key.
         return { ok: false, current: this.recordOf(await this.get(this.leaderKey, deadline)) };
       }
+      // An etcd lease keeps the TTL it was granted: another TTL needs a new one.
+      const sameTtl = leaseTtlSeconds(ttlMs) === leaseTtlSeconds(current.ttlMs);
+      const etcdLease = sameTtl ? leader.lease : (await this.client.leaseClient.leaseGrant({ TTL: leaseTtlSeconds(ttlMs) }, { deadline })).ID;
       // Strictly later, so that a renewal always shows as one, even within a millisecond.
       const renewedAt = Math.max(Date.now(), record.renewedAt + 1);
-      const stored = { holder: current.holder, term: current.term, ttlMs: current.ttlMs, renewedAt, handedOver: current.handedOver };
+      const stored = { holder: current.holder, term: current.term, ttlMs, renewedAt, handedOver: current.handedOver };
       const value = JSON.stringify(stored);
       const txn = await this.client
         .if(this.leaderKey, 'Mod', '==', record.version)
-        .then(this.client.put(this.leaderKey).value(value).lease(leader.lease))
+        .then(this.client.put(this.leaderKey).value(value).lease(etcdLease))
         .else(this.client.get(this.leaderKey))
         .options({ deadline })
         .commit();
-      if (txn.succeeded) return { ok: true, record: { ...stored, version: txn.header.revision } };
+      if (txn.succeeded) {
+        // The key moved to the new etcd lease: the old one holds nothing any more.
+        if (!sameTtl) await this.revokeQuietly(leader.lease, deadline);
+        return { ok: true, record: { ...stored, version: txn.header.revision } };
+      }
       const latest = txn.responses[0]?.response_range.kvs[0];
       if (latest?.value.toString() === value) return { ok: true, record: { ...stored, version: latest.mod_revision } };
+      if (!sameTtl) await this.revokeQuietly(etcdLease, deadline);
       return { ok: false, current: this.recordOf(latest) };
     });
   }

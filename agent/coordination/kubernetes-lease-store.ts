@@ -66,6 +66,11 @@ function versionOf(lease: V1Lease): string {
   return version;
 }
 
+/** leaseDurationSeconds holds whole seconds: a TTL is rounded up. */
+function durationSeconds(ttlMs: number): number {
+  return Math.max(1, Math.ceil(ttlMs / 1000));
+}
+
 /** The holder's record, or null when nobody holds the Lease (never acquired, or released). */
 function recordOf(lease: V1Lease): LeaseRecord | null {
   const spec: V1LeaseSpec = lease.spec ?? {};
@@ -117,7 +122,7 @@ export class KubernetesLeaseStore implements LeaseStore {
       const expected = expectedVersion === null ? current === null : lease !== undefined && versionOf(lease) === expectedVersion;
       if (!expected) return { ok: false, current };
 
-      const leaseDurationSeconds = Math.max(1, Math.ceil(ttlMs / 1000));
+      const leaseDurationSeconds = durationSeconds(ttlMs);
       const term = (lease?.spec?.leaseTransitions ?? 0) + 1;
       const now = new V1MicroTime(Date.now());
       const spec: V1LeaseSpec = { ...lease?.spec, holderIdentity: holder, leaseDurationSeconds, acquireTime: now, renewTime: now, leaseTransitions: term };
@@ -133,7 +138,7 @@ export class KubernetesLeaseStore implements LeaseStore {
     });
   }
 
-  renew(record: LeaseRecord): Promise<LeaseWrite> {
+  renew(record: LeaseRecord, ttlMs: number): Promise<LeaseWrite> {
     return this.run(`renew it for ${record.holder}`, async (call) => {
       const lease = await this.get(call);
       const current = lease === undefined ? null : recordOf(lease);
@@ -141,9 +146,10 @@ export class KubernetesLeaseStore implements LeaseStore {
       // Always a new renewTime: the API server skips an update that changes nothing, and
       // then the version would not change.
       const renewTime = new V1MicroTime(Math.max(Date.now(), current.renewedAt + 1));
-      const written = await this.replace({ ...lease, spec: { ...lease.spec, renewTime } }, call);
+      const leaseDurationSeconds = durationSeconds(ttlMs);
+      const written = await this.replace({ ...lease, spec: { ...lease.spec, renewTime, leaseDurationSeconds } }, call);
       if (written === undefined) return { ok: false, current: await this.readRecord(call) };
-      return { ok: true, record: { ...current, renewedAt: renewTime.getTime(), version: versionOf(written) } };
+      return { ok: true, record: { ...current, ttlMs: leaseDurationSeconds * 1000, renewedAt: renewTime.getTime(), version: versionOf(written) } };
     });
   }
 

@@ -112,7 +112,7 @@ export class LeaseKeeper {
 
   async #renew(record: LeaseRecord): Promise<LeaseRecord | null> {
     const started = this.#clock.now();
-    const result = await this.#store.renew(record);
+    const result = await this.#store.renew(record, this.#timings.ttlMs);
     if (!result.ok) {
       this.#heldUntil = null;
       return result.current;

@@ -15,8 +15,10 @@
  *    expired lease, or handing a held one over). On success the record has the new holder,
  *    `term` = previous term + 1 (1 for the first one), `renewedAt` = the store's notion of now,
  *    `ttlMs`, and `handedOver` as given (every reader learns how the lease changed hands).
- * 4. `renew(record)`: succeeds only if the stored record is still `record` (same version, same
- *    holder); keeps the term and `handedOver`, moves `renewedAt`, returns the new record.
+ * 4. `renew(record, ttlMs)`: succeeds only if the stored record is still `record` (same version,
+ *    same holder); keeps the term and `handedOver`, moves `renewedAt`, sets `ttlMs` (the holder's
+ *    own: a lease handed over by a peer, or one whose TTL a rolling restart changed, then lasts
+ *    as long as its holder fences by), returns the new record.
  * 5. `release(record)`: deletes (or empties) the record only if it is still `record`; true when
  *    it did. After a release `read()` returns null and `acquire(_, _, null)` can succeed.
  * 6. `bootstrapped` is a one-way flag of the cluster (set by `markBootstrapped`, never cleared,
@@ -48,7 +50,7 @@ export interface LeaseStore {
   readonly description: string;
   read(): Promise<LeaseRecord | null>;
   acquire(holder: string, ttlMs: number, expectedVersion: string | null, handedOver?: boolean): Promise<LeaseWrite>;
-  renew(record: LeaseRecord): Promise<LeaseWrite>;
+  renew(record: LeaseRecord, ttlMs: number): Promise<LeaseWrite>;
   release(record: LeaseRecord): Promise<boolean>;
   isBootstrapped(): Promise<boolean>;
   markBootstrapped(): Promise<void>;

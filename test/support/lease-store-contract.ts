@@ -118,7 +118,7 @@ export function leaseStoreContract(name: string, makeStore: () => Promise<LeaseS
         const handed = won(await store.acquire('b', ttlMs, elected.version, true));
         assert.equal(handed.handedOver, true);
         assert.deepEqual(await other.read(), handed);
-        const renewed = won(await other.renew(handed));
+        const renewed = won(await other.renew(handed, handed.ttlMs));
         assert.equal(renewed.handedOver, true);
         const taken = won(await store.acquire('a', ttlMs, renewed.version));
         assert.equal(taken.handedOver, false);
@@ -162,9 +162,9 @@ export function leaseStoreContract(name: string, makeStore: () => Promise<LeaseS
       '2: writes naming a stale version are refused with the current record and change nothing',
       withStores(async ({ store, other }) => {
         const first = won(await store.acquire('a', ttlMs, null));
-        const renewed = won(await store.renew(first));
+        const renewed = won(await store.renew(first, first.ttlMs));
         assert.deepEqual(refused(await other.acquire('b', ttlMs, first.version)), renewed);
-        assert.deepEqual(refused(await store.renew(first)), renewed);
+        assert.deepEqual(refused(await store.renew(first, first.ttlMs)), renewed);
         assert.equal(await store.release(first), false);
         assert.deepEqual(await other.read(), renewed);
         // A version of a record that is gone: refused, with nothing to return.
@@ -182,7 +182,7 @@ export function leaseStoreContract(name: string, makeStore: () => Promise<LeaseS
         versions.add(record.version);
         for (let round = 0; round < 3; round++) {
           const before = Date.now();
-          const renewed = won(await store.renew(record));
+          const renewed = won(await store.renew(record, record.ttlMs));
           assert.equal(renewed.holder, 'a');
           assert.equal(renewed.term, record.term);
           assert.equal(renewed.ttlMs, record.ttlMs);
@@ -199,14 +199,29 @@ export function leaseStoreContract(name: string, makeStore: () => Promise<LeaseS
     );
 
     it(
+      '4: renew sets the TTL its holder gives (a lease handed over by a peer with another TTL, a TTL changed by a rollout)',
+      withStores(async ({ store, other }) => {
+        const handed = won(await other.acquire('a', ttlMs, null, true));
+        const longer = won(await store.renew(handed, 3 * ttlMs));
+        assert.equal(longer.ttlMs, 3 * ttlMs);
+        assert.equal(longer.term, handed.term);
+        assert.equal(longer.handedOver, true);
+        assert.deepEqual(await other.read(), longer);
+        const back = won(await store.renew(longer, ttlMs));
+        assert.equal(back.ttlMs, ttlMs);
+        assert.deepEqual(await other.read(), back);
+      }),
+    );
+
+    it(
       '4, 5: a non-holder can neither renew nor release the record',
       withStores(async ({ store, other }) => {
         const record = won(await store.acquire('a', ttlMs, null));
-        assert.deepEqual(refused(await other.renew({ ...record, holder: 'b' })), record);
+        assert.deepEqual(refused(await other.renew({ ...record, holder: 'b' }, record.ttlMs)), record);
         assert.equal(await other.release({ ...record, holder: 'b' }), false);
         // After a takeover the old holder is the non-holder.
         const taken = won(await other.acquire('b', ttlMs, record.version));
-        assert.deepEqual(refused(await store.renew(record)), taken);
+        assert.deepEqual(refused(await store.renew(record, record.ttlMs)), taken);
         assert.equal(await store.release(record), false);
         assert.deepEqual(await store.read(), taken);
       }),
@@ -221,7 +236,7 @@ export function leaseStoreContract(name: string, makeStore: () => Promise<LeaseS
         assert.equal(b2.holder, 'b');
         const a3 = won(await store.acquire('a', ttlMs, b2.version));
         assert.equal(a3.term, 3);
-        const a3renewed = won(await store.renew(a3));
+        const a3renewed = won(await store.renew(a3, a3.ttlMs));
         assert.equal(a3renewed.term, 3);
         assert.equal(await store.release(a3renewed), true);
         const b4 = won(await other.acquire('b', ttlMs, null));
@@ -240,7 +255,7 @@ export function leaseStoreContract(name: string, makeStore: () => Promise<LeaseS
         assert.equal(await store.read(), null);
         assert.equal(await other.read(), null);
         assert.equal(await store.release(record), false);
-        assert.equal(refused(await store.renew(record)), null);
+        assert.equal(refused(await store.renew(record, record.ttlMs)), null);
         const again = won(await other.acquire('b', ttlMs, null));
         assert.equal(again.holder, 'b');
         assert.equal(again.term, 2);
@@ -264,7 +279,7 @@ export function leaseStoreContract(name: string, makeStore: () => Promise<LeaseS
         const current = await store.read();
         assert.equal(current?.holder, 'a');
         assert.equal(current?.term, 1);
-        const renewed = won(await store.renew(current!));
+        const renewed = won(await store.renew(current!, current!.ttlMs));
         const taken = won(await other.acquire('b', ttlMs, renewed.version));
         assert.equal(await other.release(taken), true);
         assert.equal(await store.read(), null);
@@ -297,7 +312,7 @@ export function leaseStoreContract(name: string, makeStore: () => Promise<LeaseS
         await assertFailsNamingStore(store.read(), store, withinMs);
         await assertFailsNamingStore(other.acquire('b', ttlMs, null), other, withinMs);
         await assertFailsNamingStore(other.acquire('b', ttlMs, record.version), other, withinMs);
-        await assertFailsNamingStore(store.renew(record), store, withinMs);
+        await assertFailsNamingStore(store.renew(record, record.ttlMs), store, withinMs);
         await assertFailsNamingStore(store.release(record), store, withinMs);
         await assertFailsNamingStore(store.isBootstrapped(), store, withinMs);
         await assertFailsNamingStore(store.markBootstrapped(), store, withinMs);

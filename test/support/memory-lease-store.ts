@@ -38,11 +38,11 @@ export class MemoryLeaseStore implements LeaseStore {
     return { ok: true, record: this.put(holder, ttlMs, undefined, handedOver) };
   }
 
-  async renew(record: LeaseRecord): Promise<LeaseWrite> {
+  async renew(record: LeaseRecord, ttlMs: number): Promise<LeaseWrite> {
     this.#call('renew');
     this.#clock.advance(this.latencyMs);
     if (this.record?.version !== record.version || this.record.holder !== record.holder) return { ok: false, current: this.record };
-    return { ok: true, record: this.put(record.holder, record.ttlMs, record.term, record.handedOver) };
+    return { ok: true, record: this.put(record.holder, ttlMs, record.term, record.handedOver) };
   }
 
   async release(record: LeaseRecord): Promise<boolean> {

@@ -39,6 +39,16 @@ test('lease keeper: renews once per renew period, and each renewal moves the dea
   assert.equal(renewed.heldUntil, START + timings.renewPeriodMs + timings.ttlMs - timings.fenceMarginMs);
 });
 
+test('lease keeper: a lease handed over by a peer with a shorter TTL than this fencing margin is renewed at once with this TTL, so it serves', async () => {
+  const { store, keeper } = keeperOf();
+  // A peer still on an older, shorter TTL (a rollout changing it): as written, it would expire before this node's margin.
+  store.put('mysql-ha-0', timings.fenceMarginMs - 500, 4, true);
+  const seen = await keeper.observe(true);
+  assert.equal(store.record?.ttlMs, timings.ttlMs, "the record now carries this holder's TTL");
+  assert.equal(seen.heldUntil, START + timings.ttlMs - timings.fenceMarginMs);
+  assert.equal(store.record?.handedOver, true);
+});
+
 test('lease keeper: a holder that may not keep the lease (mysqld down past its grace) stops renewing; its deadline stays', async () => {
   const { clock, store, keeper } = keeperOf();
   await keeper.acquire(null);

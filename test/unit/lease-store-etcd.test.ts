@@ -125,7 +125,7 @@ describe('EtcdLeaseStore: server-side expiry', () => {
       // still act as primary). A slow machine can only make this longer.
       const goneAfterMs = performance.now() - requested;
       assert.ok(goneAfterMs >= ttlMs, `the lease disappeared ${Math.round(goneAfterMs)} ms after it was requested, before its ${ttlMs} ms TTL`);
-      const renewal = await store.renew(acquired.record);
+      const renewal = await store.renew(acquired.record, acquired.record.ttlMs);
       assert.deepEqual(renewal, { ok: false, current: null });
       const taken = await other.acquire('b', 1000, null);
       assert.ok(taken.ok);
@@ -144,7 +144,7 @@ describe('EtcdLeaseStore: server-side expiry', () => {
       let record = acquired.record;
       for (let renewal = 0; renewal < 8; renewal++) {
         await sleep(300);
-        const renewed = await store.renew(record);
+        const renewed = await store.renew(record, record.ttlMs);
         assert.ok(renewed.ok, `renewal ${renewal + 1} (${Math.round(300 * (renewal + 1))} ms after acquiring) was refused`);
         record = renewed.record;
       }

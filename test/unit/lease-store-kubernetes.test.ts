@@ -24,7 +24,7 @@ function storeOn(url: string, timeoutMs = requestTimeoutMs): KubernetesLeaseStor
 async function acquireRenewTakeOver(store: LeaseStore, other: LeaseStore): Promise<{ ok: true; record: LeaseRecord }> {
   const acquired = await store.acquire('a', 10_000, null);
   assert.ok(acquired.ok);
-  const renewed = await store.renew(acquired.record);
+  const renewed = await store.renew(acquired.record, acquired.record.ttlMs);
   assert.ok(renewed.ok);
   const taken = await other.acquire('b', 10_000, renewed.record.version);
   assert.ok(taken.ok);
@@ -95,7 +95,7 @@ describe('KubernetesLeaseStore: the Lease object', () => {
       assert.equal(Date.parse(String(spec.renewTime)), acquired.record.renewedAt);
       assert.equal(lease.metadata.resourceVersion, acquired.record.version);
 
-      const renewed = await store.renew(acquired.record);
+      const renewed = await store.renew(acquired.record, acquired.record.ttlMs);
       assert.ok(renewed.ok);
       lease = storedLease(api);
       assert.equal((lease.spec as Record<string, unknown>).acquireTime, spec.acquireTime);
@@ -195,7 +195,7 @@ describe('KubernetesLeaseStore: the Lease object', () => {
       assert.ok(acquired.ok);
       api.deny('update', 'leases');
       await assert.rejects(
-        store.renew(acquired.record),
+        store.renew(acquired.record, acquired.record.ttlMs),
         /cannot renew it for a: update failed: 403 Forbidden: .*grant "update" on leases\.coordination\.k8s\.io/,
       );
       api.deny('get', 'leases');
