@@ -11,6 +11,9 @@ const flavor = z.enum(['mysql', 'mariadb']);
 
 /** Longer than HAProxy takes to stop sending a pod traffic once its checks fail (failureDetectionSeconds in agent/haproxy/config.ts). */
 export const DEFAULT_DRAIN_MS = 2000;
+
+/** The administrator for people, as the sandbox and the manifests name it. */
+export const DEFAULT_ADMIN_USER = 'admin';
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 const sqlName = z.string().regex(/^[A-Za-z0-9_]{1,32}$/, 'letters, digits and _ only, at most 32 characters');
 
@@ -35,6 +38,7 @@ const envSchema = z.object({
   MYSQL_HA_AGENT_USER: sqlName.default('mysqlha_agent'),
   MYSQL_HA_REPLICATION_USER: sqlName.default('mysqlha_repl'),
   MYSQL_HA_APP_USER: sqlName.default('app'),
+  MYSQL_HA_ADMIN_USER: sqlName.default(DEFAULT_ADMIN_USER),
   MYSQL_HA_APP_DATABASE: sqlName.default('app'),
   MYSQL_HA_HTTP_HOST: z.string().min(1).default('0.0.0.0'),
   MYSQL_HA_HTTP_PORT: int(1, 65535).default(8080),
@@ -84,6 +88,8 @@ export interface StageConfig {
   serverId: number;
   reportHost: string;
   agent: Credentials;
+  /** The people's administrator (every privilege, with a password), when a password is given: root is locked. */
+  admin: Credentials | null;
   appDatabase: string;
 }
 
@@ -227,6 +233,7 @@ export function loadStageConfig(env: Env): StageConfig {
   const parsed = parseEnv(env, problems);
   const pod = resolvePod(env, problems);
   const agentPassword = readSecret(env, 'MYSQL_HA_AGENT_PASSWORD', problems);
+  const adminPassword = readOptionalSecret(env, 'MYSQL_HA_ADMIN_PASSWORD', problems);
   const peers = parsed && pod ? resolvePeers(parsed, pod, problems) : [];
   problems.throwIfAny();
   const p = parsed!;
@@ -237,6 +244,7 @@ export function loadStageConfig(env: Env): StageConfig {
     serverId: p.MYSQL_HA_SERVER_ID_BASE + self.ordinal,
     reportHost: peers.find((peer) => peer.name === self.name)?.host ?? self.name,
     agent: { user: p.MYSQL_HA_AGENT_USER, password: agentPassword },
+    admin: adminPassword === null ? null : { user: p.MYSQL_HA_ADMIN_USER, password: adminPassword },
     appDatabase: p.MYSQL_HA_APP_DATABASE,
   };
 }

@@ -15,7 +15,7 @@ import { agentUrl, podStatus } from '../agent/sandbox/agents.ts';
 import { SandboxCluster } from '../agent/sandbox/cluster.ts';
 import { ensurePrerequisites } from '../agent/sandbox/install.ts';
 import { MYSQL_PORT, type SandboxPod } from '../agent/sandbox/pod.ts';
-import { accepts, rootQuery, waitFor } from '../agent/sandbox/probes.ts';
+import { accepts, adminQuery, waitFor } from '../agent/sandbox/probes.ts';
 import { runtimeFor } from '../agent/sandbox/runtime.ts';
 import { WriteLoad } from '../test/support/write-load.ts';
 
@@ -131,7 +131,7 @@ async function heal(cluster: SandboxCluster, old: SandboxPod, clonesBefore: numb
 async function underLoad(cluster: SandboxCluster, event: (primary: SandboxPod) => Promise<void>) {
   const old = await cluster.primary();
   const clonesBefore = clonesBy(old);
-  const serverId = Number((await rootQuery<{ serverId: number }>(old, 'SELECT @@server_id AS serverId'))[0]!.serverId);
+  const serverId = Number((await adminQuery<{ serverId: number }>(old, 'SELECT @@server_id AS serverId'))[0]!.serverId);
   const load = new WriteLoad(writeTarget(cluster), 4);
   let eventAt: number;
   let firstNew: number;
@@ -145,7 +145,7 @@ async function underLoad(cluster: SandboxCluster, event: (primary: SandboxPod) =
     await load.stop();
   }
   const primary = await cluster.primary();
-  const present = new Set((await rootQuery<{ id: number }>(primary, 'SELECT id FROM app.acked_writes')).map((row) => Number(row.id)));
+  const present = new Set((await adminQuery<{ id: number }>(primary, 'SELECT id FROM app.acked_writes')).map((row) => Number(row.id)));
   const lost = load.acked.filter((id) => !present.has(id)).length;
   return { old, clonesBefore, recoveryMs: firstNew - eventAt, gapMs: firstNew - (load.lastAckBy(serverId) ?? eventAt), lost };
 }
@@ -239,7 +239,7 @@ async function asyncFailovers(cluster: SandboxCluster, flavor: Flavor) {
 }
 
 async function questions(pod: SandboxPod): Promise<number> {
-  const [row] = await rootQuery<{ Value: string }>(pod, "SHOW GLOBAL STATUS LIKE 'Questions'");
+  const [row] = await adminQuery<{ Value: string }>(pod, "SHOW GLOBAL STATUS LIKE 'Questions'");
   return Number(row!.Value);
 }
 
@@ -341,7 +341,7 @@ async function benchFlavor(flavor: Flavor): Promise<BenchResults> {
     await cluster.startHaproxy();
     await cluster.waitHealthy(120_000);
     await cluster.waitHaproxySettled(30_000);
-    const version = (await rootQuery<{ version: string }>(cluster.pods[0]!, 'SELECT VERSION() AS version'))[0]!.version;
+    const version = (await adminQuery<{ version: string }>(cluster.pods[0]!, 'SELECT VERSION() AS version'))[0]!.version;
     await WriteLoad.prepare(writeTarget(cluster));
     log(`${flavor}: footprint over ${idleSeconds} s idle`);
     const idle = await footprint(cluster);

@@ -125,7 +125,7 @@ async function up(values: Values): Promise<number> {
     progress('waiting until every pod is healthy');
     await cluster.waitHealthy(120_000);
     await cluster.waitHaproxySettled(30_000);
-    await cluster.ensureAdmin(await cluster.primary());
+    await cluster.readVersion(await cluster.primary());
     cluster.save();
   } catch (error) {
     progress('start failed: stopping what was started');

@@ -13,13 +13,13 @@ import { haproxyDefaults, renderHaproxyConfig } from '../haproxy/config.ts';
 import type { Flavor } from '../mysql/dialect/types.ts';
 import { manifestEnv } from '../pod/manifest-env.ts';
 import { podName } from '../pod/ordinal.ts';
-import { ensureAdminAccount } from '../sandbox/admin-account.ts';
 import { findPrimary, waitHealthy } from '../sandbox/agents.ts';
 import { type ClusterFile, describeCluster, writeClusterFile } from '../sandbox/cluster-file.ts';
 import { ETCD_CLIENT_PORT } from '../sandbox/etcd-process.ts';
 import { waitHaproxySettled } from '../sandbox/haproxy-process.ts';
 import { readOrWriteSecrets, type SecretName } from '../sandbox/plan.ts';
 import { AGENT_PORT, MYSQL_PORT } from '../sandbox/pod.ts';
+import { serverVersion } from '../sandbox/probes.ts';
 import { INFRA_BASE_IMAGE } from './base-images.ts';
 import { docker, dockerSucceeds, ensureDockerEngine } from './docker.ts';
 import { AGENT_IMAGE, imagesPresent, serverImage, serverVariant } from './images.ts';
@@ -36,10 +36,11 @@ const PRE_STOP_HOOK = '/usr/local/bin/mysql-ha-pre-stop.sh';
 
 /** Where the pods' Secret is mounted, with its keys as file names (as manifests/agent.env names them). */
 const SECRETS_MOUNT = '/etc/mysql-ha/secrets';
-const SECRET_KEYS: Record<Exclude<SecretName, 'admin'>, string> = {
+const SECRET_KEYS: Record<SecretName, string> = {
   agent: 'agent-password',
   replication: 'replication-password',
   app: 'app-password',
+  admin: 'admin-password',
   switchover: 'switchover-token',
 };
 
@@ -57,7 +58,7 @@ export interface ContainerSandboxOptions {
   /** More volumes (docker --volume specs) for the `stage` and agent containers, e.g. a service-account directory. */
   agentVolumes?: string[];
   /** Builds each pod's handle (tests pass a subclass with helpers). */
-  createPod?: (sandboxId: string, name: string, address: string, dir: string) => ContainerPod;
+  createPod?: (sandboxId: string, name: string, address: string, dir: string, adminPasswordFile: string) => ContainerPod;
 }
 
 /** One pod's containers, and where this machine reaches it. */
@@ -65,16 +66,23 @@ export class ContainerPod {
   readonly name: string;
   readonly spec: { address: string; dir: string };
   readonly containers: { pod: string; mysql: string; agent: string };
+  readonly #adminPasswordFile: string;
 
-  constructor(sandboxId: string, name: string, address: string, dir: string) {
+  constructor(sandboxId: string, name: string, address: string, dir: string, adminPasswordFile: string) {
     this.name = name;
     this.spec = { address, dir };
+    this.#adminPasswordFile = adminPasswordFile;
     this.containers = { pod: `${sandboxId}-${name}`, mysql: `${sandboxId}-${name}-mysql`, agent: `${sandboxId}-${name}-agent` };
   }
 
   /** The pod's DNS name on the sandbox network, as on the headless Service. */
   get host(): string {
     return `${this.name}.${STATEFUL_SET}`;
+  }
+
+  /** The administrator's password, as the pod's Secret holds it. */
+  get adminPassword(): string {
+    return readFileSync(this.#adminPasswordFile, 'utf8');
   }
 
   /** Volumes as directories of the sandbox; the server's socket is in run/, reachable from this machine. */
@@ -114,7 +122,7 @@ export class ContainerSandbox {
     const createPod = options.createPod ?? ((...args) => new ContainerPod(...args));
     this.pods = Array.from({ length: options.replicas }, (_, ordinal) => {
       const name = podName(STATEFUL_SET, ordinal);
-      return createPod(this.id, name, `${this.options.addressPrefix}${ordinal + 1}`, join(dir, name));
+      return createPod(this.id, name, `${this.options.addressPrefix}${ordinal + 1}`, join(dir, name), this.#secretFiles.admin);
     });
   }
 
@@ -170,7 +178,7 @@ export class ContainerSandbox {
     await waitHealthy(this.pods, 180_000, this.dir);
     await waitHaproxySettled(this.haproxyAddress, this.pods.length, 30_000, `docker logs ${this.id}-haproxy`);
     const primary = await findPrimary(this.pods, 30_000);
-    this.version = await ensureAdminAccount(primary, this.secrets.admin);
+    this.version = await serverVersion(primary);
     this.save();
   }
 

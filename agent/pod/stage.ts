@@ -1,6 +1,7 @@
 import { escape as escapeValue } from 'mysql2';
-import type { StageConfig } from '../config.ts';
+import type { Credentials, StageConfig } from '../config.ts';
 import { dialectForFlavor } from '../mysql/dialect/index.ts';
+import type { Dialect } from '../mysql/dialect/types.ts';
 
 export const CNF_FILE = 'mysql-ha.cnf';
 export const INIT_SQL_FILE = 'agent-init.sql';
@@ -13,6 +14,17 @@ export interface StagedFiles {
 /** The account the agent logs in with, as SQL: 'user'@'%'. */
 export function agentAccount(user: string): string {
   return `${escapeValue(user)}@'%'`;
+}
+
+/** The administrator for people, on this node only (the same on every node, each from its own init SQL). */
+function adminAccountSql(admin: Credentials, dialect: Dialect): string[] {
+  const account = `${escapeValue(admin.user)}@'%'`;
+  return [
+    `CREATE USER IF NOT EXISTS ${account} IDENTIFIED BY ${escapeValue(admin.password)}`,
+    // Follows a rotated Secret on the next restart.
+    `ALTER USER ${account} IDENTIFIED BY ${escapeValue(admin.password)}`,
+    ...dialect.adminGrants(account),
+  ];
 }
 
 /**
@@ -34,6 +46,9 @@ export function renderStagedFiles(config: StageConfig, initDir: string): StagedF
     'relay_log_recovery = ON',
     ...dialect.cnfLines(node),
     `init_file = ${initFile}`,
+    // Accounts match by address only: no DNS lookup per connection, and no account that a
+    // changed reverse record (or root@<hostname>) could open.
+    'skip_name_resolve = ON',
     '',
   ].join('\n');
 
@@ -46,6 +61,11 @@ export function renderStagedFiles(config: StageConfig, initDir: string): StagedF
     // Follows a rotated Secret on the next restart.
     `ALTER USER ${account} IDENTIFIED BY ${escapeValue(config.agent.password)};`,
     ...dialect.agentGrants(account, config.appDatabase).map((grant) => `${grant};`),
+    // Nobody logs in as root, over TCP or the socket, with or without a password: people use
+    // the administrator below, the agent its own account.
+    "ALTER USER IF EXISTS 'root'@'localhost' ACCOUNT LOCK;",
+    "DROP USER IF EXISTS 'root'@'127.0.0.1', 'root'@'::1';",
+    ...(config.admin ? adminAccountSql(config.admin, dialect).map((statement) => `${statement};`) : []),
     '',
   ].join('\n');
   return { cnf, initSql };

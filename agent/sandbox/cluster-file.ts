@@ -2,10 +2,10 @@
 // switchover) can reach and control the sandbox.
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { DEFAULT_ADMIN_USER } from '../config.ts';
 import { AgentError, messageOf } from '../errors.ts';
 import { haproxyDefaults } from '../haproxy/config.ts';
 import type { Flavor } from '../mysql/dialect/types.ts';
-import { ADMIN_USER } from './admin-account.ts';
 import type { SecretName } from './plan.ts';
 import { AGENT_PORT, MYSQL_PORT } from './pod.ts';
 
@@ -82,7 +82,7 @@ export function describeCluster(sandbox: SandboxDescription): ClusterFile {
     },
     etcd: { endpoint: sandbox.etcdEndpoint, pid: sandbox.etcdPid ?? null },
     app: { user: 'app', password: sandbox.secrets.app, database: 'app' },
-    admin: { user: ADMIN_USER, password: sandbox.secrets.admin },
+    admin: { user: DEFAULT_ADMIN_USER, password: sandbox.secrets.admin },
     switchoverToken: sandbox.secrets.switchover,
   };
 }

@@ -2,14 +2,13 @@ import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { AgentError } from '../errors.ts';
 import type { Flavor } from '../mysql/dialect/types.ts';
-import { ensureAdminAccount } from './admin-account.ts';
 import { findPrimary, waitHealthy } from './agents.ts';
 import { type ClusterFile, describeCluster, readClusterFile, writeClusterFile } from './cluster-file.ts';
 import { EtcdProcess } from './etcd-process.ts';
 import { HaproxyProcess } from './haproxy-process.ts';
 import { planCluster, readOrWriteSecrets, type SecretName } from './plan.ts';
 import { AGENT_PORT, isRunning, MYSQL_PORT, SandboxPod, type SandboxPodSpec } from './pod.ts';
-import { assertPortsFree } from './probes.ts';
+import { assertPortsFree, serverVersion } from './probes.ts';
 import type { ServerRuntime } from './runtime.ts';
 
 // Names other modules have always imported from here.
@@ -178,9 +177,9 @@ export class SandboxCluster {
     return waitHealthy(this.pods, timeoutMs, this.dir);
   }
 
-  /** The sandbox's administrator: every privilege on every pod, created on the primary so it replicates. */
-  async ensureAdmin(primary: SandboxPod): Promise<void> {
-    this.version = await ensureAdminAccount(primary, this.secrets.admin);
+  /** Reads the servers' version (from the primary) for describe(). */
+  async readVersion(primary: SandboxPod): Promise<void> {
+    this.version = await serverVersion(primary);
   }
 
   describe(): ClusterFile {

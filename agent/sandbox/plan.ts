@@ -53,6 +53,7 @@ export function planCluster(options: ClusterPlanOptions, secretFiles: Record<Sec
       MYSQL_HA_AGENT_PASSWORD_FILE: secretFiles.agent,
       MYSQL_HA_REPLICATION_PASSWORD_FILE: secretFiles.replication,
       MYSQL_HA_APP_PASSWORD_FILE: secretFiles.app,
+      MYSQL_HA_ADMIN_PASSWORD_FILE: secretFiles.admin,
       MYSQL_HA_SWITCHOVER_TOKEN_FILE: secretFiles.switchover,
       MYSQL_HA_LEASE_BACKEND: 'etcd',
       MYSQL_HA_ETCD_ENDPOINTS: options.etcdEndpoint,

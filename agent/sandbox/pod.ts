@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AgentError } from '../errors.ts';
@@ -65,6 +65,13 @@ export class SandboxPod {
       mysqldLog: join(dir, 'mysqld.log'),
       agentLog: join(dir, 'agent.log'),
     };
+  }
+
+  /** The administrator's password: the file the pod's stage step reads it from. */
+  get adminPassword(): string {
+    const file = this.spec.env.MYSQL_HA_ADMIN_PASSWORD_FILE;
+    if (!file) throw new AgentError('SANDBOX_START_FAILED', `${this.name}: no MYSQL_HA_ADMIN_PASSWORD_FILE in its environment`);
+    return readFileSync(file, 'utf8');
   }
 
   /** The init container's step: the real `mysql-ha-agent stage`. */

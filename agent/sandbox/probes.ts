@@ -3,6 +3,7 @@
 import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type Connection, createConnection } from 'mysql2/promise';
+import { DEFAULT_ADMIN_USER } from '../config.ts';
 import { AgentError, messageOf } from '../errors.ts';
 import type { SandboxPodSpec } from './pod.ts';
 
@@ -63,22 +64,30 @@ export async function assertPortsFree(owner: Pick<SandboxPodSpec, 'name' | 'addr
   }
 }
 
-/** root over the pod's own socket: the administrator's view, independent of the agent. */
-export function rootConnection(pod: { paths: { socket: string } }): Promise<Connection> {
-  return createConnection({ socketPath: pod.paths.socket, user: 'root', password: '' });
+/** A pod's server as its administrator sees it: the socket, and the administrator's password (root is locked). */
+export interface AdminReachable {
+  readonly paths: { socket: string };
+  readonly adminPassword: string;
 }
 
-/** One statement as root over the pod's socket, on a connection of its own; its rows, typed by the caller. */
-export async function rootQuery<Row extends object = Record<string, unknown>>(
-  pod: { paths: { socket: string } },
-  sql: string,
-  values?: unknown[],
-): Promise<Row[]> {
-  const connection = await rootConnection(pod);
+/** The administrator over the pod's own socket: the view of a person, independent of the agent. */
+export function adminConnection(pod: AdminReachable): Promise<Connection> {
+  return createConnection({ socketPath: pod.paths.socket, user: DEFAULT_ADMIN_USER, password: pod.adminPassword });
+}
+
+/** One statement as the administrator over the pod's socket, on a connection of its own; its rows, typed by the caller. */
+export async function adminQuery<Row extends object = Record<string, unknown>>(pod: AdminReachable, sql: string, values?: unknown[]): Promise<Row[]> {
+  const connection = await adminConnection(pod);
   try {
     const [rows] = await connection.query(sql, values);
     return rows as Row[];
   } finally {
     await connection.end();
   }
+}
+
+/** The server's version, as its administrator reads it. */
+export async function serverVersion(pod: AdminReachable): Promise<string> {
+  const [row] = await adminQuery<{ version: string }>(pod, 'SELECT VERSION() AS version');
+  return String(row?.version);
 }

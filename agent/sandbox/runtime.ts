@@ -74,7 +74,8 @@ export function mariadbRuntime(): ServerRuntime {
       '--no-defaults',
       `--datadir=${dataDir}`,
       '--user=root',
-      '--auth-root-authentication-method=normal',
+      // As in the image: root@localhost alone (no root@<host>, @127.0.0.1, @::1), which the init SQL locks.
+      '--auth-root-authentication-method=socket',
       '--skip-test-db',
     ],
     serverCommand: (_podDir, args) => ['mariadbd', ...args, '--user=root'],

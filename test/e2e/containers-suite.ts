@@ -11,9 +11,11 @@ import { docker } from '../../agent/containers/docker.ts';
 import { AGENT_IMAGE, imageSize } from '../../agent/containers/images.ts';
 import type { Flavor } from '../../agent/mysql/dialect/types.ts';
 import { parseStatsCsv } from '../../agent/sandbox/haproxy-process.ts';
+import { MYSQL_PORT } from '../../agent/sandbox/pod.ts';
 import { queryRows, waitFor } from '../support/cluster.ts';
 import { buildTestImages, ContainerTestCluster, type ContainerTestPod } from '../support/container-cluster.ts';
 import { ackedMissingOn, assertNoErrantGtids, lastLeaseChange, report, underLoad, waitNewPrimary, writeTarget } from '../support/failover-checks.ts';
+import { rootLoginsAccepted } from '../support/root-login.ts';
 import { WriteLoad } from '../support/write-load.ts';
 
 const PREFIX = '127.0.16.';
@@ -44,7 +46,7 @@ export function containersSuite(flavor: Flavor): void {
     }
 
     async function countOn(pod: ContainerTestPod, table: string, id: number): Promise<number> {
-      return Number((await pod.rootRow(`SELECT COUNT(*) AS n FROM app.${table} WHERE id = ?`, [id])).n);
+      return Number((await pod.adminRow(`SELECT COUNT(*) AS n FROM app.${table} WHERE id = ?`, [id])).n);
     }
 
     /** Until every pod holds row `id` of `table`. */
@@ -63,15 +65,18 @@ export function containersSuite(flavor: Flavor): void {
       assert.ok(layer <= MAX_AGENT_LAYER_BYTES, `the agent's layer is ${layer} bytes, over ${MAX_AGENT_LAYER_BYTES}`);
     });
 
-    test('the server container: its entrypoint initialised the empty volume and runs the staged cnf, as the mysql user', async () => {
+    test('the server container: its entrypoint initialised the empty volume and runs the staged cnf, as the mysql user; root is locked', async () => {
       for (const [ordinal, pod] of cluster.pods.entries()) {
         assert.match(await pod.logs('mysql', 10_000), new RegExp(`initialising the ${flavor} data directory /var/lib/mysql`));
-        const row = await pod.rootRow('SELECT @@server_id AS serverId, @@datadir AS datadir, @@log_bin AS logBin');
+        const row = await pod.adminRow('SELECT @@server_id AS serverId, @@datadir AS datadir, @@log_bin AS logBin');
         assert.equal(Number(row.serverId), 100 + ordinal, `${pod.name}: the staged cnf's server_id`);
         assert.equal(String(row.datadir).replace(/\/$/, ''), '/var/lib/mysql');
         assert.equal(Number(row.logBin), 1);
         assert.equal(await docker(['exec', pod.containers.mysql, 'id', '-u']), '999');
       }
+      // The image's root account (its initialisation leaves it without a password) is locked by the staged init SQL.
+      const accepted = (await Promise.all(cluster.pods.map((pod) => rootLoginsAccepted(pod, MYSQL_PORT)))).flat();
+      assert.deepEqual(accepted, [], 'root logs in without a password');
     });
 
     test('bootstrap: one primary found by DNS name; writes through HAProxy are read through it and on every pod; replicas refuse writes', async () => {
@@ -81,7 +86,7 @@ export function containersSuite(flavor: Flavor): void {
         const status = await pod.status();
         assert.equal(status.replication?.source, primary.name);
         // The replica follows the primary by its name on the headless Service, not an address.
-        const replication = await pod.rootRow('SHOW REPLICA STATUS');
+        const replication = await pod.adminRow('SHOW REPLICA STATUS');
         assert.equal(replication.Source_Host ?? replication.Master_Host, primary.host);
       }
       const writer = await throughHaproxy('write');
@@ -145,7 +150,7 @@ export function containersSuite(flavor: Flavor): void {
       // What a former primary's never-acknowledged commit leaves, made on purpose with the agent stopped.
       await docker(['stop', '--time', '60', replica.containers.agent]);
       try {
-        const root = await replica.root();
+        const root = await replica.admin();
         try {
           await root.query('STOP REPLICA');
           await root.query('RESET REPLICA ALL');
@@ -163,7 +168,7 @@ export function containersSuite(flavor: Flavor): void {
       );
       await cluster.waitHealthy();
       assert.equal((await replica.status()).replication?.source, primary.name);
-      assert.deepEqual(await replica.rootQuery("SHOW TABLES FROM app LIKE 'own_only'"), [], "the clone replaced the replica's own table");
+      assert.deepEqual(await replica.adminQuery("SHOW TABLES FROM app LIKE 'own_only'"), [], "the clone replaced the replica's own table");
       await assertNoErrantGtids(cluster, primary);
     });
 
@@ -232,7 +237,7 @@ export function containersSuite(flavor: Flavor): void {
         outcome = await underLoad(cluster, async () => {
           await cluster.sandbox.partition(old);
           // Its server is still reachable from here, through the socket in its run volume.
-          await waitFor(`${old.name} read-only while cut off`, async () => Number((await old.rootRow('SELECT @@read_only AS readOnly')).readOnly) === 1);
+          await waitFor(`${old.name} read-only while cut off`, async () => Number((await old.adminRow('SELECT @@read_only AS readOnly')).readOnly) === 1);
           return waitNewPrimary(cluster, old);
         });
       } finally {
@@ -268,7 +273,7 @@ export function containersSuite(flavor: Flavor): void {
       // Its old address answers nothing now: HAProxy reaching it (UP, and serving reads) means it resolved the new one.
       const stats = await fetch(cluster.sandbox.describe().haproxy.stats.replace(/\/stats$/, '/stats;csv')).then((response) => response.text());
       assert.equal(parseStatsCsv(stats).find((server) => server.backend === 'mysql-readable' && server.server === moved.name)?.status, 'UP');
-      const movedServerId = Number((await moved.rootRow('SELECT @@server_id AS serverId')).serverId);
+      const movedServerId = Number((await moved.adminRow('SELECT @@server_id AS serverId')).serverId);
       await waitFor(`a read through HAProxy served by ${moved.name} at ${after}`, async () => {
         const reader = await throughHaproxy('read');
         try {

@@ -83,7 +83,7 @@ async function statusAfter(pod: TestPod, at: number, what: string): Promise<Agen
 
 /** Sessions the server says are waiting for a replica to acknowledge their commit (semi-sync, either flavour's name). */
 async function sessionsWaitingForAck(pod: TestPod): Promise<number> {
-  const rows = await pod.rootQuery<{ Variable_name: string; Value: string }>("SHOW GLOBAL STATUS LIKE 'Rpl_semi_sync_%_wait_sessions'");
+  const rows = await pod.adminQuery<{ Variable_name: string; Value: string }>("SHOW GLOBAL STATUS LIKE 'Rpl_semi_sync_%_wait_sessions'");
   assert.ok(rows.length > 0, `${pod.name} reports no semi-sync wait sessions variable`);
   return Math.max(...rows.map((row) => Number(row.Value)));
 }
@@ -336,7 +336,7 @@ export function failoverSuite(flavor: Flavor): void {
       const old = cluster.pods.find((pod) => pod !== primary)!;
       const since = old.logMarks();
       await old.stopAgent('SIGTERM');
-      const root = await old.root();
+      const root = await old.admin();
       try {
         await root.query('STOP REPLICA');
         await root.query('RESET REPLICA ALL');
@@ -362,7 +362,7 @@ export function failoverSuite(flavor: Flavor): void {
         assert.ok(liveness.longestRebuildMs > LIVENESS_LIMIT_MS, `the clone took ${liveness.longestRebuildMs} ms, not longer than the liveness limit`);
         assert.deepEqual(liveness.failures, [], '/liveness failed while the clone ran');
         assert.match(since.agent.text(), /"state":"replica-rebuilding".*cloning/);
-        assert.deepEqual(await old.rootQuery('SELECT id FROM app.acked_writes WHERE id = -1'), [], 'the never-acknowledged row is gone');
+        assert.deepEqual(await old.adminQuery('SELECT id FROM app.acked_writes WHERE id = -1'), [], 'the never-acknowledged row is gone');
       } else {
         const status = await waitFor(`${old.name} refused as errant`, async () => {
           const answer = await old.statusOrUndefined();
@@ -422,7 +422,7 @@ export function failoverSuite(flavor: Flavor): void {
         const { load, primary, sampler } = outcome;
         report(flavor, 'partition from etcd', outcome);
         assert.deepEqual(sampler.violations, [], 'two nodes were writable at the same time');
-        const { readOnly } = await isolated.rootRow('SELECT @@read_only AS readOnly');
+        const { readOnly } = await isolated.adminRow('SELECT @@read_only AS readOnly');
         assert.equal(Number(readOnly), 1, 'the isolated old primary must be read-only');
         assert.deepEqual(await ackedMissingOn(primary, load.acked), []);
       } finally {
@@ -435,7 +435,7 @@ export function failoverSuite(flavor: Flavor): void {
     test('the lease store down (etcd stopped), the agents still see each other: the primary stays writable 3 × TTL (failsafe), no failover', async () => {
       await cluster.waitHealthy();
       const primary = await cluster.currentPrimary();
-      const primaryServerId = Number((await primary.rootRow('SELECT @@server_id AS serverId')).serverId);
+      const primaryServerId = Number((await primary.adminRow('SELECT @@server_id AS serverId')).serverId);
       const sampler = new WritableSampler(cluster.pods);
       const load = new WriteLoad(writeTarget(cluster), 4);
       let stoppedAt = 0;
@@ -478,7 +478,7 @@ export function failoverSuite(flavor: Flavor): void {
         await Promise.all(replicas.map((pod) => pod.stopAgent('SIGKILL')));
         await cluster.sandbox.stopEtcd();
         const stoppedAt = Date.now();
-        await waitFor(`${primary.name} read-only`, async () => Number((await primary.rootRow('SELECT @@read_only AS readOnly')).readOnly) === 1);
+        await waitFor(`${primary.name} read-only`, async () => Number((await primary.adminRow('SELECT @@read_only AS readOnly')).readOnly) === 1);
         fencedAfterMs = Date.now() - stoppedAt;
         assert.match(since.agent.text(), /still primary until the lease runs out \(no failsafe: mysql-ha-\d: agent unreachable/);
         assert.match(since.agent.text(), /"state":"fencing".*cannot renew the lease/);
@@ -554,12 +554,12 @@ export function failoverSuite(flavor: Flavor): void {
         // to other sessions (AFTER_SYNC), and the client has had no answer.
         await waitFor('the commit waiting for a semi-sync acknowledgement', async () => (await sessionsWaitingForAck(primary)) >= 1);
         assert.equal(returned, false, 'a commit returned with no replica to acknowledge it');
-        assert.deepEqual(await primary.rootQuery('SELECT id FROM app.acked_writes WHERE id = -2'), [], 'an unacknowledged commit is visible');
+        assert.deepEqual(await primary.adminQuery('SELECT id FROM app.acked_writes WHERE id = -2'), [], 'an unacknowledged commit is visible');
         for (const pod of replicas) pod.startMysqld();
         await insert;
         await cluster.waitHealthy();
         for (const pod of replicas) {
-          await waitFor(`the row on ${pod.name}`, async () => (await pod.rootQuery('SELECT id FROM app.acked_writes WHERE id = -2')).length === 1);
+          await waitFor(`the row on ${pod.name}`, async () => (await pod.adminQuery('SELECT id FROM app.acked_writes WHERE id = -2')).length === 1);
         }
       } finally {
         await connection.end();
@@ -616,11 +616,11 @@ export function failoverSuite(flavor: Flavor): void {
       await cluster.waitHealthy();
       const primary = await cluster.currentPrimary();
       const summary = 'SELECT COUNT(*) AS total, SUM(id) AS ids FROM app.acked_writes';
-      const expected = await primary.rootRow(summary);
+      const expected = await primary.adminRow(summary);
       await waitFor(
         `${writer!.name} holding every row`,
         async () => {
-          const actual = await writer!.rootRow(summary);
+          const actual = await writer!.adminRow(summary);
           return String(actual.total) === String(expected.total) && String(actual.ids) === String(expected.ids);
         },
         30_000,
@@ -631,18 +631,18 @@ export function failoverSuite(flavor: Flavor): void {
     test('a new empty replica joins although the primary purged its old binary logs: MySQL clones the primary, MariaDB says why it cannot', async () => {
       await cluster.waitHealthy();
       const primary = await cluster.currentPrimary();
-      await primary.rootQuery('FLUSH BINARY LOGS');
-      const current = String((await primary.rootRow(flavor === 'mysql' ? 'SHOW BINARY LOG STATUS' : 'SHOW BINLOG STATUS')).File);
+      await primary.adminQuery('FLUSH BINARY LOGS');
+      const current = String((await primary.adminRow(flavor === 'mysql' ? 'SHOW BINARY LOG STATUS' : 'SHOW BINLOG STATUS')).File);
       // Every file before the one just opened: all the history there is.
-      await primary.rootQuery(`PURGE BINARY LOGS TO '${current}'`);
-      const { total } = await primary.rootRow('SELECT COUNT(*) AS total FROM app.acked_writes');
+      await primary.adminQuery(`PURGE BINARY LOGS TO '${current}'`);
+      const { total } = await primary.adminRow('SELECT COUNT(*) AS total FROM app.acked_writes');
       const fresh = cluster.pods.find((pod) => pod !== primary)!;
       const since = fresh.logMarks();
       await fresh.rebuild();
       if (flavor === 'mysql') {
         await cluster.waitHealthy();
         assert.match(since.agent.text(), /"state":"replica-rebuilding".*no longer has binary logs holding transactions this node lacks/);
-        const { copied } = await fresh.rootRow('SELECT COUNT(*) AS copied FROM app.acked_writes');
+        const { copied } = await fresh.adminRow('SELECT COUNT(*) AS copied FROM app.acked_writes');
         assert.equal(Number(copied), Number(total));
         await assertNoErrantGtids(cluster, primary);
       } else {
@@ -678,13 +678,13 @@ export function failoverSuite(flavor: Flavor): void {
     async function createTable(primary: TestPod, table: string): Promise<void> {
       await appQuery(primary, `CREATE TABLE ${table} (id INT PRIMARY KEY, note VARCHAR(64))`);
       for (const pod of cluster.pods.filter((candidate) => candidate !== primary)) {
-        await waitFor(`table ${table} on ${pod.name}`, async () => (await pod.rootQuery('SHOW TABLES FROM app LIKE ?', [table])).length === 1, 30_000);
+        await waitFor(`table ${table} on ${pod.name}`, async () => (await pod.adminQuery('SHOW TABLES FROM app LIKE ?', [table])).length === 1, 30_000);
       }
     }
 
-    /** How many of `ids` `pod` holds in `table`, read as root. */
+    /** How many of `ids` `pod` holds in `table`, read as the administrator. */
     async function countOn(pod: TestPod, table: string, ids: number[]): Promise<number> {
-      return Number((await pod.rootRow(`SELECT COUNT(*) AS n FROM app.${table} WHERE id IN (?)`, [ids])).n);
+      return Number((await pod.adminRow(`SELECT COUNT(*) AS n FROM app.${table} WHERE id IN (?)`, [ids])).n);
     }
 
     test('replication without semi-sync: a row written on the primary is read on every replica, and replicas refuse writes', async () => {

@@ -198,7 +198,7 @@ describe(`${FLAVOR}: agents keeping their leader lease in a Kubernetes Lease (MY
     for (const pod of replicas) {
       await waitFor(
         `the rows on ${pod.name}`,
-        async () => Number((await pod.rootRow('SELECT COUNT(*) AS n FROM app.kube_lease WHERE id IN (?)', [ids])).n) === ids.length,
+        async () => Number((await pod.adminRow('SELECT COUNT(*) AS n FROM app.kube_lease WHERE id IN (?)', [ids])).n) === ids.length,
         30_000,
       );
       await assert.rejects(appQuery(pod, 'INSERT INTO kube_lease VALUES (100, ?)', ['on a replica']), (error: { errno?: number; message: string }) => {
@@ -213,7 +213,7 @@ describe(`${FLAVOR}: agents keeping their leader lease in a Kubernetes Lease (MY
     await cluster!.waitHealthy();
     const old = await soleWritablePrimary(pods());
     const term = lease().spec?.leaseTransitions ?? 0;
-    const oldServerId = Number((await old.rootRow('SELECT @@server_id AS serverId')).serverId);
+    const oldServerId = Number((await old.adminRow('SELECT @@server_id AS serverId')).serverId);
     const sampler = new WritableSampler(pods());
     const load = new WriteLoad(writeTarget(cluster!), 4);
     let primary: TestPod;
@@ -261,7 +261,7 @@ describe(`${FLAVOR}: agents keeping their leader lease in a Kubernetes Lease (MY
   test('the API server restarting for 3 × TTL, the agents seeing each other: the primary keeps taking writes (failsafe), no failover', async () => {
     await cluster!.waitHealthy();
     const primary = await soleWritablePrimary(pods());
-    const primaryServerId = Number((await primary.rootRow('SELECT @@server_id AS serverId')).serverId);
+    const primaryServerId = Number((await primary.adminRow('SELECT @@server_id AS serverId')).serverId);
     const sampler = new WritableSampler(pods());
     const load = new WriteLoad(writeTarget(cluster!), 4);
     let downAt = 0;
@@ -327,7 +327,7 @@ describe(`${FLAVOR}: agents keeping their leader lease in a Kubernetes Lease (MY
       await gone!.stopAgent('SIGKILL');
       await kube().down();
       const downAt = Date.now();
-      await waitFor(`${primary.name} read-only`, async () => Number((await primary.rootRow('SELECT @@read_only AS readOnly')).readOnly) === 1, 3 * ttlMs);
+      await waitFor(`${primary.name} read-only`, async () => Number((await primary.adminRow('SELECT @@read_only AS readOnly')).readOnly) === 1, 3 * ttlMs);
       const fencedAfterMs = Date.now() - downAt;
       console.log(
         `# ${FLAVOR}: manifest timings ${JSON.stringify(timings)}: with the API server down and no failsafe, ` +

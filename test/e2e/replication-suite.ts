@@ -12,6 +12,7 @@ import { LocalServer } from '../../agent/mysql/local-server.ts';
 import { MysqlObserver } from '../../agent/mysql/observer.ts';
 import { isRunning, MYSQL_PORT } from '../../agent/sandbox/pod.ts';
 import { queryRows, type Row, TestCluster, TestPod, waitFor } from '../support/cluster.ts';
+import { rootLoginsAccepted } from '../support/root-login.ts';
 
 const DB = 'app';
 
@@ -28,7 +29,7 @@ async function appQuery<T extends object = Row>(cluster: TestCluster, pod: TestP
 async function createTable(cluster: TestCluster, table: string): Promise<void> {
   await appQuery(cluster, cluster.primary, `CREATE TABLE ${table} (id INT PRIMARY KEY, note VARCHAR(64))`);
   for (const replica of cluster.replicas) {
-    await waitFor(`table ${table} on ${replica.name}`, async () => (await replica.rootQuery('SHOW TABLES FROM app LIKE ?', [table])).length === 1, 30_000);
+    await waitFor(`table ${table} on ${replica.name}`, async () => (await replica.adminQuery('SHOW TABLES FROM app LIKE ?', [table])).length === 1, 30_000);
   }
 }
 
@@ -72,7 +73,7 @@ async function assertReplicasRefuseWrites(cluster: TestCluster, table: string): 
         return true;
       },
     );
-    assert.deepEqual(await replica.rootQuery(`SELECT id FROM app.${table} WHERE id = ?`, [id]), [], `${replica.name} stored a refused row`);
+    assert.deepEqual(await replica.adminQuery(`SELECT id FROM app.${table} WHERE id = ?`, [id]), [], `${replica.name} stored a refused row`);
   }
 }
 
@@ -80,14 +81,14 @@ async function assertReplicasRefuseWrites(cluster: TestCluster, table: string): 
 async function assertNoErrantGtids(cluster: TestCluster): Promise<void> {
   if (cluster.flavor === 'mysql') {
     for (const replica of cluster.replicas) {
-      const executed = String((await replica.rootRow('SELECT @@gtid_executed AS executed')).executed);
-      const { subset } = await cluster.primary.rootRow('SELECT GTID_SUBSET(?, @@gtid_executed) AS subset', [executed]);
+      const executed = String((await replica.adminRow('SELECT @@gtid_executed AS executed')).executed);
+      const { subset } = await cluster.primary.adminRow('SELECT GTID_SUBSET(?, @@gtid_executed) AS subset', [executed]);
       assert.equal(Number(subset), 1, `${replica.name} executed ${executed}, not a subset of the primary's`);
     }
     return;
   }
   // MariaDB: every transaction a replica logged must come from the primary's server id, no further than the primary got.
-  const { serverId, state } = await cluster.primary.rootRow('SELECT @@server_id AS serverId, @@gtid_binlog_state AS state');
+  const { serverId, state } = await cluster.primary.adminRow('SELECT @@server_id AS serverId, @@gtid_binlog_state AS state');
   const primaryLast = new Map(
     String(state)
       .split(',')
@@ -98,7 +99,7 @@ async function assertNoErrantGtids(cluster: TestCluster): Promise<void> {
       }),
   );
   for (const replica of cluster.replicas) {
-    const replicaState = String((await replica.rootRow('SELECT @@gtid_binlog_state AS state')).state);
+    const replicaState = String((await replica.adminRow('SELECT @@gtid_binlog_state AS state')).state);
     for (const gtid of replicaState.split(',').filter(Boolean)) {
       const [domain, origin, seq] = gtid.split('-');
       assert.equal(Number(origin), Number(serverId), `${replica.name} logged ${gtid}, which the primary never wrote`);
@@ -109,7 +110,7 @@ async function assertNoErrantGtids(cluster: TestCluster): Promise<void> {
 
 /** A write that bypasses replication: local on this node only, as a careless admin would do. */
 async function writeLocally(pod: TestPod, sql: string, values: unknown[]): Promise<void> {
-  const connection = await pod.root();
+  const connection = await pod.admin();
   try {
     await connection.query('SET SESSION sql_log_bin = 0');
     if (pod.runtime.flavor === 'mysql') await connection.query('SET GLOBAL super_read_only = OFF');
@@ -171,6 +172,11 @@ export function replicationSuite(flavor: Flavor): void {
       await assertReplicasRefuseWrites(cluster, 'refused_on_replicas');
     });
 
+    test('no root account lets anyone in without a password, over the socket or TCP, on any pod', async () => {
+      const accepted = (await Promise.all(cluster.pods.map((pod) => rootLoginsAccepted(pod, MYSQL_PORT)))).flat();
+      assert.deepEqual(accepted, []);
+    });
+
     test("every replica's executed GTIDs are a subset of the primary's", async () => {
       await cluster.waitHealthy();
       await createTable(cluster, 'gtid_subset');
@@ -191,7 +197,7 @@ export function replicationSuite(flavor: Flavor): void {
         assert.equal(seen.variables.readOnly, true);
         assert.equal(seen.replica?.sourceHost, cluster.primary.spec.address);
         assert.equal(seen.replica?.sqlRunning, true);
-        const root = await replica!.rootRow('SELECT @@server_id AS serverId');
+        const root = await replica!.adminRow('SELECT @@server_id AS serverId');
         assert.equal(seen.variables.serverId, Number(root.serverId));
         assert.ok(seen.variables.gtidExecuted.length > 0);
       } finally {
@@ -230,12 +236,12 @@ export function replicationSuite(flavor: Flavor): void {
       // What MariaDB leaves when it is killed between logging a DDL and recording its position
       // (seen under SIGKILL): the last GTID in the binary log, the recorded position one before.
       // Rewound while replication is stopped; the agent, which starts it again, may win the race.
-      const { binlogPos } = await replica.rootRow('SELECT @@gtid_binlog_pos AS binlogPos');
+      const { binlogPos } = await replica.adminRow('SELECT @@gtid_binlog_pos AS binlogPos');
       const [domain, server, seq] = String(binlogPos).split('-');
       const rewound = `${domain}-${server}-${Number(seq) - 1}`;
       await waitFor(`${replica.name}'s position rewound to ${rewound}`, async () => {
-        await replica.rootQuery('STOP REPLICA');
-        return replica.rootQuery('SET GLOBAL gtid_slave_pos = ?', [rewound]).then(
+        await replica.adminQuery('STOP REPLICA');
+        return replica.adminQuery('SET GLOBAL gtid_slave_pos = ?', [rewound]).then(
           () => true,
           () => false,
         );
@@ -282,11 +288,11 @@ export function replicationSuite(flavor: Flavor): void {
         assert.match(later.replication?.lastError ?? '', /Duplicate entry '30'|1062/);
         assert.equal(later.healthy, false);
       }
-      const notes = (await replica.rootQuery('SELECT note FROM app.conflicting WHERE id = 30')).map((row) => row.note);
+      const notes = (await replica.adminQuery('SELECT note FROM app.conflicting WHERE id = 30')).map((row) => row.note);
       assert.deepEqual(notes, ['local only'], `${replica.name} applied the primary's row over its own`);
 
       await writeLocally(replica, 'DELETE FROM app.conflicting WHERE id = ?', [30]);
-      await replica.rootQuery('START REPLICA');
+      await replica.adminQuery('START REPLICA');
       await waitFor(`${replica.name} healthy after repair`, async () => (await replica.agent('/health')).status === 200);
       assert.equal(await waitForRow(cluster, replica, 'conflicting', 30), 'from primary');
       assert.equal((await replica.agent('/replica')).status, 200);

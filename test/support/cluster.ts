@@ -11,6 +11,7 @@ import { fetchStatus } from '../../agent/http/status-client.ts';
 import type { Flavor } from '../../agent/mysql/dialect/types.ts';
 import { AGENT_PORT, MYSQL_PORT, SandboxCluster } from '../../agent/sandbox/cluster.ts';
 import { SandboxPod } from '../../agent/sandbox/pod.ts';
+import { adminConnection } from '../../agent/sandbox/probes.ts';
 import { runtimeFor } from '../../agent/sandbox/runtime.ts';
 
 export { waitFor } from '../../agent/sandbox/probes.ts';
@@ -81,9 +82,9 @@ export interface AgentAnswer {
 type ReachableByTests = abstract new (
   // biome-ignore lint/suspicious/noExplicitAny: a mixin's base takes whatever arguments its own class does
   ...args: any[]
-) => { readonly name: string; readonly spec: { address: string }; readonly paths: { socket: string } };
+) => { readonly name: string; readonly spec: { address: string }; readonly paths: { socket: string }; readonly adminPassword: string };
 
-/** A test's handles on a pod, whichever way it runs (processes or containers): its agent over HTTP, its server as root and as the application. */
+/** A test's handles on a pod, whichever way it runs (processes or containers): its agent over HTTP, its server as the administrator and as the application. */
 export function withTestClients<Base extends ReachableByTests>(base: Base) {
   abstract class PodWithClients extends base {
     get agentUrl(): string {
@@ -108,13 +109,13 @@ export function withTestClients<Base extends ReachableByTests>(base: Base) {
       return this.status().catch(() => undefined);
     }
 
-    /** root over the pod's own socket: the administrator's view, independent of the agent. */
-    async root(): Promise<Connection> {
-      return createConnection({ socketPath: this.paths.socket, user: 'root', password: '' });
+    /** The administrator over the pod's own socket (root is locked): a person's view, independent of the agent. */
+    admin(): Promise<Connection> {
+      return adminConnection(this);
     }
 
-    async rootQuery<T extends object = Row>(sql: string, values?: unknown[]): Promise<T[]> {
-      const connection = await this.root();
+    async adminQuery<T extends object = Row>(sql: string, values?: unknown[]): Promise<T[]> {
+      const connection = await this.admin();
       try {
         return await queryRows<T>(connection, sql, values);
       } finally {
@@ -122,9 +123,9 @@ export function withTestClients<Base extends ReachableByTests>(base: Base) {
       }
     }
 
-    /** The one row a query must return (a SELECT of variables, say), as root. */
-    async rootRow<T extends object = Row>(sql: string, values?: unknown[]): Promise<T> {
-      return firstRow(await this.rootQuery<T>(sql, values), `${this.name}: ${sql}`);
+    /** The one row a query must return (a SELECT of variables, say), as the administrator. */
+    async adminRow<T extends object = Row>(sql: string, values?: unknown[]): Promise<T> {
+      return firstRow(await this.adminQuery<T>(sql, values), `${this.name}: ${sql}`);
     }
 
     /** The application account over TCP, as a client would connect. */
@@ -228,9 +229,9 @@ export class TestCluster {
     return (await this.sandbox.primary(timeoutMs)) as TestPod;
   }
 
-  /** The pods whose mysqld says it is writable (read_only off), asked as root: the servers' own view, not the agents'. */
+  /** The pods whose mysqld says it is writable (read_only off), asked as the administrator: the servers' own view, not the agents'. */
   async writable(pods: TestPod[] = this.pods): Promise<string[]> {
-    const flags = await Promise.all(pods.map(async (pod) => ({ pod, row: await pod.rootRow('SELECT @@read_only AS readOnly') })));
+    const flags = await Promise.all(pods.map(async (pod) => ({ pod, row: await pod.adminRow('SELECT @@read_only AS readOnly') })));
     return flags.filter(({ row }) => Number(row.readOnly) === 0).map(({ pod }) => pod.name);
   }
 

@@ -1,5 +1,5 @@
 // A container sandbox for the tests (agent/containers/sandbox.ts), with the same handles on
-// its pods as the process sandbox's TestPod: the agent over HTTP, the server as root (over
+// its pods as the process sandbox's TestPod: the agent over HTTP, the server as the administrator (over
 // the socket in the pod's run volume) and as the application.
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -5,15 +5,15 @@ import assert from 'node:assert/strict';
 import type { AgentStatus } from '../../agent/http/status.ts';
 import type { Flavor } from '../../agent/mysql/dialect/types.ts';
 import type { ClusterFile } from '../../agent/sandbox/cluster-file.ts';
+import type { AdminReachable } from '../../agent/sandbox/probes.ts';
 import { type Row, waitFor } from './cluster.ts';
 import { WritableSampler, WriteLoad, type WriteLoadTarget } from './write-load.ts';
 
-/** A pod as these checks use it: its name, its server's socket, queries as root. */
-export interface CheckedPod {
+/** A pod as these checks use it: its name, its server's socket, queries as the administrator. */
+export interface CheckedPod extends AdminReachable {
   readonly name: string;
-  readonly paths: { socket: string };
-  rootQuery<T extends object = Row>(sql: string, values?: unknown[]): Promise<T[]>;
-  rootRow<T extends object = Row>(sql: string, values?: unknown[]): Promise<T>;
+  adminQuery<T extends object = Row>(sql: string, values?: unknown[]): Promise<T[]>;
+  adminRow<T extends object = Row>(sql: string, values?: unknown[]): Promise<T>;
 }
 
 /** A sandbox as these checks use it: its pods, its cluster.json, who is primary now. */
@@ -30,7 +30,7 @@ export function writeTarget(cluster: CheckedCluster<CheckedPod>): WriteLoadTarge
 }
 
 export async function ackedMissingOn(pod: CheckedPod, acked: number[]): Promise<number[]> {
-  const rows = await pod.rootQuery<{ id: number }>('SELECT id FROM app.acked_writes');
+  const rows = await pod.adminQuery<{ id: number }>('SELECT id FROM app.acked_writes');
   const present = new Set(rows.map((row) => Number(row.id)));
   return acked.filter((id) => !present.has(id));
 }
@@ -39,12 +39,12 @@ export async function ackedMissingOn(pod: CheckedPod, acked: number[]): Promise<
 export async function assertNoErrantGtids<Pod extends CheckedPod>(cluster: CheckedCluster<Pod>, primary: Pod): Promise<void> {
   for (const pod of cluster.pods.filter((candidate) => candidate !== primary)) {
     const variable = cluster.flavor === 'mysql' ? '@@gtid_executed' : '@@gtid_binlog_state';
-    const executed = String((await pod.rootRow(`SELECT ${variable} AS executed`)).executed);
+    const executed = String((await pod.adminRow(`SELECT ${variable} AS executed`)).executed);
     if (cluster.flavor === 'mysql') {
-      const { subset } = await primary.rootRow('SELECT GTID_SUBSET(?, @@gtid_executed) AS subset', [executed]);
+      const { subset } = await primary.adminRow('SELECT GTID_SUBSET(?, @@gtid_executed) AS subset', [executed]);
       assert.equal(Number(subset), 1, `${pod.name} has errant GTIDs: ${executed} is not within ${primary.name}'s`);
     } else {
-      const state = String((await primary.rootRow('SELECT @@gtid_binlog_state AS state')).state);
+      const state = String((await primary.adminRow('SELECT @@gtid_binlog_state AS state')).state);
       const last = new Map(
         state
           .split(',')
@@ -86,7 +86,7 @@ export interface LoadOutcome<Pod extends CheckedPod> {
 /** Runs `event` (which returns the new primary) under a write load, and measures what a user would. */
 export async function underLoad<Pod extends CheckedPod>(cluster: CheckedCluster<Pod>, event: () => Promise<Pod>): Promise<LoadOutcome<Pod>> {
   const old = await cluster.currentPrimary();
-  const oldServerId = Number((await old.rootRow('SELECT @@server_id AS serverId')).serverId);
+  const oldServerId = Number((await old.adminRow('SELECT @@server_id AS serverId')).serverId);
   const sampler = new WritableSampler(cluster.pods);
   const load = new WriteLoad(writeTarget(cluster), 4);
   let eventAt: number;

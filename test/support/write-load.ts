@@ -1,7 +1,7 @@
 // Writers through HAProxy's write port, each recording the ids whose COMMIT was acknowledged,
 // and a sampler that watches every node's read-only flag: what a failover must preserve.
 import { type Connection, createConnection, type RowDataPacket } from 'mysql2/promise';
-import { rootConnection } from '../../agent/sandbox/probes.ts';
+import { type AdminReachable, adminConnection } from '../../agent/sandbox/probes.ts';
 
 export interface WriteLoadTarget {
   host: string;
@@ -83,11 +83,11 @@ export class WritableSampler {
   #running = true;
   readonly #done: Promise<void>;
 
-  constructor(pods: Array<{ name: string; paths: { socket: string } }>) {
+  constructor(pods: Array<AdminReachable & { name: string }>) {
     this.#done = this.#sample(pods);
   }
 
-  async #sample(pods: Array<{ name: string; paths: { socket: string } }>): Promise<void> {
+  async #sample(pods: Array<AdminReachable & { name: string }>): Promise<void> {
     const connections = new Map<string, Connection>();
     while (this.#running) {
       const writable = await Promise.all(
@@ -95,7 +95,7 @@ export class WritableSampler {
           try {
             let connection = connections.get(pod.name);
             if (!connection) {
-              connection = await rootConnection(pod);
+              connection = await adminConnection(pod);
               connections.set(pod.name, connection);
             }
             const [rows] = await connection.query<RowDataPacket[]>('SELECT @@read_only AS readOnly');

@@ -165,14 +165,20 @@ describe('the MariaDB dialect on a real MariaDB server', () => {
   const socket = join(dir, 'mysqld.sock');
   const dataDir = join(dir, 'data');
   const agentPassword = 'agent-secret';
-  const stage = loadStageConfig({ POD_NAME: 'mysql-ha-1', MYSQL_HA_FLAVOR: 'mariadb', MYSQL_HA_AGENT_PASSWORD: agentPassword });
+  const stage = loadStageConfig({
+    POD_NAME: 'mysql-ha-1',
+    MYSQL_HA_FLAVOR: 'mariadb',
+    MYSQL_HA_AGENT_PASSWORD: agentPassword,
+    MYSQL_HA_ADMIN_PASSWORD: 'admin-secret',
+  });
   let server: ChildProcess | undefined;
   let serverLog = '';
   /** The agent's account, created by the staged init_file with the dialect's grants. */
   let agent: Connection;
   /** A client of the application: writes to its database, nothing more. */
   let app: Connection;
-  let root: Connection;
+  /** The people's administrator the init SQL creates (root is locked). */
+  let admin: Connection;
   let dialect: Dialect;
 
   const run = async (connection: Connection, statement: string | Statement): Promise<Record<string, unknown>[]> => {
@@ -222,17 +228,20 @@ describe('the MariaDB dialect on a real MariaDB server', () => {
         await sleep(50);
       }
     }
-    root = await connect('root', '');
-    await run(root, 'CREATE DATABASE app');
-    await run(root, 'CREATE TABLE app.t (id INT AUTO_INCREMENT PRIMARY KEY)');
-    await run(root, "CREATE USER 'app'@'%' IDENTIFIED BY 'app-secret'");
-    await run(root, "GRANT SELECT, INSERT, UPDATE, DELETE ON app.* TO 'app'@'%'");
+    admin = await connect('admin', 'admin-secret');
+    // The administrator cannot write through read_only (nor lift it): the agent lifts it for the set-up.
+    await run(agent, 'SET GLOBAL read_only = OFF');
+    await run(admin, 'CREATE DATABASE app');
+    await run(admin, 'CREATE TABLE app.t (id INT AUTO_INCREMENT PRIMARY KEY)');
+    await run(admin, "CREATE USER 'app'@'%' IDENTIFIED BY 'app-secret'");
+    await run(admin, "GRANT SELECT, INSERT, UPDATE, DELETE ON app.* TO 'app'@'%'");
+    await run(agent, 'SET GLOBAL read_only = ON');
     app = await connect('app', 'app-secret');
     dialect = dialectForServer(parseServerVersion(String((await run(agent, 'SELECT VERSION() AS version'))[0]!.version)));
   });
 
   after(async () => {
-    await Promise.all([agent, app, root].map((connection) => connection?.end().catch(() => undefined)));
+    await Promise.all([agent, app, admin].map((connection) => connection?.end().catch(() => undefined)));
     if (server && server.exitCode === null && server.signalCode === null) {
       server.kill('SIGKILL');
       await once(server, 'exit');
@@ -281,7 +290,7 @@ describe('the MariaDB dialect on a real MariaDB server', () => {
     const notYet = `${domain}-${serverId}-${Number(sequence) + 1000}`;
     // MariaDB's wait is on what replication applied (gtid_slave_pos), not on what the node wrote
     // itself: stand in for a replica that has applied these transactions.
-    await run(root, { sql: 'SET GLOBAL gtid_slave_pos = ?', values: [gtidExecuted] });
+    await run(agent, { sql: 'SET GLOBAL gtid_slave_pos = ?', values: [gtidExecuted] });
     assert.deepEqual(await run(agent, dialect.waitForGtids(gtidExecuted, 1)), [{ applied: 1 }]);
     assert.deepEqual(await run(agent, dialect.waitForGtids(notYet, 0.1)), [{ applied: 0 }]);
   });
@@ -307,12 +316,26 @@ describe('the MariaDB dialect on a real MariaDB server', () => {
     assert.equal(dialect.parseReplicaStatus((await run(agent, dialect.replicaStatusQuery))[0]), null);
   });
 
-  it('lists the accounts that write through read_only, other than the agent itself', async () => {
-    await run(root, "CREATE USER 'dba'@'%' IDENTIFIED BY 'dba-secret'");
-    await run(root, "GRANT READ_ONLY ADMIN ON *.* TO 'dba'@'%'");
+  it('lists the accounts that can write through read_only, other than the agent itself', async () => {
+    for (const statement of dialect.setReadOnly(false)) await run(agent, statement);
+    try {
+      await run(admin, "CREATE USER 'dba'@'%' IDENTIFIED BY 'dba-secret'");
+      // Only root may still hand out READ_ONLY ADMIN: unlocked for that, over the socket as the OS's root, and locked again.
+      await run(admin, "ALTER USER 'root'@'localhost' ACCOUNT UNLOCK");
+      const root = await connect('root', '');
+      try {
+        await run(root, "GRANT READ_ONLY ADMIN ON *.* TO 'dba'@'%'");
+      } finally {
+        await root.end();
+        await run(admin, "ALTER USER 'root'@'localhost' ACCOUNT LOCK");
+      }
+    } finally {
+      for (const statement of dialect.setReadOnly(true)) await run(agent, statement);
+    }
     const accounts = (await run(agent, { sql: dialect.readOnlyBypassQuery!, values: [stage.agent.user] })).map((row) => String(row.account));
     assert.ok(accounts.includes("'dba'@'%'"), accounts.join(', '));
-    assert.ok(accounts.includes("'root'@'localhost'"), accounts.join(', '));
+    // Neither locked root nor the administrator (whose grants leave READ_ONLY ADMIN out) can write through it.
+    assert.ok(!accounts.some((account) => account.startsWith("'root'@") || account.startsWith("'admin'@")), accounts.join(', '));
     assert.ok(!accounts.some((account) => account.startsWith("'app'@") || account.startsWith(`'${stage.agent.user}'@`)), accounts.join(', '));
   });
 });

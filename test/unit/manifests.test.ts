@@ -31,7 +31,7 @@ const requiredLabels = {
   'app.kubernetes.io/instance': 'mysql-ha',
   'app.kubernetes.io/part-of': 'mysql-ha',
 };
-const secretKeys = ['agent-password', 'replication-password', 'app-password', 'switchover-token'];
+const secretKeys = ['agent-password', 'replication-password', 'app-password', 'admin-password', 'switchover-token'];
 const leastPrivilege = [
   '|pods|get',
   '|pods|patch',
@@ -267,6 +267,7 @@ describe('manifests/ (the kustomize base)', () => {
     assert.equal(secretVolume.secret?.defaultMode, 0o440);
     const fileSettings = Object.entries(agentSettings).filter(([key]) => key.endsWith('_PASSWORD_FILE'));
     assert.deepEqual(fileSettings.map(([key]) => key).sort(), [
+      'MYSQL_HA_ADMIN_PASSWORD_FILE',
       'MYSQL_HA_AGENT_PASSWORD_FILE',
       'MYSQL_HA_APP_PASSWORD_FILE',
       'MYSQL_HA_REPLICATION_PASSWORD_FILE',

@@ -58,6 +58,23 @@ test('init SQL stays out of the binary log and quotes the password safely', () =
   assert.doesNotMatch(initSql, /GRANT ALL ON \*\.\*/);
 });
 
+for (const flavor of ['mysql', 'mariadb'] as const) {
+  test(`${flavor}: root is locked at every start, accounts match by address only, and the administrator exists only with a password`, () => {
+    const env = { ...baseEnv, POD_NAME: 'mysql-ha-0', MYSQL_HA_FLAVOR: flavor };
+    const { cnf, initSql } = renderStagedFiles(loadStageConfig(env), '/init');
+    assert.equal(cnfValues(cnf).get('skip_name_resolve'), 'ON');
+    assert.match(initSql, /^ALTER USER IF EXISTS 'root'@'localhost' ACCOUNT LOCK;$/m);
+    assert.match(initSql, /^DROP USER IF EXISTS 'root'@'127\.0\.0\.1', 'root'@'::1';$/m);
+    assert.doesNotMatch(initSql, /'admin'/, 'no administrator without a password');
+    const withAdmin = renderStagedFiles(loadStageConfig({ ...env, MYSQL_HA_ADMIN_PASSWORD: "adm'n" }), '/init').initSql;
+    assert.match(withAdmin, /^CREATE USER IF NOT EXISTS 'admin'@'%' IDENTIFIED BY 'adm\\'n';$/m);
+    assert.match(withAdmin, /^ALTER USER 'admin'@'%' IDENTIFIED BY 'adm\\'n';$/m, 'a rotated password is taken at the next start');
+    assert.match(withAdmin, /^GRANT ALL ON \*\.\* TO 'admin'@'%' WITH GRANT OPTION;$/m);
+    // MariaDB's ALL includes writing through read_only, which would let the administrator bypass fencing.
+    assert.equal(/^REVOKE READ_ONLY ADMIN ON \*\.\* FROM 'admin'@'%';$/m.test(withAdmin), flavor === 'mariadb');
+  });
+}
+
 test('MariaDB: the application account is never given READ_ONLY ADMIN', () => {
   const { initSql } = renderStagedFiles(loadStageConfig({ ...baseEnv, POD_NAME: 'mysql-ha-0', MYSQL_HA_FLAVOR: 'mariadb' }), '/init');
   const readOnlyAdmin = initSql.split('\n').filter((line) => line.includes('READ_ONLY ADMIN'));

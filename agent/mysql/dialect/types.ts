@@ -31,6 +31,8 @@ export interface Dialect {
   cnfLines(node: NodeIdentity): string[];
   /** Least-privilege grants for the agent's own account. */
   agentGrants(account: string, appDatabase: string): string[];
+  /** Every privilege for the people's administrator, except writing through read-only (that would bypass fencing). */
+  adminGrants(account: string): string[];
   variablesQuery: string;
   parseVariables(row: Record<string, unknown>): ServerVariables;
   replicaStatusQuery: string;
