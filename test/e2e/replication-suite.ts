@@ -269,6 +269,8 @@ export function replicationSuite(flavor: Flavor): void {
         const statuses = await Promise.all(cluster.replicas.map((replica) => replica.status()));
         return statuses.every((status) => status.replication?.ioRunning === false);
       });
+      // Its own agent too: until it has looked, its /primary still answers from the observation before the stop.
+      await waitFor("the primary's agent notices its mysqld is gone", async () => (await cluster.primary.agent('/primary')).status === 503);
       cluster.primary.startMysqld();
       await waitFor('primary writable again', async () => (await cluster.primary.agent('/primary')).status === 200);
       await writeOnPrimaryReadEverywhere(cluster, 'after_primary_restart', 20);
