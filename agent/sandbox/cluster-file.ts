@@ -2,7 +2,7 @@
 // switchover) can reach and control the sandbox.
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { DEFAULT_ADMIN_USER, DEFAULT_AGENT_USER } from '../config.ts';
+import { DEFAULT_ADMIN_USER } from '../config.ts';
 import { AgentError, messageOf } from '../errors.ts';
 import { haproxyDefaults } from '../haproxy/config.ts';
 import type { Flavor } from '../mysql/dialect/types.ts';
@@ -36,8 +36,6 @@ export interface ClusterFile extends SandboxIdentity {
   etcd: { endpoint: string; pid: number | null };
   app: { user: string; password: string; database: string };
   admin: { user: string; password: string };
-  /** The agents' account: on MariaDB the one account that may write through read_only (a replica's repair). */
-  agentAccount: { user: string; password: string };
   /** Bearer token for POST /switchover, /pause and /resume (MYSQL_HA_SWITCHOVER_TOKEN). */
   switchoverToken: string;
 }
@@ -85,7 +83,6 @@ export function describeCluster(sandbox: SandboxDescription): ClusterFile {
     etcd: { endpoint: sandbox.etcdEndpoint, pid: sandbox.etcdPid ?? null },
     app: { user: 'app', password: sandbox.secrets.app, database: 'app' },
     admin: { user: DEFAULT_ADMIN_USER, password: sandbox.secrets.admin },
-    agentAccount: { user: DEFAULT_AGENT_USER, password: sandbox.secrets.agent },
     switchoverToken: sandbox.secrets.switchover,
   };
 }

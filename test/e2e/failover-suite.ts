@@ -6,8 +6,6 @@ import assert from 'node:assert/strict';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createConnection } from 'mysql2/promise';
-import { DEFAULT_AGENT_USER } from '../../agent/config.ts';
 import type { AgentStatus } from '../../agent/http/status.ts';
 import type { Flavor } from '../../agent/mysql/dialect/types.ts';
 import { type PodLogMarks, queryRows, type Row, TestCluster, type TestPod, waitFor } from '../support/cluster.ts';
@@ -338,22 +336,18 @@ export function failoverSuite(flavor: Flavor): void {
       const old = cluster.pods.find((pod) => pod !== primary)!;
       const since = old.logMarks();
       await old.stopAgent('SIGTERM');
-      // MariaDB's administrator cannot lift read_only (READ_ONLY ADMIN is the agent's alone): the agent's account does it there.
-      const writer =
-        flavor === 'mysql'
-          ? await old.admin()
-          : await createConnection({ socketPath: old.paths.socket, user: DEFAULT_AGENT_USER, password: cluster.secrets.agent });
+      const root = await old.admin();
       try {
-        await writer.query('STOP REPLICA');
-        await writer.query('RESET REPLICA ALL');
-        await writer.query(flavor === 'mysql' ? 'SET GLOBAL super_read_only = OFF' : 'SET GLOBAL read_only = OFF');
-        await writer.query('INSERT INTO app.acked_writes (id, writer) VALUES (-1, -1)');
-        await writer.query(flavor === 'mysql' ? 'SET GLOBAL super_read_only = ON' : 'SET GLOBAL read_only = ON');
+        await root.query('STOP REPLICA');
+        await root.query('RESET REPLICA ALL');
+        await root.query(flavor === 'mysql' ? 'SET GLOBAL super_read_only = OFF' : 'SET GLOBAL read_only = OFF');
+        await root.query('INSERT INTO app.acked_writes (id, writer) VALUES (-1, -1)');
+        await root.query(flavor === 'mysql' ? 'SET GLOBAL super_read_only = ON' : 'SET GLOBAL read_only = ON');
         // The clone this makes MySQL run copies a small data set in under a second; throttled,
         // it takes as long as a large one would (the restart after it resets the setting).
-        if (flavor === 'mysql') await writer.query(`SET GLOBAL clone_max_data_bandwidth = ${CLONE_BANDWIDTH_MIB_PER_SECOND}`);
+        if (flavor === 'mysql') await root.query(`SET GLOBAL clone_max_data_bandwidth = ${CLONE_BANDWIDTH_MIB_PER_SECOND}`);
       } finally {
-        await writer.end();
+        await root.end();
       }
       // A liveness limit shorter than the clone: the kubelet must never see the agent as stuck meanwhile.
       Object.assign(old.spec.env, { MYSQL_HA_LIVENESS_TIMEOUT_MS: String(LIVENESS_LIMIT_MS) });

@@ -5,8 +5,6 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { createConnection } from 'mysql2/promise';
-import { DEFAULT_AGENT_USER } from '../../agent/config.ts';
 import type { AgentStatus } from '../../agent/http/status.ts';
 import { dialectForFlavor } from '../../agent/mysql/dialect/index.ts';
 import type { Flavor } from '../../agent/mysql/dialect/types.ts';
@@ -110,15 +108,9 @@ async function assertNoErrantGtids(cluster: TestCluster): Promise<void> {
   }
 }
 
-/**
- * A write that bypasses replication: local on this node only, as a careless admin would do. On
- * MariaDB only the agent's account may write through read_only (the administrator may not).
- */
-async function writeLocally(pod: TestPod, agentPassword: string, sql: string, values: unknown[]): Promise<void> {
-  const connection =
-    pod.runtime.flavor === 'mysql'
-      ? await pod.admin()
-      : await createConnection({ socketPath: pod.paths.socket, user: DEFAULT_AGENT_USER, password: agentPassword });
+/** A write that bypasses replication: local on this node only, as a careless admin would do. */
+async function writeLocally(pod: TestPod, sql: string, values: unknown[]): Promise<void> {
+  const connection = await pod.admin();
   try {
     await connection.query('SET SESSION sql_log_bin = 0');
     if (pod.runtime.flavor === 'mysql') await connection.query('SET GLOBAL super_read_only = OFF');
@@ -281,7 +273,7 @@ export function replicationSuite(flavor: Flavor): void {
       await cluster.waitHealthy();
       await createTable(cluster, 'conflicting');
       const replica = cluster.replicas[1]!;
-      await writeLocally(replica, cluster.secrets.agent, 'INSERT INTO app.conflicting VALUES (?, ?)', [30, 'local only']);
+      await writeLocally(replica, 'INSERT INTO app.conflicting VALUES (?, ?)', [30, 'local only']);
       await appQuery(cluster, cluster.primary, 'INSERT INTO conflicting VALUES (?, ?)', [30, 'from primary']);
       const status = await waitFor(`${replica.name} reports the SQL error`, async () => {
         const current = await replica.status();
@@ -301,7 +293,7 @@ export function replicationSuite(flavor: Flavor): void {
       const notes = (await replica.adminQuery('SELECT note FROM app.conflicting WHERE id = 30')).map((row) => row.note);
       assert.deepEqual(notes, ['local only'], `${replica.name} applied the primary's row over its own`);
 
-      await writeLocally(replica, cluster.secrets.agent, 'DELETE FROM app.conflicting WHERE id = ?', [30]);
+      await writeLocally(replica, 'DELETE FROM app.conflicting WHERE id = ?', [30]);
       await replica.adminQuery('START REPLICA');
       await waitFor(`${replica.name} healthy after repair`, async () => (await replica.agent('/health')).status === 200);
       assert.equal(await waitForRow(cluster, replica, 'conflicting', 30), 'from primary');

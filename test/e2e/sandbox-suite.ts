@@ -76,20 +76,13 @@ async function through<T extends object = Row>(
 }
 
 /** The admin account straight to one pod's mysqld, bypassing HAProxy. */
-async function onPod<T>(
-  cluster: ClusterFile,
-  pod: string,
-  account: { user: string; password: string },
-  use: (connection: Connection) => Promise<T>,
-): Promise<T> {
+async function onPod<T>(cluster: ClusterFile, pod: string, use: (connection: Connection) => Promise<T>): Promise<T> {
   const mysql = cluster.pods.find((candidate) => candidate.name === pod)!.mysql;
-  return withConnection({ ...mysql, user: account.user, password: account.password }, use);
+  return withConnection({ ...mysql, user: cluster.admin.user, password: cluster.admin.password }, use);
 }
 
 async function serverIdOf(cluster: ClusterFile, pod: string): Promise<number> {
-  return onPod(cluster, pod, cluster.admin, async (connection) =>
-    Number(firstRow(await queryRows(connection, 'SELECT @@server_id AS serverId'), pod).serverId),
-  );
+  return onPod(cluster, pod, async (connection) => Number(firstRow(await queryRows(connection, 'SELECT @@server_id AS serverId'), pod).serverId));
 }
 
 async function agentStatus(cluster: ClusterFile, pod: string): Promise<AgentStatus> {
@@ -166,12 +159,9 @@ function tableSaysUnhealthy(table: string, agentUrl: string): boolean {
   return table.split('\n').some((line) => line.includes(` ${address} `) && /\sUNHEALTHY\s/.test(line));
 }
 
-/**
- * A write to one pod only, as a careless admin would do (no binary log, read-only lifted for it).
- * On MariaDB only the agent's account may write through read_only (the administrator may not).
- */
+/** A write to one pod only, as a careless admin would do (no binary log, read-only lifted for it). */
 async function writeLocally(cluster: ClusterFile, pod: string, statements: string[]): Promise<void> {
-  await onPod(cluster, pod, cluster.flavor === 'mysql' ? cluster.admin : cluster.agentAccount, async (connection) => {
+  await onPod(cluster, pod, async (connection) => {
     await connection.query('SET SESSION sql_log_bin = 0');
     if (cluster.flavor === 'mysql') await connection.query('SET GLOBAL super_read_only = OFF');
     try {
@@ -271,12 +261,7 @@ export function sandboxSuite(flavor: Flavor): void {
       const victim = (await replicaNames(cluster))[0]!;
       const victimId = await serverIdOf(cluster, victim);
       await waitFor(`the table on ${victim}`, async () =>
-        onPod(
-          cluster,
-          victim,
-          cluster.admin,
-          async (connection) => (await queryRows(connection, "SHOW TABLES FROM app LIKE 'broken_replication'")).length === 1,
-        ),
+        onPod(cluster, victim, async (connection) => (await queryRows(connection, "SHOW TABLES FROM app LIKE 'broken_replication'")).length === 1),
       );
       // A careless local write on the replica, then the same key on the primary: the replica's SQL thread stops.
       await writeLocally(cluster, victim, ["INSERT INTO app.broken_replication VALUES (2, 'local')"]);
@@ -340,7 +325,7 @@ export function sandboxSuite(flavor: Flavor): void {
       const started = entry(clusterFile(dir)).pid;
       assert.ok(isRunning(started.mysqld ?? undefined) && isRunning(started.agent ?? undefined), 'cluster.json lists the restarted processes');
       await waitSettled(dir, cluster);
-      await onPod(cluster, pod, cluster.admin, async (connection) => {
+      await onPod(cluster, pod, async (connection) => {
         assert.deepEqual(
           (await queryRows(connection, 'SELECT id FROM app.kept_locally')).map((row) => Number(row.id)),
           [7],
@@ -399,9 +384,7 @@ export function sandboxSuite(flavor: Flavor): void {
       const { rows } = await through<{ note: string }>(restarted, 'write', 'SELECT note FROM down_up WHERE id = 1');
       assert.equal(rows[0]?.note, 'before down');
       for (const pod of restarted.pods) {
-        const notes = await onPod(restarted, pod.name, restarted.admin, async (connection) =>
-          queryRows<{ note: string }>(connection, 'SELECT note FROM app.down_up'),
-        );
+        const notes = await onPod(restarted, pod.name, async (connection) => queryRows<{ note: string }>(connection, 'SELECT note FROM app.down_up'));
         assert.deepEqual(
           notes.map((row) => row.note),
           ['before down'],
