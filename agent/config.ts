@@ -14,6 +14,8 @@ export const DEFAULT_DRAIN_MS = 2000;
 
 /** The administrator for people, as the sandbox and the manifests name it. */
 export const DEFAULT_ADMIN_USER = 'admin';
+/** The agent's own account. */
+export const DEFAULT_AGENT_USER = 'mysqlha_agent';
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 const sqlName = z.string().regex(/^[A-Za-z0-9_]{1,32}$/, 'letters, digits and _ only, at most 32 characters');
 
@@ -35,7 +37,7 @@ const envSchema = z.object({
   MYSQL_HA_BOOTSTRAP_PRIMARY: z.string().min(1).optional(),
   MYSQL_HA_MYSQL_HOST: z.string().min(1).default('127.0.0.1'),
   MYSQL_HA_MYSQL_PORT: int(1, 65535).default(3306),
-  MYSQL_HA_AGENT_USER: sqlName.default('mysqlha_agent'),
+  MYSQL_HA_AGENT_USER: sqlName.default(DEFAULT_AGENT_USER),
   MYSQL_HA_REPLICATION_USER: sqlName.default('mysqlha_repl'),
   MYSQL_HA_APP_USER: sqlName.default('app'),
   MYSQL_HA_ADMIN_USER: sqlName.default(DEFAULT_ADMIN_USER),
@@ -106,6 +108,8 @@ export interface RunConfig {
   bootstrapPrimary: string;
   mysql: { host: string; port: number };
   agent: Credentials;
+  /** The people's administrator's user name (its password is the stage step's only). */
+  adminUser: string;
   replication: Credentials;
   app: Credentials & { database: string };
   http: { host: string; port: number };
@@ -296,6 +300,7 @@ export function loadRunConfig(env: Env): RunConfig {
     bootstrapPrimary,
     mysql: { host: p.MYSQL_HA_MYSQL_HOST, port: p.MYSQL_HA_MYSQL_PORT },
     agent: { user: p.MYSQL_HA_AGENT_USER, password: agentPassword },
+    adminUser: p.MYSQL_HA_ADMIN_USER,
     replication: { user: p.MYSQL_HA_REPLICATION_USER, password: replicationPassword },
     app: { user: p.MYSQL_HA_APP_USER, password: appPassword, database: p.MYSQL_HA_APP_DATABASE },
     http: { host: p.MYSQL_HA_HTTP_HOST, port: p.MYSQL_HA_HTTP_PORT },

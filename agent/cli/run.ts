@@ -147,7 +147,7 @@ export async function main(_args: string[]): Promise<number> {
   loop = new AgentLoop({
     config,
     dialect,
-    observer: new MysqlObserver(server, dialect, config.agent.user, config.timings.statusTimeoutMs),
+    observer: new MysqlObserver(server, dialect, [config.agent.user, config.adminUser], config.timings.statusTimeoutMs),
     lease: leaseKeeper,
     watcher: new PrimaryPositionWatcher({ agentPort: config.http.port, log, onReady: () => loop?.wake() }),
     actuator: new Actuator({

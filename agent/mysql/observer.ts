@@ -16,14 +16,15 @@ const BYPASS_REFRESH_MS = 60_000;
 export class MysqlObserver {
   readonly #server: LocalServer;
   readonly #dialect: Dialect;
-  readonly #agentUser: string;
+  /** The users whose '%' accounts may write through read_only by design: the agent and the people's administrator. */
+  readonly #trustedUsers: [agent: string, admin: string];
   readonly #timeoutMs: number;
   #bypass: { at: number; accounts: string[] } | undefined;
 
-  constructor(server: LocalServer, dialect: Dialect, agentUser: string, timeoutMs: number) {
+  constructor(server: LocalServer, dialect: Dialect, trustedUsers: [agent: string, admin: string], timeoutMs: number) {
     this.#server = server;
     this.#dialect = dialect;
-    this.#agentUser = agentUser;
+    this.#trustedUsers = trustedUsers;
     this.#timeoutMs = timeoutMs;
   }
 
@@ -61,7 +62,7 @@ export class MysqlObserver {
     const query = this.#dialect.readOnlyBypassQuery;
     if (query === null) return [];
     if (this.#bypass === undefined || now - this.#bypass.at >= BYPASS_REFRESH_MS) {
-      const rows = await this.#server.query(query, [this.#agentUser]);
+      const rows = await this.#server.query(query, this.#trustedUsers);
       this.#bypass = { at: now, accounts: rows.map((row) => String(row.account)) };
     }
     return this.#bypass.accounts;

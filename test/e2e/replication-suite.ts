@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { DEFAULT_ADMIN_USER, DEFAULT_AGENT_USER } from '../../agent/config.ts';
 import type { AgentStatus } from '../../agent/http/status.ts';
 import { dialectForFlavor } from '../../agent/mysql/dialect/index.ts';
 import type { Flavor } from '../../agent/mysql/dialect/types.ts';
@@ -192,7 +193,7 @@ export function replicationSuite(flavor: Flavor): void {
         new LocalServer({ host, port, user: 'mysqlha_agent', password: cluster.secrets.agent, node: replica!.name, connectTimeoutMs: 1000 });
       const server = connect(replica!.spec.address, MYSQL_PORT);
       try {
-        const seen = await new MysqlObserver(server, dialect, 'mysqlha_agent', 1000).observe(Date.now());
+        const seen = await new MysqlObserver(server, dialect, [DEFAULT_AGENT_USER, DEFAULT_ADMIN_USER], 1000).observe(Date.now());
         assert.ok(seen.up, `observed down: ${seen.up ? '' : seen.error}`);
         assert.equal(seen.variables.readOnly, true);
         assert.equal(seen.replica?.sourceHost, cluster.primary.spec.address);
@@ -204,7 +205,7 @@ export function replicationSuite(flavor: Flavor): void {
         await server.close();
       }
       const nobody = connect(replica!.spec.address, 1);
-      const unreachable = await new MysqlObserver(nobody, dialect, 'mysqlha_agent', 1000).observe(Date.now());
+      const unreachable = await new MysqlObserver(nobody, dialect, [DEFAULT_AGENT_USER, DEFAULT_ADMIN_USER], 1000).observe(Date.now());
       await nobody.close();
       assert.equal(unreachable.up, false);
       assert.match(unreachable.up ? '' : unreachable.error, new RegExp(`${replica!.name}: cannot connect to mysqld at ${replica!.spec.address}:1`));

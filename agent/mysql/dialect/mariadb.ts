@@ -46,8 +46,9 @@ export function mariadbDialect(): Dialect {
       `GRANT SELECT ON mysql.global_priv TO ${account}`,
       `GRANT ALL ON \`${appDatabase}\`.* TO ${account} WITH GRANT OPTION`,
     ],
-    // ALL includes READ_ONLY ADMIN, which writes through read_only: a fenced node would take them.
-    adminGrants: (account) => [`GRANT ALL ON *.* TO ${account} WITH GRANT OPTION`, `REVOKE READ_ONLY ADMIN ON *.* FROM ${account}`],
+    // ALL includes READ_ONLY ADMIN: repairing a replica (a conflicting row, gtid_slave_pos) means
+    // writing on a read-only node. A person's account: applications never use it.
+    adminGrants: (account) => [`GRANT ALL ON *.* TO ${account} WITH GRANT OPTION`],
     variablesQuery:
       'SELECT @@server_id AS serverId, @@read_only AS readOnly, @@gtid_binlog_state AS gtidExecuted, @@rpl_semi_sync_master_enabled AS semiSyncSource',
     parseVariables: (row) => ({
@@ -102,7 +103,7 @@ export function mariadbDialect(): Dialect {
     cloneFrom: null,
     readOnlyBypassQuery:
       `SELECT CONCAT(QUOTE(User), '@', QUOTE(Host)) AS account FROM mysql.global_priv ` +
-      `WHERE JSON_VALUE(Priv, '$.access') & ${READ_ONLY_ADMIN_BIT} <> 0 AND NOT (User = ? AND Host = '%') ` +
+      `WHERE JSON_VALUE(Priv, '$.access') & ${READ_ONLY_ADMIN_BIT} <> 0 AND NOT (User IN (?, ?) AND Host = '%') ` +
       // A locked account (root, locked by the init SQL) cannot log in to write.
       // (JSON_VALUE gives '1' for true on 10.11.)
       `AND COALESCE(JSON_VALUE(Priv, '$.account_locked'), '0') NOT IN ('1', 'true')`,

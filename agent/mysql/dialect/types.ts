@@ -31,7 +31,7 @@ export interface Dialect {
   cnfLines(node: NodeIdentity): string[];
   /** Least-privilege grants for the agent's own account. */
   agentGrants(account: string, appDatabase: string): string[];
-  /** Every privilege for the people's administrator, except writing through read-only (that would bypass fencing). */
+  /** Every privilege for the people's administrator (on MariaDB that includes writing through read_only, for repairs). */
   adminGrants(account: string): string[];
   variablesQuery: string;
   parseVariables(row: Record<string, unknown>): ServerVariables;
@@ -69,6 +69,6 @@ export interface Dialect {
    * when the flavour cannot. mysqld restarts itself afterwards (its supervisor starts it again).
    */
   cloneFrom: ((donor: ReplicationSource) => Statement[]) | null;
-  /** Accounts that can write although the node is read-only, or null when the flavour has no such bypass. */
+  /** Accounts that can write although the node is read-only, but the agent's and the administrator's (its two values), or null when the flavour has no such bypass. */
   readOnlyBypassQuery: string | null;
 }
