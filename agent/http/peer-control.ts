@@ -46,13 +46,14 @@ export async function askFailsafe(peers: Peer[], primary: string, control: PeerC
 }
 
 /**
- * Tells peers' agents to look again now (POST /nudge), `first` before the others: the lease just
- * moved to it, and it promotes itself while the others start following it, instead of each
- * noticing on its next tick. Best effort: the ticks come anyway.
+ * Tells peers' agents to look again now (POST /nudge), `first` (if any) before the others: the
+ * lease just moved to it, and it promotes itself while the others start following it, instead of
+ * each noticing on its next tick; or a new primary is ready, and the replicas ask for its
+ * position now rather than at their next retry. Best effort: the ticks come anyway.
  */
-export async function nudgePeers(first: Peer, others: Peer[], control: PeerControl, timeoutMs: number): Promise<void> {
+export async function nudgePeers(first: Peer | null, others: Peer[], control: PeerControl, timeoutMs: number): Promise<void> {
   if (control.token === null) return;
   const nudge = (peer: Peer) => post(peer, '/nudge', {}, control, timeoutMs).catch(() => undefined);
-  await nudge(first);
-  await Promise.all(others.filter((peer) => peer.name !== first.name).map(nudge));
+  if (first) await nudge(first);
+  await Promise.all(others.filter((peer) => peer.name !== first?.name).map(nudge));
 }

@@ -37,7 +37,7 @@ async function fetchPosition(url: string, timeoutMs: number): Promise<PrimaryPos
  */
 export class PrimaryPositionWatcher {
   readonly #options: PrimaryPositionWatcherOptions;
-  #watch: { primary: string; abort: AbortController; probe: PrimaryPositionProbe } | undefined;
+  #watch: { primary: string; peer: Peer; abort: AbortController; probe: PrimaryPositionProbe } | undefined;
 
   constructor(options: PrimaryPositionWatcherOptions) {
     this.#options = options;
@@ -47,6 +47,11 @@ export class PrimaryPositionWatcher {
   probe(primary: Peer): PrimaryPositionProbe {
     if (this.#watch?.primary !== primary.name) this.#start(primary);
     return this.#watch!.probe;
+  }
+
+  /** Still waiting: ask again now, then back off afresh (a peer said something changed). */
+  pollNow(): void {
+    if (this.#watch?.probe.state === 'waiting') this.#start(this.#watch.peer);
   }
 
   /** Forget the answer (it was used, or is no longer needed); the next probe polls afresh. */
@@ -61,6 +66,7 @@ export class PrimaryPositionWatcher {
     const url = `http://${primary.host}:${agentPort}/binlog-position`;
     const watch = {
       primary: primary.name,
+      peer: primary,
       abort: new AbortController(),
       probe: { state: 'waiting', attempts: 0, lastError: 'first attempt in progress' } as PrimaryPositionProbe,
     };

@@ -31,8 +31,8 @@ export interface ActuatorOptions {
   lease: Pick<LeaseKeeper, 'acquire' | 'release' | 'handOver' | 'observe'>;
   /** A connection to a peer's mysqld as the agent's account (the same on every node). */
   connectPeer: (peer: Peer) => SqlServer;
-  /** Tells the agent of the peer just handed the lease, then the others', to look again now; never rejects. */
-  nudge: (candidate: Peer) => Promise<void>;
+  /** Tells the agent of `candidate` (the peer just handed the lease), then every other peer's, to look again now; never rejects. */
+  nudge: (candidate: Peer | null) => Promise<void>;
   clock: Clock;
 }
 
@@ -83,9 +83,13 @@ export class Actuator {
         return this.#catchUp();
       case 'promote':
         await this.#exec([STOP_REPLICA, RESET_REPLICA_ALL]);
-        return this.#setupPrimary();
+        await this.#setupPrimary();
+        // The replicas poll this node's /binlog-position with a growing backoff: ask them now.
+        // In lossless mode the first commits wait for one of them to follow.
+        return this.#nudge(null);
       case 'setup-primary':
-        return this.#setupPrimary();
+        await this.#setupPrimary();
+        return this.#nudge(null);
       case 'configure-replication': {
         await this.#exec([STOP_REPLICA]);
         const { sql, values } = this.#dialect.changeSource({

@@ -22,7 +22,7 @@ export interface AgentParts {
   dialect: Pick<Dialect, 'subtractGtids' | 'countGtids' | 'originatesFrom' | 'cloneFrom'>;
   observer: Pick<MysqlObserver, 'observe'>;
   lease: Pick<LeaseKeeper, 'observe' | 'extendByFailsafe'>;
-  watcher: Pick<PrimaryPositionWatcher, 'probe' | 'reset'>;
+  watcher: Pick<PrimaryPositionWatcher, 'probe' | 'reset' | 'pollNow'>;
   actuator: Pick<Actuator, 'run'>;
   /** The cluster's pods now (this one included): fixed, or following the StatefulSet's replica count. */
   peers: { readonly current: Peer[] };
@@ -72,6 +72,8 @@ export class AgentLoop {
   /** Runs the next tick now rather than at its time: new data arrived. A tick under way is followed by another at once. */
   wake(): void {
     if (this.#stopped) return;
+    // A peer may have said its mysqld is ready as primary (a nudge): the position is worth asking for now.
+    this.#parts.watcher.pollNow();
     if (this.#timer === undefined) {
       this.#wakeRequested = true;
       return;

@@ -62,7 +62,7 @@ function actuatorFor(options: { peerAnswers?: Array<Row[]>; clock?: FakeClock; o
       options.onPeerQuery?.();
       return answers.shift() ?? [];
     });
-  const nudge = async (peer: Peer) => void journal.push(`nudge ${peer.name}`);
+  const nudge = async (peer: Peer | null) => void journal.push(`nudge ${peer?.name ?? 'every peer'}`);
   const actuator = new Actuator({ server: local, dialect, config, lease, connectPeer, nudge, clock });
   return { actuator, journal };
 }
@@ -184,6 +184,16 @@ test('actuator: hand-over to a candidate that does not catch up in time gives up
   assert.ok(!journal.some((line) => line.startsWith('lease: hand over')), 'the lease did not move');
   assert.ok(journal.includes('mysql-ha-2: close'), 'the connection to the candidate is closed');
 });
+
+for (const kind of ['promote', 'setup-primary'] as const) {
+  test(`actuator: ${kind} tells every peer to look now once this node is set up as primary (their position polls back off)`, async () => {
+    const { actuator, journal } = actuatorFor();
+    await actuator.run({ kind });
+    assert.equal(journal.at(-1), 'nudge every peer');
+    const writable = journal.findIndex((line) => /^local: SET GLOBAL .*read_only = OFF/i.test(line));
+    assert.ok(writable >= 0 && writable < journal.length - 1, `not after writes are on:\n${journal.join('\n')}`);
+  });
+}
 
 test('actuator: setup-primary with the semi-sync source still on from an earlier term turns it off before any write, and on again after', async () => {
   const { actuator, journal } = actuatorFor();

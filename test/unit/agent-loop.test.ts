@@ -85,7 +85,7 @@ function loopOf(topology: typeof asPrimary, world: World, graceMs = GRACE_MS) {
         return askedAt + 2500;
       },
     },
-    watcher: { probe: () => ({ state: 'waiting', attempts: 1, lastError: 'not asked in this test' }), reset: () => undefined },
+    watcher: { probe: () => ({ state: 'waiting', attempts: 1, lastError: 'not asked in this test' }), reset: () => undefined, pollNow: () => undefined },
     actuator: {
       run: async (action) => {
         actions.push(action);

@@ -93,3 +93,36 @@ test('primary position: an agent that does not answer is an attempt that failed,
     watcher.reset();
   }
 });
+
+test('primary position: pollNow asks a primary that was not ready again at once, instead of at the end of its backoff', async () => {
+  const port = await freePort();
+  let asked = 0;
+  const { createServer } = await import('node:http');
+  const server = createServer((_request, response) => {
+    asked++;
+    response.writeHead(503, { 'content-type': 'application/json' }).end(JSON.stringify({ ready: false, reason: 'still read-only' }));
+  });
+  await new Promise<void>((resolve) => server.listen(port, ADDRESS, resolve));
+  const { logger } = captureLogger();
+  // A backoff far longer than the test: only pollNow can make a second attempt happen.
+  const watcher = new PrimaryPositionWatcher({ agentPort: port, log: logger, minBackoffMs: 60_000, maxBackoffMs: 60_000 });
+  try {
+    const primary = { name: PRIMARY.name, host: ADDRESS };
+    await until(
+      () => watcher.probe(primary),
+      (probe) => probe.state === 'waiting' && probe.attempts === 1,
+    );
+    assert.equal(asked, 1);
+    watcher.pollNow();
+    await until(
+      () => watcher.probe(primary),
+      () => asked === 2,
+    );
+    watcher.reset();
+    watcher.pollNow();
+    assert.equal(asked, 2, 'nothing is polled once the watch was reset');
+  } finally {
+    watcher.reset();
+    await new Promise((resolve) => server.close(resolve));
+  }
+});
