@@ -37,7 +37,7 @@ async function fetchPosition(url: string, timeoutMs: number): Promise<PrimaryPos
  */
 export class PrimaryPositionWatcher {
   readonly #options: PrimaryPositionWatcherOptions;
-  #watch: { primary: string; peer: Peer; abort: AbortController; probe: PrimaryPositionProbe } | undefined;
+  #watch: { primary: Peer; abort: AbortController; probe: PrimaryPositionProbe } | undefined;
 
   constructor(options: PrimaryPositionWatcherOptions) {
     this.#options = options;
@@ -45,13 +45,13 @@ export class PrimaryPositionWatcher {
 
   /** The latest answer for `primary`, starting to poll it if nobody asked yet. */
   probe(primary: Peer): PrimaryPositionProbe {
-    if (this.#watch?.primary !== primary.name) this.#start(primary);
+    if (this.#watch?.primary.name !== primary.name) this.#start(primary);
     return this.#watch!.probe;
   }
 
   /** Still waiting: ask again now, then back off afresh (a peer said something changed). */
   pollNow(): void {
-    if (this.#watch?.probe.state === 'waiting') this.#start(this.#watch.peer);
+    if (this.#watch?.probe.state === 'waiting') this.#start(this.#watch.primary);
   }
 
   /** Forget the answer (it was used, or is no longer needed); the next probe polls afresh. */
@@ -65,8 +65,7 @@ export class PrimaryPositionWatcher {
     const { agentPort, log, requestTimeoutMs = 2000, minBackoffMs = 100, maxBackoffMs = 2000 } = this.#options;
     const url = `http://${primary.host}:${agentPort}/binlog-position`;
     const watch = {
-      primary: primary.name,
-      peer: primary,
+      primary,
       abort: new AbortController(),
       probe: { state: 'waiting', attempts: 0, lastError: 'first attempt in progress' } as PrimaryPositionProbe,
     };

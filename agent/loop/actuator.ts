@@ -83,13 +83,9 @@ export class Actuator {
         return this.#catchUp();
       case 'promote':
         await this.#exec([STOP_REPLICA, RESET_REPLICA_ALL]);
-        await this.#setupPrimary();
-        // The replicas poll this node's /binlog-position with a growing backoff: ask them now.
-        // In lossless mode the first commits wait for one of them to follow.
-        return this.#nudge(null);
+        return this.#setupPrimary();
       case 'setup-primary':
-        await this.#setupPrimary();
-        return this.#nudge(null);
+        return this.#setupPrimary();
       case 'configure-replication': {
         await this.#exec([STOP_REPLICA]);
         const { sql, values } = this.#dialect.changeSource({
@@ -249,6 +245,9 @@ export class Actuator {
       await this.fence().catch(() => undefined);
       throw error;
     }
+    // The replicas poll this node's /binlog-position with a growing backoff: ask them now.
+    // In lossless mode the first commits wait for one of them to follow.
+    await this.#nudge(null);
   }
 
   /**

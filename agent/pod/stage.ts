@@ -1,7 +1,6 @@
 import { escape as escapeValue } from 'mysql2';
 import type { Credentials, StageConfig } from '../config.ts';
 import { dialectForFlavor } from '../mysql/dialect/index.ts';
-import type { Dialect } from '../mysql/dialect/types.ts';
 
 export const CNF_FILE = 'mysql-ha.cnf';
 export const INIT_SQL_FILE = 'agent-init.sql';
@@ -11,21 +10,30 @@ export interface StagedFiles {
   initSql: string;
 }
 
-/** The account the agent logs in with, as SQL: 'user'@'%'. */
-export function agentAccount(user: string): string {
+/** An account for any host, as SQL: 'user'@'%'. */
+function anyHostAccount(user: string): string {
   return `${escapeValue(user)}@'%'`;
 }
 
-/** The administrator for people, on this node only (the same on every node, each from its own init SQL). */
-function adminAccountSql(admin: Credentials, dialect: Dialect): string[] {
-  const account = `${escapeValue(admin.user)}@'%'`;
+/**
+ * A local account of this node (the same on every node, each from its own init SQL): created,
+ * its password set again at every start (so it follows a rotated Secret), then its grants.
+ */
+function localAccountSql({ user, password }: Credentials, grants: (account: string) => string[]): string[] {
+  const account = anyHostAccount(user);
   return [
-    `CREATE USER IF NOT EXISTS ${account} IDENTIFIED BY ${escapeValue(admin.password)}`,
-    // Follows a rotated Secret on the next restart.
-    `ALTER USER ${account} IDENTIFIED BY ${escapeValue(admin.password)}`,
-    ...dialect.adminGrants(account),
+    `CREATE USER IF NOT EXISTS ${account} IDENTIFIED BY ${escapeValue(password)};`,
+    `ALTER USER ${account} IDENTIFIED BY ${escapeValue(password)};`,
+    ...grants(account).map((grant) => `${grant};`),
   ];
 }
+
+/**
+ * The people's administrator: every privilege. MySQL's super_read_only holds it back until a
+ * person lifts it for a repair; on MariaDB ALL includes READ_ONLY ADMIN, since repairing a
+ * replica (a conflicting row, gtid_slave_pos) writes on a read-only node. Never an application's.
+ */
+const adminGrants = (account: string) => [`GRANT ALL ON *.* TO ${account} WITH GRANT OPTION`];
 
 /**
  * Renders this pod's config and first-boot SQL. Pure: the same config always gives the
@@ -52,20 +60,16 @@ export function renderStagedFiles(config: StageConfig, initDir: string): StagedF
     '',
   ].join('\n');
 
-  const account = agentAccount(config.agent.user);
   const initSql = [
     `-- Written by mysql-ha-agent stage for ${config.pod.name}; mysqld runs it at every start (init_file).`,
     '-- Local setup only: kept out of the binary log so it never becomes an errant GTID on a replica.',
     'SET SESSION sql_log_bin = 0;',
-    `CREATE USER IF NOT EXISTS ${account} IDENTIFIED BY ${escapeValue(config.agent.password)};`,
-    // Follows a rotated Secret on the next restart.
-    `ALTER USER ${account} IDENTIFIED BY ${escapeValue(config.agent.password)};`,
-    ...dialect.agentGrants(account, config.appDatabase).map((grant) => `${grant};`),
+    ...localAccountSql(config.agent, (account) => dialect.agentGrants(account, config.appDatabase)),
     // Nobody logs in as root, over TCP or the socket, with or without a password: people use
     // the administrator below, the agent its own account.
     "ALTER USER IF EXISTS 'root'@'localhost' ACCOUNT LOCK;",
     "DROP USER IF EXISTS 'root'@'127.0.0.1', 'root'@'::1';",
-    ...(config.admin ? adminAccountSql(config.admin, dialect).map((statement) => `${statement};`) : []),
+    ...(config.admin ? localAccountSql(config.admin, adminGrants) : []),
     '',
   ].join('\n');
   return { cnf, initSql };

@@ -46,9 +46,6 @@ export function mariadbDialect(): Dialect {
       `GRANT SELECT ON mysql.global_priv TO ${account}`,
       `GRANT ALL ON \`${appDatabase}\`.* TO ${account} WITH GRANT OPTION`,
     ],
-    // ALL includes READ_ONLY ADMIN: repairing a replica (a conflicting row, gtid_slave_pos) means
-    // writing on a read-only node. A person's account: applications never use it.
-    adminGrants: (account) => [`GRANT ALL ON *.* TO ${account} WITH GRANT OPTION`],
     variablesQuery:
       'SELECT @@server_id AS serverId, @@read_only AS readOnly, @@gtid_binlog_state AS gtidExecuted, @@rpl_semi_sync_master_enabled AS semiSyncSource',
     parseVariables: (row) => ({

@@ -47,8 +47,6 @@ export function mysqlDialect(hasBinaryLogStatus: boolean): Dialect {
       `GRANT SELECT ON performance_schema.replication_applier_status_by_worker TO ${account}`,
       `GRANT ALL ON \`${appDatabase}\`.* TO ${account} WITH GRANT OPTION`,
     ],
-    // super_read_only holds every account back, this one included, until a person lifts it for a repair.
-    adminGrants: (account) => [`GRANT ALL ON *.* TO ${account} WITH GRANT OPTION`],
     variablesQuery:
       'SELECT @@server_id AS serverId, @@server_uuid AS serverUuid, @@super_read_only AS readOnly, @@gtid_executed AS gtidExecuted, @@gtid_purged AS gtidPurged, ' +
       '@@rpl_semi_sync_source_enabled AS semiSyncSource',

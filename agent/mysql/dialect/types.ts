@@ -31,8 +31,6 @@ export interface Dialect {
   cnfLines(node: NodeIdentity): string[];
   /** Least-privilege grants for the agent's own account. */
   agentGrants(account: string, appDatabase: string): string[];
-  /** Every privilege for the people's administrator (on MariaDB that includes writing through read_only, for repairs). */
-  adminGrants(account: string): string[];
   variablesQuery: string;
   parseVariables(row: Record<string, unknown>): ServerVariables;
   replicaStatusQuery: string;
