@@ -1,5 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { accessSync, constants, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { join } from 'node:path';
 import { z } from 'zod';
 import { AgentError, messageOf } from './errors.ts';
 import { type PodIdentity, parsePodName, podName } from './pod/ordinal.ts';
@@ -69,6 +70,8 @@ const envSchema = z.object({
   MYSQL_HA_LOSSLESS: z.enum(['auto', 'on', 'off']).default('auto'),
   MYSQL_HA_PAUSED: z.enum(['true', 'false']).default('false'),
   MYSQL_HA_AUTO_REBUILD: z.enum(['true', 'false']).default('true'),
+  MYSQL_HA_TLS_DIR: z.string().startsWith('/', 'an absolute path').optional(),
+  MYSQL_HA_REQUIRE_SECURE_TRANSPORT: z.enum(['true', 'false']).default('false'),
 });
 
 type Env = Record<string, string | undefined>;
@@ -84,6 +87,22 @@ export interface Credentials {
   password: string;
 }
 
+/**
+ * The node's certificate, its key and the CA that signed every node's, as files in one directory
+ * laid out like a cert-manager Secret (ca.crt, tls.crt, tls.key).
+ */
+export interface TlsFiles {
+  caFile: string;
+  certFile: string;
+  keyFile: string;
+}
+
+/** Server TLS: the certificates, and whether mysqld refuses clients without TLS. */
+export interface ServerTls {
+  files: TlsFiles | null;
+  requireSecureTransport: boolean;
+}
+
 export interface StageConfig {
   pod: PodIdentity;
   flavor: z.infer<typeof flavor>;
@@ -93,6 +112,7 @@ export interface StageConfig {
   /** The people's administrator (every privilege, with a password), when a password is given: root is locked. */
   admin: Credentials | null;
   appDatabase: string;
+  tls: ServerTls;
 }
 
 export interface RunConfig {
@@ -143,6 +163,8 @@ export interface RunConfig {
   autoRebuild: boolean;
   /** Bearer token for POST /switchover; switchover is refused without one. */
   switchoverToken: string | null;
+  /** Without certificates, replication and clone are encrypted at best, never verified. */
+  tls: ServerTls;
 }
 
 /** Collects every problem (not just the first) so one restart fixes them all. */
@@ -196,6 +218,25 @@ function readOptionalSecret(env: Env, name: string, problems: Problems): string 
   return env[name] === undefined && env[`${name}_FILE`] === undefined ? null : readSecret(env, name, problems);
 }
 
+/** MYSQL_HA_TLS_DIR's three files, each checked readable now rather than by mysqld at its start. */
+function readServerTls(parsed: z.infer<typeof envSchema> | undefined, problems: Problems): ServerTls {
+  const dir = parsed?.MYSQL_HA_TLS_DIR;
+  const requireSecureTransport = parsed?.MYSQL_HA_REQUIRE_SECURE_TRANSPORT === 'true';
+  if (requireSecureTransport && !dir) {
+    problems.add('MYSQL_HA_REQUIRE_SECURE_TRANSPORT', "needs MYSQL_HA_TLS_DIR: without the servers' certificates no client could connect");
+  }
+  if (!dir) return { files: null, requireSecureTransport };
+  const files = { caFile: join(dir, 'ca.crt'), certFile: join(dir, 'tls.crt'), keyFile: join(dir, 'tls.key') };
+  for (const file of Object.values(files)) {
+    try {
+      accessSync(file, constants.R_OK);
+    } catch (error) {
+      problems.add('MYSQL_HA_TLS_DIR', `cannot read ${file} (a cert-manager Secret holds ca.crt, tls.crt and tls.key): ${messageOf(error)}`);
+    }
+  }
+  return { files, requireSecureTransport };
+}
+
 function parsePeers(spec: string): Peer[] {
   return spec.split(',').map((entry) => {
     const [name, host] = entry.split('=') as [string, string];
@@ -239,6 +280,7 @@ export function loadStageConfig(env: Env): StageConfig {
   const agentPassword = readSecret(env, 'MYSQL_HA_AGENT_PASSWORD', problems);
   const adminPassword = readOptionalSecret(env, 'MYSQL_HA_ADMIN_PASSWORD', problems);
   const peers = parsed && pod ? resolvePeers(parsed, pod, problems) : [];
+  const tls = readServerTls(parsed, problems);
   problems.throwIfAny();
   const p = parsed!;
   const self = pod!;
@@ -250,6 +292,7 @@ export function loadStageConfig(env: Env): StageConfig {
     agent: { user: p.MYSQL_HA_AGENT_USER, password: agentPassword },
     admin: adminPassword === null ? null : { user: p.MYSQL_HA_ADMIN_USER, password: adminPassword },
     appDatabase: p.MYSQL_HA_APP_DATABASE,
+    tls,
   };
 }
 
@@ -266,6 +309,7 @@ export function loadRunConfig(env: Env): RunConfig {
     problems.add('MYSQL_HA_BOOTSTRAP_PRIMARY', `${bootstrapPrimary} is not one of the peers (${peers.map((x) => x.name).join(', ')})`);
   }
   const switchoverToken = readOptionalSecret(env, 'MYSQL_HA_SWITCHOVER_TOKEN', problems);
+  const tls = readServerTls(parsed, problems);
   if (parsed?.MYSQL_HA_LEASE_BACKEND === 'etcd' && !parsed.MYSQL_HA_ETCD_ENDPOINTS) {
     problems.add('MYSQL_HA_ETCD_ENDPOINTS', 'required with MYSQL_HA_LEASE_BACKEND=etcd');
   }
@@ -326,5 +370,6 @@ export function loadRunConfig(env: Env): RunConfig {
     paused: p.MYSQL_HA_PAUSED === 'true',
     autoRebuild: p.MYSQL_HA_AUTO_REBUILD === 'true',
     switchoverToken,
+    tls,
   };
 }

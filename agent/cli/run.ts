@@ -8,6 +8,7 @@ import { AgentMetrics } from '../http/metrics.ts';
 import { askFailsafe, nudgePeers } from '../http/peer-control.ts';
 import { observePeers } from '../http/peer-status.ts';
 import { PrimaryPositionWatcher } from '../http/primary-position-watcher.ts';
+import { UNVERIFIED_TLS_WARNING } from '../http/status.ts';
 import { inKubernetes, notInKubernetesReason } from '../kubernetes/in-cluster.ts';
 import { noopPodRolePublisher } from '../kubernetes/noop-publisher.ts';
 import type { PodRolePublisher } from '../kubernetes/pod-role-publisher.ts';
@@ -20,6 +21,7 @@ import { type AgentSnapshot, SnapshotBoard } from '../loop/snapshot.ts';
 import { waitForServer } from '../loop/startup.ts';
 import { LocalServer } from '../mysql/local-server.ts';
 import { MysqlObserver } from '../mysql/observer.ts';
+import { CERTIFICATE_CHECK_MS, CertificateReloader } from '../pod/certificate-reloader.ts';
 import { MysqldMayStopFile } from '../pod/mysqld-may-stop.ts';
 
 /** A nudge only saves the candidate part of a tick: never wait longer than that for it. */
@@ -57,6 +59,7 @@ function initialSnapshot(config: RunConfig, clock: Clock): AgentSnapshot {
       livenessTimeoutMs: config.livenessTimeoutMs,
       lossless: config.lossless,
       switchoverToken: config.switchoverToken,
+      tls: config.tls,
     },
     topology: { self, revision: config.podRevision, peers: config.peers, bootstrapPrimary: config.bootstrapPrimary, mysqlPort: config.mysql.port },
     server: null,
@@ -78,7 +81,8 @@ export async function main(_args: string[]): Promise<number> {
   const board = new SnapshotBoard(initialSnapshot(config, clock));
   const controls = new ControlInbox(config.paused);
   const metrics = new AgentMetrics();
-  const server = new LocalServer({ ...config.mysql, ...config.agent, node: config.pod.name });
+  const caFile = config.tls.files?.caFile;
+  const server = new LocalServer({ ...config.mysql, ...config.agent, node: config.pod.name, tls: caFile ? { verify: false } : undefined });
   const timings = { ttlMs: config.timings.leaseTtlMs, renewPeriodMs: config.timings.renewPeriodMs, fenceMarginMs: config.timings.fenceMarginMs };
   const leaseKeeper = new LeaseKeeper(await createLeaseStore(config), config.pod.name, timings, clock);
   // Serve probes first: while mysqld starts, /liveness is green and /health says why it is red.
@@ -94,6 +98,7 @@ export async function main(_args: string[]): Promise<number> {
     },
     'agent listening',
   );
+  if (!config.tls.files) log.warn({ setting: 'MYSQL_HA_TLS_DIR' }, UNVERIFIED_TLS_WARNING);
 
   const mayStop = new MysqldMayStopFile(config.mysqldMayStopFile, log);
   mayStop.clear();
@@ -140,7 +145,7 @@ export async function main(_args: string[]): Promise<number> {
   const { version, dialect } = found;
   log.info({ flavor: version.flavor, version: version.version }, 'connected to the local mysqld');
   const connectPeer = (peer: Peer) =>
-    new LocalServer({ host: peer.host, port: config.mysql.port, user: config.agent.user, password: config.agent.password, node: peer.name });
+    new LocalServer({ host: peer.host, port: config.mysql.port, ...config.agent, node: peer.name, tls: caFile ? { verify: true, caFile } : undefined });
   const peerSet = await peerSetFor(config, log);
   const others = () => peerSet.current.filter((peer) => peer.name !== config.pod.name);
   const peerControl = { agentPort: config.http.port, token: config.switchoverToken };
@@ -170,6 +175,11 @@ export async function main(_args: string[]): Promise<number> {
     clock,
   });
   loop.start();
+  if (config.tls.files) {
+    const reloader = new CertificateReloader(config.tls.files, () => server.query(dialect.reloadTls), log);
+    void reloader.check();
+    setInterval(() => void reloader.check(), CERTIFICATE_CHECK_MS).unref();
+  }
   // Runs until a signal arrives.
   return new Promise<number>(() => undefined);
 }

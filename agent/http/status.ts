@@ -3,6 +3,11 @@ import { primaryOf } from '../loop/decide.ts';
 import { checkContext, healthCheck, judge, roleOf } from '../loop/health.ts';
 import type { AgentSnapshot } from '../loop/snapshot.ts';
 
+/** Said in /status and the log when MYSQL_HA_TLS_DIR is not set. */
+export const UNVERIFIED_TLS_WARNING =
+  "no certificates configured (MYSQL_HA_TLS_DIR): replication, clones and the agent's connections to peers are not verified, " +
+  'so a man in the middle could read their passwords and data; mount a cert-manager Secret (ca.crt, tls.crt, tls.key) and set MYSQL_HA_TLS_DIR';
+
 /** GET /status: everything a human needs to see about this node in one document. */
 export function statusOf(snapshot: AgentSnapshot, controls: Pick<ControlInbox, 'paused' | 'terminating'>, now: number) {
   const { topology, observation, server, decision } = snapshot;
@@ -19,6 +24,7 @@ export function statusOf(snapshot: AgentSnapshot, controls: Pick<ControlInbox, '
         "revoke it from every account but the agent's",
     );
   }
+  if (!snapshot.config.tls.files) warnings.push(UNVERIFIED_TLS_WARNING);
   if (controls.paused) warnings.push('automatic failover is paused (maintenance)');
   if (controls.terminating) warnings.push('this pod is terminating: it hands over its lease, if it holds it, and takes none');
   return {

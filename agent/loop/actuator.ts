@@ -93,6 +93,7 @@ export class Actuator {
           port: this.#config.mysql.port,
           user: this.#config.replication.user,
           password: this.#config.replication.password,
+          caFile: this.#caFile,
         });
         await this.#server.query(sql, values);
         return this.#exec([...this.#dialect.alignReplicaPosition, START_REPLICA]);
@@ -234,7 +235,8 @@ export class Actuator {
       await this.#exec([
         `CREATE DATABASE IF NOT EXISTS ${escapeId(app.database)}`,
         `CREATE USER IF NOT EXISTS ${replicationAccount} IDENTIFIED BY ${escapeValue(replication.password)}`,
-        `ALTER USER ${replicationAccount} IDENTIFIED BY ${escapeValue(replication.password)}`,
+        // With certificates the replication password never crosses the network in clear.
+        `ALTER USER ${replicationAccount} IDENTIFIED BY ${escapeValue(replication.password)} REQUIRE ${this.#caFile ? 'SSL' : 'NONE'}`,
         `GRANT REPLICATION SLAVE ON *.* TO ${replicationAccount}`,
         `CREATE USER IF NOT EXISTS ${appAccount} IDENTIFIED BY ${escapeValue(app.password)}`,
         `ALTER USER ${appAccount} IDENTIFIED BY ${escapeValue(app.password)}`,
@@ -258,7 +260,13 @@ export class Actuator {
     const config = this.#config;
     // decide() only asks for a rebuild where the dialect can clone.
     if (this.#dialect.cloneFrom === null) throw new AgentError('CANNOT_CLONE', `${config.pod.name}: ${this.#dialect.flavor} cannot clone ${donor.name}`);
-    const statements = this.#dialect.cloneFrom({ host: donor.host, port: config.mysql.port, user: config.agent.user, password: config.agent.password });
+    const statements = this.#dialect.cloneFrom({
+      host: donor.host,
+      port: config.mysql.port,
+      user: config.agent.user,
+      password: config.agent.password,
+      caFile: this.#caFile,
+    });
     await this.#exec([STOP_REPLICA]);
     try {
       for (const { sql, values } of statements) await this.#server.query(sql, values, CLONE_TIMEOUT_MS);
@@ -273,6 +281,10 @@ export class Actuator {
       await this.#exec(this.#dialect.setReadOnly(true)).catch(() => undefined);
       throw error;
     }
+  }
+
+  get #caFile(): string | null {
+    return this.#config.tls.files?.caFile ?? null;
   }
 
   async #exec(statements: string[]): Promise<void> {

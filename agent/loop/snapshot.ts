@@ -5,7 +5,7 @@ import type { Action, Decision, Observation, Topology } from './state.ts';
 
 /** What the HTTP API reads: the loop's latest results, never a live query. Replaced whole, never changed. */
 export interface AgentSnapshot {
-  readonly config: Pick<RunConfig, 'pod' | 'maxLagSeconds' | 'livenessTimeoutMs' | 'lossless' | 'switchoverToken'>;
+  readonly config: Pick<RunConfig, 'pod' | 'maxLagSeconds' | 'livenessTimeoutMs' | 'lossless' | 'switchoverToken' | 'tls'>;
   readonly topology: Topology;
   readonly server: ServerVersion | null;
   /** Why there is no observation yet: the loop waits for the local mysqld to answer. */

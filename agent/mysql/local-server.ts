@@ -1,3 +1,6 @@
+import { readFile } from 'node:fs/promises';
+import { isIP } from 'node:net';
+import { checkServerIdentity, type TLSSocket } from 'node:tls';
 import { type Connection, createConnection } from 'mysql2/promise';
 import { AgentError, messageOf } from '../errors.ts';
 
@@ -10,6 +13,14 @@ export interface LocalServerOptions {
   node: string;
   connectTimeoutMs?: number;
   queryTimeoutMs?: number;
+  /**
+   * TLS, when certificates are configured. Verified: the server's certificate must be signed by
+   * the CA in `caFile` (read at each connect, so a renewed Secret is followed) and name `host`.
+   * Unverified: encrypted only, for the pod's own mysqld on loopback, which nobody outside the
+   * pod can intercept and whose certificate need not name 127.0.0.1 (nor match a CA the Secret
+   * has just replaced). Without it the connection is plain.
+   */
+  tls?: { verify: true; caFile: string } | { verify: false } | undefined;
 }
 
 type Row = Record<string, unknown>;
@@ -57,15 +68,7 @@ export class LocalServer {
   }
 
   #connect(): Promise<Connection> {
-    this.#connection ??= createConnection({
-      host: this.#options.host,
-      port: this.#options.port,
-      user: this.#options.user,
-      password: this.#options.password,
-      connectTimeout: this.#options.connectTimeoutMs ?? 3000,
-      supportBigNumbers: true,
-      multipleStatements: false,
-    }).then((connection) => {
+    this.#connection ??= this.#open().then((connection) => {
       connection.on('error', () => this.#drop());
       return connection;
     });
@@ -80,6 +83,34 @@ export class LocalServer {
         { cause: error },
       );
     });
+  }
+
+  async #open(): Promise<Connection> {
+    const { host, port, user, password, tls } = this.#options;
+    // mysql2 checks a DNS name before it authenticates; an address it cannot (Node is asked
+    // about "localhost" instead), so an address is checked here, before the first statement.
+    const checkAddress = tls?.verify === true && isIP(host) !== 0;
+    const connection = await createConnection({
+      host,
+      port,
+      user,
+      password,
+      connectTimeout: this.#options.connectTimeoutMs ?? 3000,
+      supportBigNumbers: true,
+      multipleStatements: false,
+      ...(tls && {
+        ssl: tls.verify ? { ca: await readFile(tls.caFile, 'utf8'), verifyIdentity: !checkAddress } : { rejectUnauthorized: false },
+      }),
+    });
+    if (checkAddress) {
+      const stream = (connection as unknown as { connection: { stream: TLSSocket } }).connection.stream;
+      const mismatch = checkServerIdentity(host, stream.getPeerCertificate());
+      if (mismatch) {
+        connection.destroy();
+        throw mismatch;
+      }
+    }
+    return connection;
   }
 
   #drop(): void {

@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { AgentError } from '../errors.ts';
 import type { Flavor } from '../mysql/dialect/types.ts';
 import { findPrimary, waitHealthy } from './agents.ts';
+import { ensurePodCertificates } from './certificates.ts';
 import { type ClusterFile, describeCluster, readClusterFile, writeClusterFile } from './cluster-file.ts';
 import { EtcdProcess } from './etcd-process.ts';
 import { HaproxyProcess } from './haproxy-process.ts';
@@ -118,6 +119,10 @@ export class SandboxCluster {
 
   /** The init container's work for every pod, and data dirs on first start. */
   async prepare(): Promise<void> {
+    ensurePodCertificates(
+      this.dir,
+      this.pods.map((pod) => ({ name: pod.name, address: pod.spec.address, tlsDir: pod.paths.tls })),
+    );
     await Promise.all(
       this.pods.map(async (pod) => {
         await pod.stage();

@@ -39,9 +39,10 @@ function missingPackages(needs: Prerequisites, chroot: string): string[] {
     [needs.flavors.includes('mysql'), onPath('unshare'), 'util-linux'],
     [needs.debootstrap ?? false, onPath('debootstrap'), 'debootstrap'],
     [needs.haproxy ?? false, onPath('haproxy'), 'haproxy'],
+    // The sandbox's certificates.
+    [needs.flavors.length > 0, onPath('openssl'), 'openssl'],
     [needs.etcd ?? false, onPath('etcd'), 'etcd-server'],
     [needs.testTools ?? false, onPath('kubectl'), 'kubernetes-client'],
-    [needs.testTools ?? false, onPath('openssl'), 'openssl'],
     [needs.testTools ?? false, onPath('unshare'), 'util-linux'],
   ];
   return [...new Set(wanted.filter(([needed, present]) => needed && !present).map(([, , pkg]) => pkg))];

@@ -45,6 +45,8 @@ export function planCluster(options: ClusterPlanOptions, secretFiles: Record<Sec
     ...pod,
     dir: join(dir, pod.name),
     env: {
+      // Where the sandbox puts the pod's certificate (agent/sandbox/certificates.ts), as a mounted Secret.
+      MYSQL_HA_TLS_DIR: join(dir, pod.name, 'tls'),
       POD_NAME: pod.name,
       MYSQL_HA_FLAVOR: flavor,
       MYSQL_HA_PEERS: peers,

@@ -64,6 +64,8 @@ export class SandboxPod {
       socket: join(dir, 'mysqld.sock'),
       mysqldLog: join(dir, 'mysqld.log'),
       agentLog: join(dir, 'agent.log'),
+      /** The pod's certificate, its key and the CA's (MYSQL_HA_TLS_DIR). */
+      tls: join(dir, 'tls'),
     };
   }
 

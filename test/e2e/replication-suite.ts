@@ -2,15 +2,19 @@
 // The tests of a describe share one cluster, started in `before`; each test creates the tables
 // it writes to and starts from a healthy cluster, so it can run alone (--test-name-pattern).
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import type { TLSSocket } from 'node:tls';
+import { createConnection } from 'mysql2/promise';
 import { DEFAULT_ADMIN_USER, DEFAULT_AGENT_USER } from '../../agent/config.ts';
 import type { AgentStatus } from '../../agent/http/status.ts';
 import { dialectForFlavor } from '../../agent/mysql/dialect/index.ts';
 import type { Flavor } from '../../agent/mysql/dialect/types.ts';
 import { LocalServer } from '../../agent/mysql/local-server.ts';
 import { MysqlObserver } from '../../agent/mysql/observer.ts';
+import { caDirOf, issueCertificate } from '../../agent/sandbox/certificates.ts';
 import { isRunning, MYSQL_PORT } from '../../agent/sandbox/pod.ts';
 import { queryRows, type Row, TestCluster, TestPod, waitFor } from '../support/cluster.ts';
 import { rootLoginsAccepted } from '../support/root-login.ts';
@@ -31,6 +35,35 @@ async function createTable(cluster: TestCluster, table: string): Promise<void> {
   await appQuery(cluster, cluster.primary, `CREATE TABLE ${table} (id INT PRIMARY KEY, note VARCHAR(64))`);
   for (const replica of cluster.replicas) {
     await waitFor(`table ${table} on ${replica.name}`, async () => (await replica.adminQuery('SHOW TABLES FROM app LIKE ?', [table])).length === 1, 30_000);
+  }
+}
+
+/** How a replica's channel to its source is secured, as the server reports it. */
+async function replicationTls(flavor: Flavor, replica: TestPod): Promise<{ encrypted: boolean; caFile: string; verified: boolean }> {
+  if (flavor === 'mysql') {
+    const row = await replica.adminRow(
+      'SELECT SSL_ALLOWED AS encrypted, SSL_CA_FILE AS caFile, SSL_VERIFY_SERVER_CERTIFICATE AS verified ' +
+        "FROM performance_schema.replication_connection_configuration WHERE CHANNEL_NAME = ''",
+    );
+    return { encrypted: row.encrypted === 'YES', caFile: String(row.caFile), verified: row.verified === 'YES' };
+  }
+  const row = await replica.adminRow('SHOW REPLICA STATUS');
+  return { encrypted: row.Master_SSL_Allowed === 'Yes', caFile: String(row.Master_SSL_CA_File), verified: row.Master_SSL_Verify_Server_Cert === 'Yes' };
+}
+
+/** The serial number of the certificate a pod's mysqld presents to a new client (the application). */
+async function presentedSerial(cluster: TestCluster, pod: TestPod): Promise<string> {
+  const connection = await createConnection({
+    host: pod.spec.address,
+    port: MYSQL_PORT,
+    user: 'app',
+    password: cluster.secrets.app,
+    ssl: { rejectUnauthorized: false },
+  });
+  try {
+    return (connection as unknown as { connection: { stream: TLSSocket } }).connection.stream.getPeerCertificate().serialNumber;
+  } finally {
+    await connection.end();
   }
 }
 
@@ -178,6 +211,92 @@ export function replicationSuite(flavor: Flavor): void {
       assert.deepEqual(accepted, []);
     });
 
+    test("replication is encrypted and verified: each replica checks its source's certificate with the CA, the replication account needs TLS", async () => {
+      await cluster.waitHealthy();
+      for (const replica of cluster.replicas) {
+        assert.deepEqual(await replicationTls(flavor, replica), { encrypted: true, caFile: join(replica.paths.tls, 'ca.crt'), verified: true }, replica.name);
+      }
+      // Streaming with an account that cannot log in without TLS: the channel is encrypted.
+      const primary = cluster.primary;
+      const login = (ssl: boolean) =>
+        createConnection({
+          host: primary.spec.address,
+          port: MYSQL_PORT,
+          user: 'mysqlha_repl',
+          password: cluster.secrets.replication,
+          ...(ssl && { ssl: { ca: readFileSync(join(primary.paths.tls, 'ca.crt'), 'utf8') } }),
+        }).then(
+          (connection) => connection.end().then(() => 'accepted'),
+          (error: { code?: string }) => error.code,
+        );
+      assert.equal(await login(false), 'ER_ACCESS_DENIED_ERROR', 'the replication account logged in without TLS');
+      assert.equal(await login(true), 'accepted', 'the replication account with TLS (the password is right)');
+      for (const pod of cluster.pods) {
+        const { warnings } = await pod.status();
+        assert.deepEqual(
+          warnings.filter((warning) => warning.includes('MYSQL_HA_TLS_DIR')),
+          [],
+          `${pod.name} warns of unverified TLS`,
+        );
+      }
+    });
+
+    test('a replica refuses a source whose certificate names another host, says why in /status, and resumes once it is right', async () => {
+      await cluster.waitHealthy();
+      await createTable(cluster, 'after_wrong_certificate');
+      const primary = cluster.primary;
+      const replica = cluster.replicas[0]!;
+      const reloadTls = dialectForFlavor(flavor).reloadTls;
+      issueCertificate(caDirOf(cluster.dir), primary.paths.tls, ['somewhere-else.example']);
+      try {
+        await primary.adminQuery(reloadTls);
+        // A new connection: the one streaming now was verified when it was made.
+        await replica.adminQuery('STOP REPLICA IO_THREAD');
+        await replica.adminQuery('START REPLICA IO_THREAD');
+        let status: AgentStatus | undefined;
+        await waitFor(`${replica.name} refusing the certificate`, async () => {
+          status = await replica.status();
+          return !status.healthy && /certificate|SSL/i.test(status.replication?.lastError ?? '');
+        });
+        console.log(`# ${flavor}: ${replica.name} says: ${status?.reason}`);
+        assert.equal((await replica.agent('/health')).status, 503);
+        // An agent connecting to that mysqld (a hand-over's wait) refuses it the same way.
+        const asPeer = new LocalServer({
+          host: primary.spec.address,
+          port: MYSQL_PORT,
+          user: 'mysqlha_agent',
+          password: cluster.secrets.agent,
+          node: primary.name,
+          tls: { verify: true, caFile: join(replica.paths.tls, 'ca.crt') },
+        });
+        await assert.rejects(asPeer.query('SELECT 1'), /does not match certificate/);
+        await asPeer.close();
+      } finally {
+        issueCertificate(caDirOf(cluster.dir), primary.paths.tls, [primary.name, primary.spec.address]);
+        await primary.adminQuery(reloadTls);
+      }
+      await cluster.waitHealthy();
+      await writeOnPrimaryReadEverywhere(cluster, 'after_wrong_certificate', 1);
+    });
+
+    test('a renewed certificate is presented without a restart: the agent has mysqld load it again, and replication goes on', async () => {
+      await cluster.waitHealthy();
+      await createTable(cluster, 'after_renewal');
+      const primary = cluster.primary;
+      const mysqldPid = primary.mysqldPid;
+      issueCertificate(caDirOf(cluster.dir), primary.paths.tls, [primary.name, primary.spec.address]);
+      const renewed = new X509Certificate(readFileSync(join(primary.paths.tls, 'tls.crt'))).serialNumber;
+      await waitFor(`${primary.name} presenting the renewed certificate`, async () => (await presentedSerial(cluster, primary)) === renewed, 30_000);
+      assert.equal(primary.mysqldPid, mysqldPid, 'mysqld was not restarted');
+      // New replication connections verify the renewed certificate.
+      for (const replica of cluster.replicas) {
+        await replica.adminQuery('STOP REPLICA IO_THREAD');
+        await replica.adminQuery('START REPLICA IO_THREAD');
+      }
+      await cluster.waitHealthy();
+      await writeOnPrimaryReadEverywhere(cluster, 'after_renewal', 1);
+    });
+
     test("every replica's executed GTIDs are a subset of the primary's", async () => {
       await cluster.waitHealthy();
       await createTable(cluster, 'gtid_subset');
@@ -189,8 +308,9 @@ export function replicationSuite(flavor: Flavor): void {
       await cluster.waitHealthy();
       const [replica] = cluster.replicas;
       const dialect = dialectForFlavor(flavor);
+      const tls = { verify: true, caFile: join(replica!.paths.tls, 'ca.crt') } as const;
       const connect = (host: string, port: number) =>
-        new LocalServer({ host, port, user: 'mysqlha_agent', password: cluster.secrets.agent, node: replica!.name, connectTimeoutMs: 1000 });
+        new LocalServer({ host, port, user: 'mysqlha_agent', password: cluster.secrets.agent, node: replica!.name, connectTimeoutMs: 1000, tls });
       const server = connect(replica!.spec.address, MYSQL_PORT);
       try {
         const seen = await new MysqlObserver(server, dialect, [DEFAULT_AGENT_USER, DEFAULT_ADMIN_USER], 1000).observe(Date.now());
@@ -308,6 +428,8 @@ export function replicationSuite(flavor: Flavor): void {
       writeFileSync(wrongPassword, 'not-the-password', { mode: 0o600 });
       const name = 'mysql-ha-3';
       const address = '127.0.10.4';
+      const tlsDir = join(cluster.dir, name, 'tls');
+      issueCertificate(caDirOf(cluster.dir), tlsDir, [name, address]);
       // A pod of this test's own, stopped at its end: the cluster's three pods are left as they were.
       const pod = new TestPod(
         {
@@ -321,6 +443,7 @@ export function replicationSuite(flavor: Flavor): void {
             MYSQL_HA_MYSQL_HOST: address,
             MYSQL_HA_HTTP_HOST: address,
             MYSQL_HA_REPLICATION_PASSWORD_FILE: wrongPassword,
+            MYSQL_HA_TLS_DIR: tlsDir,
           },
         },
         cluster.primary.runtime,

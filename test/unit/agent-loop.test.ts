@@ -42,6 +42,7 @@ function loopOf(topology: typeof asPrimary, world: World, graceMs = GRACE_MS) {
       livenessTimeoutMs: 30_000,
       lossless: true,
       switchoverToken: null,
+      tls: { files: null, requireSecureTransport: false },
     },
     topology,
     server: null,

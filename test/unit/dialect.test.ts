@@ -61,7 +61,7 @@ function applyReadOnly(state: { read_only: boolean; super_read_only: boolean }, 
   return next;
 }
 
-const donor = { host: 'mysql-ha-0.mysql-ha', port: 3306, user: 'agent', password: `pw'; DROP USER root; --` };
+const donor = { host: 'mysql-ha-0.mysql-ha', port: 3306, user: 'agent', password: `pw'; DROP USER root; --`, caFile: '/etc/mysql-ha/tls/ca.crt' };
 
 test('versions pick the dialect once', () => {
   assert.equal(dialectFor('9.7.4-2').flavor, 'mysql');
@@ -89,7 +89,8 @@ test('servers without GTID auto-positioning syntax are refused with a reason', (
 });
 
 test('MySQL: CHANGE REPLICATION SOURCE with auto-positioning over TLS, no removed syntax, the password bound', () => {
-  const statement = dialectFor('9.7.4').changeSource({ host: 'mysql-ha-0.mysql-ha', port: 3306, user: 'repl', password: donor.password });
+  const source = { host: 'mysql-ha-0.mysql-ha', port: 3306, user: 'repl', password: donor.password, caFile: donor.caFile };
+  const statement = dialectFor('9.7.4').changeSource(source);
   assert.doesNotMatch(statement.sql, /MASTER/);
   assert.ok(!statement.sql.includes(donor.password), statement.sql);
   const options = changeOptions(statement, /^CHANGE REPLICATION SOURCE TO /);
@@ -98,8 +99,29 @@ test('MySQL: CHANGE REPLICATION SOURCE with auto-positioning over TLS, no remove
   assert.equal(options.get('SOURCE_USER'), 'repl');
   assert.equal(options.get('SOURCE_PASSWORD'), donor.password);
   assert.equal(options.get('SOURCE_AUTO_POSITION'), '1');
-  // The replication password and data cross the network.
+  // The replication password and data cross the network: encrypted, and with a CA the source's certificate and name checked.
   assert.equal(options.get('SOURCE_SSL'), '1');
+  assert.equal(options.get('SOURCE_SSL_CA'), donor.caFile);
+  assert.equal(options.get('SOURCE_SSL_VERIFY_SERVER_CERT'), 1);
+  // Without certificates: still encrypted, and a CA set before is cleared (CHANGE keeps what it is not told).
+  const unverified = changeOptions(dialectFor('9.7.4').changeSource({ ...source, caFile: null }), /^CHANGE REPLICATION SOURCE TO /);
+  assert.equal(unverified.get('SOURCE_SSL'), '1');
+  assert.equal(unverified.get('SOURCE_SSL_CA'), '');
+  assert.equal(unverified.get('SOURCE_SSL_VERIFY_SERVER_CERT'), 0);
+});
+
+test("MariaDB: CHANGE MASTER with a CA verifies the source's certificate; without one it keeps the server's default", () => {
+  const source = { host: 'mysql-ha-0.mysql-ha', port: 3306, user: 'repl', password: donor.password, caFile: donor.caFile };
+  const verified = changeOptions(dialectFor('10.11.1-MariaDB').changeSource(source), /^CHANGE MASTER TO /);
+  assert.equal(verified.get('MASTER_USE_GTID'), 'slave_pos');
+  assert.equal(verified.get('MASTER_SSL'), '1');
+  assert.equal(verified.get('MASTER_SSL_CA'), donor.caFile);
+  assert.equal(verified.get('MASTER_SSL_VERIFY_SERVER_CERT'), '1');
+  const plain = changeOptions(dialectFor('10.11.1-MariaDB').changeSource({ ...source, caFile: null }), /^CHANGE MASTER TO /);
+  assert.deepEqual(
+    [...plain.keys()].filter((name) => name.startsWith('MASTER_SSL')),
+    [],
+  );
 });
 
 test('MySQL read-only: super_read_only on, and both switches off to open for writes', () => {
@@ -154,7 +176,10 @@ test('rebuild: MySQL clones from an allowed donor over TLS, with the password bo
   const before = statements.slice(0, cloneAt);
   const donorList = before.find((statement) => /^SET GLOBAL clone_valid_donor_list = \?$/.test(statement.sql));
   assert.deepEqual(donorList?.values, [`${donor.host}:${donor.port}`]);
-  const switches = before.filter((statement) => statement !== donorList);
+  // The donor's certificate is checked against the CA.
+  const cloneCa = before.find((statement) => /^SET GLOBAL clone_ssl_ca = \?$/.test(statement.sql));
+  assert.deepEqual(cloneCa?.values, [donor.caFile]);
+  const switches = before.filter((statement) => statement !== donorList && statement !== cloneCa);
   assert.deepEqual(applyReadOnly({ read_only: true, super_read_only: true }, switches), { read_only: true, super_read_only: false });
 
   assert.equal(dialectFor('10.11.18-MariaDB').cloneFrom, null);
@@ -293,7 +318,7 @@ describe('the MariaDB dialect on a real MariaDB server', () => {
   });
 
   it('CHANGE MASTER points the node at its source by GTID, with the password bound as a value', async () => {
-    const source = { host: '127.0.0.1', port: 3399, user: 'repl', password: donor.password };
+    const source = { host: '127.0.0.1', port: 3399, user: 'repl', password: donor.password, caFile: '/nonexistent/ca.crt' };
     const statement = dialect.changeSource(source);
     assert.ok(!statement.sql.includes(source.password), statement.sql);
     await run(agent, statement);
@@ -305,12 +330,21 @@ describe('the MariaDB dialect on a real MariaDB server', () => {
       assert.equal(status?.autoPosition, true);
       assert.equal(status?.ioRunning, false);
       assert.equal(row?.Master_User, source.user);
+      assert.equal(row?.Master_SSL_Allowed, 'Yes');
+      assert.equal(row?.Master_SSL_CA_File, source.caFile);
+      assert.equal(row?.Master_SSL_Verify_Server_Cert, 'Yes');
       // The server keeps the connection settings in master.info, the password as it was given.
       assert.ok(readFileSync(join(dataDir, 'master.info'), 'utf8').split('\n').includes(source.password), 'password not stored as given');
     } finally {
       await run(agent, 'RESET REPLICA ALL');
     }
     assert.equal(dialect.parseReplicaStatus((await run(agent, dialect.replicaStatusQuery))[0]), null);
+  });
+
+  it('reloading the certificates is kept out of the binary log (no errant transaction on a replica)', async () => {
+    const before = (await run(agent, dialect.variablesQuery))[0]!.gtidExecuted;
+    await run(agent, dialect.reloadTls);
+    assert.equal((await run(agent, dialect.variablesQuery))[0]!.gtidExecuted, before);
   });
 
   it('lists the accounts that can write through read_only, other than the agent itself', async () => {

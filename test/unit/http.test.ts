@@ -17,6 +17,7 @@ function snapshotOf(topology: Topology, observation: Observation | null, heartbe
       livenessTimeoutMs: 30_000,
       lossless: true,
       switchoverToken: TOKEN,
+      tls: { files: null, requireSecureTransport: false },
     },
     topology,
     server: { flavor: 'mysql', version: '9.7.4-2', major: 9, minor: 7, patch: 4 },

@@ -140,6 +140,14 @@ describe('manifests/ (the kustomize base)', () => {
 
   it('validates every object against the Kubernetes OpenAPI schemas, with no unknown fields', () => assertValidObjects(base));
 
+  it("mysqld's tmpdir volume has its room reserved on the node: the mysql container requests the volume's sizeLimit", () => {
+    const mysql = container(pod, 'mysql');
+    const tmp = pod.volumes?.find((volume) => volume.name === 'tmp');
+    assert.equal(mountPath(mysql, 'tmp'), '/tmp');
+    assert.ok(tmp?.emptyDir?.sizeLimit, 'the tmp emptyDir has no sizeLimit');
+    assert.equal(mysql.resources?.requests?.['ephemeral-storage'], tmp.emptyDir.sizeLimit);
+  });
+
   it('the validation does catch a broken object and a misspelt field', () => {
     const broken = structuredClone(statefulSet) as unknown as ManifestObject;
     (broken.spec as { replicas: unknown }).replicas = 'three';
@@ -533,5 +541,30 @@ describe('examples/small-cluster (overlay for clusters with fewer nodes than pod
     const antiAffinity = podSpecOf(overlay.one<IStatefulSet>('StatefulSet', 'mysql-ha')).affinity?.podAntiAffinity;
     assert.equal(antiAffinity?.requiredDuringSchedulingIgnoredDuringExecution, undefined);
     assert.equal(antiAffinity?.preferredDuringSchedulingIgnoredDuringExecution?.[0]?.podAffinityTerm.topologyKey, 'kubernetes.io/hostname');
+  });
+});
+
+describe('examples/tls (overlay mounting the certificate Secret)', () => {
+  let overlay: Rendered;
+  before(() => {
+    overlay = new Rendered(kustomizeBuild('examples/tls'));
+  });
+
+  it('renders valid objects', () => assertValidObjects(overlay));
+
+  it('mounts the Secret where MYSQL_HA_TLS_DIR points in the init container, mysqld and the agent, readable by group 999 only', () => {
+    const pod = podSpecOf(overlay.one<IStatefulSet>('StatefulSet', 'mysql-ha'));
+    const tlsDir = overlay.generated<IConfigMap>('ConfigMap', 'mysql-ha-agent').data?.MYSQL_HA_TLS_DIR;
+    assert.equal(tlsDir, '/etc/mysql-ha/tls');
+    const volume = pod.volumes?.find((candidate) => candidate.secret?.secretName === 'mysql-ha-tls');
+    assert.ok(volume, 'no volume from the Secret mysql-ha-tls');
+    assert.equal(volume.secret?.defaultMode, 0o440);
+    for (const [name, init] of [
+      ['stage', true],
+      ['mysql', false],
+      ['agent', false],
+    ] as const) {
+      assert.equal(mountPath(container(pod, name, init), volume.name), tlsDir, `${name} container`);
+    }
   });
 });

@@ -18,6 +18,7 @@ const settings = {
   livenessTimeoutMs: 30_000,
   lossless: true,
   switchoverToken: null,
+  tls: { files: null, requireSecureTransport: false },
 };
 const ADDRESS = '127.0.14.1';
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -68,10 +68,46 @@ for (const flavor of ['mysql', 'mariadb'] as const) {
     assert.doesNotMatch(initSql, /'admin'/, 'no administrator without a password');
     const withAdmin = renderStagedFiles(loadStageConfig({ ...env, MYSQL_HA_ADMIN_PASSWORD: "adm'n" }), '/init').initSql;
     assert.match(withAdmin, /^CREATE USER IF NOT EXISTS 'admin'@'%' IDENTIFIED BY 'adm\\'n';$/m);
-    assert.match(withAdmin, /^ALTER USER 'admin'@'%' IDENTIFIED BY 'adm\\'n';$/m, 'a rotated password is taken at the next start');
+    assert.match(withAdmin, /^ALTER USER 'admin'@'%' IDENTIFIED BY 'adm\\'n' REQUIRE NONE;$/m, 'a rotated password is taken at the next start');
     assert.match(withAdmin, /^GRANT ALL ON \*\.\* TO 'admin'@'%' WITH GRANT OPTION;$/m);
   });
 }
+
+for (const flavor of ['mysql', 'mariadb'] as const) {
+  test(`${flavor}: with a certificate Secret, mysqld presents it, the agent's account needs TLS, and clients may be required to use it`, () => {
+    const tlsDir = mkdtempSync(join(tmpdir(), 'mha-tls-'));
+    for (const file of ['ca.crt', 'tls.crt', 'tls.key']) writeFileSync(join(tlsDir, file), 'PEM');
+    const env = { ...baseEnv, POD_NAME: 'mysql-ha-0', MYSQL_HA_FLAVOR: flavor, MYSQL_HA_TLS_DIR: tlsDir };
+    const { cnf, initSql } = renderStagedFiles(loadStageConfig(env), '/init');
+    const values = cnfValues(cnf);
+    assert.equal(values.get('ssl_ca'), join(tlsDir, 'ca.crt'));
+    assert.equal(values.get('ssl_cert'), join(tlsDir, 'tls.crt'));
+    assert.equal(values.get('ssl_key'), join(tlsDir, 'tls.key'));
+    assert.equal(values.has('require_secure_transport'), false, 'clients may still connect without TLS unless asked');
+    assert.match(initSql, /^ALTER USER 'mysqlha_agent'@'%' IDENTIFIED BY '.*' REQUIRE SSL;$/m);
+    const required = renderStagedFiles(loadStageConfig({ ...env, MYSQL_HA_REQUIRE_SECURE_TRANSPORT: 'true' }), '/init');
+    assert.equal(cnfValues(required.cnf).get('require_secure_transport'), 'ON');
+
+    // Without certificates: nothing about TLS in the cnf, and the agent's account is not tied to it.
+    const plain = renderStagedFiles(loadStageConfig({ ...baseEnv, POD_NAME: 'mysql-ha-0', MYSQL_HA_FLAVOR: flavor }), '/init');
+    assert.doesNotMatch(plain.cnf, /ssl|secure_transport/);
+    assert.match(plain.initSql, /^ALTER USER 'mysqlha_agent'@'%' IDENTIFIED BY '.*' REQUIRE NONE;$/m);
+  });
+}
+
+test('TLS settings: the Secret directory must hold all three files, and requiring TLS needs them', () => {
+  const tlsDir = mkdtempSync(join(tmpdir(), 'mha-tls-'));
+  writeFileSync(join(tlsDir, 'tls.crt'), 'PEM');
+  assert.throws(
+    () => loadStageConfig({ ...baseEnv, POD_NAME: 'mysql-ha-0', MYSQL_HA_TLS_DIR: tlsDir }),
+    (error: Error) => error.message.includes(`cannot read ${join(tlsDir, 'ca.crt')}`) && error.message.includes(`cannot read ${join(tlsDir, 'tls.key')}`),
+  );
+  assert.throws(() => loadStageConfig({ ...baseEnv, POD_NAME: 'mysql-ha-0', MYSQL_HA_TLS_DIR: 'tls' }), /MYSQL_HA_TLS_DIR: an absolute path/);
+  assert.throws(
+    () => loadStageConfig({ ...baseEnv, POD_NAME: 'mysql-ha-0', MYSQL_HA_REQUIRE_SECURE_TRANSPORT: 'true' }),
+    /MYSQL_HA_REQUIRE_SECURE_TRANSPORT: needs MYSQL_HA_TLS_DIR/,
+  );
+});
 
 test('MariaDB: the application account is never given READ_ONLY ADMIN', () => {
   const { initSql } = renderStagedFiles(loadStageConfig({ ...baseEnv, POD_NAME: 'mysql-ha-0', MYSQL_HA_FLAVOR: 'mariadb' }), '/init');

@@ -21,7 +21,13 @@ const primaryControls = new ControlInbox(false);
 const apps: Array<ReturnType<typeof buildApp>> = [];
 
 function agentOn(topology: Topology, observation: Observation, controls: ControlInbox) {
-  const settings = { pod: { name: topology.self.name, statefulSet: 'mysql-ha', ordinal: 0 }, maxLagSeconds: 10, livenessTimeoutMs: 30_000, lossless: true };
+  const settings = {
+    pod: { name: topology.self.name, statefulSet: 'mysql-ha', ordinal: 0 },
+    maxLagSeconds: 10,
+    livenessTimeoutMs: 30_000,
+    lossless: true,
+    tls: { files: null, requireSecureTransport: false },
+  };
   const board = new SnapshotBoard({
     config: { ...settings, switchoverToken: TOKEN },
     topology,

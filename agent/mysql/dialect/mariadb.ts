@@ -83,10 +83,15 @@ export function mariadbDialect(): Dialect {
     waitForGtids: (gtids, timeoutSeconds) => ({ sql: 'SELECT MASTER_GTID_WAIT(?, ?) + 1 AS applied', values: [gtids, timeoutSeconds] }),
     countGtids: countMariadbGtids,
     changeSource: (source: ReplicationSource) => ({
+      // With a CA: TLS, the source's certificate and name verified. Without, the flavour's own
+      // default (plain text on 10.x; 11.4+ encrypts, checking the certificate against the password).
       sql:
-        'CHANGE MASTER TO MASTER_HOST = ?, MASTER_PORT = ?, MASTER_USER = ?, MASTER_PASSWORD = ?, ' + 'MASTER_USE_GTID = slave_pos, MASTER_CONNECT_RETRY = 2',
-      values: [source.host, source.port, source.user, source.password],
+        'CHANGE MASTER TO MASTER_HOST = ?, MASTER_PORT = ?, MASTER_USER = ?, MASTER_PASSWORD = ?, MASTER_USE_GTID = slave_pos, MASTER_CONNECT_RETRY = 2' +
+        (source.caFile ? ', MASTER_SSL = 1, MASTER_SSL_CA = ?, MASTER_SSL_VERIFY_SERVER_CERT = 1' : ''),
+      values: [source.host, source.port, source.user, source.password, ...(source.caFile ? [source.caFile] : [])],
     }),
+    // LOCAL: a FLUSH is binlogged otherwise, and would be an errant transaction on a replica.
+    reloadTls: 'FLUSH LOCAL SSL',
     // MASTER_USE_GTID=slave_pos asks from gtid_slave_pos, which can lag what this server has: a
     // DDL is binlogged before gtid_slave_pos records it, and a crash between the two (seen here:
     // SIGKILL right after a CREATE TABLE) has strict mode refuse the GTID sent again (error 1950).

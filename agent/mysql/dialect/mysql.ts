@@ -86,14 +86,17 @@ export function mysqlDialect(hasBinaryLogStatus: boolean): Dialect {
     waitForGtids: (gtids, timeoutSeconds) => ({ sql: 'SELECT 1 - WAIT_FOR_EXECUTED_GTID_SET(?, ?) AS applied', values: [gtids, timeoutSeconds] }),
     countGtids: countMysqlGtids,
     changeSource: (source: ReplicationSource) => ({
-      // SOURCE_SSL: the replication password and data cross the network; MySQL generates
-      // its certificates at initialisation. Retries: reconnect every 2 s for ~4 days, so a
-      // restarting primary never makes a replica give up.
+      // TLS always (MySQL makes certificates of its own at initialisation): the replication
+      // password and data cross the network. With a CA the source's certificate and name are
+      // verified; the CA and the check are set either way, since CHANGE keeps what it is not told.
+      // Retries: reconnect every 2 s for ~4 days, so a restarting primary never makes a replica give up.
       sql:
         'CHANGE REPLICATION SOURCE TO SOURCE_HOST = ?, SOURCE_PORT = ?, SOURCE_USER = ?, SOURCE_PASSWORD = ?, ' +
-        'SOURCE_AUTO_POSITION = 1, SOURCE_SSL = 1, SOURCE_CONNECT_RETRY = 2, SOURCE_RETRY_COUNT = 172800',
-      values: [source.host, source.port, source.user, source.password],
+        'SOURCE_AUTO_POSITION = 1, SOURCE_SSL = 1, SOURCE_SSL_CA = ?, SOURCE_SSL_VERIFY_SERVER_CERT = ?, SOURCE_CONNECT_RETRY = 2, SOURCE_RETRY_COUNT = 172800',
+      values: [source.host, source.port, source.user, source.password, source.caFile ?? '', source.caFile ? 1 : 0],
     }),
+    // Not binlogged: no errant transaction on a replica.
+    reloadTls: 'ALTER INSTANCE RELOAD TLS',
     // Auto-positioning already asks from gtid_executed, which covers every applied transaction.
     alignReplicaPosition: [],
     subtractGtids: subtractMysqlGtids,
@@ -103,7 +106,8 @@ export function mysqlDialect(hasBinaryLogStatus: boolean): Dialect {
       // Clone refuses to run under super_read_only; read_only stays on, and the restart after
       // the clone brings super_read_only back from the cnf.
       { sql: 'SET GLOBAL super_read_only = OFF' },
-      // REQUIRE SSL: the data and the password cross the network (MySQL makes its certificates at initialisation).
+      // With a CA the donor's certificate is verified (clone_ssl_ca); REQUIRE SSL: encrypted either way.
+      { sql: 'SET GLOBAL clone_ssl_ca = ?', values: [donor.caFile ?? ''] },
       { sql: 'CLONE INSTANCE FROM ?@?:? IDENTIFIED BY ? REQUIRE SSL', values: [donor.user, donor.host, donor.port, donor.password] },
     ],
     readOnlyBypassQuery: null,

@@ -19,6 +19,8 @@ export interface ReplicationSource {
   port: number;
   user: string;
   password: string;
+  /** The CA that signed the source's certificate, verified with `host` as its name; null: no certificates configured. */
+  caFile: string | null;
 }
 
 /**
@@ -50,6 +52,8 @@ export interface Dialect {
   /** How many transactions the sets hold together: ranks failover candidates. */
   countGtids(...sets: string[]): number;
   changeSource(source: ReplicationSource): Statement;
+  /** Makes mysqld present the certificate files as they are now (renewed by cert-manager, say) to new connections. */
+  reloadTls: string;
   /**
    * Run while replication is stopped, just before it starts: makes the position the replica
    * asks its source from cover everything this server has already executed.
