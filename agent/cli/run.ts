@@ -23,6 +23,7 @@ import { LocalServer } from '../mysql/local-server.ts';
 import { MysqlObserver } from '../mysql/observer.ts';
 import { CERTIFICATE_CHECK_MS, CertificateReloader } from '../pod/certificate-reloader.ts';
 import { MysqldMayStopFile } from '../pod/mysqld-may-stop.ts';
+import { SecretPasswords } from '../pod/secret-passwords.ts';
 
 /** A nudge only saves the candidate part of a tick: never wait longer than that for it. */
 const NUDGE_TIMEOUT_MS = 250;
@@ -162,6 +163,7 @@ export async function main(_args: string[]): Promise<number> {
       lease: leaseKeeper,
       connectPeer,
       nudge: (candidate) => nudgePeers(candidate, others(), peerControl, NUDGE_TIMEOUT_MS),
+      passwords: new SecretPasswords(config, log),
       clock,
     }),
     peers: peerSet,

@@ -4,8 +4,9 @@ import type { LeaseKeeper } from '../coordination/lease-keeper.ts';
 import { AgentError } from '../errors.ts';
 import type { Dialect } from '../mysql/dialect/types.ts';
 import type { LocalServer } from '../mysql/local-server.ts';
+import type { AccountPasswords, SecretPasswords } from '../pod/secret-passwords.ts';
 import type { Clock } from './clock.ts';
-import type { Action } from './state.ts';
+import type { Action, PasswordsChanged } from './state.ts';
 
 // The same words on both flavours since MySQL 8.0.22 and MariaDB 10.5.
 const STOP_REPLICA = 'STOP REPLICA';
@@ -33,6 +34,8 @@ export interface ActuatorOptions {
   connectPeer: (peer: Peer) => SqlServer;
   /** Tells the agent of `candidate` (the peer just handed the lease), then every other peer's, to look again now; never rejects. */
   nudge: (candidate: Peer | null) => Promise<void>;
+  /** The replication and application passwords as the Secret has them now. */
+  passwords: Pick<SecretPasswords, 'current'>;
   clock: Clock;
 }
 
@@ -47,7 +50,11 @@ export class Actuator {
   readonly #lease: ActuatorOptions['lease'];
   readonly #connectPeer: ActuatorOptions['connectPeer'];
   readonly #nudge: ActuatorOptions['nudge'];
+  readonly #passwords: ActuatorOptions['passwords'];
   readonly #clock: Clock;
+  /** What this node last set on the accounts as primary, and gave its replication channel (null: nothing yet, since this agent started). */
+  #accountPasswordsSet: AccountPasswords | null = null;
+  #replicationPasswordConfigured: string | null = null;
 
   constructor(options: ActuatorOptions) {
     this.#server = options.server;
@@ -56,7 +63,18 @@ export class Actuator {
     this.#lease = options.lease;
     this.#connectPeer = options.connectPeer;
     this.#nudge = options.nudge;
+    this.#passwords = options.passwords;
     this.#clock = options.clock;
+  }
+
+  /** Where the Secret's passwords differ from what this node last used: the loop observes it, decide acts on it. */
+  passwordsChanged(): PasswordsChanged {
+    const now = this.#passwords.current();
+    const set = this.#accountPasswordsSet;
+    return {
+      accounts: set === null || set.replication !== now.replication || set.app !== now.app,
+      replication: this.#replicationPasswordConfigured !== now.replication,
+    };
   }
 
   async run(action: Action): Promise<ActionPhases | undefined> {
@@ -86,16 +104,24 @@ export class Actuator {
         return this.#setupPrimary();
       case 'setup-primary':
         return this.#setupPrimary();
+      case 'rotate-passwords': {
+        const passwords = this.#passwords.current();
+        await this.#exec(this.#passwordStatements(passwords));
+        this.#accountPasswordsSet = passwords;
+        return;
+      }
       case 'configure-replication': {
         await this.#exec([STOP_REPLICA]);
+        const { replication: password } = this.#passwords.current();
         const { sql, values } = this.#dialect.changeSource({
           host: action.source.host,
           port: this.#config.mysql.port,
           user: this.#config.replication.user,
-          password: this.#config.replication.password,
+          password,
           caFile: this.#caFile,
         });
         await this.#server.query(sql, values);
+        this.#replicationPasswordConfigured = password;
         return this.#exec([...this.#dialect.alignReplicaPosition, START_REPLICA]);
       }
       case 'rebuild':
@@ -225,28 +251,26 @@ export class Actuator {
    * writes would wait for an acknowledgement forever.
    */
   async #setupPrimary(): Promise<void> {
-    const { replication, app, lossless } = this.#config;
-    const replicationAccount = `${escapeValue(replication.user)}@'%'`;
-    const appAccount = `${escapeValue(app.user)}@'%'`;
+    const { app, lossless } = this.#config;
+    const passwords = this.#passwords.current();
     const [row] = await this.#server.query(this.#dialect.variablesQuery);
     if (row && this.#dialect.parseVariables(row).semiSyncSource) await this.#exec([this.#dialect.setSemiSyncSource(false)]);
     await this.#exec(this.#dialect.setReadOnly(false));
     try {
       await this.#exec([
         `CREATE DATABASE IF NOT EXISTS ${escapeId(app.database)}`,
-        `CREATE USER IF NOT EXISTS ${replicationAccount} IDENTIFIED BY ${escapeValue(replication.password)}`,
-        // With certificates the replication password never crosses the network in clear.
-        `ALTER USER ${replicationAccount} IDENTIFIED BY ${escapeValue(replication.password)} REQUIRE ${this.#caFile ? 'SSL' : 'NONE'}`,
-        `GRANT REPLICATION SLAVE ON *.* TO ${replicationAccount}`,
-        `CREATE USER IF NOT EXISTS ${appAccount} IDENTIFIED BY ${escapeValue(app.password)}`,
-        `ALTER USER ${appAccount} IDENTIFIED BY ${escapeValue(app.password)}`,
-        `GRANT ALL ON ${escapeId(app.database)}.* TO ${appAccount}`,
+        `CREATE USER IF NOT EXISTS ${this.#replicationAccount} IDENTIFIED BY ${escapeValue(passwords.replication)}`,
+        `CREATE USER IF NOT EXISTS ${this.#appAccount} IDENTIFIED BY ${escapeValue(passwords.app)}`,
+        ...this.#passwordStatements(passwords),
+        `GRANT REPLICATION SLAVE ON *.* TO ${this.#replicationAccount}`,
+        `GRANT ALL ON ${escapeId(app.database)}.* TO ${this.#appAccount}`,
         this.#dialect.setSemiSyncSource(lossless),
       ]);
     } catch (error) {
       await this.fence().catch(() => undefined);
       throw error;
     }
+    this.#accountPasswordsSet = passwords;
     // The replicas poll this node's /binlog-position with a growing backoff: ask them now.
     // In lossless mode the first commits wait for one of them to follow.
     await this.#nudge(null);
@@ -281,6 +305,26 @@ export class Actuator {
       await this.#exec(this.#dialect.setReadOnly(true)).catch(() => undefined);
       throw error;
     }
+  }
+
+  get #replicationAccount(): string {
+    return `${escapeValue(this.#config.replication.user)}@'%'`;
+  }
+
+  get #appAccount(): string {
+    return `${escapeValue(this.#config.app.user)}@'%'`;
+  }
+
+  /**
+   * The accounts' passwords as the Secret has them (at every setup, so they follow a rotated
+   * Secret): written on the primary and binlogged, so every replica gets them.
+   */
+  #passwordStatements(passwords: AccountPasswords): string[] {
+    return [
+      // With certificates the replication password never crosses the network in clear.
+      `ALTER USER ${this.#replicationAccount} IDENTIFIED BY ${escapeValue(passwords.replication)} REQUIRE ${this.#caFile ? 'SSL' : 'NONE'}`,
+      `ALTER USER ${this.#appAccount} IDENTIFIED BY ${escapeValue(passwords.app)}`,
+    ];
   }
 
   get #caFile(): string | null {

@@ -23,7 +23,7 @@ export interface AgentParts {
   observer: Pick<MysqlObserver, 'observe'>;
   lease: Pick<LeaseKeeper, 'observe' | 'extendByFailsafe'>;
   watcher: Pick<PrimaryPositionWatcher, 'probe' | 'reset' | 'pollNow'>;
-  actuator: Pick<Actuator, 'run'>;
+  actuator: Pick<Actuator, 'run' | 'passwordsChanged'>;
   /** The cluster's pods now (this one included): fixed, or following the StatefulSet's replica count. */
   peers: { readonly current: Peer[] };
   /** Asks the other agents for their /status; one that does not answer is data. */
@@ -129,6 +129,7 @@ export class AgentLoop {
       peers: peerTimeoutMs === null ? [] : await this.#parts.observePeers(peerTimeoutMs),
       selfErrant: ERRANT_STATES.has(decision?.state ?? ''),
       controls: requests,
+      passwordsChanged: this.#parts.actuator.passwordsChanged(),
     };
   }
 

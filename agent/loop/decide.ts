@@ -257,11 +257,16 @@ function decidePrimary(observation: Observation, mysql: MysqlUp, context: Decide
       `${name} is the primary but not serving yet: creating accounts, lifting read-only${context.lossless ? ', turning semi-sync on' : ''}`,
     );
   }
-  return decision(
-    'primary-serving',
-    none,
-    `${name} is the primary and writable (lease term ${observation.lease.state === 'held' ? observation.lease.record.term : '?'})`,
-  );
+  const serving = `${name} is the primary and writable (lease term ${observation.lease.state === 'held' ? observation.lease.record.term : '?'})`;
+  if (observation.passwordsChanged.accounts) {
+    return decision(
+      'primary-serving',
+      { kind: 'rotate-passwords' },
+      `${serving}; setting the Secret's replication and application passwords on their accounts ` +
+        '(changed, or not set by this agent yet; binlogged, so every replica gets them)',
+    );
+  }
+  return decision('primary-serving', none, serving);
 }
 
 function followsPrimary(mysql: MysqlUp, primary: Peer, topology: Topology): boolean {
@@ -349,6 +354,14 @@ function decideReplica(observation: Observation, mysql: MysqlUp, primary: Peer, 
   }
   if (!replica.sqlRunning) {
     return decision('replica-stopped', { kind: 'start-replication' }, `replication from ${primary.name} is configured but stopped: starting it`);
+  }
+  if (!replica.ioRunning && observation.passwordsChanged.replication) {
+    // A stream keeps working after the password changes; only a new connection needs the new one.
+    return decision(
+      'replica-connecting',
+      { kind: 'configure-replication', source: primary },
+      `not connected to ${primary.name}, and the Secret's replication password is not the one replication was configured with: configuring it again`,
+    );
   }
   if (replica.ioState === 'No') {
     const error = replica.lastIoError === '' ? '' : ` (last error: ${replica.lastIoError})`;

@@ -155,6 +155,15 @@ export interface Observation {
   selfErrant: boolean;
   /** The requests this tick read. */
   controls: Controls;
+  /** Where the Secret's passwords differ from what this agent last used (or it has used none yet). */
+  passwordsChanged: PasswordsChanged;
+}
+
+export interface PasswordsChanged {
+  /** The replication or application password, from what this node last set on their accounts as primary. */
+  accounts: boolean;
+  /** The replication password, from what this node's replication channel was last configured with. */
+  replication: boolean;
 }
 
 /** A planned switchover asked of this node: hand the lease to `candidate` (null: the most advanced replica). */
@@ -222,6 +231,8 @@ export type Action =
   | { kind: 'catch-up' }
   | { kind: 'promote' }
   | { kind: 'setup-primary' }
+  /** Set the Secret's replication and application passwords on their accounts (the primary; binlogged, so replicas get them). */
+  | { kind: 'rotate-passwords' }
   | { kind: 'configure-replication'; source: Peer }
   | { kind: 'rebuild'; donor: Peer }
   | { kind: 'start-replication' }

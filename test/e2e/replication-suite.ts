@@ -3,7 +3,7 @@
 // it writes to and starts from a healthy cluster, so it can run alone (--test-name-pattern).
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { TLSSocket } from 'node:tls';
@@ -17,6 +17,7 @@ import { MysqlObserver } from '../../agent/mysql/observer.ts';
 import { caDirOf, issueCertificate } from '../../agent/sandbox/certificates.ts';
 import { isRunning, MYSQL_PORT } from '../../agent/sandbox/pod.ts';
 import { queryRows, type Row, TestCluster, TestPod, waitFor } from '../support/cluster.ts';
+import { replicationTls } from '../support/replication-tls.ts';
 import { rootLoginsAccepted } from '../support/root-login.ts';
 
 const DB = 'app';
@@ -38,17 +39,24 @@ async function createTable(cluster: TestCluster, table: string): Promise<void> {
   }
 }
 
-/** How a replica's channel to its source is secured, as the server reports it. */
-async function replicationTls(flavor: Flavor, replica: TestPod): Promise<{ encrypted: boolean; caFile: string; verified: boolean }> {
-  if (flavor === 'mysql') {
-    const row = await replica.adminRow(
-      'SELECT SSL_ALLOWED AS encrypted, SSL_CA_FILE AS caFile, SSL_VERIFY_SERVER_CERTIFICATE AS verified ' +
-        "FROM performance_schema.replication_connection_configuration WHERE CHANNEL_NAME = ''",
-    );
-    return { encrypted: row.encrypted === 'YES', caFile: String(row.caFile), verified: row.verified === 'YES' };
-  }
-  const row = await replica.adminRow('SHOW REPLICA STATUS');
-  return { encrypted: row.Master_SSL_Allowed === 'Yes', caFile: String(row.Master_SSL_CA_File), verified: row.Master_SSL_Verify_Server_Cert === 'Yes' };
+/** Makes a replica's IO thread connect to its source again, as after a network break. */
+async function reconnect(replica: TestPod): Promise<void> {
+  await replica.adminQuery('STOP REPLICA IO_THREAD');
+  await replica.adminQuery('START REPLICA IO_THREAD');
+}
+
+/** Whether `user` can log in to a pod's mysqld over verified TLS: 'accepted', or the refusal's error code. */
+function login(pod: TestPod, user: string, password: string): Promise<string | undefined> {
+  return createConnection({
+    host: pod.spec.address,
+    port: MYSQL_PORT,
+    user,
+    password,
+    ssl: { ca: readFileSync(join(pod.paths.tls, 'ca.crt'), 'utf8') },
+  }).then(
+    (connection) => connection.end().then(() => 'accepted'),
+    (error: { code?: string }) => error.code,
+  );
 }
 
 /** The serial number of the certificate a pod's mysqld presents to a new client (the application). */
@@ -218,19 +226,12 @@ export function replicationSuite(flavor: Flavor): void {
       }
       // Streaming with an account that cannot log in without TLS: the channel is encrypted.
       const primary = cluster.primary;
-      const login = (ssl: boolean) =>
-        createConnection({
-          host: primary.spec.address,
-          port: MYSQL_PORT,
-          user: 'mysqlha_repl',
-          password: cluster.secrets.replication,
-          ...(ssl && { ssl: { ca: readFileSync(join(primary.paths.tls, 'ca.crt'), 'utf8') } }),
-        }).then(
-          (connection) => connection.end().then(() => 'accepted'),
-          (error: { code?: string }) => error.code,
-        );
-      assert.equal(await login(false), 'ER_ACCESS_DENIED_ERROR', 'the replication account logged in without TLS');
-      assert.equal(await login(true), 'accepted', 'the replication account with TLS (the password is right)');
+      const plain = await createConnection({ host: primary.spec.address, port: MYSQL_PORT, user: 'mysqlha_repl', password: cluster.secrets.replication }).then(
+        (connection) => connection.end().then(() => 'accepted'),
+        (error: { code?: string }) => error.code,
+      );
+      assert.equal(plain, 'ER_ACCESS_DENIED_ERROR', 'the replication account logged in without TLS');
+      assert.equal(await login(primary, 'mysqlha_repl', cluster.secrets.replication), 'accepted', 'the replication account with TLS (the password is right)');
       for (const pod of cluster.pods) {
         const { warnings } = await pod.status();
         assert.deepEqual(
@@ -251,8 +252,7 @@ export function replicationSuite(flavor: Flavor): void {
       try {
         await primary.adminQuery(reloadTls);
         // A new connection: the one streaming now was verified when it was made.
-        await replica.adminQuery('STOP REPLICA IO_THREAD');
-        await replica.adminQuery('START REPLICA IO_THREAD');
+        await reconnect(replica);
         let status: AgentStatus | undefined;
         await waitFor(`${replica.name} refusing the certificate`, async () => {
           status = await replica.status();
@@ -289,10 +289,7 @@ export function replicationSuite(flavor: Flavor): void {
       await waitFor(`${primary.name} presenting the renewed certificate`, async () => (await presentedSerial(cluster, primary)) === renewed, 30_000);
       assert.equal(primary.mysqldPid, mysqldPid, 'mysqld was not restarted');
       // New replication connections verify the renewed certificate.
-      for (const replica of cluster.replicas) {
-        await replica.adminQuery('STOP REPLICA IO_THREAD');
-        await replica.adminQuery('START REPLICA IO_THREAD');
-      }
+      for (const replica of cluster.replicas) await reconnect(replica);
       await cluster.waitHealthy();
       await writeOnPrimaryReadEverywhere(cluster, 'after_renewal', 1);
     });
@@ -473,6 +470,56 @@ export function replicationSuite(flavor: Flavor): void {
       } finally {
         await pod.stopAgent('SIGKILL');
         await pod.stopMysqld('SIGKILL');
+      }
+    });
+
+    test('rotating the replication and application passwords in the Secret: the primary sets them, replicas reconnect with the new one', async () => {
+      await cluster.waitHealthy();
+      await createTable(cluster, 'after_rotation');
+      const primary = cluster.primary;
+      const old = { replication: cluster.secrets.replication, app: cluster.secrets.app };
+      const rotated = { replication: `${old.replication}-rotated`, app: `${old.app}-rotated` };
+      // As the kubelet changes a mounted Secret: each file replaced at once.
+      const setSecret = (passwords: typeof old) => {
+        for (const name of ['replication', 'app'] as const) {
+          const file = join(cluster.dir, 'secrets', `${name}-password`);
+          writeFileSync(`${file}.new`, passwords[name], { mode: 0o600 });
+          renameSync(`${file}.new`, file);
+        }
+      };
+      const primarySets = async (passwords: typeof old) => {
+        await waitFor(`${primary.name} accepting the Secret's passwords`, async () => {
+          const answers = await Promise.all([login(primary, 'app', passwords.app), login(primary, 'mysqlha_repl', passwords.replication)]);
+          return answers.every((answer) => answer === 'accepted');
+        });
+        for (const replica of cluster.replicas) await reconnect(replica);
+        await cluster.waitHealthy();
+      };
+      try {
+        setSecret(rotated);
+        await primarySets(rotated);
+        assert.equal(await login(primary, 'app', old.app), 'ER_ACCESS_DENIED_ERROR', 'the old application password still works');
+        assert.equal(await login(primary, 'mysqlha_repl', old.replication), 'ER_ACCESS_DENIED_ERROR', 'the old replication password still works');
+        // The application, with its new password, writes on the primary and reads on every replica (which got the password by replication).
+        const app = (pod: TestPod) => createConnection({ host: pod.spec.address, port: MYSQL_PORT, user: 'app', password: rotated.app, database: DB });
+        const writer = await app(primary);
+        await writer.query('INSERT INTO after_rotation VALUES (1, ?)', ['written with the rotated password']);
+        await writer.end();
+        for (const replica of cluster.replicas) {
+          await waitFor(`the row on ${replica.name}`, async () => {
+            const reader = await app(replica);
+            try {
+              return (await queryRows(reader, 'SELECT id FROM after_rotation WHERE id = 1')).length === 1;
+            } finally {
+              await reader.end();
+            }
+          });
+        }
+        await assertNoErrantGtids(cluster);
+      } finally {
+        // The other tests use the passwords the cluster started with.
+        setSecret(old);
+        await primarySets(old);
       }
     });
   });

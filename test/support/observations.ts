@@ -73,6 +73,7 @@ export function observed(mysql: Observation['mysql'], overrides: Partial<Observa
     peers: [],
     leaseChanges: [],
     selfErrant: false,
+    passwordsChanged: { accounts: false, replication: false },
     controls: { paused: false, switchover: null, terminatingSince: null, failsafePromise: null },
     ...overrides,
   };

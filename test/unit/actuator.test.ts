@@ -7,6 +7,7 @@ import { AgentError } from '../../agent/errors.ts';
 import { Actuator, type SqlServer } from '../../agent/loop/actuator.ts';
 import type { Action } from '../../agent/loop/state.ts';
 import { dialectForFlavor } from '../../agent/mysql/dialect/index.ts';
+import type { AccountPasswords } from '../../agent/pod/secret-passwords.ts';
 import { FakeClock } from '../support/fake-clock.ts';
 import { OTHER, PRIMARY, UUID0 } from '../support/observations.ts';
 
@@ -43,7 +44,12 @@ const config = loadRunConfig({
 const dialect = dialectForFlavor('mysql');
 const variablesRow = { serverId: 100, serverUuid: UUID0, readOnly: 1, gtidExecuted: `${UUID0}:1-42`, gtidPurged: '', semiSyncSource: 1 };
 
-function actuatorFor(options: { peerAnswers?: Array<Row[]>; clock?: FakeClock; onPeerQuery?: () => void; localAnswer?: (sql: string) => Row[] } = {}) {
+/** The Secret as the actuator reads it; a test rotates a password by changing it. */
+const secretFor = () => ({ replication: 'repl-secret', app: 'app-secret' });
+
+function actuatorFor(
+  options: { peerAnswers?: Array<Row[]>; clock?: FakeClock; onPeerQuery?: () => void; localAnswer?: (sql: string) => Row[]; secret?: AccountPasswords } = {},
+) {
   const journal: string[] = [];
   const clock = options.clock ?? new FakeClock(0);
   const local = new RecordingServer('local', journal, options.localAnswer ?? ((sql) => (sql === dialect.variablesQuery ? [variablesRow] : [])));
@@ -63,7 +69,8 @@ function actuatorFor(options: { peerAnswers?: Array<Row[]>; clock?: FakeClock; o
       return answers.shift() ?? [];
     });
   const nudge = async (peer: Peer | null) => void journal.push(`nudge ${peer?.name ?? 'every peer'}`);
-  const actuator = new Actuator({ server: local, dialect, config, lease, connectPeer, nudge, clock });
+  const secret = options.secret ?? secretFor();
+  const actuator = new Actuator({ server: local, dialect, config, lease, connectPeer, nudge, passwords: { current: () => ({ ...secret }) }, clock });
   return { actuator, journal };
 }
 
@@ -91,6 +98,30 @@ for (const [action, expected] of dispatch) {
   });
 }
 
+test("actuator: the accounts' and the replication channel's passwords follow the Secret, and a change of either is reported", async () => {
+  const secret = secretFor();
+  const { actuator, journal } = actuatorFor({ secret });
+  assert.deepEqual(actuator.passwordsChanged(), { accounts: true, replication: true }, 'nothing set by this agent yet');
+  await actuator.run({ kind: 'setup-primary' });
+  await actuator.run({ kind: 'configure-replication', source: PRIMARY });
+  assert.deepEqual(actuator.passwordsChanged(), { accounts: false, replication: false });
+  assert.ok(journal.some((line) => line.includes("ALTER USER 'mysqlha_repl'@'%' IDENTIFIED BY 'repl-secret'")));
+
+  secret.app = 'app-rotated';
+  assert.deepEqual(actuator.passwordsChanged(), { accounts: true, replication: false });
+  secret.replication = 'repl-rotated';
+  assert.deepEqual(actuator.passwordsChanged(), { accounts: true, replication: true });
+  journal.length = 0;
+  await actuator.run({ kind: 'rotate-passwords' });
+  assert.deepEqual(journal, [
+    "local: ALTER USER 'mysqlha_repl'@'%' IDENTIFIED BY 'repl-rotated' REQUIRE NONE",
+    "local: ALTER USER 'app'@'%' IDENTIFIED BY 'app-rotated'",
+  ]);
+  assert.deepEqual(actuator.passwordsChanged(), { accounts: false, replication: true });
+  await actuator.run({ kind: 'configure-replication', source: PRIMARY });
+  assert.deepEqual(actuator.passwordsChanged(), { accounts: false, replication: false });
+});
+
 test('actuator: a rebuild on a flavour that cannot clone fails with CANNOT_CLONE and touches nothing', async () => {
   const journal: string[] = [];
   const lease = { acquire: async () => {}, release: async () => {}, handOver: async () => {}, observe: async () => assert.fail('not used') };
@@ -101,6 +132,7 @@ test('actuator: a rebuild on a flavour that cannot clone fails with CANNOT_CLONE
     lease,
     connectPeer: () => assert.fail('not used'),
     nudge: async () => assert.fail('not used'),
+    passwords: { current: secretFor },
     clock: new FakeClock(0),
   });
   await assert.rejects(actuator.run({ kind: 'rebuild', donor: PRIMARY }), (error: unknown) => error instanceof AgentError && error.code === 'MHA_CANNOT_CLONE');

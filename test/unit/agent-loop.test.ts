@@ -88,6 +88,7 @@ function loopOf(topology: typeof asPrimary, world: World, graceMs = GRACE_MS) {
     },
     watcher: { probe: () => ({ state: 'waiting', attempts: 1, lastError: 'not asked in this test' }), reset: () => undefined, pollNow: () => undefined },
     actuator: {
+      passwordsChanged: () => ({ accounts: false, replication: false }),
       run: async (action) => {
         actions.push(action);
         clock.advance(120);

@@ -136,6 +136,14 @@ const table: Row[] = [
     reason: /writable \(lease term 1\)/,
   },
   {
+    name: "primary writable, the Secret's passwords changed: sets them on the accounts",
+    topology: asPrimary,
+    observation: { ...observedAsPrimary(writable()), passwordsChanged: { accounts: true, replication: true } },
+    state: 'primary-serving',
+    action: 'rotate-passwords',
+    reason: /writable \(lease term 1\); setting the Secret's replication and application passwords .*binlogged, so every replica gets them/,
+  },
+  {
     name: 'primary whose mysqld is down within the grace period keeps the lease',
     topology: asPrimary,
     observation: observedAsPrimary({ up: false, error: 'ECONNREFUSED' }, { mysqldDownSince: NOW - 1000 }),
@@ -574,6 +582,25 @@ const table: Row[] = [
     state: 'replica-connecting',
     action: 'none',
     reason: /connecting to mysql-ha-0: Access denied/,
+  },
+  {
+    name: "IO thread refused after the Secret's replication password changed: configured again with the new one",
+    topology: asReplica,
+    observation: {
+      ...observed(up({ replica: streaming({ ioRunning: false, ioState: 'Connecting', lastIoError: "Access denied for user 'mysqlha_repl'" }) })),
+      passwordsChanged: { accounts: true, replication: true },
+    },
+    state: 'replica-connecting',
+    action: 'configure-replication',
+    reason: /not connected to mysql-ha-0, and the Secret's replication password is not the one replication was configured with/,
+  },
+  {
+    name: "replica streaming when the Secret's replication password changed: the stream keeps working, nothing to do",
+    topology: asReplica,
+    observation: { ...observed(up({ replica: streaming() })), passwordsChanged: { accounts: true, replication: true } },
+    state: 'replica-streaming',
+    action: 'none',
+    reason: /following mysql-ha-0/,
   },
   {
     name: 'replica streaming',

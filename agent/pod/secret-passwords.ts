@@ -1,0 +1,46 @@
+import { readFileSync } from 'node:fs';
+import type { RunConfig } from '../config.ts';
+import { messageOf } from '../errors.ts';
+import type { Logger } from '../log.ts';
+
+/** The passwords the primary sets on the accounts it creates, as the Secret has them now. */
+export interface AccountPasswords {
+  replication: string;
+  app: string;
+}
+
+/**
+ * The replication and application passwords, read again from their Secret files whenever asked
+ * (the kubelet swaps a mounted Secret's files when it changes): rotating them needs no restart.
+ * A password given in the environment cannot change. A file that cannot be read, or is empty
+ * (never a password: the configuration refuses empty ones), leaves the last good value in place.
+ */
+export class SecretPasswords {
+  readonly #files: Record<keyof AccountPasswords, string | null>;
+  readonly #log: Logger;
+  #last: AccountPasswords;
+
+  constructor(config: Pick<RunConfig, 'replication' | 'app' | 'passwordFiles'>, log: Logger) {
+    this.#files = config.passwordFiles;
+    this.#log = log;
+    this.#last = { replication: config.replication.password, app: config.app.password };
+  }
+
+  current(): AccountPasswords {
+    this.#last = { replication: this.#read('replication'), app: this.#read('app') };
+    return this.#last;
+  }
+
+  #read(account: keyof AccountPasswords): string {
+    const file = this.#files[account];
+    if (file === null) return this.#last[account];
+    try {
+      const password = readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+      if (password !== '') return password;
+      this.#log.warn({ file }, 'the password file is empty; keeping the last password');
+    } catch (error) {
+      this.#log.warn({ file, error: messageOf(error) }, 'cannot read the password file; keeping the last password');
+    }
+    return this.#last[account];
+  }
+}
