@@ -14,6 +14,7 @@ import type { Flavor } from '../mysql/dialect/types.ts';
 import { manifestEnv } from '../pod/manifest-env.ts';
 import { podName } from '../pod/ordinal.ts';
 import { findPrimary, waitHealthy } from '../sandbox/agents.ts';
+import { caDirOf, issueCertificate } from '../sandbox/certificates.ts';
 import { type ClusterFile, describeCluster, writeClusterFile } from '../sandbox/cluster-file.ts';
 import { ETCD_CLIENT_PORT } from '../sandbox/etcd-process.ts';
 import { waitHaproxySettled } from '../sandbox/haproxy-process.ts';
@@ -33,6 +34,9 @@ const DEFAULT_ADDRESS_PREFIX = '127.0.16.';
 const GRACE_SECONDS = 60;
 /** The server container's preStop hook, where Dockerfile.mysql puts it (manifests/statefulset.yaml runs it). */
 const PRE_STOP_HOOK = '/usr/local/bin/mysql-ha-pre-stop.sh';
+
+/** Where the certificate Secret is mounted (examples/tls sets MYSQL_HA_TLS_DIR to it). */
+const TLS_MOUNT = '/etc/mysql-ha/tls';
 
 /** Where the pods' Secret is mounted, with its keys as file names (as manifests/agent.env names them). */
 const SECRETS_MOUNT = '/etc/mysql-ha/secrets';
@@ -166,6 +170,7 @@ export class ContainerSandbox {
       });
     }
     this.#writePodSecrets();
+    this.#writePodCertificate();
     await this.ensureNetwork();
     // Written first: `sandbox down` finds what a failed start left.
     this.save();
@@ -235,6 +240,26 @@ export class ContainerSandbox {
       copyFileSync(this.#secretFiles[name], file);
       chownSync(file, 0, POD_USER);
       chmodSync(file, 0o440);
+    }
+  }
+
+  /**
+   * One certificate for every pod, as one Secret serves a StatefulSet (docs/kubernetes.md, "TLS"):
+   * it names each pod as its peers reach it, signed by the sandbox's CA; mounted like the Secret.
+   */
+  #writePodCertificate(): void {
+    const dir = join(this.dir, 'pod-tls');
+    if (!existsSync(join(dir, 'tls.crt')))
+      issueCertificate(
+        caDirOf(this.dir),
+        dir,
+        this.pods.map((pod) => pod.host),
+      );
+    // The Secret's mount point: every container user may look inside; the files are the group's only.
+    chmodSync(dir, 0o755);
+    for (const file of ['ca.crt', 'tls.crt', 'tls.key']) {
+      chownSync(join(dir, file), 0, POD_USER);
+      chmodSync(join(dir, file), 0o440);
     }
   }
 
@@ -318,6 +343,7 @@ export class ContainerSandbox {
       MYSQL_HA_REPLICAS: String(this.pods.length),
       MYSQL_HA_LEASE_BACKEND: 'etcd',
       MYSQL_HA_ETCD_ENDPOINTS: `http://etcd:${ETCD_CLIENT_PORT}`,
+      MYSQL_HA_TLS_DIR: TLS_MOUNT,
       ...this.options.env,
     };
   }
@@ -353,6 +379,8 @@ export class ContainerSandbox {
     const secrets = [
       '--volume',
       `${join(this.dir, 'pod-secrets')}:${SECRETS_MOUNT}:ro`,
+      '--volume',
+      `${join(this.dir, 'pod-tls')}:${TLS_MOUNT}:ro`,
       ...(this.options.agentVolumes ?? []).flatMap((volume) => ['--volume', volume]),
     ];
     const env = envArgs(this.#podEnv(pod));
@@ -385,6 +413,8 @@ export class ContainerSandbox {
           `${init}:/etc/mysql-ha/init:ro`,
           '--volume',
           `${run}:/run/mysqld`,
+          '--volume',
+          `${join(this.dir, 'pod-tls')}:${TLS_MOUNT}:ro`,
           '--tmpfs',
           '/tmp',
           this.serverImage,

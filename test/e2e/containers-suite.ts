@@ -15,6 +15,7 @@ import { MYSQL_PORT } from '../../agent/sandbox/pod.ts';
 import { queryRows, waitFor } from '../support/cluster.ts';
 import { buildTestImages, ContainerTestCluster, type ContainerTestPod } from '../support/container-cluster.ts';
 import { ackedMissingOn, assertNoErrantGtids, lastLeaseChange, report, underLoad, waitNewPrimary, writeTarget } from '../support/failover-checks.ts';
+import { replicationTls } from '../support/replication-tls.ts';
 import { rootLoginsAccepted } from '../support/root-login.ts';
 import { WriteLoad } from '../support/write-load.ts';
 
@@ -88,6 +89,8 @@ export function containersSuite(flavor: Flavor): void {
         // The replica follows the primary by its name on the headless Service, not an address.
         const replication = await pod.adminRow('SHOW REPLICA STATUS');
         assert.equal(replication.Source_Host ?? replication.Master_Host, primary.host);
+        // Over TLS, the primary's certificate checked against the CA and that name (one certificate for the StatefulSet).
+        assert.deepEqual(await replicationTls(flavor, pod), { encrypted: true, caFile: '/etc/mysql-ha/tls/ca.crt', verified: true }, pod.name);
       }
       const writer = await throughHaproxy('write');
       try {
