@@ -167,7 +167,7 @@ export async function main(_args: string[]): Promise<number> {
       clock,
     }),
     peers: peerSet,
-    observePeers: (timeoutMs) => observePeers(others(), config.http.port, timeoutMs),
+    observePeers: (timeoutMs) => observePeers(others(), config.http.port, config.switchoverToken, timeoutMs),
     askFailsafe: (timeoutMs) => askFailsafe(others(), config.pod.name, peerControl, timeoutMs),
     metrics,
     rolePublisher: await rolePublisherFor(config, log),

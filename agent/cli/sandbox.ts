@@ -55,7 +55,10 @@ function flavorOf(value: string): Flavor {
 }
 
 async function printTable(described: ClusterFile): Promise<boolean> {
-  const rows = await collectStatus(described.pods.map((pod) => pod.agent));
+  const rows = await collectStatus(
+    described.pods.map((pod) => pod.agent),
+    described.switchoverToken,
+  );
   process.stdout.write(`${formatStatusTable(rows)}\n`);
   return rows.every((row) => row.healthy);
 }

@@ -14,9 +14,14 @@ export function agentUrls(values: { dir?: string; agents?: string }): string[] {
   throw new AgentError('USAGE', 'status needs --dir DIR (a sandbox) or --agents URL,URL,...');
 }
 
+/** The agents' token, which /status needs to show its texts: MYSQL_HA_SWITCHOVER_TOKEN, else (for a sandbox) the one in its cluster.json. */
+export function tokenFor(dir: string | undefined): string | null {
+  return process.env.MYSQL_HA_SWITCHOVER_TOKEN ?? (dir ? SandboxCluster.load(dir, runtimeFor).describe().switchoverToken : null);
+}
+
 export async function main(args: string[]): Promise<number> {
   const { values } = parseCommandLine('status', { args, options: { dir: { type: 'string' }, agents: { type: 'string' }, json: { type: 'boolean' } } });
-  const rows = await collectStatus(agentUrls(values));
+  const rows = await collectStatus(agentUrls(values), tokenFor(values.dir));
   process.stdout.write(
     values.json
       ? `${JSON.stringify(

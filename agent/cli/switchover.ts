@@ -1,23 +1,15 @@
 import { AgentError, rootMessageOf } from '../errors.ts';
 import { collectStatus } from '../http/status-client.ts';
 import type { SwitchoverOutcome } from '../loop/controls.ts';
-import { SandboxCluster } from '../sandbox/cluster.ts';
-import { runtimeFor } from '../sandbox/runtime.ts';
 import { parseCommandLine } from './args.ts';
-import { agentUrls } from './status.ts';
-
-/** The token: MYSQL_HA_SWITCHOVER_TOKEN, else (for a sandbox) the one kept in its cluster.json. */
-function tokenFor(dir: string | undefined): string {
-  const token = process.env.MYSQL_HA_SWITCHOVER_TOKEN ?? (dir ? SandboxCluster.load(dir, runtimeFor).describe().switchoverToken : undefined);
-  if (!token) throw new AgentError('USAGE', "switchover needs the agents' token: set MYSQL_HA_SWITCHOVER_TOKEN (or use --dir for a sandbox)");
-  return token;
-}
+import { agentUrls, tokenFor } from './status.ts';
 
 export async function main(args: string[]): Promise<number> {
   const { values } = parseCommandLine('switchover', { args, options: { dir: { type: 'string' }, agents: { type: 'string' }, to: { type: 'string' } } });
   const urls = agentUrls(values);
   const token = tokenFor(values.dir);
-  const primary = (await collectStatus(urls)).find((row) => row.role === 'primary' && row.healthy);
+  if (!token) throw new AgentError('USAGE', "switchover needs the agents' token: set MYSQL_HA_SWITCHOVER_TOKEN (or use --dir for a sandbox)");
+  const primary = (await collectStatus(urls, token)).find((row) => row.role === 'primary' && row.healthy);
   if (!primary)
     throw new AgentError('NO_HEALTHY_PRIMARY', `switchover: no healthy primary among the agents at ${urls.join(', ')}, and a planned switchover needs one`);
   let response: Response;

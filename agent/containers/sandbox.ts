@@ -62,7 +62,7 @@ export interface ContainerSandboxOptions {
   /** More volumes (docker --volume specs) for the `stage` and agent containers, e.g. a service-account directory. */
   agentVolumes?: string[];
   /** Builds each pod's handle (tests pass a subclass with helpers). */
-  createPod?: (sandboxId: string, name: string, address: string, dir: string, adminPasswordFile: string) => ContainerPod;
+  createPod?: (sandboxId: string, name: string, address: string, dir: string, secretFiles: Record<SecretName, string>) => ContainerPod;
 }
 
 /** One pod's containers, and where this machine reaches it. */
@@ -70,12 +70,12 @@ export class ContainerPod {
   readonly name: string;
   readonly spec: { address: string; dir: string };
   readonly containers: { pod: string; mysql: string; agent: string };
-  readonly #adminPasswordFile: string;
+  readonly #secretFiles: Record<SecretName, string>;
 
-  constructor(sandboxId: string, name: string, address: string, dir: string, adminPasswordFile: string) {
+  constructor(sandboxId: string, name: string, address: string, dir: string, secretFiles: Record<SecretName, string>) {
     this.name = name;
     this.spec = { address, dir };
-    this.#adminPasswordFile = adminPasswordFile;
+    this.#secretFiles = secretFiles;
     this.containers = { pod: `${sandboxId}-${name}`, mysql: `${sandboxId}-${name}-mysql`, agent: `${sandboxId}-${name}-agent` };
   }
 
@@ -86,7 +86,12 @@ export class ContainerPod {
 
   /** The administrator's password, as the pod's Secret holds it. */
   get adminPassword(): string {
-    return readFileSync(this.#adminPasswordFile, 'utf8');
+    return readFileSync(this.#secretFiles.admin, 'utf8');
+  }
+
+  /** The agents' token, as the pod's Secret holds it. */
+  get switchoverToken(): string {
+    return readFileSync(this.#secretFiles.switchover, 'utf8');
   }
 
   /** Volumes as directories of the sandbox; the server's socket is in run/, reachable from this machine. */
@@ -126,7 +131,7 @@ export class ContainerSandbox {
     const createPod = options.createPod ?? ((...args) => new ContainerPod(...args));
     this.pods = Array.from({ length: options.replicas }, (_, ordinal) => {
       const name = podName(STATEFUL_SET, ordinal);
-      return createPod(this.id, name, `${this.options.addressPrefix}${ordinal + 1}`, join(dir, name), this.#secretFiles.admin);
+      return createPod(this.id, name, `${this.options.addressPrefix}${ordinal + 1}`, join(dir, name), this.#secretFiles);
     });
   }
 

@@ -5,7 +5,7 @@ import { type Check, checkContext, healthCheck, judge, livenessCheck, primaryChe
 import type { SnapshotBoard } from '../loop/snapshot.ts';
 import { bearerTokenMatches } from './bearer-token.ts';
 import type { AgentMetrics } from './metrics.ts';
-import { statusOf } from './status.ts';
+import { statusOf, withoutTexts } from './status.ts';
 
 export interface AppOptions {
   /** The loop's results, read on every request. */
@@ -95,7 +95,11 @@ export function buildApp({ board, controls, metrics, now, failsafePromiseMs }: A
       serverUuid: mysql.variables.serverUuid,
     });
   });
-  app.get('/status', (_request, reply) => reply.send(statusOf(board.current, controls, now())));
+  app.get('/status', (request, reply) => {
+    const status = statusOf(board.current, controls, now());
+    const token = board.current.config.switchoverToken;
+    return reply.send(token !== null && bearerTokenMatches(request.headers.authorization, token) ? status : withoutTexts(status));
+  });
   app.get('/metrics', async (_request, reply) => reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics()));
 
   /** Control endpoints need the switchover token (a Secret): 401 before anything else is looked at. */

@@ -4,10 +4,10 @@ import type { PeerStatus } from '../loop/state.ts';
 import { fetchStatus } from './status-client.ts';
 
 /** Asks every peer's agent for /status at once; an agent that does not answer is data. */
-export async function observePeers(peers: Peer[], agentPort: number, timeoutMs: number): Promise<PeerStatus[]> {
+export async function observePeers(peers: Peer[], agentPort: number, token: string | null, timeoutMs: number): Promise<PeerStatus[]> {
   return Promise.all(
     peers.map(async (peer): Promise<PeerStatus> => {
-      const { status, unreachable } = await fetchStatus(`http://${peer.host}:${agentPort}`, timeoutMs);
+      const { status, unreachable } = await fetchStatus(`http://${peer.host}:${agentPort}`, timeoutMs, token);
       if (status === null)
         return {
           name: peer.name,

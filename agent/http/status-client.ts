@@ -8,10 +8,12 @@ export type StatusAnswer = { agent: string; status: AgentStatus; unreachable: nu
  * The one client of GET /status, for peers (elections), the CLI and the sandbox. An agent
  * that does not answer in time, or answers something that is not a status, is data.
  */
-export async function fetchStatus(agentUrl: string, timeoutMs: number): Promise<StatusAnswer> {
+export async function fetchStatus(agentUrl: string, timeoutMs: number, token: string | null): Promise<StatusAnswer> {
   const agent = agentUrl.replace(/\/+$/, '');
   try {
-    const response = await fetch(`${agent}/status`, { signal: AbortSignal.timeout(timeoutMs) });
+    // With the token the agent answers the whole document; without it, free texts are withheld.
+    const headers = token === null ? undefined : { authorization: `Bearer ${token}` };
+    const response = await fetch(`${agent}/status`, { headers, signal: AbortSignal.timeout(timeoutMs) });
     const status = (await response.json()) as AgentStatus;
     if (typeof status?.pod !== 'string') return { agent, status: null, unreachable: `${agent}/status answered ${response.status} without a status document` };
     return { agent, status, unreachable: null };
@@ -32,10 +34,10 @@ export interface PodStatusRow {
 }
 
 /** Asks every agent for /status at once; an unreachable agent is a row, not an error. */
-export async function collectStatus(agentUrls: string[], timeoutMs = 2000): Promise<PodStatusRow[]> {
+export async function collectStatus(agentUrls: string[], token: string | null, timeoutMs = 2000): Promise<PodStatusRow[]> {
   return Promise.all(
     agentUrls.map(async (url): Promise<PodStatusRow> => {
-      const { agent, status, unreachable } = await fetchStatus(url, timeoutMs);
+      const { agent, status, unreachable } = await fetchStatus(url, timeoutMs, token);
       if (status === null) return { agent, pod: '?', role: 'unknown', healthy: false, lagSeconds: null, reason: unreachable, status: null };
       const { pod, role, healthy, reason } = status;
       return { agent, pod, role, healthy, lagSeconds: status.replication?.lagSeconds ?? null, reason, status };

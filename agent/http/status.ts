@@ -50,10 +50,10 @@ export function statusOf(snapshot: AgentSnapshot, controls: Pick<ControlInbox, '
     lease: !lease
       ? null
       : lease.state === 'unknown'
-        ? { state: 'unknown', error: lease.error }
+        ? { state: 'unknown' as const, error: lease.error }
         : lease.state === 'free'
-          ? { state: 'free', lastHolder: lease.record?.holder ?? lease.lastHolder, bootstrapped: lease.bootstrapped }
-          : { state: 'held', holder: lease.record.holder, term: lease.record.term, mine: lease.mine },
+          ? { state: 'free' as const, lastHolder: lease.record?.holder ?? lease.lastHolder, bootstrapped: lease.bootstrapped }
+          : { state: 'held' as const, holder: lease.record.holder, term: lease.record.term, mine: lease.mine },
     semiSync: up ? { source: up.variables.semiSyncSource, lossless: snapshot.config.lossless } : null,
     decision: decision && { state: decision.state, action: decision.action.kind, reason: decision.reason },
     runningAction: snapshot.runningAction && { kind: snapshot.runningAction.kind, runningForMs: Math.round(now - snapshot.runningAction.since) },
@@ -68,8 +68,35 @@ export function statusOf(snapshot: AgentSnapshot, controls: Pick<ControlInbox, '
     lastSwitchover: snapshot.lastSwitchover && { ...snapshot.lastSwitchover, at: new Date(snapshot.lastSwitchover.at).toISOString() },
     warnings,
     observedAt: observation ? new Date(observation.at).toISOString() : null,
+    /** Whether free texts were withheld (a caller without the token). */
+    redacted: false,
   };
 }
 
 /** The document GET /status answers, as its clients read it. */
 export type AgentStatus = ReturnType<typeof statusOf>;
+
+/** What a caller without the token reads instead of a free text. */
+export const WITHHELD = 'withheld: send the token (Authorization: Bearer <MYSQL_HA_SWITCHOVER_TOKEN>) to read it';
+
+/**
+ * /status for a caller without the token: every field that peers' elections, dashboards and
+ * scripts use (role, health, states, GTIDs, lag, lease holder and term, peers) as it is, and every
+ * free text withheld: reasons, errors and warnings name accounts, hosts, files and statements.
+ */
+export function withoutTexts(status: AgentStatus): AgentStatus {
+  const withhold = (text: string | null | undefined) => (text === null || text === undefined ? null : WITHHELD);
+  const { replication, lease, decision, mysqld, lastSwitchover } = status;
+  return {
+    ...status,
+    reason: WITHHELD,
+    replication: replication && { ...replication, lastError: withhold(replication.lastError) },
+    lease: lease?.state === 'unknown' ? { ...lease, error: WITHHELD } : lease,
+    decision: decision && { ...decision, reason: WITHHELD },
+    actionError: withhold(status.actionError),
+    mysqld: mysqld.up ? mysqld : { up: false, error: withhold(mysqld.error) },
+    lastSwitchover: lastSwitchover && !lastSwitchover.ok ? { ...lastSwitchover, reason: WITHHELD } : lastSwitchover,
+    warnings: status.warnings.map(() => WITHHELD),
+    redacted: true,
+  };
+}

@@ -35,9 +35,9 @@ export async function agentGet(pod: ReachablePod, path: string): Promise<AgentRe
   }
 }
 
-/** The pod's GET /status document, or null when its agent does not give one. */
-export async function podStatus(pod: ReachablePod, timeoutMs = 2000): Promise<AgentStatus | null> {
-  return (await fetchStatus(agentUrl(pod), timeoutMs)).status;
+/** The pod's whole GET /status document (asked with its token), or null when its agent does not give one. */
+export async function podStatus(pod: ReachablePod & { readonly switchoverToken: string }, timeoutMs = 2000): Promise<AgentStatus | null> {
+  return (await fetchStatus(agentUrl(pod), timeoutMs, pod.switchoverToken)).status;
 }
 
 /** Until every agent says healthy; on timeout the error lists what each agent reports. */

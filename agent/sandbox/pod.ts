@@ -71,8 +71,17 @@ export class SandboxPod {
 
   /** The administrator's password: the file the pod's stage step reads it from. */
   get adminPassword(): string {
-    const file = this.spec.env.MYSQL_HA_ADMIN_PASSWORD_FILE;
-    if (!file) throw new AgentError('SANDBOX_START_FAILED', `${this.name}: no MYSQL_HA_ADMIN_PASSWORD_FILE in its environment`);
+    return this.#secret('MYSQL_HA_ADMIN_PASSWORD_FILE');
+  }
+
+  /** The agents' token: the file the pod's agent reads it from. */
+  get switchoverToken(): string {
+    return this.#secret('MYSQL_HA_SWITCHOVER_TOKEN_FILE');
+  }
+
+  #secret(variable: string): string {
+    const file = this.spec.env[variable];
+    if (!file) throw new AgentError('SANDBOX_START_FAILED', `${this.name}: no ${variable} in its environment`);
     return readFileSync(file, 'utf8');
   }
 

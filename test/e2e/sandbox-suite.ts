@@ -86,7 +86,7 @@ async function serverIdOf(cluster: ClusterFile, pod: string): Promise<number> {
 }
 
 async function agentStatus(cluster: ClusterFile, pod: string): Promise<AgentStatus> {
-  const answer = await fetchStatus(cluster.pods.find((candidate) => candidate.name === pod)!.agent, 2000);
+  const answer = await fetchStatus(cluster.pods.find((candidate) => candidate.name === pod)!.agent, 2000, cluster.switchoverToken);
   if (answer.status === null) throw new Error(`${pod}: ${answer.unreachable}`);
   return answer.status;
 }

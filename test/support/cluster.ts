@@ -82,7 +82,13 @@ export interface AgentAnswer {
 type ReachableByTests = abstract new (
   // biome-ignore lint/suspicious/noExplicitAny: a mixin's base takes whatever arguments its own class does
   ...args: any[]
-) => { readonly name: string; readonly spec: { address: string }; readonly paths: { socket: string }; readonly adminPassword: string };
+) => {
+  readonly name: string;
+  readonly spec: { address: string };
+  readonly paths: { socket: string };
+  readonly adminPassword: string;
+  readonly switchoverToken: string;
+};
 
 /** A test's handles on a pod, whichever way it runs (processes or containers): its agent over HTTP, its server as the administrator and as the application. */
 export function withTestClients<Base extends ReachableByTests>(base: Base) {
@@ -99,7 +105,7 @@ export function withTestClients<Base extends ReachableByTests>(base: Base) {
 
     /** The agent's /status document; rejects when the agent cannot be reached or answers something else. */
     async status(): Promise<AgentStatus> {
-      const answer = await fetchStatus(this.agentUrl, 3000);
+      const answer = await fetchStatus(this.agentUrl, 3000, this.switchoverToken);
       if (answer.status === null) throw new Error(`${this.name}: ${answer.unreachable}`);
       return answer.status;
     }

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { buildApp } from '../../agent/http/app.ts';
 import { AgentMetrics } from '../../agent/http/metrics.ts';
+import { WITHHELD } from '../../agent/http/status.ts';
 import { ControlInbox } from '../../agent/loop/controls.ts';
 import { type AgentSnapshot, SnapshotBoard } from '../../agent/loop/snapshot.ts';
 import type { Observation, Topology } from '../../agent/loop/state.ts';
@@ -40,9 +41,9 @@ const mysqldDown = snapshotOf(asReplica, observed({ up: false, error: 'connect E
 const appFor = (snapshot: AgentSnapshot, controls = new ControlInbox(false), metrics = new AgentMetrics()) =>
   buildApp({ board: new SnapshotBoard(snapshot), controls, metrics, now: () => NOW, failsafePromiseMs: 5000 });
 
-async function get(snapshot: AgentSnapshot, url: string, controls?: ControlInbox) {
+async function get(snapshot: AgentSnapshot, url: string, controls?: ControlInbox, token?: string) {
   const app = appFor(snapshot, controls);
-  const response = await app.inject({ method: 'GET', url });
+  const response = await app.inject({ method: 'GET', url, headers: token === undefined ? {} : { authorization: `Bearer ${token}` } });
   return { status: response.statusCode, body: response.headers['content-type']?.toString().includes('json') ? response.json() : response.body };
 }
 
@@ -155,7 +156,7 @@ test('GET /binlog-position: 503 with the reason anywhere else', async () => {
 });
 
 test('GET /status: the documented shape', async () => {
-  const answer = await get(brokenReplica, '/status');
+  const answer = await get(brokenReplica, '/status', undefined, TOKEN);
   assert.equal(answer.status, 200);
   assert.deepEqual(Object.keys(answer.body).slice(0, 12), [
     'pod',
@@ -188,8 +189,31 @@ test('GET /status: the documented shape', async () => {
 test('GET /status: role unknown while mysqld is down; MariaDB bypass accounts are a warning', async () => {
   assert.equal((await get(mysqldDown, '/status')).body.role, 'unknown');
   const bypass = snapshotOf(asReplica, observed(up({ readOnlyBypass: ["'root'@'localhost'"], replica: streaming() })));
-  const answer = await get(bypass, '/status');
+  const answer = await get(bypass, '/status', undefined, TOKEN);
   assert.match(answer.body.warnings[0], /READ_ONLY ADMIN .* 'root'@'localhost'/);
+});
+
+test('GET /status without the token (or with a wrong one): the same document, every free text withheld', async () => {
+  const full = (await get(brokenReplica, '/status', undefined, TOKEN)).body;
+  assert.equal(full.redacted, false);
+  for (const token of [undefined, 'a guess']) {
+    const answer = await get(brokenReplica, '/status', undefined, token);
+    assert.equal(answer.status, 200);
+    const status = answer.body;
+    assert.equal(status.redacted, true);
+    // Texts name accounts, hosts, files and statements: withheld, and nothing of them left.
+    for (const text of [status.reason, status.decision.reason, status.replication.lastError, ...status.warnings]) assert.equal(text, WITHHELD);
+    assert.doesNotMatch(JSON.stringify(status), /Duplicate entry|following mysql-ha-0:/);
+    // What peers' elections, dashboards and scripts read is all there.
+    const kept = ({ reason, decision, replication, warnings, redacted, ...rest }: typeof full) => rest;
+    assert.deepEqual(kept(status), kept(full));
+    assert.deepEqual({ ...status.replication, lastError: null }, { ...full.replication, lastError: null });
+    assert.equal(status.decision.state, full.decision.state);
+    assert.equal(status.warnings.length, full.warnings.length);
+  }
+  // With no token configured at all nobody reads the texts over HTTP (the log has them).
+  const tokenless = { ...brokenReplica, config: { ...brokenReplica.config, switchoverToken: null } };
+  assert.equal((await get(tokenless, '/status', undefined, TOKEN)).body.redacted, true);
 });
 
 test('GET /metrics: Prometheus text', async () => {
@@ -300,7 +324,7 @@ test('POST /pause and /resume switch automatic failover on this agent, behind th
   assert.equal(controls.read().paused, false);
   assert.equal((await post(snapshot, '/pause', { token: TOKEN, controls })).status, 200);
   assert.equal(controls.read().paused, true, 'the next tick reads paused');
-  const status = (await get(snapshot, '/status', controls)).body;
+  const status = (await get(snapshot, '/status', controls, TOKEN)).body;
   assert.equal(status.paused, true);
   assert.match(status.warnings.join('\n'), /automatic failover is paused/);
   await post(snapshot, '/resume', { token: TOKEN, controls });
