@@ -132,8 +132,8 @@ export interface RunConfig {
   adminUser: string;
   replication: Credentials;
   app: Credentials & { database: string };
-  /** The Secret files the replication and application passwords come from (null: from the environment, fixed); read again to rotate them. */
-  passwordFiles: { replication: string | null; app: string | null };
+  /** The Secret files the agent, replication and application passwords come from (null: from the environment, fixed); read again to rotate them. */
+  passwordFiles: { agent: string | null; replication: string | null; app: string | null };
   http: { host: string; port: number };
   maxLagSeconds: number;
   loopIntervalMs: number;
@@ -349,7 +349,11 @@ export function loadRunConfig(env: Env): RunConfig {
     adminUser: p.MYSQL_HA_ADMIN_USER,
     replication: { user: p.MYSQL_HA_REPLICATION_USER, password: replicationPassword },
     app: { user: p.MYSQL_HA_APP_USER, password: appPassword, database: p.MYSQL_HA_APP_DATABASE },
-    passwordFiles: { replication: env.MYSQL_HA_REPLICATION_PASSWORD_FILE ?? null, app: env.MYSQL_HA_APP_PASSWORD_FILE ?? null },
+    passwordFiles: {
+      agent: env.MYSQL_HA_AGENT_PASSWORD_FILE ?? null,
+      replication: env.MYSQL_HA_REPLICATION_PASSWORD_FILE ?? null,
+      app: env.MYSQL_HA_APP_PASSWORD_FILE ?? null,
+    },
     http: { host: p.MYSQL_HA_HTTP_HOST, port: p.MYSQL_HA_HTTP_PORT },
     maxLagSeconds: p.MYSQL_HA_MAX_LAG_SECONDS,
     loopIntervalMs: p.MYSQL_HA_LOOP_INTERVAL_MS,

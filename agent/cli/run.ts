@@ -145,8 +145,18 @@ export async function main(_args: string[]): Promise<number> {
   }
   const { version, dialect } = found;
   log.info({ flavor: version.flavor, version: version.version }, 'connected to the local mysqld');
+  const passwords = new SecretPasswords(config, log);
+  // The agent's password as the Secret has it now: in a rolling restart after it changed, the
+  // updated pods' accounts have the new one (their init SQL), and hand-overs go to them.
   const connectPeer = (peer: Peer) =>
-    new LocalServer({ host: peer.host, port: config.mysql.port, ...config.agent, node: peer.name, tls: caFile ? { verify: true, caFile } : undefined });
+    new LocalServer({
+      host: peer.host,
+      port: config.mysql.port,
+      user: config.agent.user,
+      password: passwords.current().agent,
+      node: peer.name,
+      tls: caFile ? { verify: true, caFile } : undefined,
+    });
   const peerSet = await peerSetFor(config, log);
   const others = () => peerSet.current.filter((peer) => peer.name !== config.pod.name);
   const peerControl = { agentPort: config.http.port, token: config.switchoverToken };
@@ -163,7 +173,7 @@ export async function main(_args: string[]): Promise<number> {
       lease: leaseKeeper,
       connectPeer,
       nudge: (candidate) => nudgePeers(candidate, others(), peerControl, NUDGE_TIMEOUT_MS),
-      passwords: new SecretPasswords(config, log),
+      passwords,
       clock,
     }),
     peers: peerSet,

@@ -288,7 +288,8 @@ export class Actuator {
       host: donor.host,
       port: config.mysql.port,
       user: config.agent.user,
-      password: config.agent.password,
+      // As the Secret has it now: the donor's account has it once its pod restarted (its init SQL).
+      password: this.#passwords.current().agent,
       caFile: this.#caFile,
     });
     await this.#exec([STOP_REPLICA]);

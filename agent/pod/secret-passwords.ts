@@ -9,29 +9,34 @@ export interface AccountPasswords {
   app: string;
 }
 
+/** And the agent's own, which its peers' mysqld may already have from the Secret (their init SQL). */
+export interface SecretPasswordsNow extends AccountPasswords {
+  agent: string;
+}
+
 /**
- * The replication and application passwords, read again from their Secret files whenever asked
- * (the kubelet swaps a mounted Secret's files when it changes): rotating them needs no restart.
+ * The agent, replication and application passwords, read again from their Secret files whenever
+ * asked (the kubelet swaps a mounted Secret's files when it changes): rotating them needs no restart.
  * A password given in the environment cannot change. A file that cannot be read, or is empty
  * (never a password: the configuration refuses empty ones), leaves the last good value in place.
  */
 export class SecretPasswords {
-  readonly #files: Record<keyof AccountPasswords, string | null>;
+  readonly #files: Record<keyof SecretPasswordsNow, string | null>;
   readonly #log: Logger;
-  #last: AccountPasswords;
+  #last: SecretPasswordsNow;
 
-  constructor(config: Pick<RunConfig, 'replication' | 'app' | 'passwordFiles'>, log: Logger) {
+  constructor(config: Pick<RunConfig, 'agent' | 'replication' | 'app' | 'passwordFiles'>, log: Logger) {
     this.#files = config.passwordFiles;
     this.#log = log;
-    this.#last = { replication: config.replication.password, app: config.app.password };
+    this.#last = { agent: config.agent.password, replication: config.replication.password, app: config.app.password };
   }
 
-  current(): AccountPasswords {
-    this.#last = { replication: this.#read('replication'), app: this.#read('app') };
+  current(): SecretPasswordsNow {
+    this.#last = { agent: this.#read('agent'), replication: this.#read('replication'), app: this.#read('app') };
     return this.#last;
   }
 
-  #read(account: keyof AccountPasswords): string {
+  #read(account: keyof SecretPasswordsNow): string {
     const file = this.#files[account];
     if (file === null) return this.#last[account];
     try {

@@ -7,7 +7,7 @@ import { AgentError } from '../../agent/errors.ts';
 import { Actuator, type SqlServer } from '../../agent/loop/actuator.ts';
 import type { Action } from '../../agent/loop/state.ts';
 import { dialectForFlavor } from '../../agent/mysql/dialect/index.ts';
-import type { AccountPasswords } from '../../agent/pod/secret-passwords.ts';
+import type { SecretPasswordsNow } from '../../agent/pod/secret-passwords.ts';
 import { FakeClock } from '../support/fake-clock.ts';
 import { OTHER, PRIMARY, UUID0 } from '../support/observations.ts';
 
@@ -45,10 +45,10 @@ const dialect = dialectForFlavor('mysql');
 const variablesRow = { serverId: 100, serverUuid: UUID0, readOnly: 1, gtidExecuted: `${UUID0}:1-42`, gtidPurged: '', semiSyncSource: 1 };
 
 /** The Secret as the actuator reads it; a test rotates a password by changing it. */
-const secretFor = () => ({ replication: 'repl-secret', app: 'app-secret' });
+const secretFor = () => ({ agent: 'agent-secret', replication: 'repl-secret', app: 'app-secret' });
 
 function actuatorFor(
-  options: { peerAnswers?: Array<Row[]>; clock?: FakeClock; onPeerQuery?: () => void; localAnswer?: (sql: string) => Row[]; secret?: AccountPasswords } = {},
+  options: { peerAnswers?: Array<Row[]>; clock?: FakeClock; onPeerQuery?: () => void; localAnswer?: (sql: string) => Row[]; secret?: SecretPasswordsNow } = {},
 ) {
   const journal: string[] = [];
   const clock = options.clock ?? new FakeClock(0);
@@ -120,6 +120,12 @@ test("actuator: the accounts' and the replication channel's passwords follow the
   assert.deepEqual(actuator.passwordsChanged(), { accounts: false, replication: true });
   await actuator.run({ kind: 'configure-replication', source: PRIMARY });
   assert.deepEqual(actuator.passwordsChanged(), { accounts: false, replication: false });
+
+  // A clone logs in to the donor with the agent's password as the Secret has it now.
+  secret.agent = 'agent-rotated';
+  journal.length = 0;
+  await actuator.run({ kind: 'rebuild', donor: PRIMARY });
+  assert.match(journal.find((line) => line.startsWith('local: CLONE INSTANCE')) ?? '', /"agent-rotated"/);
 });
 
 test('actuator: a rebuild on a flavour that cannot clone fails with CANNOT_CLONE and touches nothing', async () => {
