@@ -74,6 +74,12 @@ export class SandboxPod {
     return this.#secret('MYSQL_HA_ADMIN_PASSWORD_FILE');
   }
 
+  /** The CA that signed the pod's certificate (MYSQL_HA_TLS_DIR), or undefined without one. */
+  get caFile(): string | undefined {
+    const dir = this.spec.env.MYSQL_HA_TLS_DIR;
+    return dir === undefined ? undefined : join(dir, 'ca.crt');
+  }
+
   /** The agents' token: the file the pod's agent reads it from. */
   get switchoverToken(): string {
     return this.#secret('MYSQL_HA_SWITCHOVER_TOKEN_FILE');

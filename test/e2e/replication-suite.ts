@@ -528,7 +528,8 @@ export function replicationSuite(flavor: Flavor): void {
     let cluster: TestCluster;
 
     before(async () => {
-      cluster = await TestCluster.start(flavor, { addressPrefix: '127.0.11.', replicasFirstMs: 10_000 });
+      // Clients must use TLS here: the tests' application connections do (with the sandbox's CA).
+      cluster = await TestCluster.start(flavor, { addressPrefix: '127.0.11.', replicasFirstMs: 10_000, env: { MYSQL_HA_REQUIRE_SECURE_TRANSPORT: 'true' } });
       await cluster.waitHealthy();
     });
     after(async () => cluster?.destroy());
@@ -552,6 +553,16 @@ export function replicationSuite(flavor: Flavor): void {
       await createTable(cluster, 'gtid_subset');
       for (const id of [1, 2, 3]) await writeOnPrimaryReadEverywhere(cluster, 'gtid_subset', id);
       await assertNoErrantGtids(cluster);
+    });
+
+    test('with MYSQL_HA_REQUIRE_SECURE_TRANSPORT every pod refuses an application without TLS, and serves it with TLS', async () => {
+      await cluster.waitHealthy();
+      for (const pod of cluster.pods) {
+        const plain = createConnection({ host: pod.spec.address, port: MYSQL_PORT, user: 'app', password: cluster.secrets.app, database: DB });
+        await assert.rejects(plain, /insecure transport|secure transport/i, `${pod.name} took a connection without TLS`);
+        const secure = await pod.app(cluster.secrets.app, DB);
+        await secure.end();
+      }
     });
   });
 }

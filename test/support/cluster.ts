@@ -2,7 +2,7 @@
 // Debian's MariaDB, real agent processes, one loopback address per pod) plus helpers a
 // test needs to look at it from the outside.
 
-import { closeSync, existsSync, mkdtempSync, openSync, readSync, statSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Connection, createConnection } from 'mysql2/promise';
@@ -88,6 +88,8 @@ type ReachableByTests = abstract new (
   readonly paths: { socket: string };
   readonly adminPassword: string;
   readonly switchoverToken: string;
+  /** With certificates: the CA an application verifies the server with. */
+  readonly caFile?: string | undefined;
 };
 
 /** A test's handles on a pod, whichever way it runs (processes or containers): its agent over HTTP, its server as the administrator and as the application. */
@@ -134,9 +136,10 @@ export function withTestClients<Base extends ReachableByTests>(base: Base) {
       return firstRow(await this.adminQuery<T>(sql, values), `${this.name}: ${sql}`);
     }
 
-    /** The application account over TCP, as a client would connect. */
+    /** The application account over TCP, as a client would connect: over TLS with the CA checked, where the pod has certificates. */
     async app(secret: string, database: string): Promise<Connection> {
-      return createConnection({ host: this.spec.address, port: MYSQL_PORT, user: 'app', password: secret, database });
+      const ssl = this.caFile === undefined ? undefined : { ca: readFileSync(this.caFile, 'utf8') };
+      return createConnection({ host: this.spec.address, port: MYSQL_PORT, user: 'app', password: secret, database, ...(ssl && { ssl }) });
     }
   }
   return PodWithClients;
