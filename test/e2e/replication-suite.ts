@@ -558,10 +558,17 @@ export function replicationSuite(flavor: Flavor): void {
     test('with MYSQL_HA_REQUIRE_SECURE_TRANSPORT every pod refuses an application without TLS, and serves it with TLS', async () => {
       await cluster.waitHealthy();
       for (const pod of cluster.pods) {
-        const plain = createConnection({ host: pod.spec.address, port: MYSQL_PORT, user: 'app', password: cluster.secrets.app, database: DB });
-        await assert.rejects(plain, /insecure transport|secure transport/i, `${pod.name} took a connection without TLS`);
+        const refusal = await createConnection({ host: pod.spec.address, port: MYSQL_PORT, user: 'app', password: cluster.secrets.app, database: DB }).then(
+          async (connection) => {
+            await connection.end();
+            assert.fail(`${pod.name} took a connection without TLS`);
+          },
+          (error: Error) => error.message,
+        );
+        // The same account and password over TLS: what was refused is the transport.
         const secure = await pod.app(cluster.secrets.app, DB);
         await secure.end();
+        if (pod === cluster.pods[0]) console.log(`# ${flavor}: without TLS: ${refusal}`);
       }
     });
   });
