@@ -24,6 +24,8 @@ export class SecretPasswords {
   readonly #files: Record<keyof SecretPasswordsNow, string | null>;
   readonly #log: Logger;
   #last: SecretPasswordsNow;
+  /** Files whose problem was logged: read every tick, each says it once until it is readable again. */
+  readonly #unreadable = new Set<string>();
 
   constructor(config: Pick<RunConfig, 'agent' | 'replication' | 'app' | 'passwordFiles'>, log: Logger) {
     this.#files = config.passwordFiles;
@@ -41,11 +43,19 @@ export class SecretPasswords {
     if (file === null) return this.#last[account];
     try {
       const password = readFileSync(file, 'utf8').replace(/\r?\n$/, '');
-      if (password !== '') return password;
-      this.#log.warn({ file }, 'the password file is empty; keeping the last password');
+      if (password !== '') {
+        this.#unreadable.delete(file);
+        return password;
+      }
+      this.#warnOnce(file, 'the password file is empty; keeping the last password');
     } catch (error) {
-      this.#log.warn({ file, error: messageOf(error) }, 'cannot read the password file; keeping the last password');
+      this.#warnOnce(file, 'cannot read the password file; keeping the last password', messageOf(error));
     }
     return this.#last[account];
+  }
+
+  #warnOnce(file: string, message: string, error?: string): void {
+    if (!this.#unreadable.has(file)) this.#log.warn({ file, ...(error && { error }) }, message);
+    this.#unreadable.add(file);
   }
 }

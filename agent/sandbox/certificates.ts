@@ -9,7 +9,7 @@ export function caDirOf(clusterDir: string): string {
   return join(clusterDir, 'ca');
 }
 
-function openssl(args: string[]): void {
+function openssl(...args: string[]): void {
   execFileSync('openssl', args, { stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
@@ -17,14 +17,8 @@ function openssl(args: string[]): void {
 function ensureCa(caDir: string): void {
   if (existsSync(join(caDir, 'ca.crt'))) return;
   mkdirSync(caDir, { recursive: true, mode: 0o700 });
-  openssl(
-    ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '3650', '-subj', '/CN=mysql-ha sandbox CA'].concat([
-      '-keyout',
-      join(caDir, 'ca.key'),
-      '-out',
-      join(caDir, 'ca.crt'),
-    ]),
-  );
+  const [key, certificate] = [join(caDir, 'ca.key'), join(caDir, 'ca.crt')];
+  openssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '3650', '-subj', '/CN=mysql-ha sandbox CA', '-keyout', key, '-out', certificate);
 }
 
 /**
@@ -41,19 +35,10 @@ export function issueCertificate(caDir: string, dir: string, names: string[]): v
   // Servers and the agents' clients use the same certificate, as with cert-manager's usages.
   writeFileSync(extensions, `subjectAltName = ${subjectAltNames}\nextendedKeyUsage = serverAuth, clientAuth\n`);
   try {
-    openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${names[0]}`, '-keyout', join(dir, 'tls.key'), '-out', request]);
-    openssl(
-      ['x509', '-req', '-in', request, '-CA', join(caDir, 'ca.crt'), '-CAkey', join(caDir, 'ca.key')].concat([
-        '-set_serial',
-        `0x${randomBytes(8).toString('hex')}`,
-        '-days',
-        '825',
-        '-extfile',
-        extensions,
-        '-out',
-        join(dir, 'tls.crt'),
-      ]),
-    );
+    openssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${names[0]}`, '-keyout', join(dir, 'tls.key'), '-out', request);
+    const serial = `0x${randomBytes(8).toString('hex')}`;
+    const ca = ['-CA', join(caDir, 'ca.crt'), '-CAkey', join(caDir, 'ca.key')];
+    openssl('x509', '-req', '-in', request, ...ca, '-set_serial', serial, '-days', '825', '-extfile', extensions, '-out', join(dir, 'tls.crt'));
   } finally {
     rmSync(request, { force: true });
     rmSync(extensions, { force: true });

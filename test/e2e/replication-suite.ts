@@ -45,14 +45,14 @@ async function reconnect(replica: TestPod): Promise<void> {
   await replica.adminQuery('START REPLICA IO_THREAD');
 }
 
-/** Whether `user` can log in to a pod's mysqld over verified TLS: 'accepted', or the refusal's error code. */
-function login(pod: TestPod, user: string, password: string): Promise<string | undefined> {
+/** Whether `user` can log in to a pod's mysqld, over verified TLS unless `tls` is false: 'accepted', or the refusal's error code. */
+function login(pod: TestPod, user: string, password: string, tls = true): Promise<string | undefined> {
   return createConnection({
     host: pod.spec.address,
     port: MYSQL_PORT,
     user,
     password,
-    ssl: { ca: readFileSync(join(pod.paths.tls, 'ca.crt'), 'utf8') },
+    ...(tls && { ssl: { ca: readFileSync(join(pod.paths.tls, 'ca.crt'), 'utf8') } }),
   }).then(
     (connection) => connection.end().then(() => 'accepted'),
     (error: { code?: string }) => error.code,
@@ -226,10 +226,7 @@ export function replicationSuite(flavor: Flavor): void {
       }
       // Streaming with an account that cannot log in without TLS: the channel is encrypted.
       const primary = cluster.primary;
-      const plain = await createConnection({ host: primary.spec.address, port: MYSQL_PORT, user: 'mysqlha_repl', password: cluster.secrets.replication }).then(
-        (connection) => connection.end().then(() => 'accepted'),
-        (error: { code?: string }) => error.code,
-      );
+      const plain = await login(primary, 'mysqlha_repl', cluster.secrets.replication, false);
       assert.equal(plain, 'ER_ACCESS_DENIED_ERROR', 'the replication account logged in without TLS');
       assert.equal(await login(primary, 'mysqlha_repl', cluster.secrets.replication), 'accepted', 'the replication account with TLS (the password is right)');
       for (const pod of cluster.pods) {

@@ -490,19 +490,25 @@ describe('manifests/ (the kustomize base)', () => {
   });
 });
 
-describe('examples/dev-secret (overlay with a throwaway Secret)', () => {
-  let overlay: Rendered;
-  before(() => {
-    overlay = new Rendered(kustomizeBuild('examples/dev-secret'));
+/** An overlay's describe: rendered once, its objects validated, then `checks` with the rendered overlay. */
+function describeOverlay(path: string, title: string, checks: (overlay: () => Rendered) => void): void {
+  describe(`${path} (${title})`, () => {
+    let overlay: Rendered;
+    before(() => {
+      overlay = new Rendered(kustomizeBuild(path));
+    });
+
+    it('renders valid objects', () => assertValidObjects(overlay));
+    checks(() => overlay);
   });
+}
 
-  it('renders valid objects', () => assertValidObjects(overlay));
-
+describeOverlay('examples/dev-secret', 'overlay with a throwaway Secret', (overlay) => {
   it('generates the Secret the StatefulSet mounts, with the keys the agent reads and obviously fake values', () => {
-    const secret = overlay.generated<ISecret>('Secret', 'mysql-ha-credentials');
+    const secret = overlay().generated<ISecret>('Secret', 'mysql-ha-credentials');
     assert.deepEqual(Object.keys(secret.data ?? {}).sort(), [...secretKeys].sort());
     for (const value of Object.values(secret.data ?? {})) assert.match(Buffer.from(value, 'base64').toString('utf8'), /^not-secret-dev-/);
-    const pod = podSpecOf(overlay.one<IStatefulSet>('StatefulSet', 'mysql-ha'));
+    const pod = podSpecOf(overlay().one<IStatefulSet>('StatefulSet', 'mysql-ha'));
     assert.ok(
       pod.volumes?.some((volume) => volume.secret?.secretName === secret.metadata?.name),
       'the StatefulSet does not mount the generated Secret',
@@ -512,49 +518,28 @@ describe('examples/dev-secret (overlay with a throwaway Secret)', () => {
 });
 
 for (const flavor of ['mysql', 'mariadb'] as const) {
-  describe(`examples/${flavor} (overlay naming the images npm run images builds)`, () => {
-    let overlay: Rendered;
-    before(() => {
-      overlay = new Rendered(kustomizeBuild(`examples/${flavor}`));
-    });
-
-    it('renders valid objects', () => assertValidObjects(overlay));
-
+  describeOverlay(`examples/${flavor}`, 'overlay naming the images npm run images builds', (overlay) => {
     it(`runs ${AGENT_IMAGE} and the ${flavor} server image the container suites test, with MYSQL_HA_FLAVOR=${flavor}`, () => {
-      const pod = podSpecOf(overlay.one<IStatefulSet>('StatefulSet', 'mysql-ha'));
+      const pod = podSpecOf(overlay().one<IStatefulSet>('StatefulSet', 'mysql-ha'));
       const images = [...(pod.initContainers ?? []), ...pod.containers].map((container) => `${container.name}=${container.image}`);
       assert.deepEqual(images.sort(), [`agent=${AGENT_IMAGE}`, `mysql=${serverImage(serverVariant(flavor))}`, `stage=${AGENT_IMAGE}`]);
-      assert.equal(overlay.generated<IConfigMap>('ConfigMap', 'mysql-ha-agent').data?.MYSQL_HA_FLAVOR, flavor);
+      assert.equal(overlay().generated<IConfigMap>('ConfigMap', 'mysql-ha-agent').data?.MYSQL_HA_FLAVOR, flavor);
     });
   });
 }
 
-describe('examples/small-cluster (overlay for clusters with fewer nodes than pods)', () => {
-  let overlay: Rendered;
-  before(() => {
-    overlay = new Rendered(kustomizeBuild('examples/small-cluster'));
-  });
-
-  it('renders valid objects', () => assertValidObjects(overlay));
-
+describeOverlay('examples/small-cluster', 'overlay for clusters with fewer nodes than pods', (overlay) => {
   it('only prefers one database pod per node, where the base requires it', () => {
-    const antiAffinity = podSpecOf(overlay.one<IStatefulSet>('StatefulSet', 'mysql-ha')).affinity?.podAntiAffinity;
+    const antiAffinity = podSpecOf(overlay().one<IStatefulSet>('StatefulSet', 'mysql-ha')).affinity?.podAntiAffinity;
     assert.equal(antiAffinity?.requiredDuringSchedulingIgnoredDuringExecution, undefined);
     assert.equal(antiAffinity?.preferredDuringSchedulingIgnoredDuringExecution?.[0]?.podAffinityTerm.topologyKey, 'kubernetes.io/hostname');
   });
 });
 
-describe('examples/tls (overlay mounting the certificate Secret)', () => {
-  let overlay: Rendered;
-  before(() => {
-    overlay = new Rendered(kustomizeBuild('examples/tls'));
-  });
-
-  it('renders valid objects', () => assertValidObjects(overlay));
-
+describeOverlay('examples/tls', 'overlay mounting the certificate Secret', (overlay) => {
   it('mounts the Secret where MYSQL_HA_TLS_DIR points in the init container, mysqld and the agent, readable by group 999 only', () => {
-    const pod = podSpecOf(overlay.one<IStatefulSet>('StatefulSet', 'mysql-ha'));
-    const tlsDir = overlay.generated<IConfigMap>('ConfigMap', 'mysql-ha-agent').data?.MYSQL_HA_TLS_DIR;
+    const pod = podSpecOf(overlay().one<IStatefulSet>('StatefulSet', 'mysql-ha'));
+    const tlsDir = overlay().generated<IConfigMap>('ConfigMap', 'mysql-ha-agent').data?.MYSQL_HA_TLS_DIR;
     assert.equal(tlsDir, '/etc/mysql-ha/tls');
     const volume = pod.volumes?.find((candidate) => candidate.secret?.secretName === 'mysql-ha-tls');
     assert.ok(volume, 'no volume from the Secret mysql-ha-tls');
