@@ -12,9 +12,12 @@ const commands: Record<string, { summary: string; load: () => Promise<{ main(arg
   stage: { summary: "stage --conf-dir DIR --init-dir DIR   write this pod's .cnf and init SQL (init container)", load: () => import('./cli/stage.ts') },
   run: { summary: 'run                                   the sidecar: configure replication, serve /health and /status', load: () => import('./cli/run.ts') },
   sandbox: { summary: 'sandbox up|status|kill|stop|start|down  a whole cluster on this machine (sandbox --help)', load: () => import('./cli/sandbox.ts') },
-  status: { summary: "status --dir DIR | --agents URL,...     the cluster table from every agent's /status (--json)", load: () => import('./cli/status.ts') },
+  status: {
+    summary: "status --dir DIR | --agents URL,... [--ca-file CA]  the cluster table from every agent's /status (--json)",
+    load: () => import('./cli/status.ts'),
+  },
   switchover: {
-    summary: 'switchover [--to POD] --dir DIR | --agents URL,...  planned switchover (token: MYSQL_HA_SWITCHOVER_TOKEN)',
+    summary: 'switchover [--to POD] --dir DIR | --agents URL,... [--ca-file CA]  planned switchover (token: MYSQL_HA_SWITCHOVER_TOKEN)',
     load: () => import('./cli/switchover.ts'),
   },
   images: { summary: 'images [--flavor mysql|mariadb|all]     build the agent and server images with Docker (--help)', load: () => import('./cli/images.ts') },

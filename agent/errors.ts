@@ -63,6 +63,10 @@ export const errorDefs = {
     code: 'MHA_AGENT_UNREACHABLE',
     hint: 'check that the agent is running and that its HTTP port (MYSQL_HA_HTTP_PORT, default 8080) is reachable from here',
   },
+  AGENT_CERTIFICATE_REFUSED: {
+    code: 'MHA_AGENT_CERTIFICATE_REFUSED',
+    hint: "an agent's certificate must be signed by the cluster's CA (MYSQL_HA_TLS_DIR/ca.crt; for the CLI, --ca-file) and name the host it is reached at: check the certificate Secret that pod mounts",
+  },
   NO_HEALTHY_PRIMARY: {
     code: 'MHA_NO_HEALTHY_PRIMARY',
     hint: 'run mysql-ha-agent status: a planned switchover needs a healthy primary; without one the agents elect a new one by themselves',
@@ -178,7 +182,8 @@ export function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-/** The innermost cause's message: fetch() says only "fetch failed"; its cause says ECONNREFUSED. */
+/** The innermost cause's message: fetch() says only "fetch failed"; its cause says ECONNREFUSED. Ours already say what failed. */
 export function rootMessageOf(error: unknown): string {
+  if (error instanceof AgentError) return error.message;
   return messageOf((error as { cause?: unknown }).cause ?? error);
 }

@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { failureDetectionSeconds } from '../agent/haproxy/config.ts';
 import type { Flavor } from '../agent/mysql/dialect/types.ts';
-import { agentUrl, podStatus } from '../agent/sandbox/agents.ts';
+import { agentClientOf, agentUrl, podStatus } from '../agent/sandbox/agents.ts';
 import { SandboxCluster } from '../agent/sandbox/cluster.ts';
 import { ensurePrerequisites } from '../agent/sandbox/install.ts';
 import { MYSQL_PORT, type SandboxPod } from '../agent/sandbox/pod.ts';
@@ -174,11 +174,7 @@ async function failovers(cluster: SandboxCluster, flavor: Flavor) {
     const token = cluster.describe().switchoverToken;
     try {
       const c = await underLoad(cluster, async (primary) => {
-        const response = await fetch(`${agentUrl(primary)}/switchover`, {
-          method: 'POST',
-          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-          body: '{}',
-        });
+        const response = await agentClientOf(primary).request(`${agentUrl(primary)}/switchover`, { method: 'POST', token, body: {}, timeoutMs: 60_000 });
         if (response.status !== 200) throw new Error(`switchover refused (HTTP ${response.status}): ${await response.text()}`);
       });
       switchover.gap.push(c.gapMs);
@@ -266,6 +262,7 @@ async function healthChecks(cluster: SandboxCluster): Promise<Record<HealthPath,
   const results = {} as Record<HealthPath, HealthCheckResult>;
   for (const path of HEALTH_PATHS) {
     const url = `${agentUrl(pod)}${path}`;
+    // Over HTTPS as in the sandbox (autocannon does not verify the certificate; the load is the same).
     // Warm-up at the same rate (JIT, connection set-up), not measured: the steady state is what HAProxy sees.
     await autocannon({ url, connections: 10, duration: 2, overallRate: 2000 });
     const before = await questions(pod);

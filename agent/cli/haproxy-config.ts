@@ -7,7 +7,7 @@ import { podName } from '../pod/ordinal.ts';
 const usage = `usage: mysql-ha-agent haproxy-config (--pods NAME=HOST[,NAME=HOST...] | --statefulset NAME [--service NAME] [--replicas N])
          [--kubernetes [--namespace NS] [--cluster-domain DOMAIN] [--dns-server IP:PORT] [--srv-slots N]]
          [--write-port N] [--read-port N] [--stats-port N] [--bind ADDR] [--max-lag SECONDS]
-         [--mysql-port N] [--agent-port N] [--output FILE]
+         [--mysql-port N] [--agent-port N] [--agent-ca FILE] [--output FILE]
 
 Prints haproxy.cfg (or writes it to FILE) for a mysql-ha cluster.
   --pods             pods and where they listen, e.g. mysql-ha-0=10.0.0.5,mysql-ha-1=10.0.0.6
@@ -22,6 +22,8 @@ Prints haproxy.cfg (or writes it to FILE) for a mysql-ha cluster.
   --srv-slots        with --statefulset: find the pods through the headless Service's SRV
                      record _mysql._tcp.SERVICE.NAMESPACE.svc.DOMAIN, up to N of them (no
                      --replicas: scaling needs no new config)
+  --agent-ca         the agents serve HTTPS (MYSQL_HA_TLS_DIR): check them over TLS and verify
+                     their certificates with this CA file, as HAProxy's container sees it
 Defaults: write port ${haproxyDefaults.writePort}, read port ${haproxyDefaults.readPort}, stats port ${haproxyDefaults.statsPort}, bind ${haproxyDefaults.bindAddress}, max lag ${haproxyDefaults.maxLagSeconds}s, mysql port ${haproxyDefaults.mysqlPort}, agent port ${haproxyDefaults.agentPort}.`;
 
 const optionSpec = {
@@ -41,6 +43,7 @@ const optionSpec = {
   'max-lag': { type: 'string' },
   'mysql-port': { type: 'string' },
   'agent-port': { type: 'string' },
+  'agent-ca': { type: 'string' },
   output: { type: 'string', short: 'o' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -131,6 +134,7 @@ function toOptions(values: Values, generatedBy: string): HaproxyConfigOptions {
     agentPort: integer('agent-port', values['agent-port'], 1, 65535),
     bindAddress: values.bind,
     maxLagSeconds: integer('max-lag', values['max-lag'], 0, 86_400),
+    agentCaFile: values['agent-ca'],
     generatedBy,
   };
 }

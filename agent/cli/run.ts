@@ -1,9 +1,12 @@
+import { readFileSync } from 'node:fs';
+import type { Server as HttpsServer } from 'node:https';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { loadRunConfig, type Peer, type RunConfig } from '../config.ts';
+import { loadRunConfig, type Peer, type RunConfig, type TlsFiles } from '../config.ts';
 import { createLeaseStore } from '../coordination/create-lease-store.ts';
 import { LeaseKeeper } from '../coordination/lease-keeper.ts';
 import { messageOf } from '../errors.ts';
-import { buildApp } from '../http/app.ts';
+import { AgentClient } from '../http/agent-client.ts';
+import { buildApp, type ServingCertificate } from '../http/app.ts';
 import { AgentMetrics } from '../http/metrics.ts';
 import { askFailsafe, nudgePeers } from '../http/peer-control.ts';
 import { observePeers } from '../http/peer-status.ts';
@@ -51,6 +54,10 @@ async function peerSetFor(config: RunConfig, log: Logger): Promise<{ readonly cu
   return peerSet;
 }
 
+function servingCertificate(files: TlsFiles): ServingCertificate {
+  return { cert: readFileSync(files.certFile), key: readFileSync(files.keyFile) };
+}
+
 function initialSnapshot(config: RunConfig, clock: Clock): AgentSnapshot {
   const self = config.peers.find((peer) => peer.name === config.pod.name) ?? { name: config.pod.name, host: config.mysql.host };
   return {
@@ -82,16 +89,26 @@ export async function main(_args: string[]): Promise<number> {
   const board = new SnapshotBoard(initialSnapshot(config, clock));
   const controls = new ControlInbox(config.paused);
   const metrics = new AgentMetrics();
-  const caFile = config.tls.files?.caFile;
+  const tlsFiles = config.tls.files;
+  const caFile = tlsFiles?.caFile;
+  // With the cluster's certificates the agents' API is HTTPS, and peers must present one from its CA.
+  const agentClient = new AgentClient(caFile ?? null);
   const server = new LocalServer({ ...config.mysql, ...config.agent, node: config.pod.name, tls: caFile ? { verify: false } : undefined });
   const timings = { ttlMs: config.timings.leaseTtlMs, renewPeriodMs: config.timings.renewPeriodMs, fenceMarginMs: config.timings.fenceMarginMs };
   const leaseKeeper = new LeaseKeeper(await createLeaseStore(config), config.pod.name, timings, clock);
   // Serve probes first: while mysqld starts, /liveness is green and /health says why it is red.
-  const app = buildApp({ board, controls, metrics, now: clock.now, failsafePromiseMs: config.timings.leaseTtlMs });
+  const app = buildApp({
+    board,
+    controls,
+    metrics,
+    now: clock.now,
+    failsafePromiseMs: config.timings.leaseTtlMs,
+    tls: tlsFiles ? servingCertificate(tlsFiles) : null,
+  });
   await app.listen({ host: config.http.host, port: config.http.port });
   log.info(
     {
-      http: `${config.http.host}:${config.http.port}`,
+      http: agentClient.url(config.http.host, config.http.port),
       lease: leaseKeeper.store.description,
       peers: config.peers,
       lossless: config.lossless,
@@ -159,13 +176,13 @@ export async function main(_args: string[]): Promise<number> {
     });
   const peerSet = await peerSetFor(config, log);
   const others = () => peerSet.current.filter((peer) => peer.name !== config.pod.name);
-  const peerControl = { agentPort: config.http.port, token: config.switchoverToken };
+  const peerControl = { client: agentClient, agentPort: config.http.port, token: config.switchoverToken };
   loop = new AgentLoop({
     config,
     dialect,
     observer: new MysqlObserver(server, dialect, [config.agent.user, config.adminUser], config.timings.statusTimeoutMs),
     lease: leaseKeeper,
-    watcher: new PrimaryPositionWatcher({ agentPort: config.http.port, log, onReady: () => loop?.wake() }),
+    watcher: new PrimaryPositionWatcher({ client: agentClient, agentPort: config.http.port, log, onReady: () => loop?.wake() }),
     actuator: new Actuator({
       server,
       dialect,
@@ -177,7 +194,7 @@ export async function main(_args: string[]): Promise<number> {
       clock,
     }),
     peers: peerSet,
-    observePeers: (timeoutMs) => observePeers(others(), config.http.port, config.switchoverToken, timeoutMs),
+    observePeers: (timeoutMs) => observePeers(agentClient, others(), config.http.port, config.switchoverToken, timeoutMs),
     askFailsafe: (timeoutMs) => askFailsafe(others(), config.pod.name, peerControl, timeoutMs),
     metrics,
     rolePublisher: await rolePublisherFor(config, log),
@@ -187,8 +204,16 @@ export async function main(_args: string[]): Promise<number> {
     clock,
   });
   loop.start();
-  if (config.tls.files) {
-    const reloader = new CertificateReloader(config.tls.files, () => server.query(dialect.reloadTls), log);
+  if (tlsFiles) {
+    const reloader = new CertificateReloader(
+      tlsFiles,
+      async () => {
+        (app.server as HttpsServer).setSecureContext(servingCertificate(tlsFiles));
+        agentClient.reloadCa();
+        await server.query(dialect.reloadTls);
+      },
+      log,
+    );
     void reloader.check();
     setInterval(() => void reloader.check(), CERTIFICATE_CHECK_MS).unref();
   }

@@ -5,7 +5,7 @@ import { AgentError, errorDefs } from '../errors.ts';
 import { collectStatus, formatStatusTable } from '../http/status-client.ts';
 import type { Flavor } from '../mysql/dialect/types.ts';
 import { SandboxCluster } from '../sandbox/cluster.ts';
-import { type ClusterFile, readClusterFile, type SandboxRuntime } from '../sandbox/cluster-file.ts';
+import { agentTargetsOf, type ClusterFile, readClusterFile, type SandboxRuntime } from '../sandbox/cluster-file.ts';
 import { ensurePrerequisites } from '../sandbox/install.ts';
 import { isRunning } from '../sandbox/pod.ts';
 import { mysqlRuntime, runtimeFor } from '../sandbox/runtime.ts';
@@ -55,10 +55,7 @@ function flavorOf(value: string): Flavor {
 }
 
 async function printTable(described: ClusterFile): Promise<boolean> {
-  const rows = await collectStatus(
-    described.pods.map((pod) => pod.agent),
-    described.switchoverToken,
-  );
+  const rows = await collectStatus(agentTargetsOf(described), described.switchoverToken);
   process.stdout.write(`${formatStatusTable(rows)}\n`);
   return rows.every((row) => row.healthy);
 }

@@ -1,17 +1,31 @@
 import { AgentError } from '../errors.ts';
-import { collectStatus, formatStatusTable } from '../http/status-client.ts';
+import { AgentClient } from '../http/agent-client.ts';
+import { type AgentTarget, collectStatus, formatStatusTable } from '../http/status-client.ts';
 import { SandboxCluster } from '../sandbox/cluster.ts';
+import { agentTargetsOf } from '../sandbox/cluster-file.ts';
 import { runtimeFor } from '../sandbox/runtime.ts';
 import { parseCommandLine } from './args.ts';
 
-/** Agent URLs from --agents, or from a sandbox's cluster.json with --dir. */
-export function agentUrls(values: { dir?: string; agents?: string }): string[] {
-  if (values.agents) return values.agents.split(',').map((url) => (url.includes('://') ? url : `http://${url}`));
-  if (values.dir)
-    return SandboxCluster.load(values.dir, runtimeFor)
-      .describe()
-      .pods.map((pod) => pod.agent);
-  throw new AgentError('USAGE', 'status needs --dir DIR (a sandbox) or --agents URL,URL,...');
+/** The options every command that asks the agents takes. */
+export const agentOptions = { dir: { type: 'string' }, agents: { type: 'string' }, 'ca-file': { type: 'string' } } as const;
+
+/**
+ * The agents to ask, each with the client that verifies its certificate: from --agents (https://
+ * ones verified with --ca-file, else the system's CAs), or from a sandbox's cluster.json with --dir.
+ */
+export function agentTargets(values: { dir?: string; agents?: string; 'ca-file'?: string }): AgentTarget[] {
+  if (values.agents) {
+    const client = new AgentClient(values['ca-file'] ?? null);
+    return values.agents.split(',').map((url) => ({ url: url.includes('://') ? url : client.url(...hostAndPort(url)), client }));
+  }
+  if (values.dir) return agentTargetsOf(SandboxCluster.load(values.dir, runtimeFor).describe());
+  throw new AgentError('USAGE', 'give --dir DIR (a sandbox) or --agents URL,URL,... (with --ca-file CA when the agents serve HTTPS)');
+}
+
+function hostAndPort(address: string): [string, number] {
+  const match = /^(.+):(\d+)$/.exec(address);
+  if (!match) throw new AgentError('USAGE', `--agents entry "${address}" is neither a URL nor HOST:PORT`);
+  return [match[1]!.replace(/^\[(.*)\]$/, '$1'), Number(match[2])];
 }
 
 /** The agents' token, which /status needs to show its texts: MYSQL_HA_SWITCHOVER_TOKEN, else (for a sandbox) the one in its cluster.json. */
@@ -20,8 +34,8 @@ export function tokenFor(dir: string | undefined): string | null {
 }
 
 export async function main(args: string[]): Promise<number> {
-  const { values } = parseCommandLine('status', { args, options: { dir: { type: 'string' }, agents: { type: 'string' }, json: { type: 'boolean' } } });
-  const rows = await collectStatus(agentUrls(values), tokenFor(values.dir));
+  const { values } = parseCommandLine('status', { args, options: { ...agentOptions, json: { type: 'boolean' } } });
+  const rows = await collectStatus(agentTargets(values), tokenFor(values.dir));
   process.stdout.write(
     values.json
       ? `${JSON.stringify(

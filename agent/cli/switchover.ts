@@ -1,24 +1,30 @@
+import type { Response } from 'undici';
 import { AgentError, rootMessageOf } from '../errors.ts';
 import { collectStatus } from '../http/status-client.ts';
 import type { SwitchoverOutcome } from '../loop/controls.ts';
 import { parseCommandLine } from './args.ts';
-import { agentUrls, tokenFor } from './status.ts';
+import { agentOptions, agentTargets, tokenFor } from './status.ts';
 
 export async function main(args: string[]): Promise<number> {
-  const { values } = parseCommandLine('switchover', { args, options: { dir: { type: 'string' }, agents: { type: 'string' }, to: { type: 'string' } } });
-  const urls = agentUrls(values);
+  const { values } = parseCommandLine('switchover', { args, options: { ...agentOptions, to: { type: 'string' } } });
+  const agents = agentTargets(values);
   const token = tokenFor(values.dir);
   if (!token) throw new AgentError('USAGE', "switchover needs the agents' token: set MYSQL_HA_SWITCHOVER_TOKEN (or use --dir for a sandbox)");
-  const primary = (await collectStatus(urls, token)).find((row) => row.role === 'primary' && row.healthy);
+  const rows = await collectStatus(agents, token);
+  const primary = rows.find((row) => row.role === 'primary' && row.healthy);
   if (!primary)
-    throw new AgentError('NO_HEALTHY_PRIMARY', `switchover: no healthy primary among the agents at ${urls.join(', ')}, and a planned switchover needs one`);
+    throw new AgentError(
+      'NO_HEALTHY_PRIMARY',
+      `switchover: no healthy primary among the agents at ${agents.map((agent) => agent.url).join(', ')}, and a planned switchover needs one`,
+    );
+  const { client } = agents[rows.indexOf(primary)]!;
   let response: Response;
   try {
-    response = await fetch(`${primary.agent}/switchover`, {
+    response = await client.request(`${primary.agent}/switchover`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify(values.to ? { candidate: values.to } : {}),
-      signal: AbortSignal.timeout(60_000),
+      token,
+      body: values.to ? { candidate: values.to } : {},
+      timeoutMs: 60_000,
     });
   } catch (error) {
     throw new AgentError('AGENT_UNREACHABLE', `switchover: cannot reach ${primary.pod}'s agent at ${primary.agent}: ${rootMessageOf(error)}`, { cause: error });

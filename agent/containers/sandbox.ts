@@ -14,7 +14,7 @@ import type { Flavor } from '../mysql/dialect/types.ts';
 import { manifestEnv } from '../pod/manifest-env.ts';
 import { podName } from '../pod/ordinal.ts';
 import { findPrimary, waitHealthy } from '../sandbox/agents.ts';
-import { caDirOf, issueCertificate } from '../sandbox/certificates.ts';
+import { caDirOf, caFileOf, issueCertificate } from '../sandbox/certificates.ts';
 import { type ClusterFile, describeCluster, writeClusterFile } from '../sandbox/cluster-file.ts';
 import { ETCD_CLIENT_PORT } from '../sandbox/etcd-process.ts';
 import { waitHaproxySettled } from '../sandbox/haproxy-process.ts';
@@ -37,6 +37,8 @@ const PRE_STOP_HOOK = '/usr/local/bin/mysql-ha-pre-stop.sh';
 
 /** Where the certificate Secret is mounted (examples/tls sets MYSQL_HA_TLS_DIR to it). */
 const TLS_MOUNT = '/etc/mysql-ha/tls';
+/** Where HAProxy's container finds the CA it verifies the agents with. */
+const HAPROXY_CA_FILE = '/etc/haproxy/ca.crt';
 
 /** Where the pods' Secret is mounted, with its keys as file names (as manifests/agent.env names them). */
 const SECRETS_MOUNT = '/etc/mysql-ha/secrets';
@@ -62,7 +64,7 @@ export interface ContainerSandboxOptions {
   /** More volumes (docker --volume specs) for the `stage` and agent containers, e.g. a service-account directory. */
   agentVolumes?: string[];
   /** Builds each pod's handle (tests pass a subclass with helpers). */
-  createPod?: (sandboxId: string, name: string, address: string, dir: string, secretFiles: Record<SecretName, string>) => ContainerPod;
+  createPod?: (sandboxId: string, name: string, address: string, dir: string, secretFiles: Record<SecretName, string>, caFile: string) => ContainerPod;
 }
 
 /** One pod's containers, and where this machine reaches it. */
@@ -70,18 +72,26 @@ export class ContainerPod {
   readonly name: string;
   readonly spec: { address: string; dir: string };
   readonly containers: { pod: string; mysql: string; agent: string };
+  /** The sandbox's CA, which signed the pods' certificate. */
+  readonly caFile: string;
   readonly #secretFiles: Record<SecretName, string>;
 
-  constructor(sandboxId: string, name: string, address: string, dir: string, secretFiles: Record<SecretName, string>) {
+  constructor(sandboxId: string, name: string, address: string, dir: string, secretFiles: Record<SecretName, string>, caFile: string) {
     this.name = name;
     this.spec = { address, dir };
     this.#secretFiles = secretFiles;
+    this.caFile = caFile;
     this.containers = { pod: `${sandboxId}-${name}`, mysql: `${sandboxId}-${name}-mysql`, agent: `${sandboxId}-${name}-agent` };
   }
 
   /** The pod's DNS name on the sandbox network, as on the headless Service. */
   get host(): string {
     return `${this.name}.${STATEFUL_SET}`;
+  }
+
+  /** Its certificate names it by its DNS name; this machine reaches it by its address. */
+  get certificateName(): string {
+    return this.host;
   }
 
   /** The administrator's password, as the pod's Secret holds it. */
@@ -131,7 +141,7 @@ export class ContainerSandbox {
     const createPod = options.createPod ?? ((...args) => new ContainerPod(...args));
     this.pods = Array.from({ length: options.replicas }, (_, ordinal) => {
       const name = podName(STATEFUL_SET, ordinal);
-      return createPod(this.id, name, `${this.options.addressPrefix}${ordinal + 1}`, join(dir, name), this.#secretFiles);
+      return createPod(this.id, name, `${this.options.addressPrefix}${ordinal + 1}`, join(dir, name), this.#secretFiles, caFileOf(dir));
     });
   }
 
@@ -320,6 +330,7 @@ export class ContainerSandbox {
       renderHaproxyConfig({
         pods: this.pods.map((pod) => ({ name: pod.name, host: pod.host })),
         kubernetes: true,
+        agentCaFile: HAPROXY_CA_FILE,
         generatedBy: 'mysql-ha-agent sandbox up --runtime docker',
       }),
     );
@@ -330,6 +341,8 @@ export class ContainerSandbox {
       ...[writePort, readPort, statsPort].flatMap((port) => ['--publish', `${this.haproxyAddress}:${port}:${port}`]),
       '--volume',
       `${configFile}:/etc/haproxy/haproxy.cfg:ro`,
+      '--volume',
+      `${caFileOf(this.dir)}:${HAPROXY_CA_FILE}:ro`,
       INFRA_BASE_IMAGE,
       'haproxy',
       '-db',
@@ -512,7 +525,8 @@ export class ContainerSandbox {
       version: this.version,
       addressPrefix: this.options.addressPrefix,
       images: { agent: AGENT_IMAGE, server: this.serverImage },
-      pods: this.pods.map((pod) => ({ name: pod.name, address: pod.spec.address, containers: pod.containers })),
+      pods: this.pods.map((pod) => ({ name: pod.name, address: pod.spec.address, certificateName: pod.host, containers: pod.containers })),
+      caFile: caFileOf(this.dir),
       haproxyAddress: this.haproxyAddress,
       etcdEndpoint: `http://${this.etcdAddress}:${ETCD_CLIENT_PORT}`,
       secrets: this.secrets,

@@ -1,6 +1,7 @@
 // Renders haproxy.cfg for a mysql-ha cluster. HAProxy holds no state of its own: it
 // asks each pod's agent over HTTP which role the pod has, so a failover needs no
 // configuration change, only the agents' answers changing.
+import { isIP } from 'node:net';
 
 export interface HaproxyPod {
   /** Server name in HAProxy (the pod name). */
@@ -38,6 +39,11 @@ export interface HaproxyConfigOptions {
   kubernetes?: boolean;
   /** A nameserver "ip:port" to use instead of the ones in /etc/resolv.conf (kubernetes only). */
   dnsServer?: string;
+  /**
+   * The agents serve HTTPS (MYSQL_HA_TLS_DIR): check over TLS, with their certificates verified
+   * against this CA file (as HAProxy sees it), and their names where pods are named.
+   */
+  agentCaFile?: string;
   /** The command that produced the file, written into its header. */
   generatedBy?: string;
 }
@@ -74,7 +80,10 @@ function checkPort(name: string, value: number): void {
   }
 }
 
-function validate(options: HaproxyConfigOptions, resolved: Required<Omit<HaproxyConfigOptions, 'dnsServer' | 'generatedBy' | 'pods' | 'srv'>>): void {
+function validate(
+  options: HaproxyConfigOptions,
+  resolved: Required<Omit<HaproxyConfigOptions, 'dnsServer' | 'generatedBy' | 'pods' | 'srv' | 'agentCaFile'>>,
+): void {
   if (options.srv !== undefined) {
     if (options.pods.length > 0) throw new RangeError('give pods or an SRV record, not both');
     if (!options.kubernetes) throw new RangeError('an SRV record needs kubernetes: true (HAProxy resolves it at run time)');
@@ -113,12 +122,24 @@ function validate(options: HaproxyConfigOptions, resolved: Required<Omit<Haproxy
   if (!hostPattern.test(resolved.bindAddress)) {
     throw new RangeError(`bind address "${resolved.bindAddress}" must not contain spaces, quotes, "," or "="`);
   }
+  if (options.agentCaFile !== undefined && !hostPattern.test(options.agentCaFile)) {
+    throw new RangeError(`CA file "${options.agentCaFile}" must not contain spaces, quotes, "," or "="`);
+  }
   if (options.dnsServer !== undefined && !options.kubernetes) {
     throw new RangeError('dnsServer only applies with kubernetes: true');
   }
   if (options.dnsServer !== undefined && !/^[^\s:]+:\d+$|^\[[0-9a-fA-F:]+\]:\d+$/.test(options.dnsServer)) {
     throw new RangeError(`dnsServer must be "ip:port", e.g. 10.96.0.10:53 (got "${options.dnsServer}")`);
   }
+}
+
+/**
+ * A server's check over TLS: verified against the CA, and, for a pod addressed by name, sent that
+ * name (SNI) and required to carry it; a pod addressed by IP has its chain verified only.
+ */
+function checkTls(host: string, caFile: string | undefined): string {
+  if (caFile === undefined || isIP(host)) return '';
+  return ` check-sni "${host}" verifyhost "${host}"`;
 }
 
 /** "host:port", bracketing IPv6 literals; quoted so HAProxy expands "${VAR}" references. */
@@ -146,10 +167,12 @@ export function renderHaproxyConfig(options: HaproxyConfigOptions): string {
   const inter = seconds(healthCheck.intervalMs);
   const dnsOptions = o.kubernetes ? ` resolvers ${resolversName} init-addr last,libc,none` : '';
   // downinter: a server that is down (a new primary, a replica back in sync) is looked at more often.
-  const defaultServer = `    default-server inter ${inter} fastinter ${seconds(healthCheck.fastIntervalMs)} downinter ${seconds(healthCheck.downIntervalMs)} fall ${healthCheck.fall} rise ${healthCheck.rise} on-marked-down shutdown-sessions${dnsOptions}`;
+  // The agents' API over TLS; MySQL traffic itself stays TCP, passed through unchanged.
+  const tlsOptions = options.agentCaFile === undefined ? '' : ` check-ssl verify required ca-file "${options.agentCaFile}"`;
+  const defaultServer = `    default-server inter ${inter} fastinter ${seconds(healthCheck.fastIntervalMs)} downinter ${seconds(healthCheck.downIntervalMs)} fall ${healthCheck.fall} rise ${healthCheck.rise} on-marked-down shutdown-sessions${dnsOptions}${tlsOptions}`;
   const servers = options.srv
     ? [`    server-template ${options.srv.prefix} ${options.srv.slots} "${options.srv.record}" check port ${o.agentPort}`]
-    : options.pods.map((pod) => `    server ${pod.name} ${address(pod.host, o.mysqlPort)} check port ${o.agentPort}`);
+    : options.pods.map((pod) => `    server ${pod.name} ${address(pod.host, o.mysqlPort)} check port ${o.agentPort}${checkTls(pod.host, options.agentCaFile)}`);
   const bind = (port: number) => `    bind ${address(o.bindAddress, port)}`;
 
   const lines = [
@@ -160,6 +183,11 @@ export function renderHaproxyConfig(options: HaproxyConfigOptions): string {
     `# Port ${o.readPort}: reads, round-robin over every pod whose agent answers`,
     `#   GET /read-only?lag=${o.maxLagSeconds} with 200 (the primary and replicas at most ${o.maxLagSeconds}s behind).`,
     `# Port ${o.statsPort}: stats page at /stats, liveness at /healthz.`,
+    ...(options.agentCaFile === undefined
+      ? []
+      : [
+          `# The agents answer over HTTPS: their certificates must be signed by ${options.agentCaFile}${options.srv ? '' : ' and name the pod where it is addressed by name'}.`,
+        ]),
     `# Checks run every ${inter} (every ${seconds(healthCheck.fastIntervalMs)} after a failed one), fail after ${healthCheck.fall}, recover after ${healthCheck.rise}, time out after ${seconds(healthCheck.timeoutMs)}:`,
     `# a pod stops getting traffic at most ${failureDetectionSeconds}s after its agent stops answering 200,`,
     '# and its open connections are closed then (on-marked-down shutdown-sessions).',

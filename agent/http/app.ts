@@ -1,3 +1,5 @@
+import type { Server as HttpServer } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { ControlInbox } from '../loop/controls.ts';
 import { answerFailsafe } from '../loop/failsafe.ts';
@@ -17,7 +19,17 @@ export interface AppOptions {
   now: () => number;
   /** How long a failsafe confirmation promises not to take the lease: one lease TTL. */
   failsafePromiseMs: number;
+  /** The pod's certificate and key (MYSQL_HA_TLS_DIR): serve HTTPS with them instead of HTTP. */
+  tls?: ServingCertificate | null;
 }
+
+/** PEM contents of a certificate (with its chain) and its key. */
+export interface ServingCertificate {
+  cert: Buffer;
+  key: Buffer;
+}
+
+export type AgentApp = FastifyInstance<HttpServer | HttpsServer>;
 
 const lagQuery = {
   querystring: {
@@ -49,9 +61,9 @@ const switchoverBody = {
  * HAProxy or kubelet checks costs mysqld nothing. Only the lease deadline is judged at
  * request time, so /primary turns 503 the moment the lease runs out.
  */
-export function buildApp({ board, controls, metrics, now, failsafePromiseMs }: AppOptions): FastifyInstance {
+export function buildApp({ board, controls, metrics, now, failsafePromiseMs, tls = null }: AppOptions): AgentApp {
   // Reject unknown query parameters instead of dropping them: a typo (?lags=5) must not silently mean "default lag".
-  const app = Fastify({ logger: false, ajv: { customOptions: { removeAdditional: false } } });
+  const app: AgentApp = Fastify({ logger: false, ajv: { customOptions: { removeAdditional: false } }, https: tls });
   const context = () => checkContext(board.current, now(), controls.terminating);
   const maxLag = (lag: number | undefined) => lag ?? board.current.config.maxLagSeconds;
   const answer = (reply: FastifyReply, check: Check) =>

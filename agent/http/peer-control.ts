@@ -1,6 +1,7 @@
 import type { Peer } from '../config.ts';
 import { rootMessageOf } from '../errors.ts';
 import type { FailsafeAnswer } from '../loop/failsafe.ts';
+import type { AgentClient } from './agent-client.ts';
 
 // The control requests one agent sends another, with the control token (MYSQL_HA_SWITCHOVER_TOKEN).
 
@@ -10,17 +11,13 @@ export interface PeerFailsafeAnswer {
 }
 
 export interface PeerControl {
+  client: AgentClient;
   agentPort: number;
   token: string | null;
 }
 
-async function post(peer: Peer, path: string, body: unknown, control: PeerControl, timeoutMs: number): Promise<Response> {
-  return fetch(`http://${peer.host}:${control.agentPort}${path}`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${control.token}`, 'content-type': 'application/json' },
-    body: JSON.stringify(body),
-    signal: AbortSignal.timeout(timeoutMs),
-  });
+function post(peer: Peer, path: string, body: unknown, { client, agentPort, token }: PeerControl, timeoutMs: number) {
+  return client.request(`${client.url(peer.host, agentPort)}${path}`, { method: 'POST', token, body, timeoutMs });
 }
 
 /**

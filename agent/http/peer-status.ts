@@ -1,13 +1,14 @@
 import type { Peer } from '../config.ts';
 import { ERRANT_STATES } from '../loop/decide.ts';
 import type { PeerStatus } from '../loop/state.ts';
+import type { AgentClient } from './agent-client.ts';
 import { fetchStatus } from './status-client.ts';
 
 /** Asks every peer's agent for /status at once; an agent that does not answer is data. */
-export async function observePeers(peers: Peer[], agentPort: number, token: string | null, timeoutMs: number): Promise<PeerStatus[]> {
+export async function observePeers(client: AgentClient, peers: Peer[], agentPort: number, token: string | null, timeoutMs: number): Promise<PeerStatus[]> {
   return Promise.all(
     peers.map(async (peer): Promise<PeerStatus> => {
-      const { status, unreachable } = await fetchStatus(`http://${peer.host}:${agentPort}`, timeoutMs, token);
+      const { status, unreachable } = await fetchStatus(client, client.url(peer.host, agentPort), timeoutMs, token);
       if (status === null)
         return {
           name: peer.name,

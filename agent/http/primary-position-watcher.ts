@@ -1,10 +1,13 @@
 import pRetry from 'p-retry';
+import type { Response } from 'undici';
 import type { Peer } from '../config.ts';
 import { AgentError, rootMessageOf } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { PrimaryPosition, PrimaryPositionProbe } from '../loop/state.ts';
+import type { AgentClient } from './agent-client.ts';
 
 export interface PrimaryPositionWatcherOptions {
+  client: AgentClient;
   agentPort: number;
   log: Logger;
   requestTimeoutMs?: number;
@@ -15,10 +18,10 @@ export interface PrimaryPositionWatcherOptions {
 }
 
 /** The primary's position from its agent; the errors name the agent's URL (which names the primary). */
-async function fetchPosition(url: string, timeoutMs: number): Promise<PrimaryPosition> {
+async function fetchPosition(client: AgentClient, url: string, timeoutMs: number): Promise<PrimaryPosition> {
   let response: Response;
   try {
-    response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+    response = await client.request(url, { timeoutMs });
   } catch (error) {
     throw new AgentError('AGENT_UNREACHABLE', `${url} unreachable: ${rootMessageOf(error)}`, { cause: error });
   }
@@ -62,15 +65,15 @@ export class PrimaryPositionWatcher {
 
   #start(primary: Peer): void {
     this.reset();
-    const { agentPort, log, requestTimeoutMs = 2000, minBackoffMs = 100, maxBackoffMs = 2000 } = this.#options;
-    const url = `http://${primary.host}:${agentPort}/binlog-position`;
+    const { client, agentPort, log, requestTimeoutMs = 2000, minBackoffMs = 100, maxBackoffMs = 2000 } = this.#options;
+    const url = `${client.url(primary.host, agentPort)}/binlog-position`;
     const watch = {
       primary,
       abort: new AbortController(),
       probe: { state: 'waiting', attempts: 0, lastError: 'first attempt in progress' } as PrimaryPositionProbe,
     };
     this.#watch = watch;
-    pRetry(() => fetchPosition(url, requestTimeoutMs), {
+    pRetry(() => fetchPosition(client, url, requestTimeoutMs), {
       retries: Number.POSITIVE_INFINITY,
       minTimeout: minBackoffMs,
       maxTimeout: maxBackoffMs,

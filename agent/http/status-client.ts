@@ -1,4 +1,5 @@
 import { rootMessageOf } from '../errors.ts';
+import type { AgentClient } from './agent-client.ts';
 import type { AgentStatus } from './status.ts';
 
 /** What asking one agent for /status gave: its document, or why it could not be had. */
@@ -8,12 +9,11 @@ export type StatusAnswer = { agent: string; status: AgentStatus; unreachable: nu
  * The one client of GET /status, for peers (elections), the CLI and the sandbox. An agent
  * that does not answer in time, or answers something that is not a status, is data.
  */
-export async function fetchStatus(agentUrl: string, timeoutMs: number, token: string | null): Promise<StatusAnswer> {
+export async function fetchStatus(client: AgentClient, agentUrl: string, timeoutMs: number, token: string | null): Promise<StatusAnswer> {
   const agent = agentUrl.replace(/\/+$/, '');
   try {
     // With the token the agent answers the whole document; without it, free texts are withheld.
-    const headers = token === null ? undefined : { authorization: `Bearer ${token}` };
-    const response = await fetch(`${agent}/status`, { headers, signal: AbortSignal.timeout(timeoutMs) });
+    const response = await client.request(`${agent}/status`, { token, timeoutMs });
     const status = (await response.json()) as AgentStatus;
     if (typeof status?.pod !== 'string') return { agent, status: null, unreachable: `${agent}/status answered ${response.status} without a status document` };
     return { agent, status, unreachable: null };
@@ -33,11 +33,17 @@ export interface PodStatusRow {
   status: AgentStatus | null;
 }
 
+/** An agent to ask: its URL, and the client that verifies its certificate. */
+export interface AgentTarget {
+  url: string;
+  client: AgentClient;
+}
+
 /** Asks every agent for /status at once; an unreachable agent is a row, not an error. */
-export async function collectStatus(agentUrls: string[], token: string | null, timeoutMs = 2000): Promise<PodStatusRow[]> {
+export async function collectStatus(agents: AgentTarget[], token: string | null, timeoutMs = 2000): Promise<PodStatusRow[]> {
   return Promise.all(
-    agentUrls.map(async (url): Promise<PodStatusRow> => {
-      const { agent, status, unreachable } = await fetchStatus(url, timeoutMs, token);
+    agents.map(async ({ url, client }): Promise<PodStatusRow> => {
+      const { agent, status, unreachable } = await fetchStatus(client, url, timeoutMs, token);
       if (status === null) return { agent, pod: '?', role: 'unknown', healthy: false, lagSeconds: null, reason: unreachable, status: null };
       const { pod, role, healthy, reason } = status;
       return { agent, pod, role, healthy, lagSeconds: status.replication?.lagSeconds ?? null, reason, status };

@@ -8,16 +8,17 @@ import type { Logger } from '../log.ts';
 export const CERTIFICATE_CHECK_MS = 10_000;
 
 /**
- * mysqld reads its certificate files only at its start; a renewed Secret (the kubelet swaps
- * the mounted files) would otherwise be presented only after a restart, or never before the old
- * certificate expires. Tells mysqld to read them again whenever their contents differ from what
- * it was last told to load, and once at the agent's start (mysqld may have started before a renewal).
+ * mysqld and the agent's HTTPS server read their certificate files only at their start; a
+ * renewed Secret (the kubelet swaps the mounted files) would otherwise be presented only after a
+ * restart, or never before the old certificate expires. Has them read again (mysqld, the agent's
+ * server, its peers' CA) whenever the files' contents differ from what was last loaded, and once
+ * at the agent's start (mysqld may have started before a renewal).
  */
 export class CertificateReloader {
   readonly #files: TlsFiles;
   readonly #reload: () => Promise<unknown>;
   readonly #log: Logger;
-  /** The digest of the files mysqld last loaded on our request. */
+  /** The digest of the files last loaded on our request. */
   #loaded: string | null = null;
 
   constructor(files: TlsFiles, reload: () => Promise<unknown>, log: Logger) {
@@ -32,13 +33,14 @@ export class CertificateReloader {
       const digest = await this.#digest();
       if (digest === this.#loaded) return 'unchanged';
       await this.#reload();
-      if (this.#loaded !== null) this.#log.info({ certificate: this.#files.certFile }, 'certificate files changed: mysqld presents the new certificate');
+      if (this.#loaded !== null)
+        this.#log.info({ certificate: this.#files.certFile }, 'certificate files changed: mysqld and the agent present the new certificate');
       this.#loaded = digest;
       return 'reloaded';
     } catch (error) {
       this.#log.warn(
         { certificate: this.#files.certFile, error: messageOf(error) },
-        'cannot have mysqld load its certificate files again; retrying (check that tls.crt, tls.key and ca.crt belong together)',
+        'cannot load the certificate files again; retrying (check that tls.crt, tls.key and ca.crt belong together, and that mysqld runs)',
       );
       return 'failed';
     }

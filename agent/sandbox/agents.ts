@@ -1,5 +1,6 @@
 // What the sandbox asks its agents over HTTP: each pod's answers, and waits on all of them.
 import { AgentError, rootMessageOf } from '../errors.ts';
+import { AgentClient } from '../http/agent-client.ts';
 import type { AgentStatus } from '../http/status.ts';
 import { fetchStatus } from '../http/status-client.ts';
 import { AGENT_PORT } from './pod.ts';
@@ -17,16 +18,33 @@ export interface AgentReply {
 export interface ReachablePod {
   name: string;
   spec: { address: string };
+  /** With certificates: the CA that signed the pod's (its agent then serves HTTPS). */
+  readonly caFile?: string | undefined;
+  /** The name its certificate gives the pod, when that is not its address (containers: its DNS name). */
+  readonly certificateName?: string | undefined;
+}
+
+const clients = new Map<string, AgentClient>();
+
+/** The client that reaches the pod's agent, verifying its certificate when it has one; one per CA and name in this process. */
+export function agentClientOf(pod: ReachablePod): AgentClient {
+  const key = `${pod.caFile ?? ''}\n${pod.certificateName ?? ''}`;
+  let client = clients.get(key);
+  if (client === undefined) {
+    client = new AgentClient(pod.caFile ?? null, pod.certificateName);
+    clients.set(key, client);
+  }
+  return client;
 }
 
 export function agentUrl(pod: ReachablePod): string {
-  return `http://${pod.spec.address}:${AGENT_PORT}`;
+  return agentClientOf(pod).url(pod.spec.address, AGENT_PORT);
 }
 
 /** GET `path` from the pod's agent (/health, /primary, /replica…); for /status use podStatus, which is typed. */
 export async function agentGet(pod: ReachablePod, path: string): Promise<AgentReply> {
   try {
-    const response = await fetch(`${agentUrl(pod)}${path}`, { signal: AbortSignal.timeout(2000) });
+    const response = await agentClientOf(pod).request(`${agentUrl(pod)}${path}`, { timeoutMs: 2000 });
     const body: unknown = await response.json().catch(() => ({}));
     const reason = (body as { reason?: unknown } | null)?.reason;
     return { status: response.status, reason: String(reason ?? response.statusText), body };
@@ -37,7 +55,7 @@ export async function agentGet(pod: ReachablePod, path: string): Promise<AgentRe
 
 /** The pod's whole GET /status document (asked with its token), or null when its agent does not give one. */
 export async function podStatus(pod: ReachablePod & { readonly switchoverToken: string }, timeoutMs = 2000): Promise<AgentStatus | null> {
-  return (await fetchStatus(agentUrl(pod), timeoutMs, pod.switchoverToken)).status;
+  return (await fetchStatus(agentClientOf(pod), agentUrl(pod), timeoutMs, pod.switchoverToken)).status;
 }
 
 /** Until every agent says healthy; on timeout the error lists what each agent reports. */

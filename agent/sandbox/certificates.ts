@@ -9,6 +9,11 @@ export function caDirOf(clusterDir: string): string {
   return join(clusterDir, 'ca');
 }
 
+/** The sandbox CA's certificate, which every pod's certificate is verified with. */
+export function caFileOf(clusterDir: string): string {
+  return join(caDirOf(clusterDir), 'ca.crt');
+}
+
 function openssl(...args: string[]): void {
   execFileSync('openssl', args, { stdio: ['ignore', 'ignore', 'pipe'] });
 }

@@ -5,9 +5,11 @@ import { join, resolve } from 'node:path';
 import { DEFAULT_ADMIN_USER } from '../config.ts';
 import { AgentError, messageOf } from '../errors.ts';
 import { haproxyDefaults } from '../haproxy/config.ts';
+import type { AgentTarget } from '../http/status-client.ts';
 import type { Flavor } from '../mysql/dialect/types.ts';
+import { agentClientOf, agentUrl } from './agents.ts';
 import type { SecretName } from './plan.ts';
-import { AGENT_PORT, MYSQL_PORT } from './pod.ts';
+import { MYSQL_PORT } from './pod.ts';
 
 /** A container pod's containers: its network namespace (`pod`), the server and the agent. */
 export type PodContainers = { pod: string; mysql: string; agent: string };
@@ -28,10 +30,15 @@ export interface ClusterFile extends SandboxIdentity {
   pods: Array<{
     name: string;
     mysql: { host: string; port: number };
+    /** Its agent's URL: https:// with certificates. */
     agent: string;
+    /** The name its certificate gives it, when that is not its address. */
+    certificateName?: string;
     pid: { mysqld: number | null; agent: number | null };
     containers?: PodContainers;
   }>;
+  /** The CA that signed the pods' certificates (absent in files older than certificates: none). */
+  caFile?: string | null;
   haproxy: { write: { host: string; port: number }; read: { host: string; port: number }; stats: string; pid: number | null };
   etcd: { endpoint: string; pid: number | null };
   app: { user: string; password: string; database: string };
@@ -48,9 +55,11 @@ export interface SandboxDescription extends SandboxIdentity {
   pods: Array<{
     name: string;
     address: string;
+    certificateName?: string;
     pid?: { mysqld: number | undefined; agent: number | undefined };
     containers?: PodContainers;
   }>;
+  caFile: string | null;
   haproxyAddress: string;
   haproxyPid?: number | undefined;
   etcdEndpoint: string;
@@ -70,10 +79,12 @@ export function describeCluster(sandbox: SandboxDescription): ClusterFile {
     pods: sandbox.pods.map((pod) => ({
       name: pod.name,
       mysql: { host: pod.address, port: MYSQL_PORT },
-      agent: `http://${pod.address}:${AGENT_PORT}`,
+      agent: agentUrl({ name: pod.name, spec: { address: pod.address }, caFile: sandbox.caFile ?? undefined }),
+      ...(pod.certificateName ? { certificateName: pod.certificateName } : {}),
       pid: { mysqld: pod.pid?.mysqld ?? null, agent: pod.pid?.agent ?? null },
       ...(pod.containers ? { containers: pod.containers } : {}),
     })),
+    caFile: sandbox.caFile,
     haproxy: {
       write: { host: sandbox.haproxyAddress, port: writePort },
       read: { host: sandbox.haproxyAddress, port: readPort },
@@ -91,6 +102,14 @@ export function writeClusterFile(dir: string, described: ClusterFile): void {
   const file = join(dir, 'cluster.json');
   writeFileSync(file, `${JSON.stringify(described, null, 2)}\n`, { mode: 0o600 });
   chmodSync(file, 0o600);
+}
+
+/** The sandbox's agents, each with the client that verifies its certificate. */
+export function agentTargetsOf(described: ClusterFile): AgentTarget[] {
+  return described.pods.map((pod) => ({
+    url: pod.agent,
+    client: agentClientOf({ name: pod.name, spec: { address: pod.mysql.host }, caFile: described.caFile ?? undefined, certificateName: pod.certificateName }),
+  }));
 }
 
 /** DIR/cluster.json as saved; a missing one is SANDBOX_NOT_FOUND (there is no sandbox in DIR). */

@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { AgentError } from '../errors.ts';
 import type { Flavor } from '../mysql/dialect/types.ts';
 import { findPrimary, waitHealthy } from './agents.ts';
-import { ensurePodCertificates } from './certificates.ts';
+import { caFileOf, ensurePodCertificates } from './certificates.ts';
 import { type ClusterFile, describeCluster, readClusterFile, writeClusterFile } from './cluster-file.ts';
 import { EtcdProcess } from './etcd-process.ts';
 import { HaproxyProcess } from './haproxy-process.ts';
@@ -165,7 +165,10 @@ export class SandboxCluster {
 
   /** Renders haproxy.cfg for these pods, checks it with `haproxy -c`, and starts HAProxy. */
   startHaproxy(): Promise<void> {
-    return this.haproxy.start(this.pods.map((pod) => ({ name: pod.name, host: pod.spec.address })));
+    return this.haproxy.start(
+      this.pods.map((pod) => ({ name: pod.name, host: pod.spec.address })),
+      caFileOf(this.dir),
+    );
   }
 
   /** Until HAProxy agrees with the (healthy) agents: every pod readable, exactly one writable. */
@@ -194,6 +197,7 @@ export class SandboxCluster {
       version: this.version,
       addressPrefix: this.addressPrefix,
       pods: this.pods.map((pod) => ({ name: pod.name, address: pod.spec.address, pid: { mysqld: pod.mysqldPid, agent: pod.agentPid } })),
+      caFile: caFileOf(this.dir),
       haproxyAddress: this.haproxyAddress,
       haproxyPid: this.haproxyPid,
       etcdEndpoint: this.etcdEndpoint,

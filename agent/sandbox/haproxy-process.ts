@@ -30,9 +30,9 @@ export class HaproxyProcess extends SandboxService {
     await assertPortsFree({ name: 'haproxy', address: this.address }, [writePort, readPort, statsPort]);
   }
 
-  /** Renders haproxy.cfg for these pods, checks it with `haproxy -c`, and starts HAProxy. */
-  async start(pods: Array<{ name: string; host: string }>): Promise<void> {
-    const config = renderHaproxyConfig({ pods, bindAddress: this.address, generatedBy: 'mysql-ha-agent sandbox up' });
+  /** Renders haproxy.cfg for these pods (whose agents' certificates `caFile` signed), checks it with `haproxy -c`, and starts HAProxy. */
+  async start(pods: Array<{ name: string; host: string }>, caFile: string): Promise<void> {
+    const config = renderHaproxyConfig({ pods, bindAddress: this.address, agentCaFile: caFile, generatedBy: 'mysql-ha-agent sandbox up' });
     writeFileSync(this.configPath, config);
     await runCommand(['haproxy', '-c', '-q', '-f', this.configPath]);
     this.pid = spawnLogged('haproxy', ['-db', '-f', this.configPath], join(this.dir, 'haproxy.log'));

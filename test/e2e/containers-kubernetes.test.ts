@@ -112,12 +112,8 @@ describe(`${FLAVOR}: container agents keeping their lease in a Kubernetes Lease,
     const removed = cluster!.pods.find((pod) => pod.name === 'mysql-ha-2')!;
     const staying = cluster!.pods.filter((pod) => pod !== removed);
     if ((await cluster!.currentPrimary()) === removed) {
-      const response = await fetch(`${removed.agentUrl}/switchover`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${cluster!.sandbox.describe().switchoverToken}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ candidate: 'mysql-ha-0' }),
-      });
-      assert.equal(response.status, 200, await response.text());
+      const answer = await removed.control('/switchover', { candidate: 'mysql-ha-0' });
+      assert.equal(answer.status, 200, JSON.stringify(answer.body));
       await cluster!.waitHealthy();
     }
     scale(2);

@@ -286,14 +286,9 @@ export function containersSuite(flavor: Flavor): void {
         }
       });
 
-      const token = cluster.sandbox.describe().switchoverToken;
       const outcome = await underLoad(cluster, async () => {
-        const response = await fetch(`${primary.agentUrl}/switchover`, {
-          method: 'POST',
-          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-          body: JSON.stringify({ candidate: moved.name }),
-        });
-        assert.equal(response.status, 200, await response.text());
+        const answer = await primary.control('/switchover', { candidate: moved.name });
+        assert.equal(answer.status, 200, JSON.stringify(answer.body));
         return waitNewPrimary(cluster, primary);
       });
       report(flavor, 'containers: planned switchover', outcome);

@@ -152,9 +152,6 @@ export function failoverSuite(flavor: Flavor): void {
     });
     after(async () => cluster?.destroy());
 
-    const control = (pod: TestPod, path: string) =>
-      fetch(`${pod.agentUrl}${path}`, { method: 'POST', headers: { authorization: `Bearer ${cluster.sandbox.describe().switchoverToken}` } });
-
     // An old primary killed under load may hold a transaction that reached its binary log but
     // never a replica (semi-sync AFTER_SYNC: never acknowledged to the client). MariaDB drops
     // it at restart (crash recovery as a semi-sync replica truncates it); MySQL commits it, and
@@ -185,12 +182,8 @@ export function failoverSuite(flavor: Flavor): void {
     async function switchTo(to: TestPod): Promise<void> {
       const from = await cluster.currentPrimary();
       if (from === to) return;
-      const response = await fetch(`${from.agentUrl}/switchover`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${cluster.sandbox.describe().switchoverToken}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ candidate: to.name }),
-      });
-      assert.equal(response.status, 200, await response.text());
+      const answer = await from.control('/switchover', { candidate: to.name });
+      assert.equal(answer.status, 200, JSON.stringify(answer.body));
       await waitFor(`${to.name} primary`, async () => (await cluster.currentPrimary(1000).catch(() => undefined)) === to);
       await cluster.waitHealthy();
     }
@@ -383,15 +376,10 @@ export function failoverSuite(flavor: Flavor): void {
     test('planned switchover under load: no acknowledged write lost, the old primary follows', async () => {
       await cluster.waitHealthy();
       const old = await cluster.currentPrimary();
-      const token = cluster.sandbox.describe().switchoverToken;
       let answer: SwitchoverAnswer | undefined;
       const outcome = await underLoad(cluster, async () => {
-        const response = await fetch(`${old.agentUrl}/switchover`, {
-          method: 'POST',
-          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-          body: '{}',
-        });
-        answer = (await response.json()) as SwitchoverAnswer;
+        const response = await old.control('/switchover');
+        answer = response.body as SwitchoverAnswer;
         assert.equal(response.status, 200, JSON.stringify(answer));
         return waitNewPrimary(cluster, old);
       });
@@ -511,7 +499,7 @@ export function failoverSuite(flavor: Flavor): void {
       const others = cluster.pods.filter((candidate) => candidate !== old);
       const term = (await old.status()).lease?.term;
       try {
-        for (const pod of cluster.pods) assert.equal((await control(pod, '/pause')).status, 200);
+        for (const pod of cluster.pods) assert.equal((await pod.control('/pause')).status, 200);
         await old.stopMysqld('SIGKILL');
         // Not paused, the old primary's agent gives its lease up once its mysqld has been down for
         // the grace period (it notices within a loop tick), and a replica takes it. Evidence that
@@ -531,7 +519,7 @@ export function failoverSuite(flavor: Flavor): void {
           assert.equal((await pod.agent('/primary')).status, 503, `${pod.name} answers /primary while paused`);
         }
       } finally {
-        for (const pod of cluster.pods) await control(pod, '/resume');
+        for (const pod of cluster.pods) await pod.control('/resume');
       }
       await waitNewPrimary(cluster, old);
       old.startMysqld();

@@ -39,12 +39,8 @@ describe(`${FLAVOR}: mixed failures about ${SPACING_MS / 1000} s apart under 4 w
         await cluster.sandbox.crashPod(old);
         break;
       case 'switchover': {
-        const response = await fetch(`${old.agentUrl}/switchover`, {
-          method: 'POST',
-          headers: { authorization: `Bearer ${cluster.sandbox.describe().switchoverToken}`, 'content-type': 'application/json' },
-          body: '{}',
-        });
-        assert.equal(response.status, 200, await response.text());
+        const answer = await old.control('/switchover');
+        assert.equal(answer.status, 200, JSON.stringify(answer.body));
         break;
       }
       case 'pod deleted':

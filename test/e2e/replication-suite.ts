@@ -3,10 +3,11 @@
 // it writes to and starts from a healthy cluster, so it can run alone (--test-name-pattern).
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
+import { once } from 'node:events';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { TLSSocket } from 'node:tls';
+import { type TLSSocket, connect as tlsConnect } from 'node:tls';
 import { createConnection } from 'mysql2/promise';
 import { DEFAULT_ADMIN_USER, DEFAULT_AGENT_USER } from '../../agent/config.ts';
 import type { AgentStatus } from '../../agent/http/status.ts';
@@ -15,7 +16,8 @@ import type { Flavor } from '../../agent/mysql/dialect/types.ts';
 import { LocalServer } from '../../agent/mysql/local-server.ts';
 import { MysqlObserver } from '../../agent/mysql/observer.ts';
 import { caDirOf, issueCertificate } from '../../agent/sandbox/certificates.ts';
-import { isRunning, MYSQL_PORT } from '../../agent/sandbox/pod.ts';
+import { parseStatsCsv } from '../../agent/sandbox/haproxy-process.ts';
+import { AGENT_PORT, isRunning, MYSQL_PORT } from '../../agent/sandbox/pod.ts';
 import { queryRows, type Row, TestCluster, TestPod, waitFor } from '../support/cluster.ts';
 import { replicationTls } from '../support/replication-tls.ts';
 import { rootLoginsAccepted } from '../support/root-login.ts';
@@ -57,6 +59,23 @@ function login(pod: TestPod, user: string, password: string, tls = true): Promis
     (connection) => connection.end().then(() => 'accepted'),
     (error: { code?: string }) => error.code,
   );
+}
+
+/** The serial number of the certificate a pod's agent presents to a new HTTPS client, verified with the cluster's CA. */
+async function agentSerial(pod: TestPod): Promise<string> {
+  const socket = tlsConnect({ host: pod.spec.address, port: AGENT_PORT, ca: readFileSync(pod.caFile!) });
+  try {
+    await once(socket, 'secureConnect');
+    return socket.getPeerCertificate().serialNumber;
+  } finally {
+    socket.destroy();
+  }
+}
+
+/** What HAProxy's stats page says of a pod in a backend (UP, DOWN…). */
+async function haproxyState(cluster: TestCluster, backend: string, pod: TestPod): Promise<string | undefined> {
+  const csv = await (await fetch(`${cluster.sandbox.describe().haproxy.stats};csv`, { signal: AbortSignal.timeout(2000) })).text();
+  return parseStatsCsv(csv).find((server) => server.backend === backend && server.server === pod.name)?.status;
 }
 
 /** The serial number of the certificate a pod's mysqld presents to a new client (the application). */
@@ -191,7 +210,8 @@ export function replicationSuite(flavor: Flavor): void {
       const started = Date.now();
       // A long grace period: the primary keeps its lease while its mysqld restarts, so this suite
       // sees replicas reconnect to the same primary (failover has its own suite).
-      cluster = await TestCluster.start(flavor, { addressPrefix: '127.0.10.', env: { MYSQL_HA_MYSQLD_DOWN_GRACE_MS: '600000' } });
+      // HAProxy too: its checks of the agents' HTTPS are verified against the sandbox's CA.
+      cluster = await TestCluster.start(flavor, { addressPrefix: '127.0.10.', haproxy: true, env: { MYSQL_HA_MYSQLD_DOWN_GRACE_MS: '600000' } });
       await cluster.waitHealthy();
       console.log(`# ${flavor}: 3 pods from first start to all healthy in ${Date.now() - started} ms (data dirs initialised first)`);
     });
@@ -285,10 +305,34 @@ export function replicationSuite(flavor: Flavor): void {
       const renewed = new X509Certificate(readFileSync(join(primary.paths.tls, 'tls.crt'))).serialNumber;
       await waitFor(`${primary.name} presenting the renewed certificate`, async () => (await presentedSerial(cluster, primary)) === renewed, 30_000);
       assert.equal(primary.mysqldPid, mysqldPid, 'mysqld was not restarted');
+      assert.equal(await agentSerial(primary), renewed, "the agent's HTTPS presents it too");
       // New replication connections verify the renewed certificate.
       for (const replica of cluster.replicas) await reconnect(replica);
       await cluster.waitHealthy();
       await writeOnPrimaryReadEverywhere(cluster, 'after_renewal', 1);
+    });
+
+    test('an agent with a certificate of another CA is refused: HAProxy sends it nothing, no lease is handed to it; with ours it is back', async () => {
+      await cluster.waitHealthy();
+      await createTable(cluster, 'after_other_ca');
+      const primary = cluster.primary;
+      const impostor = cluster.replicas[1]!;
+      // Its whole Secret from another CA (the pod's ca.crt too): its agent loads it within one check.
+      issueCertificate(join(cluster.dir, 'other-ca'), impostor.paths.tls, [impostor.name, impostor.spec.address]);
+      try {
+        await waitFor(`HAProxy refusing ${impostor.name}'s agent`, async () => (await haproxyState(cluster, 'mysql-readable', impostor)) === 'DOWN', 30_000);
+        const refused = await primary.control('/switchover', { candidate: impostor.name });
+        assert.equal(refused.status, 409, JSON.stringify(refused.body));
+        const { reason } = refused.body as { reason: string };
+        console.log(`# ${flavor}: switchover to ${impostor.name} refused: ${reason}`);
+        assert.match(reason, new RegExp(`${impostor.name} cannot take over: agent unreachable \\(.*certificate`));
+        assert.equal(await haproxyState(cluster, 'mysql-readable', cluster.replicas[0]!), 'UP', 'the verified replica keeps its reads');
+      } finally {
+        issueCertificate(caDirOf(cluster.dir), impostor.paths.tls, [impostor.name, impostor.spec.address]);
+      }
+      await waitFor(`HAProxy checking ${impostor.name} again`, async () => (await haproxyState(cluster, 'mysql-readable', impostor)) === 'UP', 30_000);
+      await cluster.waitHealthy();
+      await writeOnPrimaryReadEverywhere(cluster, 'after_other_ca', 1);
     });
 
     test("every replica's executed GTIDs are a subset of the primary's", async () => {

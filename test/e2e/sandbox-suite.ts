@@ -14,7 +14,7 @@ import { type Connection, createConnection } from 'mysql2/promise';
 import type { AgentStatus } from '../../agent/http/status.ts';
 import { fetchStatus } from '../../agent/http/status-client.ts';
 import type { Flavor } from '../../agent/mysql/dialect/types.ts';
-import type { ClusterFile } from '../../agent/sandbox/cluster.ts';
+import { agentTargetsOf, type ClusterFile } from '../../agent/sandbox/cluster-file.ts';
 import { isRunning } from '../../agent/sandbox/pod.ts';
 import { firstRow, queryRows, type Row, waitFor } from '../support/cluster.ts';
 
@@ -86,7 +86,8 @@ async function serverIdOf(cluster: ClusterFile, pod: string): Promise<number> {
 }
 
 async function agentStatus(cluster: ClusterFile, pod: string): Promise<AgentStatus> {
-  const answer = await fetchStatus(cluster.pods.find((candidate) => candidate.name === pod)!.agent, 2000, cluster.switchoverToken);
+  const target = agentTargetsOf(cluster)[cluster.pods.findIndex((candidate) => candidate.name === pod)]!;
+  const answer = await fetchStatus(target.client, target.url, 2000, cluster.switchoverToken);
   if (answer.status === null) throw new Error(`${pod}: ${answer.unreachable}`);
   return answer.status;
 }
@@ -155,7 +156,7 @@ async function waitSettled(dir: string, cluster: ClusterFile): Promise<void> {
 
 /** The line of `sandbox status`'s table for the agent at `agentUrl` says UNHEALTHY. */
 function tableSaysUnhealthy(table: string, agentUrl: string): boolean {
-  const address = agentUrl.replace(/^http:\/\//, '');
+  const address = agentUrl.replace(/^https?:\/\//, '');
   return table.split('\n').some((line) => line.includes(` ${address} `) && /\sUNHEALTHY\s/.test(line));
 }
 

@@ -6,10 +6,12 @@ import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, readSync, s
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Connection, createConnection } from 'mysql2/promise';
+import type { AgentRequest } from '../../agent/http/agent-client.ts';
 import type { AgentStatus } from '../../agent/http/status.ts';
 import { fetchStatus } from '../../agent/http/status-client.ts';
 import type { Flavor } from '../../agent/mysql/dialect/types.ts';
-import { AGENT_PORT, MYSQL_PORT, SandboxCluster } from '../../agent/sandbox/cluster.ts';
+import { agentClientOf, agentUrl } from '../../agent/sandbox/agents.ts';
+import { MYSQL_PORT, SandboxCluster } from '../../agent/sandbox/cluster.ts';
 import { SandboxPod } from '../../agent/sandbox/pod.ts';
 import { adminConnection } from '../../agent/sandbox/probes.ts';
 import { runtimeFor } from '../../agent/sandbox/runtime.ts';
@@ -88,26 +90,39 @@ type ReachableByTests = abstract new (
   readonly paths: { socket: string };
   readonly adminPassword: string;
   readonly switchoverToken: string;
-  /** With certificates: the CA an application verifies the server with. */
+  /** With certificates: the CA an application verifies the server (and the agent) with. */
   readonly caFile?: string | undefined;
+  /** The name its certificate gives the pod, when that is not its address. */
+  readonly certificateName?: string | undefined;
 };
 
 /** A test's handles on a pod, whichever way it runs (processes or containers): its agent over HTTP, its server as the administrator and as the application. */
 export function withTestClients<Base extends ReachableByTests>(base: Base) {
   abstract class PodWithClients extends base {
+    /** https:// when the pod has a certificate. */
     get agentUrl(): string {
-      return `http://${this.spec.address}:${AGENT_PORT}`;
+      return agentUrl(this);
     }
 
-    async agent(path: string): Promise<AgentAnswer> {
-      const response = await fetch(`${this.agentUrl}${path}`, { signal: AbortSignal.timeout(3000) });
+    /** GET `path` from the agent, as HAProxy or a probe would (no token). */
+    agent(path: string): Promise<AgentAnswer> {
+      return this.#ask(path, { timeoutMs: 3000 });
+    }
+
+    /** POST `path` (/switchover, /pause…) with the agents' token, as an operator would. */
+    control(path: string, body: unknown = {}): Promise<AgentAnswer> {
+      return this.#ask(path, { method: 'POST', token: this.switchoverToken, body, timeoutMs: 60_000 });
+    }
+
+    async #ask(path: string, request: AgentRequest): Promise<AgentAnswer> {
+      const response = await agentClientOf(this).request(`${this.agentUrl}${path}`, request);
       const text = await response.text();
       return { status: response.status, body: response.headers.get('content-type')?.includes('json') ? JSON.parse(text) : text };
     }
 
     /** The agent's /status document; rejects when the agent cannot be reached or answers something else. */
     async status(): Promise<AgentStatus> {
-      const answer = await fetchStatus(this.agentUrl, 3000, this.switchoverToken);
+      const answer = await fetchStatus(agentClientOf(this), this.agentUrl, 3000, this.switchoverToken);
       if (answer.status === null) throw new Error(`${this.name}: ${answer.unreachable}`);
       return answer.status;
     }

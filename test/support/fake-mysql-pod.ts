@@ -1,5 +1,6 @@
 import { once } from 'node:events';
-import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import { createServer as createHttpServer, type Server as HttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { createServer as createTcpServer, type Socket, type Server as TcpServer } from 'node:net';
 
 export type FakeRole = 'primary' | 'replica' | 'down';
@@ -20,11 +21,12 @@ export class FakeMysqlPod {
   private readonly mysql: TcpServer;
   private readonly sockets = new Set<Socket>();
 
-  constructor(name: string, address: string, role: FakeRole) {
+  /** With `tls` (PEM certificate and key) the agent answers HTTPS, as with MYSQL_HA_TLS_DIR. */
+  constructor(name: string, address: string, role: FakeRole, tls?: { cert: Buffer; key: Buffer }) {
     this.name = name;
     this.address = address;
     this.role = role;
-    this.agent = createHttpServer((request, response) => {
+    const answer = (request: IncomingMessage, response: ServerResponse) => {
       const url = new URL(request.url ?? '/', 'http://agent');
       this.agentRequests.push(`${url.pathname}${url.search}`);
       const ok =
@@ -32,7 +34,8 @@ export class FakeMysqlPod {
           ? this.role === 'primary'
           : url.pathname === '/read-only' && (this.role === 'primary' || (this.role === 'replica' && !this.lagging));
       response.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(ok ? 'ok\n' : 'no\n');
-    });
+    };
+    this.agent = tls ? createHttpsServer(tls, answer) : createHttpServer(answer);
     this.mysql = createTcpServer((socket) => {
       this.sockets.add(socket);
       socket.on('close', () => this.sockets.delete(socket));

@@ -13,7 +13,7 @@ function secretDir() {
   return files;
 }
 
-test('mysqld is told to load the certificate files at the start and again only when they change', async () => {
+test('mysqld and the agent are told to load the certificate files at the start and again only when they change', async () => {
   const files = secretDir();
   const { logger, lines } = captureLogger();
   let reloads = 0;
@@ -28,7 +28,7 @@ test('mysqld is told to load the certificate files at the start and again only w
     assert.equal(await reloader.check(), 'unchanged');
   }
   assert.equal(reloads, 3);
-  assert.equal(lines.filter((line) => line.msg.includes('mysqld presents the new certificate')).length, 2);
+  assert.equal(lines.filter((line) => line.msg.includes('mysqld and the agent present the new certificate')).length, 2);
 });
 
 test('a reload that fails (mysqld down, or files that do not belong together) is logged and retried', async () => {

@@ -3,13 +3,14 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type HaproxyConfigOptions, renderHaproxyConfig } from '../../agent/haproxy/config.ts';
+import { issueCertificate } from '../../agent/sandbox/certificates.ts';
 import { FakeSrvDns } from '../support/fake-dns.ts';
 import { FakeMysqlPod } from '../support/fake-mysql-pod.ts';
 import { freePort } from '../support/free-port.ts';
@@ -132,6 +133,13 @@ async function answering(port: number, count: number): Promise<Set<string | unde
   return new Set(names);
 }
 
+/** All pods share one mysqld port and one agent port, on their own loopback addresses, as pods do. */
+async function listenTogether(pods: FakeMysqlPod[]): Promise<{ mysqlPort: number; agentPort: number }> {
+  const first = await pods[0]!.listen(0, 0);
+  for (const pod of pods.slice(1)) await pod.listen(first.mysqlPort, first.agentPort);
+  return first;
+}
+
 describe("haproxy routes by the agents' answers", () => {
   const pods = [
     new FakeMysqlPod('mysql-ha-0', '127.0.0.2', 'primary'),
@@ -143,9 +151,7 @@ describe("haproxy routes by the agents' answers", () => {
   const waitForStates = (expected: Record<string, string>) => haproxy.waitForStates(expected);
 
   before(async () => {
-    // All pods share one mysqld port and one agent port, on their own loopback addresses, as pods do.
-    const first = await pods[0]!.listen(0, 0);
-    for (const pod of pods.slice(1)) await pod.listen(first.mysqlPort, first.agentPort);
+    const first = await listenTogether(pods);
     haproxy = await RunningHaproxy.start({
       pods: pods.map((pod) => ({ name: pod.name, host: pod.address })),
       mysqlPort: first.mysqlPort,
@@ -226,8 +232,7 @@ describe("haproxy finds the pods through the headless Service's DNS SRV record (
   let haproxy: RunningHaproxy;
 
   before(async () => {
-    const first = await pods[0]!.listen(0, 0);
-    for (const pod of pods.slice(1)) await pod.listen(first.mysqlPort, first.agentPort);
+    const first = await listenTogether(pods);
     dns = await FakeSrvDns.start(record, first.mysqlPort);
     dns.pods = inDns(2);
     haproxy = await RunningHaproxy.start({
@@ -266,5 +271,65 @@ describe("haproxy finds the pods through the headless Service's DNS SRV record (
     dns.pods = [inDns(3)[0]!, inDns(3)[2]!];
     await waitFor('the removed pod out of the read rotation', 30_000, async () => !(await answering(haproxy.ports.read, 6)).has('mysql-ha-1'));
     assert.deepEqual(await answering(haproxy.ports.read, 6), new Set(['mysql-ha-0', 'mysql-ha-2']));
+  });
+});
+
+describe('haproxy checks agents that serve HTTPS (MYSQL_HA_TLS_DIR): only certificates of the CA that name the pod count', () => {
+  const record = '_mysql._tcp.mysql-ha.tls.svc.cluster.local';
+  const dir = mkdtempSync(join(tmpdir(), 'mysql-ha-routing-tls-'));
+  const hostOf = (name: string) => `${name}.mysql-ha.tls.svc.cluster.local`;
+  /** A certificate for `names` from the CA in `caDir`, as the pod's agent would serve it. */
+  const certificate = (caDir: string, pod: string, names: string[]) => {
+    issueCertificate(join(dir, caDir), join(dir, pod), names);
+    return { cert: readFileSync(join(dir, pod, 'tls.crt')), key: readFileSync(join(dir, pod, 'tls.key')) };
+  };
+  const pods = [
+    new FakeMysqlPod('mysql-ha-0', '127.0.0.8', 'primary', certificate('ca', 'mysql-ha-0', [hostOf('mysql-ha-0')])),
+    new FakeMysqlPod('mysql-ha-1', '127.0.0.9', 'replica', certificate('ca', 'mysql-ha-1', [hostOf('mysql-ha-1')])),
+    // Signed by another CA: a pod that is not ours, whatever it answers.
+    new FakeMysqlPod('mysql-ha-2', '127.0.0.10', 'replica', certificate('other-ca', 'mysql-ha-2', [hostOf('mysql-ha-2')])),
+    // Our CA, but the certificate of another pod.
+    new FakeMysqlPod('mysql-ha-3', '127.0.0.11', 'replica', certificate('ca', 'mysql-ha-3', [hostOf('mysql-ha-0')])),
+    // Plain HTTP: no certificate at all.
+    new FakeMysqlPod('mysql-ha-4', '127.0.0.12', 'replica'),
+  ];
+  let dns: FakeSrvDns;
+  let haproxy: RunningHaproxy;
+
+  before(async () => {
+    const first = await listenTogether(pods);
+    // Pods by name, as in the manifests: the names HAProxy checks the certificates for.
+    dns = await FakeSrvDns.start(record, first.mysqlPort);
+    dns.pods = pods.map((pod) => ({ target: hostOf(pod.name), address: pod.address }));
+    haproxy = await RunningHaproxy.start({
+      pods: pods.map((pod) => ({ name: pod.name, host: hostOf(pod.name) })),
+      kubernetes: true,
+      dnsServer: dns.address,
+      mysqlPort: first.mysqlPort,
+      agentPort: first.agentPort,
+      agentCaFile: join(dir, 'ca', 'ca.crt'),
+    });
+  });
+
+  after(async () => {
+    await haproxy?.stop();
+    await dns?.close();
+    await Promise.all(pods.map((pod) => pod.close()));
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('routes writes and reads to the verified agents, and nothing to the one of another CA, with another name or without TLS', async () => {
+    await haproxy.waitForStates({
+      'mysql-primary/mysql-ha-0': 'UP',
+      'mysql-readable/mysql-ha-0': 'UP',
+      'mysql-readable/mysql-ha-1': 'UP',
+      'mysql-readable/mysql-ha-2': 'DOWN',
+      'mysql-readable/mysql-ha-3': 'DOWN',
+      'mysql-readable/mysql-ha-4': 'DOWN',
+    });
+    assert.deepEqual(await answering(haproxy.ports.write, 4), new Set(['mysql-ha-0']));
+    assert.deepEqual(await answering(haproxy.ports.read, 8), new Set(['mysql-ha-0', 'mysql-ha-1']));
+    // They were asked (their certificate was refused, not their address unknown) and never answered a check.
+    for (const pod of pods.slice(2)) assert.deepEqual(pod.agentRequests, [], `${pod.name} answered a check`);
   });
 });

@@ -1,11 +1,19 @@
 import assert from 'node:assert/strict';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
+import { rootMessageOf } from '../../agent/errors.ts';
+import { AgentClient } from '../../agent/http/agent-client.ts';
 import { buildApp } from '../../agent/http/app.ts';
 import { AgentMetrics } from '../../agent/http/metrics.ts';
 import { WITHHELD } from '../../agent/http/status.ts';
+import { fetchStatus } from '../../agent/http/status-client.ts';
 import { ControlInbox } from '../../agent/loop/controls.ts';
 import { type AgentSnapshot, SnapshotBoard } from '../../agent/loop/snapshot.ts';
 import type { Observation, Topology } from '../../agent/loop/state.ts';
+import { issueCertificate } from '../../agent/sandbox/certificates.ts';
+import { freePort } from '../support/free-port.ts';
 import { asPrimary, asReplica, heldBy, NOW, observed, observedAsPrimary, PRIMARY, REPLICA, streaming, UUID0, up, variables } from '../support/observations.ts';
 
 const TOKEN = 'test-switchover-token';
@@ -356,4 +364,63 @@ test('POST /nudge, behind the token: the loop looks again now', async () => {
   assert.equal(woken, 0);
   assert.equal((await post(snapshot, '/nudge', { token: TOKEN, controls })).status, 200);
   assert.equal(woken, 1);
+});
+
+test('over HTTPS: a client with the CA reads the agent; another CA, another name or plain HTTP is refused; a new CA is taken on reload', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'mysql-ha-agent-tls-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const address = '127.0.14.2';
+  issueCertificate(join(dir, 'ca'), join(dir, 'pod'), [PRIMARY.name, address]);
+  issueCertificate(join(dir, 'other-ca'), join(dir, 'other-pod'), [PRIMARY.name, address]);
+  const ca = join(dir, 'ca', 'ca.crt');
+  const app = buildApp({
+    board: new SnapshotBoard(writablePrimary),
+    controls: new ControlInbox(false),
+    metrics: new AgentMetrics(),
+    now: () => NOW,
+    failsafePromiseMs: 5000,
+    tls: { cert: readFileSync(join(dir, 'pod', 'tls.crt')), key: readFileSync(join(dir, 'pod', 'tls.key')) },
+  });
+  const port = await freePort();
+  await app.listen({ host: address, port });
+  t.after(() => app.close());
+  const clients: AgentClient[] = [];
+  const clientWith = (caFile: string | null, serverName?: string) => {
+    const client = new AgentClient(caFile, serverName);
+    clients.push(client);
+    return client;
+  };
+  t.after(() => Promise.all(clients.map((client) => client.close())));
+  const health = async (client: AgentClient, url = client.url(address, port)) => {
+    try {
+      return (await client.request(`${url}/health`, { timeoutMs: 2000 })).status;
+    } catch (error) {
+      return rootMessageOf(error);
+    }
+  };
+
+  const verified = clientWith(ca);
+  assert.equal(verified.url(address, port), `https://${address}:${port}`);
+  assert.equal(await health(verified), 200);
+  const status = await fetchStatus(verified, verified.url(address, port), 2000, TOKEN);
+  assert.equal(status.status?.pod, PRIMARY.name, status.unreachable ?? '');
+  // Reached by its address, verified as the name its certificate gives it (a container's pod from this machine).
+  assert.equal(await health(clientWith(ca, PRIMARY.name)), 200);
+
+  assert.match(
+    String(await health(clientWith(join(dir, 'other-ca', 'ca.crt')))),
+    new RegExp(
+      `^the certificate of the agent at ${address}:${port} was refused: ` +
+        '(self-signed certificate in certificate chain|unable to verify the first certificate); what to do: .*MHA_AGENT_CERTIFICATE_REFUSED',
+    ),
+  );
+  assert.match(String(await health(clientWith(ca, REPLICA.name))), /Hostname\/IP does not match certificate's altnames.*MHA_AGENT_CERTIFICATE_REFUSED/);
+  assert.match(String(await health(clientWith(null))), /other side closed|socket hang up|ECONNRESET/, 'plain HTTP to an HTTPS agent');
+  const peer = await fetchStatus(clientWith(join(dir, 'other-ca', 'ca.crt')), verified.url(address, port), 2000, TOKEN);
+  assert.match(peer.unreachable ?? '', /^agent unreachable \(.*certificate/, 'an agent of another CA is data for its peers: unreachable, and why');
+
+  // The CA file replaced (a new CA in the Secret): connections from then on verify with it.
+  copyFileSync(join(dir, 'other-ca', 'ca.crt'), ca);
+  verified.reloadCa();
+  assert.match(String(await health(verified)), /self-signed certificate in certificate chain|unable to verify/);
 });

@@ -2,6 +2,7 @@
 // HTTP app on loopback) until it is ready, with every failed attempt visible as data.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { AgentClient } from '../../agent/http/agent-client.ts';
 import { buildApp } from '../../agent/http/app.ts';
 import { AgentMetrics } from '../../agent/http/metrics.ts';
 import { PrimaryPositionWatcher } from '../../agent/http/primary-position-watcher.ts';
@@ -49,7 +50,14 @@ test("primary position: waits (with the primary's reason) while it sets up, then
   await app.listen({ host: ADDRESS, port });
   const { logger, lines } = captureLogger();
   let woken = 0;
-  const watcher = new PrimaryPositionWatcher({ agentPort: port, log: logger, minBackoffMs: 10, maxBackoffMs: 50, onReady: () => woken++ });
+  const watcher = new PrimaryPositionWatcher({
+    client: new AgentClient(null),
+    agentPort: port,
+    log: logger,
+    minBackoffMs: 10,
+    maxBackoffMs: 50,
+    onReady: () => woken++,
+  });
   try {
     const primary = { name: PRIMARY.name, host: ADDRESS };
     const waiting = await until(
@@ -83,7 +91,7 @@ test("primary position: waits (with the primary's reason) while it sets up, then
 test('primary position: an agent that does not answer is an attempt that failed, named by its address', async () => {
   const port = await freePort();
   const { logger } = captureLogger();
-  const watcher = new PrimaryPositionWatcher({ agentPort: port, log: logger, minBackoffMs: 10, maxBackoffMs: 50 });
+  const watcher = new PrimaryPositionWatcher({ client: new AgentClient(null), agentPort: port, log: logger, minBackoffMs: 10, maxBackoffMs: 50 });
   try {
     const waiting = await until(
       () => watcher.probe({ name: PRIMARY.name, host: ADDRESS }),
@@ -106,7 +114,7 @@ test('primary position: pollNow asks a primary that was not ready again at once,
   await new Promise<void>((resolve) => server.listen(port, ADDRESS, resolve));
   const { logger } = captureLogger();
   // A backoff far longer than the test: only pollNow can make a second attempt happen.
-  const watcher = new PrimaryPositionWatcher({ agentPort: port, log: logger, minBackoffMs: 60_000, maxBackoffMs: 60_000 });
+  const watcher = new PrimaryPositionWatcher({ client: new AgentClient(null), agentPort: port, log: logger, minBackoffMs: 60_000, maxBackoffMs: 60_000 });
   try {
     const primary = { name: PRIMARY.name, host: ADDRESS };
     await until(
