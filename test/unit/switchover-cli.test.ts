@@ -1,8 +1,12 @@
-// `mysql-ha-agent switchover`, the real CLI process, against real agent HTTP apps on loopback:
-// it finds the primary from every agent's /status and hands the request to that agent's loop
-// (played here by the test: the loop's own path is covered in agent-loop.test.ts and end to end).
+// `mysql-ha-agent switchover` and `status`, the real CLI process, against real agent apps on
+// loopback serving HTTPS as with MYSQL_HA_TLS_DIR: it finds the primary from every agent's
+// /status and hands the request to that agent's loop (played here by the test: the loop's own
+// path is covered in agent-loop.test.ts and end to end).
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import { buildApp } from '../../agent/http/app.ts';
@@ -10,12 +14,15 @@ import { AgentMetrics } from '../../agent/http/metrics.ts';
 import { ControlInbox, type SwitchoverOutcome } from '../../agent/loop/controls.ts';
 import { SnapshotBoard } from '../../agent/loop/snapshot.ts';
 import type { Observation, SwitchoverRequest, Topology } from '../../agent/loop/state.ts';
+import { issueCertificate } from '../../agent/sandbox/certificates.ts';
 import { freePort } from '../support/free-port.ts';
 import { asPrimary, asReplica, NOW, OTHER, observed, observedAsPrimary, streaming, UUID0, up, variables } from '../support/observations.ts';
 
 const run = promisify(execFile);
 const TOKEN = 'cli-test-token';
 const HOSTS = ['127.0.14.11', '127.0.14.12', '127.0.14.13'];
+const CERTIFICATES = mkdtempSync(join(tmpdir(), 'mysql-ha-cli-tls-'));
+const CA_FILE = join(CERTIFICATES, 'ca', 'ca.crt');
 let port: number;
 const primaryControls = new ControlInbox(false);
 const apps: Array<ReturnType<typeof buildApp>> = [];
@@ -41,10 +48,13 @@ function agentOn(topology: Topology, observation: Observation, controls: Control
     runningAction: null,
     writesStoppedBy: null,
   });
-  return buildApp({ board, controls, metrics: new AgentMetrics(), now: () => NOW, failsafePromiseMs: 5000 });
+  const tls = { cert: readFileSync(join(CERTIFICATES, 'pods', 'tls.crt')), key: readFileSync(join(CERTIFICATES, 'pods', 'tls.key')) };
+  return buildApp({ board, controls, metrics: new AgentMetrics(), now: () => NOW, failsafePromiseMs: 5000, tls });
 }
 
 before(async () => {
+  // One certificate for the agents, naming each by the address the CLI asks it at.
+  issueCertificate(join(CERTIFICATES, 'ca'), join(CERTIFICATES, 'pods'), HOSTS);
   port = await freePort();
   const primary = observedAsPrimary(up({ variables: variables({ readOnly: false, semiSyncSource: true, serverUuid: UUID0 }) }));
   const replica = observed(up({ replica: streaming() }));
@@ -57,7 +67,23 @@ before(async () => {
   await Promise.all(apps.map((app, index) => app.listen({ host: HOSTS[index]!, port })));
 });
 
-after(() => Promise.all(apps.map((app) => app.close())));
+after(async () => {
+  await Promise.all(apps.map((app) => app.close()));
+  rmSync(CERTIFICATES, { recursive: true, force: true });
+});
+
+const agents = () => HOSTS.map((host) => `${host}:${port}`).join(',');
+
+/** Runs the CLI (`args` after the command); its exit code and output. */
+async function cli(args: string[], env: NodeJS.ProcessEnv) {
+  try {
+    const { stdout, stderr } = await run(process.execPath, ['agent/cli.ts', ...args], { env });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failed = error as { code: number; stdout: string; stderr: string };
+    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr };
+  }
+}
 
 /** Runs the CLI while the primary's loop answers the request it reads with `answer`. */
 async function switchover(args: string[], answer: (request: SwitchoverRequest) => SwitchoverOutcome, token: string | null = TOKEN) {
@@ -70,13 +96,8 @@ async function switchover(args: string[], answer: (request: SwitchoverRequest) =
   }, 5);
   const { MYSQL_HA_SWITCHOVER_TOKEN: _inherited, ...inherited } = process.env;
   const env = token === null ? inherited : { ...inherited, MYSQL_HA_SWITCHOVER_TOKEN: token };
-  const agents = HOSTS.map((host) => `${host}:${port}`).join(',');
   try {
-    const { stdout, stderr } = await run(process.execPath, ['agent/cli.ts', 'switchover', '--agents', agents, ...args], { env });
-    return { code: 0, stdout, stderr, read };
-  } catch (error) {
-    const failed = error as { code: number; stdout: string; stderr: string };
-    return { code: failed.code, stdout: failed.stdout, stderr: failed.stderr, read };
+    return { ...(await cli(['switchover', '--agents', agents(), '--ca-file', CA_FILE, ...args], env)), read };
   } finally {
     clearInterval(loop);
   }
@@ -102,4 +123,25 @@ test('switchover CLI: without the token it is a usage error (exit 2) and sends n
   assert.equal(result.code, 2, result.stderr);
   assert.match(result.stderr, /set MYSQL_HA_SWITCHOVER_TOKEN/);
   assert.deepEqual(result.read, []);
+});
+
+test('status CLI: asks every agent over HTTPS verified with --ca-file; without it, or with another CA, each agent is a row saying why', async () => {
+  const verified = await cli(['status', '--agents', agents(), '--ca-file', CA_FILE], process.env);
+  assert.equal(verified.code, 0, verified.stderr);
+  assert.match(verified.stdout, /^mysql-ha-0 .* primary +healthy/m);
+  issueCertificate(join(CERTIFICATES, 'other-ca'), join(CERTIFICATES, 'other'), HOSTS);
+  const otherCa = await cli(['status', '--agents', agents(), '--ca-file', join(CERTIFICATES, 'other-ca', 'ca.crt')], process.env);
+  assert.equal(otherCa.code, 1);
+  for (const host of HOSTS) {
+    assert.match(
+      otherCa.stdout,
+      new RegExp(
+        `^\\? +https://${host}:${port} +unknown +UNHEALTHY .*certificate of the agent at ${host}:${port} was refused.*MHA_AGENT_CERTIFICATE_REFUSED`,
+        'm',
+      ),
+    );
+  }
+  const plain = await cli(['status', '--agents', agents()], process.env);
+  assert.equal(plain.code, 1);
+  assert.match(plain.stdout, /UNHEALTHY +- +agent unreachable \(other side closed\)/, "plain HTTP to an agent serving HTTPS");
 });
