@@ -31,13 +31,28 @@ export interface ServingCertificate {
 
 export type AgentApp = FastifyInstance<HttpServer | HttpsServer>;
 
+/** `?lag=`: seconds, bare (10, 1.5) or with a unit (500ms, 10s, 2m), as Patroni-style checks write it. */
+const LAG = /^(\d+(?:\.\d+)?)(ms|s|m)?$/;
+const SECONDS_PER_UNIT = { ms: 0.001, s: 1, m: 60 } as const;
+
 const lagQuery = {
   querystring: {
     type: 'object',
-    properties: { lag: { type: 'integer', minimum: 0 } },
+    properties: { lag: { type: 'string', pattern: LAG.source } },
     additionalProperties: false,
   },
 } as const;
+
+function lagSeconds(text: string): number {
+  const [, amount, unit = 's'] = LAG.exec(text)!;
+  return Number(amount) * SECONDS_PER_UNIT[unit as keyof typeof SECONDS_PER_UNIT];
+}
+
+/**
+ * Checks answer GET, HEAD (Fastify adds it to every GET route) and OPTIONS alike: Patroni's
+ * reference haproxy.cfg checks with `OPTIONS /primary`, and a team moving from it keeps its config.
+ */
+const CHECK_METHODS = ['GET', 'OPTIONS'];
 
 const failsafeBody = {
   body: {
@@ -65,37 +80,36 @@ export function buildApp({ board, controls, metrics, now, failsafePromiseMs, tls
   // Reject unknown query parameters instead of dropping them: a typo (?lags=5) must not silently mean "default lag".
   const app: AgentApp = Fastify({ logger: false, ajv: { customOptions: { removeAdditional: false } }, https: tls });
   const context = () => checkContext(board.current, now(), controls.terminating);
-  const maxLag = (lag: number | undefined) => lag ?? board.current.config.maxLagSeconds;
+  const maxLag = (lag: string | undefined) => (lag === undefined ? board.current.config.maxLagSeconds : lagSeconds(lag));
   const answer = (reply: FastifyReply, check: Check) =>
     reply.code(check.ok ? 200 : 503).send({ ok: check.ok, role: roleOf(board.current.observation), reason: check.reason });
   const health = () => judge(board.current, (observation) => healthCheck(observation, context(), board.current.config.maxLagSeconds));
 
-  app.get('/health', (_request, reply) => answer(reply, health()));
-  app.get('/readiness', (_request, reply) => answer(reply, health()));
-  app.get('/liveness', (_request, reply) => {
-    const { ok, reason } = livenessCheck(board.current, now());
-    return reply.code(ok ? 200 : 503).send({ ok, reason });
+  const route = (url: string, judgeNow: (lag: string | undefined) => Check, schema?: typeof lagQuery) =>
+    app.route<{ Querystring: { lag?: string } }>({
+      method: CHECK_METHODS,
+      url,
+      schema,
+      handler: (request, reply) => answer(reply, judgeNow(request.query.lag)),
+    });
+  const primary = () => judge(board.current, (observation) => primaryCheck(observation, context()));
+
+  route('/health', health);
+  route('/readiness', health);
+  app.route({
+    method: CHECK_METHODS,
+    url: '/liveness',
+    handler: (_request, reply) => {
+      const { ok, reason } = livenessCheck(board.current, now());
+      return reply.code(ok ? 200 : 503).send({ ok, reason });
+    },
   });
-  app.get('/primary', (_request, reply) =>
-    answer(
-      reply,
-      judge(board.current, (observation) => primaryCheck(observation, context())),
-    ),
-  );
-  app.get<{ Querystring: { lag?: number } }>('/replica', { schema: lagQuery }, (request, reply) =>
-    answer(
-      reply,
-      judge(board.current, (observation) => replicaCheck(observation, context(), maxLag(request.query.lag))),
-    ),
-  );
-  app.get<{ Querystring: { lag?: number } }>('/read-only', { schema: lagQuery }, (request, reply) =>
-    answer(
-      reply,
-      judge(board.current, (observation) => readOnlyCheck(observation, context(), maxLag(request.query.lag))),
-    ),
-  );
+  // Patroni's names for the same check: /leader, /read-write.
+  for (const url of ['/primary', '/leader', '/read-write']) route(url, primary);
+  route('/replica', (lag) => judge(board.current, (observation) => replicaCheck(observation, context(), maxLag(lag))), lagQuery);
+  route('/read-only', (lag) => judge(board.current, (observation) => readOnlyCheck(observation, context(), maxLag(lag))), lagQuery);
   app.get('/binlog-position', (_request, reply) => {
-    const check = judge(board.current, (observation) => primaryCheck(observation, context()));
+    const check = primary();
     const mysql = board.current.observation?.mysql;
     if (!check.ok || !mysql?.up) return reply.code(503).send({ ready: false, reason: check.reason });
     if (!mysql.binlog) return reply.code(503).send({ ready: false, reason: 'binary logging is off on the primary' });

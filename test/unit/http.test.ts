@@ -107,6 +107,14 @@ const table: Array<[string, AgentSnapshot, string, number, RegExp]> = [
   ['lagging replica /replica?lag=60', lagging, '/replica?lag=60', 200, /replica streaming, lag 30 s/],
   ['lagging replica /read-only?lag=5', lagging, '/read-only?lag=5', 503, /exceeds 5 s/],
   ['lagging replica /read-only?lag=30', lagging, '/read-only?lag=30', 200, /replica streaming, lag 30 s/],
+  ['lag with a unit: /replica?lag=1m', lagging, '/replica?lag=1m', 200, /replica streaming, lag 30 s/],
+  ['lag with a unit: /replica?lag=30s', lagging, '/replica?lag=30s', 200, /replica streaming, lag 30 s/],
+  ['lag with a unit: /read-only?lag=500ms', lagging, '/read-only?lag=500ms', 503, /lag 30 s exceeds 0.5 s/],
+  ['lag in seconds with a fraction: /read-only?lag=29.5', lagging, '/read-only?lag=29.5', 503, /lag 30 s exceeds 29.5 s/],
+  ["Patroni's name /leader on the primary", writablePrimary, '/leader', 200, /^writable primary$/],
+  ["Patroni's name /read-write on the primary", writablePrimary, '/read-write', 200, /^writable primary$/],
+  ["Patroni's name /leader on a replica", lagging, '/leader', 503, /not the primary/],
+  ["Patroni's name /read-write on a replica", lagging, '/read-write', 503, /not the primary/],
   ['replica /primary', lagging, '/primary', 503, /not the primary \(mysql-ha-0 holds the lease\)/],
   ['broken replica /health', brokenReplica, '/health', 503, /SQL thread not running: Duplicate entry/],
   ['broken replica /readiness', brokenReplica, '/readiness', 503, /SQL thread not running: Duplicate entry/],
@@ -130,6 +138,20 @@ for (const [name, snapshot, url, status, reason] of table) {
     assert.match(answer.body.reason, reason);
   });
 }
+
+test("every check answers GET, HEAD and OPTIONS alike (Patroni's haproxy.cfg checks with OPTIONS /primary)", async () => {
+  const checks = ['/health', '/readiness', '/liveness', '/primary', '/leader', '/read-write', '/replica', '/read-only?lag=60'];
+  for (const snapshot of [writablePrimary, lagging]) {
+    const app = appFor(snapshot);
+    for (const url of checks) {
+      const byGet = await app.inject({ method: 'GET', url });
+      for (const method of ['HEAD', 'OPTIONS'] as const) {
+        const response = await app.inject({ method, url });
+        assert.equal(response.statusCode, byGet.statusCode, `${method} ${url} on the ${snapshot === lagging ? 'replica' : 'primary'}`);
+      }
+    }
+  }
+});
 
 test('a terminating pod fails every traffic check at once, so HAProxy and the Services drain it before mysqld stops; liveness stays green', async () => {
   for (const [snapshot, url] of [
@@ -241,7 +263,7 @@ test('unknown route → 404', async () => {
   assert.equal((await get(writablePrimary, '/nope')).status, 404);
 });
 
-for (const bad of ['/replica?lag=abc', '/replica?lag=-1', '/read-only?lag=1.5', '/replica?lag=5&x=1']) {
+for (const bad of ['/replica?lag=abc', '/replica?lag=-1', '/read-only?lag=1.5.2', '/read-only?lag=5h', '/read-only?lag=s', '/replica?lag=5&x=1']) {
   test(`bad query ${bad} → 400`, async () => {
     const answer = await get(lagging, bad);
     assert.equal(answer.status, 400);
