@@ -143,5 +143,5 @@ test('status CLI: asks every agent over HTTPS verified with --ca-file; without i
   }
   const plain = await cli(['status', '--agents', agents()], process.env);
   assert.equal(plain.code, 1);
-  assert.match(plain.stdout, /UNHEALTHY +- +agent unreachable \(other side closed\)/, "plain HTTP to an agent serving HTTPS");
+  assert.match(plain.stdout, /UNHEALTHY +- +agent unreachable \(other side closed\)/, 'plain HTTP to an agent serving HTTPS');
 });
