@@ -10,7 +10,7 @@ import { buildApp, type ServingCertificate } from '../http/app.ts';
 import { AgentMetrics } from '../http/metrics.ts';
 import { askFailsafe, nudgePeers } from '../http/peer-control.ts';
 import { observePeers } from '../http/peer-status.ts';
-import { PrimaryPositionWatcher } from '../http/primary-position-watcher.ts';
+import { PrimaryPositionWatcher, readPrimaryGtids } from '../http/primary-position-watcher.ts';
 import { UNVERIFIED_TLS_WARNING } from '../http/status.ts';
 import { inKubernetes, notInKubernetesReason } from '../kubernetes/in-cluster.ts';
 import { noopPodRolePublisher } from '../kubernetes/noop-publisher.ts';
@@ -30,6 +30,8 @@ import { SecretPasswords } from '../pod/secret-passwords.ts';
 
 /** A nudge only saves the candidate part of a tick: never wait longer than that for it. */
 const NUDGE_TIMEOUT_MS = 250;
+/** The primary answers /binlog-position from memory; a slow answer only delays the errant check to the next tick. */
+const PRIMARY_GTIDS_TIMEOUT_MS = 500;
 
 /** The pod-label publisher; outside Kubernetes (the sandbox) its client library is not even loaded. */
 async function rolePublisherFor(config: RunConfig, log: Logger): Promise<PodRolePublisher> {
@@ -195,6 +197,7 @@ export async function main(_args: string[]): Promise<number> {
     }),
     peers: peerSet,
     observePeers: (timeoutMs) => observePeers(agentClient, others(), config.http.port, config.switchoverToken, timeoutMs),
+    readPrimaryGtids: (primary) => readPrimaryGtids(agentClient, primary, config.http.port, PRIMARY_GTIDS_TIMEOUT_MS),
     askFailsafe: (timeoutMs) => askFailsafe(others(), config.pod.name, peerControl, timeoutMs),
     metrics,
     rolePublisher: await rolePublisherFor(config, log),

@@ -3,7 +3,7 @@ import type { Response } from 'undici';
 import type { Peer } from '../config.ts';
 import { AgentError, rootMessageOf } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import type { PrimaryPosition, PrimaryPositionProbe } from '../loop/state.ts';
+import type { PrimaryGtidsProbe, PrimaryPosition, PrimaryPositionProbe } from '../loop/state.ts';
 import type { AgentClient } from './agent-client.ts';
 
 export interface PrimaryPositionWatcherOptions {
@@ -31,6 +31,18 @@ async function fetchPosition(client: AgentClient, url: string, timeoutMs: number
     throw new AgentError('PRIMARY_NOT_READY', `${url} answered without gtidExecuted and gtidPurged`);
   }
   return body as PrimaryPosition;
+}
+
+const positionUrl = (client: AgentClient, primary: Peer, agentPort: number) => `${client.url(primary.host, agentPort)}/binlog-position`;
+
+/** The primary's executed GTIDs now, from its agent's /binlog-position, or why they cannot be had. */
+export async function readPrimaryGtids(client: AgentClient, primary: Peer, agentPort: number, timeoutMs: number): Promise<PrimaryGtidsProbe> {
+  try {
+    const { gtidExecuted, serverUuid } = await fetchPosition(client, positionUrl(client, primary, agentPort), timeoutMs);
+    return { state: 'known', gtidExecuted, serverUuid };
+  } catch (error) {
+    return { state: 'unknown', reason: rootMessageOf(error) };
+  }
 }
 
 /**
@@ -66,7 +78,7 @@ export class PrimaryPositionWatcher {
   #start(primary: Peer): void {
     this.reset();
     const { client, agentPort, log, requestTimeoutMs = 2000, minBackoffMs = 100, maxBackoffMs = 2000 } = this.#options;
-    const url = `${client.url(primary.host, agentPort)}/binlog-position`;
+    const url = positionUrl(client, primary, agentPort);
     const watch = {
       primary,
       abort: new AbortController(),

@@ -11,10 +11,10 @@ import type { MysqlObserver } from '../mysql/observer.ts';
 import type { Actuator } from './actuator.ts';
 import type { Clock } from './clock.ts';
 import type { ControlInbox, SwitchoverOutcome } from './controls.ts';
-import { decide, ERRANT_STATES, needsPrimaryPosition } from './decide.ts';
+import { decide, ERRANT_STATES, followedPrimary, needsPrimaryPosition } from './decide.ts';
 import { checkContext, healthCheck, roleOf, stopsWrites } from './health.ts';
 import type { SnapshotBoard } from './snapshot.ts';
-import type { Decision, FailsafeView, Observation, PeerStatus, SwitchoverRequest } from './state.ts';
+import type { Decision, FailsafeView, Observation, PeerStatus, PrimaryGtidsProbe, SwitchoverRequest } from './state.ts';
 
 /** The loop's collaborators: adapters that do I/O, and the board it publishes its results on. */
 export interface AgentParts {
@@ -28,6 +28,8 @@ export interface AgentParts {
   peers: { readonly current: Peer[] };
   /** Asks the other agents for their /status; one that does not answer is data. */
   observePeers: (timeoutMs: number) => Promise<PeerStatus[]>;
+  /** The executed GTIDs of the primary this node streams from (its /binlog-position); one that does not answer is data. */
+  readPrimaryGtids: (primary: Peer) => Promise<PrimaryGtidsProbe>;
   /** Asks the other agents to confirm the failsafe (agent/loop/failsafe.ts); one that does not answer refuses. */
   askFailsafe: (timeoutMs: number) => Promise<PeerFailsafeAnswer[]>;
   metrics: Pick<AgentMetrics, 'record' | 'actionFailed'>;
@@ -114,6 +116,8 @@ export class AgentLoop {
     const { topology, decision } = board.current;
     const primary = needsPrimaryPosition({ mysql, lease: leaseObservation.lease }, topology);
     if (!primary) watcher.reset();
+    // After this node's own GTIDs were read: everything it got from the primary is in the primary's.
+    const followed = followedPrimary({ mysql, lease: leaseObservation.lease }, topology);
     // Peers are asked only when a decision needs them: an election, or a hand-over's candidate.
     const handingOver =
       requests.switchover !== null || (requests.terminatingSince !== null && leaseObservation.lease.state === 'held' && leaseObservation.lease.mine);
@@ -122,6 +126,7 @@ export class AgentLoop {
       at: now,
       mysql,
       primaryPosition: primary ? watcher.probe(primary) : { state: 'not-needed' },
+      primaryGtids: followed ? await this.#parts.readPrimaryGtids(followed) : { state: 'not-needed' },
       ...leaseObservation,
       heldUntil: failsafe.heldUntil,
       failsafe: failsafe.view,

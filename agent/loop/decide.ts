@@ -282,6 +282,25 @@ export function needsPrimaryPosition(observation: Pick<Observation, 'mysql' | 'l
   return primary && !followsPrimary(mysql, primary, topology) ? primary : null;
 }
 
+/** This node's transactions its primary never had, less the primary's own (those may still be on their way to it). */
+function errantGtids(mysql: MysqlUp, primary: { gtidExecuted: string; serverUuid: string }, context: DecideContext): string[] {
+  return context
+    .subtractGtids(mysql.variables.gtidExecuted, primary.gtidExecuted)
+    .split(',')
+    .filter((member) => member !== '' && !context.originatesFrom(member, primary.serverUuid));
+}
+
+/** The fix for a replica with transactions the primary never had, whatever wrote them. */
+const ERRANT_FIX = 'rebuild this replica from the primary (delete its data volume) or apply those transactions on the primary';
+
+/** The primary this node replicates from now: its GTIDs are read on every observation to find errant transactions. */
+export function followedPrimary(observation: Pick<Observation, 'mysql' | 'lease'>, topology: Topology): Peer | null {
+  const { mysql, lease } = observation;
+  if (!mysql.up || lease.state !== 'held' || lease.mine) return null;
+  const primary = topology.peers.find((peer) => peer.name === lease.record.holder);
+  return primary && followsPrimary(mysql, primary, topology) ? primary : null;
+}
+
 function decideReplica(observation: Observation, mysql: MysqlUp, primary: Peer, context: DecideContext): Decision {
   const replica = mysql.replica;
   if (!mysql.variables.readOnly) {
@@ -302,10 +321,7 @@ function decideReplica(observation: Observation, mysql: MysqlUp, primary: Peer, 
       const detail = probe.state === 'waiting' ? `attempt ${probe.attempts}: ${probe.lastError}` : 'not asked yet';
       return decision('replica-waiting-for-primary', none, `${why}; waiting for ${primary.name}'s /binlog-position (${detail})`);
     }
-    const errant = context
-      .subtractGtids(mysql.variables.gtidExecuted, probe.position.gtidExecuted)
-      .split(',')
-      .filter((member) => member !== '' && !context.originatesFrom(member, probe.position.serverUuid));
+    const errant = errantGtids(mysql, probe.position, context);
     if (errant.length > 0) {
       const gtids = errant.join(',');
       const ownOnly = errant.every((member) => context.originatesFrom(member, mysql.variables.serverUuid));
@@ -326,8 +342,7 @@ function decideReplica(observation: Observation, mysql: MysqlUp, primary: Peer, 
       return decision(
         'replica-errant',
         none,
-        `refusing to follow ${primary.name}: this node has transactions the primary never had (errant GTIDs ${gtids})${notAutomatic}; ` +
-          'rebuild this replica from the primary (delete its data volume) or apply those transactions on the primary',
+        `refusing to follow ${primary.name}: this node has transactions the primary never had (errant GTIDs ${gtids})${notAutomatic}; ${ERRANT_FIX}`,
       );
     }
     const purgedHere = context.subtractGtids(probe.position.gtidPurged, mysql.variables.gtidExecuted);
@@ -343,6 +358,18 @@ function decideReplica(observation: Observation, mysql: MysqlUp, primary: Peer, 
       );
     }
     return decision(state, { kind: 'configure-replication', source: primary }, `${why}: following ${primary.name} with GTID auto-positioning`);
+  }
+  // Checked on every observation, not only when replication is set up: a write past read-only
+  // (MariaDB's READ_ONLY ADMIN, or MySQL's super_read_only lifted by hand) leaves a replica
+  // streaming, and it must neither serve reads nor be elected with data nobody else has.
+  const foreign = observation.primaryGtids.state === 'known' ? errantGtids(mysql, observation.primaryGtids, context) : [];
+  if (foreign.length > 0) {
+    return decision(
+      'replica-errant',
+      none,
+      `following ${primary.name}, but this node has transactions the primary never had (errant GTIDs ${foreign.join(',')}), ` +
+        `written here past read-only: unhealthy and never a failover candidate until fixed; ${ERRANT_FIX}`,
+    );
   }
   if (!replica.sqlRunning && replica.lastSqlError !== '') {
     return decision(

@@ -1,4 +1,4 @@
-import { primaryOf } from './decide.ts';
+import { ERRANT_STATES, primaryOf } from './decide.ts';
 import type { AgentSnapshot } from './snapshot.ts';
 import type { Action, Observation, Topology } from './state.ts';
 
@@ -19,11 +19,18 @@ export interface CheckContext {
   writesStoppedBy: Action['kind'] | null;
   /** The pod is being deleted: every check fails, so HAProxy and the Service drain it before mysqld stops. */
   terminating: boolean;
+  /** The last decision found transactions here that the primary never had: no reads, whatever the threads say. */
+  errant: boolean;
 }
 
 /** The context of a check made now, from the loop's latest snapshot. */
-export function checkContext(snapshot: Pick<AgentSnapshot, 'topology' | 'config' | 'writesStoppedBy'>, now: number, terminating: boolean): CheckContext {
-  return { topology: snapshot.topology, lossless: snapshot.config.lossless, now, writesStoppedBy: snapshot.writesStoppedBy, terminating };
+export function checkContext(
+  snapshot: Pick<AgentSnapshot, 'topology' | 'config' | 'writesStoppedBy' | 'decision'>,
+  now: number,
+  terminating: boolean,
+): CheckContext {
+  const { topology, config, writesStoppedBy, decision } = snapshot;
+  return { topology, lossless: config.lossless, now, writesStoppedBy, terminating, errant: ERRANT_STATES.has(decision?.state ?? '') };
 }
 
 /**
@@ -88,6 +95,7 @@ export function replicaCheck(observation: Observation, context: CheckContext, ma
   if (context.terminating) return fail(TERMINATING);
   if (!mysql.up) return fail(`mysqld unreachable: ${mysql.error}`);
   if (roleOf(observation) === 'primary') return fail('this node is the primary');
+  if (context.errant) return fail('errant transactions: this node has transactions its primary never had (GTIDs and the fix in /status)');
   if (!mysql.variables.readOnly) return fail('replica is writable (not fenced)');
   const primary = primaryOf(observation, context.topology);
   const replica = mysql.replica;

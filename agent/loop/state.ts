@@ -72,6 +72,12 @@ export type PrimaryPositionProbe =
   | { state: 'waiting'; attempts: number; lastError: string }
   | { state: 'ready'; position: PrimaryPosition };
 
+/**
+ * A streaming replica's look at its primary's executed GTIDs, taken on every observation after
+ * its own: whatever it received from the primary is in them, so anything else is errant.
+ */
+export type PrimaryGtidsProbe = { state: 'not-needed' } | { state: 'unknown'; reason: string } | { state: 'known'; gtidExecuted: string; serverUuid: string };
+
 /** The leader lease record, as every lease store keeps it (agent/coordination/lease.ts). */
 export interface LeaseRecord {
   holder: string;
@@ -141,6 +147,7 @@ export interface Observation {
   at: number;
   mysql: MysqlObservation;
   primaryPosition: PrimaryPositionProbe;
+  primaryGtids: PrimaryGtidsProbe;
   lease: LeaseView;
   /** Until when this node may be writable: its last successful acquire or renew + TTL − fencing margin. */
   heldUntil: number | null;

@@ -169,11 +169,14 @@ async function assertNoErrantGtids(cluster: TestCluster): Promise<void> {
   }
 }
 
-/** A write that bypasses replication: local on this node only, as a careless admin would do. */
-async function writeLocally(pod: TestPod, sql: string, values: unknown[]): Promise<void> {
+/**
+ * A write on this node past read-only, as a careless admin would do: kept out of the binary log
+ * (on this node only), or `logged` (a transaction of this node's own, which the primary never had).
+ */
+async function writeLocally(pod: TestPod, sql: string, values: unknown[], logged = false): Promise<void> {
   const connection = await pod.admin();
   try {
-    await connection.query('SET SESSION sql_log_bin = 0');
+    if (!logged) await connection.query('SET SESSION sql_log_bin = 0');
     if (pod.runtime.flavor === 'mysql') await connection.query('SET GLOBAL super_read_only = OFF');
     await connection.query(sql, values);
   } finally {
@@ -310,6 +313,34 @@ export function replicationSuite(flavor: Flavor): void {
       for (const replica of cluster.replicas) await reconnect(replica);
       await cluster.waitHealthy();
       await writeOnPrimaryReadEverywhere(cluster, 'after_renewal', 1);
+    });
+
+    test('a transaction written on a streaming replica past read-only makes it errant within seconds: no reads, no lease; rebuilt, it rejoins', async () => {
+      await cluster.waitHealthy();
+      await createTable(cluster, 'errant_write');
+      const replica = cluster.replicas[0]!;
+      // MariaDB's administrator writes through read_only (READ_ONLY ADMIN); MySQL's lifts super_read_only.
+      await writeLocally(replica, 'INSERT INTO app.errant_write VALUES (?, ?)', [1, 'only on this replica'], true);
+      const seen = Date.now();
+      const status = await waitFor(`${replica.name} found errant`, async () => {
+        const current = await replica.status();
+        return current.decision?.state === 'replica-errant' ? current : undefined;
+      });
+      console.log(`# ${flavor}: ${replica.name} errant ${Date.now() - seen} ms after the write: ${status.decision?.reason}`);
+      assert.match(status.decision?.reason ?? '', /but this node has transactions the primary never had \(errant GTIDs .+\)/);
+      assert.equal(status.replication?.ioRunning, true, 'it keeps streaming');
+      assert.equal(status.healthy, false);
+      assert.equal((await replica.agent('/read-only')).status, 503);
+      await waitFor(`HAProxy sending ${replica.name} no reads`, async () => (await haproxyState(cluster, 'mysql-readable', replica)) === 'DOWN', 30_000);
+      const refused = await cluster.primary.control('/switchover', { candidate: replica.name });
+      assert.equal(refused.status, 409, JSON.stringify(refused.body));
+      assert.match((refused.body as { reason: string }).reason, new RegExp(`${replica.name} cannot take over: .*errant`));
+
+      await replica.rebuild();
+      await cluster.waitHealthy();
+      assert.deepEqual(await replica.adminQuery('SELECT id FROM app.errant_write'), [], 'the errant row is gone with the rebuild');
+      await writeOnPrimaryReadEverywhere(cluster, 'errant_write', 2);
+      await assertNoErrantGtids(cluster);
     });
 
     test('an agent with a certificate of another CA is refused: HAProxy sends it nothing, no lease is handed to it; with ours it is back', async () => {

@@ -7,6 +7,8 @@ export const REPLICA = { name: 'mysql-ha-1', host: '127.0.10.2' };
 export const OTHER = { name: 'mysql-ha-2', host: '127.0.10.3' };
 export const UUID0 = '3e11fa47-71ca-11e1-9e33-c80aa9429562';
 export const UUID1 = 'a5c2e2a0-71ca-11e1-9e33-c80aa9429562';
+/** A server of no pod: a transaction written by hand somewhere. */
+export const FOREIGN = 'c0ffee00-71ca-11e1-9e33-c80aa9429562';
 export const NOW = 1_700_000_000_000;
 
 const peers = [PRIMARY, REPLICA, OTHER];
@@ -66,6 +68,7 @@ export function observed(mysql: Observation['mysql'], overrides: Partial<Observa
     at: NOW,
     mysql,
     primaryPosition: { state: 'not-needed' },
+    primaryGtids: { state: 'not-needed' },
     lease: heldBy(PRIMARY.name, REPLICA.name),
     heldUntil: null,
     mysqldDownSince: null,

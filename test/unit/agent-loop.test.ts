@@ -8,11 +8,11 @@ import type { PeerFailsafeAnswer } from '../../agent/http/peer-control.ts';
 import { AgentLoop } from '../../agent/loop/agent-loop.ts';
 import { ControlInbox } from '../../agent/loop/controls.ts';
 import { SnapshotBoard } from '../../agent/loop/snapshot.ts';
-import type { Action, MysqlObservation, PeerStatus } from '../../agent/loop/state.ts';
+import type { Action, MysqlObservation, PeerStatus, PrimaryGtidsProbe } from '../../agent/loop/state.ts';
 import { dialectForFlavor } from '../../agent/mysql/dialect/index.ts';
 import { captureLogger } from '../support/capture-logger.ts';
 import { FakeClock } from '../support/fake-clock.ts';
-import { asPrimary, asReplica, heldBy, NOW, OTHER, PRIMARY, peer, REPLICA, streaming, UUID0, up, variables } from '../support/observations.ts';
+import { asPrimary, asReplica, FOREIGN, heldBy, NOW, OTHER, PRIMARY, peer, REPLICA, streaming, UUID0, up, variables } from '../support/observations.ts';
 
 const GRACE_MS = 1500;
 
@@ -24,6 +24,8 @@ interface World {
   failsafe?: PeerFailsafeAnswer[];
   /** Throws instead of acting, for this kind of action. */
   failing: Action['kind'] | null;
+  /** What the followed primary's /binlog-position gives (default: it does not answer). */
+  primaryGtids?: PrimaryGtidsProbe;
 }
 
 function loopOf(topology: typeof asPrimary, world: World, graceMs = GRACE_MS) {
@@ -35,6 +37,7 @@ function loopOf(topology: typeof asPrimary, world: World, graceMs = GRACE_MS) {
   const extensions: number[] = [];
   const peerSet = { current: topology.peers };
   const failures: string[] = [];
+  const reads: string[] = [];
   const board = new SnapshotBoard({
     config: {
       pod: { name: topology.self.name, statefulSet: 'mysql-ha', ordinal: 0 },
@@ -75,7 +78,12 @@ function loopOf(topology: typeof asPrimary, world: World, graceMs = GRACE_MS) {
       },
     },
     dialect: { ...dialectForFlavor('mysql'), cloneFrom: null },
-    observer: { observe: async () => world.mysql },
+    observer: {
+      observe: async () => {
+        reads.push('own mysqld');
+        return world.mysql;
+      },
+    },
     lease: {
       observe: async (keep) => {
         keeps.push(keep);
@@ -101,6 +109,10 @@ function loopOf(topology: typeof asPrimary, world: World, graceMs = GRACE_MS) {
       peerAsks.push(timeoutMs);
       return world.peers;
     },
+    readPrimaryGtids: async (primary) => {
+      reads.push(`${primary.name}'s GTIDs`);
+      return world.primaryGtids ?? { state: 'unknown', reason: 'not answering in this test' };
+    },
     askFailsafe: async () => {
       clock.advance(10);
       return world.failsafe ?? world.peers.map(({ name }) => ({ name, answer: { ok: true as const, reason: `${name} follows` } }));
@@ -112,7 +124,7 @@ function loopOf(topology: typeof asPrimary, world: World, graceMs = GRACE_MS) {
     controls,
     clock,
   });
-  return { loop, board, controls, clock, actions, keeps, peerAsks, failures, lines, extensions, peerSet };
+  return { loop, board, controls, clock, actions, keeps, peerAsks, failures, lines, extensions, peerSet, reads };
 }
 
 const servingPrimary = up({ variables: variables({ readOnly: false, semiSyncSource: true, serverUuid: UUID0 }) });
@@ -297,4 +309,23 @@ test('agent loop: the peer list it is given now (the StatefulSet was scaled) is 
     board.current.topology.peers.map((peer) => peer.name),
     [PRIMARY.name, REPLICA.name],
   );
+});
+
+test("agent loop: a streaming replica reads its primary's GTIDs after its own on every tick; a transaction only it has makes it errant", async () => {
+  const world: World = {
+    mysql: up({ replica: streaming() }),
+    lease: asFollower,
+    peers: [],
+    failing: null,
+    primaryGtids: { state: 'known', gtidExecuted: `${UUID0}:1-10`, serverUuid: UUID0 },
+  };
+  const { loop, board, reads } = loopOf(asReplica, world);
+  await loop.tick();
+  assert.deepEqual(reads, ['own mysqld', "mysql-ha-0's GTIDs"], 'the primary is read after this node: what it sent is in its set');
+  assert.equal(board.current.decision?.state, 'replica-streaming');
+  world.mysql = up({ replica: streaming(), variables: variables({ gtidExecuted: `${UUID0}:1-10,${FOREIGN}:1` }) });
+  await loop.tick();
+  assert.equal(board.current.decision?.state, 'replica-errant');
+  assert.match(board.current.decision?.reason ?? '', new RegExp(`errant GTIDs ${FOREIGN}:1`));
+  assert.equal(reads.length, 4, 'read again on the next tick');
 });

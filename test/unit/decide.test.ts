@@ -6,6 +6,7 @@ import { dialectForFlavor } from '../../agent/mysql/dialect/index.ts';
 import {
   asPrimary,
   asReplica,
+  FOREIGN,
   free,
   heldBy,
   NOW,
@@ -58,7 +59,6 @@ const behind = up({
   variables: variables({ gtidExecuted: `${UUID0}:1-12` }),
 });
 const ahead = peer(OTHER.name, { gtidExecuted: `${UUID0}:1-14`, retrievedGtids: `${UUID0}:1-15` });
-const FOREIGN = 'c0ffee00-71ca-11e1-9e33-c80aa9429562';
 const deadPrimary = peer(PRIMARY.name, { unreachable: 'agent unreachable (ECONNREFUSED)', mysqldUp: false });
 const paused = { paused: true, switchover: null, terminatingSince: null, failsafePromise: null };
 const terminating = { paused: false, switchover: null, terminatingSince: NOW - 1000, failsafePromise: null };
@@ -509,6 +509,55 @@ const table: Row[] = [
     state: 'replica-errant',
     action: 'none',
     reason: new RegExp(`errant GTIDs ${UUID1}:1-2,${FOREIGN}:1\\); rebuild this replica`),
+  },
+  // Streaming replicas compare their GTIDs with the primary's on every observation (read after their own).
+  {
+    name: 'streaming, with nothing the primary lacks',
+    topology: asReplica,
+    observation: observed(up({ replica: streaming() }), { primaryGtids: { state: 'known', gtidExecuted: `${UUID0}:1-10`, serverUuid: UUID0 } }),
+    state: 'replica-streaming',
+    action: 'none',
+    reason: /following mysql-ha-0: IO and SQL threads running/,
+  },
+  {
+    name: "streaming, ahead of the primary's set only with the primary's own transactions (on their way: not errant)",
+    topology: asReplica,
+    observation: observed(up({ replica: streaming(), variables: variables({ gtidExecuted: `${UUID0}:1-12` }) }), {
+      primaryGtids: { state: 'known', gtidExecuted: `${UUID0}:1-10`, serverUuid: UUID0 },
+    }),
+    state: 'replica-streaming',
+    action: 'none',
+    reason: /following mysql-ha-0/,
+  },
+  {
+    name: 'streaming, with a transaction written on this replica past read-only: errant, and it says what to do',
+    topology: asReplica,
+    observation: observed(up({ replica: streaming(), variables: variables({ gtidExecuted: `${UUID0}:1-10,${UUID1}:1` }) }), {
+      primaryGtids: { state: 'known', gtidExecuted: `${UUID0}:1-10`, serverUuid: UUID0 },
+    }),
+    state: 'replica-errant',
+    action: 'none',
+    reason: new RegExp(`following mysql-ha-0, but this node has transactions the primary never had \\(errant GTIDs ${UUID1}:1\\).*rebuild this replica`),
+  },
+  {
+    name: 'streaming, with a transaction from a server of no pod: errant',
+    topology: asReplica,
+    observation: observed(up({ replica: streaming(), variables: variables({ gtidExecuted: `${UUID0}:1-10,${FOREIGN}:3` }) }), {
+      primaryGtids: { state: 'known', gtidExecuted: `${UUID0}:1-10`, serverUuid: UUID0 },
+    }),
+    state: 'replica-errant',
+    action: 'none',
+    reason: new RegExp(`errant GTIDs ${FOREIGN}:3`),
+  },
+  {
+    name: "streaming, the primary's GTIDs unknown (its agent did not answer): judged on the next observation",
+    topology: asReplica,
+    observation: observed(up({ replica: streaming(), variables: variables({ gtidExecuted: `${UUID0}:1-10,${FOREIGN}:3` }) }), {
+      primaryGtids: { state: 'unknown', reason: 'agent unreachable (timeout)' },
+    }),
+    state: 'replica-streaming',
+    action: 'none',
+    reason: /following mysql-ha-0/,
   },
   {
     name: 'a replica that already holds newer transactions of the primary itself (through another replica) is not errant',

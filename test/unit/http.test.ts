@@ -44,6 +44,11 @@ function snapshotOf(topology: Topology, observation: Observation | null, heartbe
 const writablePrimary = snapshotOf(asPrimary, observedAsPrimary(up({ variables: variables({ readOnly: false, serverUuid: UUID0, semiSyncSource: true }) })));
 const lagging = snapshotOf(asReplica, observed(up({ replica: streaming({ lagSeconds: 30 }) })));
 const brokenReplica = snapshotOf(asReplica, observed(up({ replica: streaming({ sqlRunning: false, lastSqlError: "Duplicate entry '7'" }) })));
+/** Streaming fine, but with a transaction the primary never had (found by the last decision). */
+const errantReplica: AgentSnapshot = {
+  ...snapshotOf(asReplica, observed(up({ replica: streaming() }))),
+  decision: { state: 'replica-errant', action: { kind: 'none' }, reason: 'following mysql-ha-0, but this node has transactions the primary never had' },
+};
 const mysqldDown = snapshotOf(asReplica, observed({ up: false, error: 'connect ECONNREFUSED' }));
 
 const appFor = (snapshot: AgentSnapshot, controls = new ControlInbox(false), metrics = new AgentMetrics()) =>
@@ -116,6 +121,9 @@ const table: Array<[string, AgentSnapshot, string, number, RegExp]> = [
   ["Patroni's name /leader on a replica", lagging, '/leader', 503, /not the primary/],
   ["Patroni's name /read-write on a replica", lagging, '/read-write', 503, /not the primary/],
   ['replica /primary', lagging, '/primary', 503, /not the primary \(mysql-ha-0 holds the lease\)/],
+  ['errant replica /health, though streaming', errantReplica, '/health', 503, /^errant transactions: this node has transactions its primary never had/],
+  ['errant replica /replica', errantReplica, '/replica?lag=60', 503, /^errant transactions/],
+  ['errant replica /read-only: no reads through HAProxy', errantReplica, '/read-only?lag=60', 503, /^errant transactions/],
   ['broken replica /health', brokenReplica, '/health', 503, /SQL thread not running: Duplicate entry/],
   ['broken replica /readiness', brokenReplica, '/readiness', 503, /SQL thread not running: Duplicate entry/],
   ['mysqld down /health', mysqldDown, '/health', 503, /mysqld unreachable/],
