@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { AgentError, messageOf } from './errors.ts';
+import type { Tags } from './loop/state.ts';
 import { type PodIdentity, parsePodName, podName } from './pod/ordinal.ts';
 
 // Every setting comes from the environment (how Kubernetes hands them to a
@@ -18,6 +19,8 @@ export const DEFAULT_ADMIN_USER = 'admin';
 /** The agent's own account. */
 export const DEFAULT_AGENT_USER = 'mysqlha_agent';
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+/** A tag set from a pod annotation through the downward API is "" when the annotation is absent: unset. */
+const tag = <T extends z.ZodType>(schema: T) => z.preprocess((value) => (value === '' ? undefined : value), schema);
 const sqlName = z.string().regex(/^[A-Za-z0-9_]{1,32}$/, 'letters, digits and _ only, at most 32 characters');
 
 const envSchema = z.object({
@@ -72,6 +75,9 @@ const envSchema = z.object({
   MYSQL_HA_AUTO_REBUILD: z.enum(['true', 'false']).default('true'),
   MYSQL_HA_TLS_DIR: z.string().startsWith('/', 'an absolute path').optional(),
   MYSQL_HA_REQUIRE_SECURE_TRANSPORT: z.enum(['true', 'false']).default('false'),
+  MYSQL_HA_NOFAILOVER: tag(z.enum(['true', 'false']).default('false')),
+  MYSQL_HA_FAILOVER_PRIORITY: tag(int(0, 1_000_000).default(1)),
+  MYSQL_HA_NOLOADBALANCE: tag(z.enum(['true', 'false']).default('false')),
 });
 
 type Env = Record<string, string | undefined>;
@@ -167,6 +173,8 @@ export interface RunConfig {
   switchoverToken: string | null;
   /** Without certificates, replication and clone are encrypted at best, never verified. */
   tls: ServerTls;
+  /** This pod's tags (MYSQL_HA_NOFAILOVER, MYSQL_HA_FAILOVER_PRIORITY, MYSQL_HA_NOLOADBALANCE; in Kubernetes from its annotations). */
+  tags: Tags;
 }
 
 /** Collects every problem (not just the first) so one restart fixes them all. */
@@ -378,5 +386,10 @@ export function loadRunConfig(env: Env): RunConfig {
     autoRebuild: p.MYSQL_HA_AUTO_REBUILD === 'true',
     switchoverToken,
     tls,
+    tags: {
+      nofailover: p.MYSQL_HA_NOFAILOVER === 'true',
+      failoverPriority: p.MYSQL_HA_FAILOVER_PRIORITY,
+      noloadbalance: p.MYSQL_HA_NOLOADBALANCE === 'true',
+    },
   };
 }

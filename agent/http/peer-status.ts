@@ -1,6 +1,6 @@
 import type { Peer } from '../config.ts';
 import { ERRANT_STATES } from '../loop/decide.ts';
-import type { PeerStatus } from '../loop/state.ts';
+import { DEFAULT_TAGS, type PeerStatus } from '../loop/state.ts';
 import type { AgentClient } from './agent-client.ts';
 import { fetchStatus } from './status-client.ts';
 
@@ -20,6 +20,7 @@ export async function observePeers(client: AgentClient, peers: Peer[], agentPort
           storeUnreachable: null,
           terminating: false,
           revision: null,
+          tags: DEFAULT_TAGS,
         };
       return {
         name: peer.name,
@@ -32,6 +33,7 @@ export async function observePeers(client: AgentClient, peers: Peer[], agentPort
         // An agent of an older version says neither.
         terminating: status.terminating === true,
         revision: status.revision ?? null,
+        tags: status.tags ?? DEFAULT_TAGS,
       };
     }),
   );

@@ -1,4 +1,5 @@
 import { rootMessageOf } from '../errors.ts';
+import type { Tags } from '../loop/state.ts';
 import type { AgentClient } from './agent-client.ts';
 import type { AgentStatus } from './status.ts';
 
@@ -29,8 +30,16 @@ export interface PodStatusRow {
   role: string;
   healthy: boolean;
   lagSeconds: number | null;
+  /** Its tags where they differ from the defaults, e.g. "nofailover,priority=3"; "" for none. */
+  tags: string;
   reason: string;
   status: AgentStatus | null;
+}
+
+function tagsText(tags: Tags | undefined): string {
+  if (!tags) return '';
+  const set = [tags.nofailover && 'nofailover', tags.failoverPriority !== 1 && `priority=${tags.failoverPriority}`, tags.noloadbalance && 'noloadbalance'];
+  return set.filter(Boolean).join(',');
 }
 
 /** An agent to ask: its URL, and the client that verifies its certificate. */
@@ -44,22 +53,23 @@ export async function collectStatus(agents: AgentTarget[], token: string | null,
   return Promise.all(
     agents.map(async ({ url, client }): Promise<PodStatusRow> => {
       const { agent, status, unreachable } = await fetchStatus(client, url, timeoutMs, token);
-      if (status === null) return { agent, pod: '?', role: 'unknown', healthy: false, lagSeconds: null, reason: unreachable, status: null };
+      if (status === null) return { agent, pod: '?', role: 'unknown', healthy: false, lagSeconds: null, tags: '', reason: unreachable, status: null };
       const { pod, role, healthy, reason } = status;
-      return { agent, pod, role, healthy, lagSeconds: status.replication?.lagSeconds ?? null, reason, status };
+      return { agent, pod, role, healthy, lagSeconds: status.replication?.lagSeconds ?? null, tags: tagsText(status.tags), reason, status };
     }),
   );
 }
 
 /** A plain-text table for humans. */
 export function formatStatusTable(rows: PodStatusRow[]): string {
-  const header = ['POD', 'AGENT', 'ROLE', 'HEALTH', 'LAG', 'REASON'];
+  const header = ['POD', 'AGENT', 'ROLE', 'HEALTH', 'LAG', 'TAGS', 'REASON'];
   const cells = rows.map((row) => [
     row.pod,
     row.agent.replace(/^http:\/\//, ''),
     row.role,
     row.healthy ? 'healthy' : 'UNHEALTHY',
     row.lagSeconds === null ? '-' : `${row.lagSeconds}s`,
+    row.tags || '-',
     row.reason,
   ]);
   const widths = header.map((title, column) => Math.max(title.length, ...cells.map((line) => line[column]!.length)));

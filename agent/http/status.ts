@@ -64,6 +64,7 @@ export function statusOf(snapshot: AgentSnapshot, controls: Pick<ControlInbox, '
     paused: controls.paused,
     terminating: controls.terminating,
     revision: topology.revision,
+    tags: topology.tags,
     peers: topology.peers.map((peer) => peer.name),
     lastSwitchover: snapshot.lastSwitchover && { ...snapshot.lastSwitchover, at: new Date(snapshot.lastSwitchover.at).toISOString() },
     warnings,

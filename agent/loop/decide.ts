@@ -1,6 +1,16 @@
 import type { Peer } from '../config.ts';
 import { failoverHoldBack, QUICK_FAILOVERS_ALLOWED } from './flapping.ts';
-import type { Action, Decision, MysqlUp, NodeState, Observation, PeerStatus, SwitchoverRequest, Topology } from './state.ts';
+import {
+  type Action,
+  type Decision,
+  type MysqlUp,
+  type NodeState,
+  neverPromotedBecause,
+  type Observation,
+  type PeerStatus,
+  type SwitchoverRequest,
+  type Topology,
+} from './state.ts';
 
 export interface DecideContext {
   topology: Topology;
@@ -82,12 +92,19 @@ function handoverCandidates(observation: Observation, context: DecideContext, pr
   const newer = (peer: PeerStatus) => (preferRevision && own !== null && peer.revision !== null && peer.revision !== own ? 1 : 0);
   const applied = (peer: PeerStatus) => context.countGtids(peer.gtidExecuted);
   return observation.peers
-    .filter((peer) => peer.unreachable === null && peer.mysqldUp && !peer.errant && !peer.terminating)
-    .sort((a, b) => newer(b) - newer(a) || applied(b) - applied(a) || transactionsOf(b, context) - transactionsOf(a, context));
+    .filter((peer) => peer.unreachable === null && peer.mysqldUp && !peer.errant && !peer.terminating && neverPromotedBecause(peer.tags) === null)
+    .sort(
+      (a, b) =>
+        newer(b) - newer(a) ||
+        applied(b) - applied(a) ||
+        b.tags.failoverPriority - a.tags.failoverPriority ||
+        transactionsOf(b, context) - transactionsOf(a, context),
+    );
 }
 
 const whyNotCandidate = (peer: PeerStatus | undefined) =>
-  peer?.unreachable ?? (peer?.terminating ? 'it is terminating too' : 'its mysqld is down or it holds errant transactions');
+  peer?.unreachable ??
+  (peer?.terminating ? 'it is terminating too' : ((peer && neverPromotedBecause(peer.tags)) ?? 'its mysqld is down or it holds errant transactions'));
 
 /**
  * A planned switchover is one more decision of the serving primary: hand the lease to the
@@ -405,6 +422,7 @@ interface Candidate {
   name: string;
   ordinal: number;
   transactions: number;
+  priority: number;
 }
 
 const ordinalOf = (name: string) => Number(/(\d+)$/.exec(name)?.[1] ?? Number.MAX_SAFE_INTEGER);
@@ -458,24 +476,43 @@ function decideElection(observation: Observation, mysql: MysqlUp, context: Decid
   // A peer that cannot reach the store cannot take the lease: waiting for it would stall the
   // election (a fenced old primary cut off from the store, often the most advanced). Nor can
   // a terminating one: it is about to stop.
-  const canTakeLease = (peer: PeerStatus) => peer.storeUnreachable === null && !peer.terminating;
+  // Nor can one whose tags say it is never promoted.
+  const canTakeLease = (peer: PeerStatus) => peer.storeUnreachable === null && !peer.terminating && neverPromotedBecause(peer.tags) === null;
   const candidates: Candidate[] = observation.peers
     .filter((peer) => peer.unreachable === null && peer.mysqldUp && !peer.errant && canTakeLease(peer))
-    .map((peer) => ({ name: peer.name, ordinal: ordinalOf(peer.name), transactions: transactionsOf(peer, context) }));
-  if (!observation.selfErrant) {
-    const retrieved = mysql.replica?.retrievedGtids ?? '';
-    candidates.push({ name: self, ordinal: ordinalOf(self), transactions: context.countGtids(mysql.variables.gtidExecuted, retrieved) });
+    .map((peer) => ({ name: peer.name, ordinal: ordinalOf(peer.name), transactions: transactionsOf(peer, context), priority: peer.tags.failoverPriority }));
+  const { tags } = context.topology;
+  const ownTransactions = context.countGtids(mysql.variables.gtidExecuted, mysql.replica?.retrievedGtids ?? '');
+  const selfTagged = neverPromotedBecause(tags);
+  if (!observation.selfErrant && selfTagged === null) {
+    candidates.push({ name: self, ordinal: ordinalOf(self), transactions: ownTransactions, priority: tags.failoverPriority });
   }
-  candidates.sort((a, b) => b.transactions - a.transactions || a.ordinal - b.ordinal);
+  // The most advanced; among equally advanced ones the highest failover priority, then the lowest ordinal.
+  candidates.sort((a, b) => b.transactions - a.transactions || b.priority - a.priority || a.ordinal - b.ordinal);
   const best = candidates[0];
   if (!best)
-    return decision('waiting-for-election', none, 'the lease is free but no node can take it (every one is errant, down or cut off from the lease store)');
+    return decision(
+      'waiting-for-election',
+      none,
+      'the lease is free but no node can take it (every one is errant, down, cut off from the lease store or tagged never to be promoted)',
+    );
+  // Promoting anyone else past a node whose tags keep it could lose an acknowledged write only it holds.
+  const taggedAhead = (name: string, tagged: string) =>
+    decision(
+      'waiting-for-election',
+      none,
+      `the lease is free but ${name}, which has more transactions than any candidate, cannot take it (${tagged}): ` +
+        'no failover, since only it may hold acknowledged writes; clear its tag, or fail over by hand knowing what would be lost',
+    );
+  if (selfTagged !== null && !observation.selfErrant && ownTransactions > best.transactions) return taggedAhead(self, selfTagged);
   // A replica that cannot take the lease may still hold the only copy of an acknowledged write.
   // (The former holder's surplus is not waited for: what no replica has was never acknowledged.)
   const ahead = observation.peers.find(
     (peer) => !canTakeLease(peer) && peer.name !== formerHolder && !peer.errant && peer.mysqldUp && transactionsOf(peer, context) > best.transactions,
   );
   if (ahead) {
+    const tagged = neverPromotedBecause(ahead.tags);
+    if (tagged !== null) return taggedAhead(ahead.name, tagged);
     const why = ahead.storeUnreachable === null ? 'is terminating' : `cannot reach the lease store (${ahead.storeUnreachable})`;
     return decision(
       'waiting-for-election',

@@ -21,6 +21,8 @@ export interface CheckContext {
   terminating: boolean;
   /** The last decision found transactions here that the primary never had: no reads, whatever the threads say. */
   errant: boolean;
+  /** Tagged noloadbalance: a healthy replica that the read checks keep out of the load balancer. */
+  noloadbalance: boolean;
 }
 
 /** The context of a check made now, from the loop's latest snapshot. */
@@ -30,7 +32,15 @@ export function checkContext(
   terminating: boolean,
 ): CheckContext {
   const { topology, config, writesStoppedBy, decision } = snapshot;
-  return { topology, lossless: config.lossless, now, writesStoppedBy, terminating, errant: ERRANT_STATES.has(decision?.state ?? '') };
+  return {
+    topology,
+    lossless: config.lossless,
+    now,
+    writesStoppedBy,
+    terminating,
+    errant: ERRANT_STATES.has(decision?.state ?? ''),
+    noloadbalance: topology.tags.noloadbalance,
+  };
 }
 
 /**
@@ -89,8 +99,14 @@ export function primaryCheck(observation: Observation, context: CheckContext): C
   return pass('writable primary');
 }
 
-/** GET /replica: this node is a replica that serves reads within `maxLagSeconds`. */
+/** GET /replica: this node is a replica that serves reads within `maxLagSeconds`, unless tagged noloadbalance. */
 export function replicaCheck(observation: Observation, context: CheckContext, maxLagSeconds: number): Check {
+  const health = replicaHealth(observation, context, maxLagSeconds);
+  return health.ok && context.noloadbalance ? fail(`${health.reason}; tagged noloadbalance: no reads routed here`) : health;
+}
+
+/** A replica streaming from the primary within `maxLagSeconds`, fenced, with nothing the primary lacks. */
+function replicaHealth(observation: Observation, context: CheckContext, maxLagSeconds: number): Check {
   const { mysql } = observation;
   if (context.terminating) return fail(TERMINATING);
   if (!mysql.up) return fail(`mysqld unreachable: ${mysql.error}`);
@@ -113,7 +129,7 @@ export function readOnlyCheck(observation: Observation, context: CheckContext, m
   return roleOf(observation) === 'primary' ? primaryCheck(observation, context) : replicaCheck(observation, context, maxLagSeconds);
 }
 
-/** GET /health: this node serves its own role. */
+/** GET /health: this node serves its own role (a replica tagged noloadbalance too: it just gets no reads). */
 export function healthCheck(observation: Observation, context: CheckContext, maxLagSeconds: number): Check {
-  return readOnlyCheck(observation, context, maxLagSeconds);
+  return roleOf(observation) === 'primary' ? primaryCheck(observation, context) : replicaHealth(observation, context, maxLagSeconds);
 }

@@ -118,6 +118,8 @@ export interface PeerStatus {
   terminating: boolean;
   /** Its pod template's revision (controller-revision-hash), or null when not known. */
   revision: string | null;
+  /** Its tags (the defaults for an agent of an older version, which does not say). */
+  tags: Tags;
 }
 
 /**
@@ -189,8 +191,28 @@ export interface Controls {
   failsafePromise: { primary: string; until: number } | null;
 }
 
+/** What a pod may become and serve, as Patroni's tags say it: set per pod (in Kubernetes from its annotations). */
+export interface Tags {
+  /** Never promoted, never a switchover target. */
+  nofailover: boolean;
+  /** Among equally advanced candidates the highest wins; 0: never promoted. */
+  failoverPriority: number;
+  /** Healthy, but no reads routed to it: /replica and /read-only answer 503 (a reporting or backup replica). */
+  noloadbalance: boolean;
+}
+
+export const DEFAULT_TAGS: Tags = { nofailover: false, failoverPriority: 1, noloadbalance: false };
+
+/** Why a pod's tags keep it from ever taking the lease, or null when they do not. */
+export function neverPromotedBecause(tags: Tags): string | null {
+  if (tags.nofailover) return 'it is tagged nofailover';
+  return tags.failoverPriority === 0 ? 'its failover priority is 0' : null;
+}
+
 export interface Topology {
   self: Peer;
+  /** This pod's tags. */
+  tags: Tags;
   /** This pod's template revision (controller-revision-hash), or null when not known. */
   revision: string | null;
   peers: Peer[];

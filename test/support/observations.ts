@@ -1,6 +1,15 @@
 // Plain-data builders for decision and HTTP tests: an observation is just data.
 import type { LeaseRecord } from '../../agent/coordination/lease.ts';
-import type { LeaseView, MysqlUp, Observation, PeerStatus, ReplicaStatus, ServerVariables, Topology } from '../../agent/loop/state.ts';
+import {
+  DEFAULT_TAGS,
+  type LeaseView,
+  type MysqlUp,
+  type Observation,
+  type PeerStatus,
+  type ReplicaStatus,
+  type ServerVariables,
+  type Topology,
+} from '../../agent/loop/state.ts';
 
 export const PRIMARY = { name: 'mysql-ha-0', host: '127.0.10.1' };
 export const REPLICA = { name: 'mysql-ha-1', host: '127.0.10.2' };
@@ -12,8 +21,8 @@ export const FOREIGN = 'c0ffee00-71ca-11e1-9e33-c80aa9429562';
 export const NOW = 1_700_000_000_000;
 
 const peers = [PRIMARY, REPLICA, OTHER];
-export const asPrimary: Topology = { self: PRIMARY, peers, bootstrapPrimary: PRIMARY.name, mysqlPort: 3306, revision: null };
-export const asReplica: Topology = { self: REPLICA, peers, bootstrapPrimary: PRIMARY.name, mysqlPort: 3306, revision: null };
+export const asPrimary: Topology = { self: PRIMARY, tags: DEFAULT_TAGS, peers, bootstrapPrimary: PRIMARY.name, mysqlPort: 3306, revision: null };
+export const asReplica: Topology = { self: REPLICA, tags: DEFAULT_TAGS, peers, bootstrapPrimary: PRIMARY.name, mysqlPort: 3306, revision: null };
 
 export function record(holder: string, overrides: Partial<LeaseRecord> = {}): LeaseRecord {
   return { holder, term: 1, ttlMs: 5000, renewedAt: NOW - 500, version: '7', handedOver: false, ...overrides };
@@ -58,6 +67,7 @@ export function peer(name: string, overrides: Partial<PeerStatus> = {}): PeerSta
     storeUnreachable: null,
     terminating: false,
     revision: null,
+    tags: DEFAULT_TAGS,
     ...overrides,
   };
 }

@@ -236,6 +236,15 @@ test('switches take only true or false', () => {
   refused(env({ MYSQL_HA_PAUSED: 'yes', MYSQL_HA_AUTO_REBUILD: '0' }), 'MYSQL_HA_PAUSED', 'MYSQL_HA_AUTO_REBUILD');
 });
 
+test("tags: Patroni's nofailover, failover priority and noloadbalance; empty (an absent pod annotation) means unset", () => {
+  assert.deepEqual(loadRunConfig(env()).tags, { nofailover: false, failoverPriority: 1, noloadbalance: false });
+  const tagged = loadRunConfig(env({ MYSQL_HA_NOFAILOVER: 'true', MYSQL_HA_FAILOVER_PRIORITY: '0', MYSQL_HA_NOLOADBALANCE: 'true' }));
+  assert.deepEqual(tagged.tags, { nofailover: true, failoverPriority: 0, noloadbalance: true });
+  const unannotated = loadRunConfig(env({ MYSQL_HA_NOFAILOVER: '', MYSQL_HA_FAILOVER_PRIORITY: '', MYSQL_HA_NOLOADBALANCE: '' }));
+  assert.deepEqual(unannotated.tags, { nofailover: false, failoverPriority: 1, noloadbalance: false });
+  refused(env({ MYSQL_HA_NOFAILOVER: 'yes', MYSQL_HA_FAILOVER_PRIORITY: '-1' }), 'MYSQL_HA_NOFAILOVER', 'MYSQL_HA_FAILOVER_PRIORITY');
+});
+
 test('account and database names are plain SQL names', () => {
   const config = loadRunConfig(env({ MYSQL_HA_APP_USER: 'orders', MYSQL_HA_APP_DATABASE: 'orders_db' }));
   assert.deepEqual({ user: config.app.user, database: config.app.database }, { user: 'orders', database: 'orders_db' });

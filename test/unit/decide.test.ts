@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { type DecideContext, decide, needsPrimaryPosition } from '../../agent/loop/decide.ts';
-import type { Decision, Observation, Topology } from '../../agent/loop/state.ts';
+import { DEFAULT_TAGS, type Decision, type Observation, type Topology } from '../../agent/loop/state.ts';
 import { dialectForFlavor } from '../../agent/mysql/dialect/index.ts';
 import {
   asPrimary,
@@ -59,6 +59,9 @@ const behind = up({
   variables: variables({ gtidExecuted: `${UUID0}:1-12` }),
 });
 const ahead = peer(OTHER.name, { gtidExecuted: `${UUID0}:1-14`, retrievedGtids: `${UUID0}:1-15` });
+const atTwelve = { gtidExecuted: `${UUID0}:1-12`, retrievedGtids: `${UUID0}:1-12` };
+const nofailover = { ...DEFAULT_TAGS, nofailover: true };
+const asOther: Topology = { ...asReplica, self: OTHER };
 const deadPrimary = peer(PRIMARY.name, { unreachable: 'agent unreachable (ECONNREFUSED)', mysqldUp: false });
 const paused = { paused: true, switchover: null, terminatingSince: null, failsafePromise: null };
 const terminating = { paused: false, switchover: null, terminatingSince: NOW - 1000, failsafePromise: null };
@@ -847,6 +850,103 @@ const table: Row[] = [
     state: 'waiting-for-election',
     action: 'none',
     reason: /mysql-ha-2, which has more transactions than any candidate, is terminating: waiting for it/,
+  },
+  // Tags: nofailover and failover priority 0 never take the lease; priority breaks ties.
+  {
+    name: 'election: a peer tagged nofailover is no candidate, though as advanced and first by ordinal',
+    topology: asOther,
+    observation: observed(behind, { lease: free(PRIMARY.name), peers: [deadPrimary, peer(REPLICA.name, { ...atTwelve, tags: nofailover })] }),
+    state: 'electing',
+    action: 'acquire-lease',
+    reason: /mysql-ha-2 is the most advanced candidate/,
+  },
+  {
+    name: 'election: a peer tagged nofailover with more transactions than any candidate: no failover, and it says why',
+    topology: asReplica,
+    observation: observed(behind, { lease: free(PRIMARY.name), peers: [deadPrimary, { ...ahead, tags: nofailover }] }),
+    state: 'waiting-for-election',
+    action: 'none',
+    reason: /mysql-ha-2, which has more transactions than any candidate, cannot take it \(it is tagged nofailover\): no failover/,
+  },
+  {
+    name: 'election: failover priority 0 is never promoted either',
+    topology: asReplica,
+    observation: observed(behind, { lease: free(PRIMARY.name), peers: [deadPrimary, { ...ahead, tags: { ...DEFAULT_TAGS, failoverPriority: 0 } }] }),
+    state: 'waiting-for-election',
+    action: 'none',
+    reason: /cannot take it \(its failover priority is 0\)/,
+  },
+  {
+    name: 'election: this node tagged nofailover never takes the lease, and says so when it is the most advanced',
+    topology: { ...asReplica, tags: nofailover },
+    observation: observed(behind, {
+      lease: free(PRIMARY.name),
+      peers: [deadPrimary, peer(OTHER.name, { gtidExecuted: `${UUID0}:1-11`, retrievedGtids: `${UUID0}:1-11` })],
+    }),
+    state: 'waiting-for-election',
+    action: 'none',
+    reason: /mysql-ha-1, which has more transactions than any candidate, cannot take it \(it is tagged nofailover\)/,
+  },
+  {
+    name: 'election: this node tagged nofailover, as advanced as a candidate: it waits for that one',
+    topology: { ...asReplica, tags: nofailover },
+    observation: observed(behind, { lease: free(PRIMARY.name), peers: [deadPrimary, peer(OTHER.name, atTwelve)] }),
+    state: 'waiting-for-election',
+    action: 'none',
+    reason: /mysql-ha-2 is the most advanced candidate/,
+  },
+  {
+    name: 'election: among equally advanced candidates the highest failover priority wins',
+    topology: asReplica,
+    observation: observed(behind, {
+      lease: free(PRIMARY.name),
+      peers: [deadPrimary, peer(OTHER.name, { ...atTwelve, tags: { ...DEFAULT_TAGS, failoverPriority: 5 } })],
+    }),
+    state: 'waiting-for-election',
+    action: 'none',
+    reason: /mysql-ha-2 is the most advanced candidate/,
+  },
+  {
+    name: 'election: priority never beats more transactions',
+    topology: asReplica,
+    observation: observed(behind, {
+      lease: free(PRIMARY.name),
+      peers: [
+        deadPrimary,
+        peer(OTHER.name, { gtidExecuted: `${UUID0}:1-11`, retrievedGtids: `${UUID0}:1-11`, tags: { ...DEFAULT_TAGS, failoverPriority: 5 } }),
+      ],
+    }),
+    state: 'electing',
+    action: 'acquire-lease',
+    reason: /mysql-ha-1 is the most advanced candidate/,
+  },
+  {
+    name: 'switchover: refused to a replica tagged nofailover',
+    topology: asPrimary,
+    observation: askedToSwitchOver(OTHER.name, [peer(REPLICA.name), peer(OTHER.name, { tags: nofailover })]),
+    state: 'primary-serving',
+    action: 'none',
+    reason: /is the primary and writable/,
+    refused: /mysql-ha-2 cannot take over: it is tagged nofailover/,
+  },
+  {
+    name: 'switchover without a candidate: never to a replica tagged nofailover, however advanced',
+    topology: asPrimary,
+    observation: askedToSwitchOver(null, [
+      peer(REPLICA.name, { gtidExecuted: `${UUID0}:1-9`, retrievedGtids: `${UUID0}:1-9` }),
+      peer(OTHER.name, { tags: nofailover }),
+    ]),
+    state: 'primary-handing-over',
+    action: 'hand-over',
+    reason: /planned switchover to mysql-ha-1 \(the most advanced replica\)/,
+  },
+  {
+    name: 'switchover without a candidate: priority breaks a tie between equally advanced replicas',
+    topology: asPrimary,
+    observation: askedToSwitchOver(null, [peer(REPLICA.name), peer(OTHER.name, { tags: { ...DEFAULT_TAGS, failoverPriority: 3 } })]),
+    state: 'primary-handing-over',
+    action: 'hand-over',
+    reason: /planned switchover to mysql-ha-2 \(the most advanced replica\)/,
   },
   {
     name: 'switchover: refused while the pod is terminating',

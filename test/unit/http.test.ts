@@ -11,7 +11,7 @@ import { WITHHELD } from '../../agent/http/status.ts';
 import { fetchStatus } from '../../agent/http/status-client.ts';
 import { ControlInbox } from '../../agent/loop/controls.ts';
 import { type AgentSnapshot, SnapshotBoard } from '../../agent/loop/snapshot.ts';
-import type { Observation, Topology } from '../../agent/loop/state.ts';
+import { DEFAULT_TAGS, type Observation, type Topology } from '../../agent/loop/state.ts';
 import { issueCertificate } from '../../agent/sandbox/certificates.ts';
 import { freePort } from '../support/free-port.ts';
 import { asPrimary, asReplica, heldBy, NOW, observed, observedAsPrimary, PRIMARY, REPLICA, streaming, UUID0, up, variables } from '../support/observations.ts';
@@ -49,6 +49,8 @@ const errantReplica: AgentSnapshot = {
   ...snapshotOf(asReplica, observed(up({ replica: streaming() }))),
   decision: { state: 'replica-errant', action: { kind: 'none' }, reason: 'following mysql-ha-0, but this node has transactions the primary never had' },
 };
+/** A healthy replica tagged noloadbalance (a reporting or backup replica). */
+const unbalanced = snapshotOf({ ...asReplica, tags: { ...DEFAULT_TAGS, noloadbalance: true } }, observed(up({ replica: streaming() })));
 const mysqldDown = snapshotOf(asReplica, observed({ up: false, error: 'connect ECONNREFUSED' }));
 
 const appFor = (snapshot: AgentSnapshot, controls = new ControlInbox(false), metrics = new AgentMetrics()) =>
@@ -124,6 +126,9 @@ const table: Array<[string, AgentSnapshot, string, number, RegExp]> = [
   ['errant replica /health, though streaming', errantReplica, '/health', 503, /^errant transactions: this node has transactions its primary never had/],
   ['errant replica /replica', errantReplica, '/replica?lag=60', 503, /^errant transactions/],
   ['errant replica /read-only: no reads through HAProxy', errantReplica, '/read-only?lag=60', 503, /^errant transactions/],
+  ['noloadbalance replica is healthy', unbalanced, '/health', 200, /^replica streaming, lag 0 s$/],
+  ['noloadbalance replica gets no reads: /replica', unbalanced, '/replica', 503, /^replica streaming, lag 0 s; tagged noloadbalance: no reads routed here$/],
+  ['noloadbalance replica gets no reads: /read-only', unbalanced, '/read-only', 503, /tagged noloadbalance/],
   ['broken replica /health', brokenReplica, '/health', 503, /SQL thread not running: Duplicate entry/],
   ['broken replica /readiness', brokenReplica, '/readiness', 503, /SQL thread not running: Duplicate entry/],
   ['mysqld down /health', mysqldDown, '/health', 503, /mysqld unreachable/],

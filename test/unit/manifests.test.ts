@@ -220,6 +220,15 @@ describe('manifests/ (the kustomize base)', () => {
     );
   });
 
+  it("gives the agent its pod's tag annotations, each as the setting it reads", () => {
+    const agent = container(pod, 'agent');
+    const fromAnnotation = (name: string) => agent.env?.find((variable) => variable.name === name)?.valueFrom?.fieldRef?.fieldPath;
+    assert.equal(fromAnnotation('MYSQL_HA_NOFAILOVER'), "metadata.annotations['mysql-ha.io/nofailover']");
+    assert.equal(fromAnnotation('MYSQL_HA_FAILOVER_PRIORITY'), "metadata.annotations['mysql-ha.io/failover-priority']");
+    // A pod without them gets them empty, which the agent takes as unset (test/unit/config.test.ts).
+    assert.equal(fromAnnotation('MYSQL_HA_NOLOADBALANCE'), "metadata.annotations['mysql-ha.io/noloadbalance']");
+  });
+
   it('a startup probe holds the liveness probe back until the agent first answers', () => {
     const agent = container(pod, 'agent');
     assert.equal(agent.startupProbe?.httpGet?.path, '/liveness');

@@ -13,7 +13,7 @@ import { buildApp } from '../../agent/http/app.ts';
 import { AgentMetrics } from '../../agent/http/metrics.ts';
 import { ControlInbox, type SwitchoverOutcome } from '../../agent/loop/controls.ts';
 import { SnapshotBoard } from '../../agent/loop/snapshot.ts';
-import type { Observation, SwitchoverRequest, Topology } from '../../agent/loop/state.ts';
+import { DEFAULT_TAGS, type Observation, type SwitchoverRequest, type Topology } from '../../agent/loop/state.ts';
 import { issueCertificate } from '../../agent/sandbox/certificates.ts';
 import { freePort } from '../support/free-port.ts';
 import { asPrimary, asReplica, NOW, OTHER, observed, observedAsPrimary, streaming, UUID0, up, variables } from '../support/observations.ts';
@@ -58,11 +58,11 @@ before(async () => {
   port = await freePort();
   const primary = observedAsPrimary(up({ variables: variables({ readOnly: false, semiSyncSource: true, serverUuid: UUID0 }) }));
   const replica = observed(up({ replica: streaming() }));
-  const replicaTopology = (index: number) => ({ ...asReplica, self: { name: `mysql-ha-${index}`, host: HOSTS[index]! } });
+  const replicaTopology = (index: number, tags = DEFAULT_TAGS) => ({ ...asReplica, self: { name: `mysql-ha-${index}`, host: HOSTS[index]! }, tags });
   apps.push(
     agentOn(asPrimary, primary, primaryControls),
     agentOn(replicaTopology(1), replica, new ControlInbox(false)),
-    agentOn(replicaTopology(2), replica, new ControlInbox(false)),
+    agentOn(replicaTopology(2, { nofailover: true, failoverPriority: 0, noloadbalance: true }), replica, new ControlInbox(false)),
   );
   await Promise.all(apps.map((app, index) => app.listen({ host: HOSTS[index]!, port })));
 });
@@ -128,7 +128,8 @@ test('switchover CLI: without the token it is a usage error (exit 2) and sends n
 test('status CLI: asks every agent over HTTPS verified with --ca-file; without it, or with another CA, each agent is a row saying why', async () => {
   const verified = await cli(['status', '--agents', agents(), '--ca-file', CA_FILE], process.env);
   assert.equal(verified.code, 0, verified.stderr);
-  assert.match(verified.stdout, /^mysql-ha-0 .* primary +healthy/m);
+  assert.match(verified.stdout, /^mysql-ha-0 .* primary +healthy +- +- /m);
+  assert.match(verified.stdout, /^mysql-ha-2 .* replica +healthy +0s +nofailover,priority=0,noloadbalance /m, 'tags shown where set');
   issueCertificate(join(CERTIFICATES, 'other-ca'), join(CERTIFICATES, 'other'), HOSTS);
   const otherCa = await cli(['status', '--agents', agents(), '--ca-file', join(CERTIFICATES, 'other-ca', 'ca.crt')], process.env);
   assert.equal(otherCa.code, 1);
@@ -143,5 +144,5 @@ test('status CLI: asks every agent over HTTPS verified with --ca-file; without i
   }
   const plain = await cli(['status', '--agents', agents()], process.env);
   assert.equal(plain.code, 1);
-  assert.match(plain.stdout, /UNHEALTHY +- +agent unreachable \(other side closed\)/, 'plain HTTP to an agent serving HTTPS');
+  assert.match(plain.stdout, /UNHEALTHY +- +- +agent unreachable \(other side closed\)/, 'plain HTTP to an agent serving HTTPS');
 });
