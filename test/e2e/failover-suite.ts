@@ -493,6 +493,102 @@ export function failoverSuite(flavor: Flavor): void {
       assert.ok(statuses.every((status) => status.healthy));
     });
 
+    test('tags: the replica tagged nofailover is never promoted, the other one is; noloadbalance keeps a healthy replica out of reads', async () => {
+      await cluster.waitHealthy();
+      const old = await cluster.currentPrimary();
+      const [tagged, other] = cluster.pods.filter((pod) => pod !== old) as [TestPod, TestPod];
+      await restartAgents(cluster, [tagged], { MYSQL_HA_NOFAILOVER: 'true', MYSQL_HA_NOLOADBALANCE: 'true' });
+      try {
+        // Every agent healthy; HAProxy cannot settle with every pod readable, which is the point.
+        await cluster.sandbox.waitHealthy(60_000);
+        assert.deepEqual((await tagged.status()).tags, { nofailover: true, failoverPriority: 1, noloadbalance: true });
+        await waitFor(`HAProxy sending ${tagged.name} no reads`, async () => (await cluster.haproxyState('mysql-readable', tagged)) === 'DOWN', 30_000);
+        assert.equal((await tagged.agent('/health')).status, 200, 'healthy all the same');
+        assert.equal(await cluster.haproxyState('mysql-readable', other), 'UP');
+        const since = old.logMarks();
+        const outcome = await underLoad(cluster, async () => {
+          await old.stopMysqld('SIGKILL');
+          return waitNewPrimary(cluster, old);
+        });
+        report(flavor, 'mysqld SIGKILL failover with a replica tagged nofailover', outcome);
+        assert.equal(outcome.primary, other, `${tagged.name} (nofailover) was promoted`);
+        assert.deepEqual(await ackedMissingOn(other, outcome.load.acked), [], 'acknowledged writes missing on the new primary');
+        assert.deepEqual(outcome.sampler.violations, []);
+        old.startMysqld();
+        await rejoinOrRebuild(old, since);
+      } finally {
+        await restartAgents(cluster, [tagged], { MYSQL_HA_NOFAILOVER: '', MYSQL_HA_NOLOADBALANCE: '' });
+      }
+      await cluster.waitHealthy();
+    });
+
+    test('tags: a nofailover replica with writes no candidate has stops the failover, says why; its tag cleared, it takes over', async () => {
+      await cluster.waitHealthy();
+      const old = await cluster.currentPrimary();
+      const [tagged, behind] = cluster.pods.filter((pod) => pod !== old) as [TestPod, TestPod];
+      const since = old.logMarks();
+      await restartAgents(cluster, [tagged], { MYSQL_HA_NOFAILOVER: 'true' });
+      const app = await old.app(cluster.secrets.app, 'app');
+      try {
+        await app.query('CREATE TABLE IF NOT EXISTS tagged_ahead (id INT PRIMARY KEY)');
+        await waitFor(`${behind.name} has the table`, async () => (await behind.adminQuery("SHOW TABLES FROM app LIKE 'tagged_ahead'")).length === 1);
+        // Only the tagged replica receives (and acknowledges) what follows: the other's agent is
+        // frozen so that it does not start its IO thread again.
+        process.kill(behind.agentPid!, 'SIGSTOP');
+        await behind.adminQuery('STOP REPLICA IO_THREAD');
+        for (const id of [1, 2, 3]) await app.query('INSERT INTO tagged_ahead VALUES (?)', [id]);
+      } finally {
+        await app.end();
+      }
+      await old.stopMysqld('SIGKILL');
+      process.kill(behind.agentPid!, 'SIGCONT');
+      const stopped = await waitFor(`${behind.name} refusing to take the lease past ${tagged.name}`, async () => {
+        const status = await behind.statusOrUndefined();
+        return status?.decision?.state === 'waiting-for-election' && /tagged nofailover/.test(status.decision.reason) ? status : undefined;
+      });
+      console.log(`# ${flavor}: ${behind.name}: ${stopped.decision?.reason}`);
+      assert.match(
+        stopped.decision?.reason ?? '',
+        new RegExp(`${tagged.name}, which has more transactions than any candidate, cannot take it \\(it is tagged nofailover\\): no failover`),
+      );
+      const later = await statusAfter(behind, observedAt(stopped) + 2 * LOOP_INTERVAL_MS, 'a later decision');
+      assert.notEqual(later.role, 'primary', `${behind.name} took the lease past the more advanced ${tagged.name}`);
+      assert.equal((await tagged.agent('/primary')).status, 503, `${tagged.name} took the lease although tagged nofailover`);
+
+      await restartAgents(cluster, [tagged], { MYSQL_HA_NOFAILOVER: '' });
+      assert.equal(await cluster.currentPrimary(), tagged, 'the most advanced node takes over once its tag is cleared');
+      assert.deepEqual(
+        (await tagged.adminQuery('SELECT id FROM app.tagged_ahead ORDER BY id')).map((row) => Number(row.id)),
+        [1, 2, 3],
+      );
+      await waitFor(`${behind.name} has every row`, async () => (await behind.adminQuery('SELECT id FROM app.tagged_ahead')).length === 3);
+      old.startMysqld();
+      await rejoinOrRebuild(old, since);
+      await assertNoErrantGtids(cluster, tagged);
+    });
+
+    test('tags: among equally advanced replicas the higher failover priority wins, the lower ordinal notwithstanding', async () => {
+      await cluster.waitHealthy();
+      const old = await cluster.currentPrimary();
+      const [first, second] = cluster.pods.filter((pod) => pod !== old) as [TestPod, TestPod];
+      await restartAgents(cluster, [second], { MYSQL_HA_FAILOVER_PRIORITY: '5' });
+      try {
+        await cluster.waitHealthy();
+        // Nothing written meanwhile: both replicas have every transaction.
+        const gtids = async (pod: TestPod) => (await pod.status()).gtidExecuted;
+        await waitFor('both replicas equally advanced', async () => (await gtids(first)) === (await gtids(second)));
+        const since = old.logMarks();
+        await old.stopMysqld('SIGKILL');
+        const primary = await waitNewPrimary(cluster, old);
+        assert.equal(primary, second, `${primary.name} won over ${second.name} (failover priority 5)`);
+        old.startMysqld();
+        await rejoinOrRebuild(old, since);
+      } finally {
+        await restartAgents(cluster, [second], { MYSQL_HA_FAILOVER_PRIORITY: '' });
+      }
+      await cluster.waitHealthy();
+    });
+
     test('paused: a dead primary is not replaced; resumed: it is', async () => {
       await cluster.waitHealthy();
       const old = await cluster.currentPrimary();

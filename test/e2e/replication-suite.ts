@@ -16,7 +16,6 @@ import type { Flavor } from '../../agent/mysql/dialect/types.ts';
 import { LocalServer } from '../../agent/mysql/local-server.ts';
 import { MysqlObserver } from '../../agent/mysql/observer.ts';
 import { caDirOf, issueCertificate } from '../../agent/sandbox/certificates.ts';
-import { parseStatsCsv } from '../../agent/sandbox/haproxy-process.ts';
 import { AGENT_PORT, isRunning, MYSQL_PORT } from '../../agent/sandbox/pod.ts';
 import { queryRows, type Row, TestCluster, TestPod, waitFor } from '../support/cluster.ts';
 import { replicationTls } from '../support/replication-tls.ts';
@@ -70,12 +69,6 @@ async function agentSerial(pod: TestPod): Promise<string> {
   } finally {
     socket.destroy();
   }
-}
-
-/** What HAProxy's stats page says of a pod in a backend (UP, DOWN…). */
-async function haproxyState(cluster: TestCluster, backend: string, pod: TestPod): Promise<string | undefined> {
-  const csv = await (await fetch(`${cluster.sandbox.describe().haproxy.stats};csv`, { signal: AbortSignal.timeout(2000) })).text();
-  return parseStatsCsv(csv).find((server) => server.backend === backend && server.server === pod.name)?.status;
 }
 
 /** The serial number of the certificate a pod's mysqld presents to a new client (the application). */
@@ -331,7 +324,7 @@ export function replicationSuite(flavor: Flavor): void {
       assert.equal(status.replication?.ioRunning, true, 'it keeps streaming');
       assert.equal(status.healthy, false);
       assert.equal((await replica.agent('/read-only')).status, 503);
-      await waitFor(`HAProxy sending ${replica.name} no reads`, async () => (await haproxyState(cluster, 'mysql-readable', replica)) === 'DOWN', 30_000);
+      await waitFor(`HAProxy sending ${replica.name} no reads`, async () => (await cluster.haproxyState('mysql-readable', replica)) === 'DOWN', 30_000);
       const refused = await cluster.primary.control('/switchover', { candidate: replica.name });
       assert.equal(refused.status, 409, JSON.stringify(refused.body));
       assert.match((refused.body as { reason: string }).reason, new RegExp(`${replica.name} cannot take over: .*errant`));
@@ -351,17 +344,17 @@ export function replicationSuite(flavor: Flavor): void {
       // Its whole Secret from another CA (the pod's ca.crt too): its agent loads it within one check.
       issueCertificate(join(cluster.dir, 'other-ca'), impostor.paths.tls, [impostor.name, impostor.spec.address]);
       try {
-        await waitFor(`HAProxy refusing ${impostor.name}'s agent`, async () => (await haproxyState(cluster, 'mysql-readable', impostor)) === 'DOWN', 30_000);
+        await waitFor(`HAProxy refusing ${impostor.name}'s agent`, async () => (await cluster.haproxyState('mysql-readable', impostor)) === 'DOWN', 30_000);
         const refused = await primary.control('/switchover', { candidate: impostor.name });
         assert.equal(refused.status, 409, JSON.stringify(refused.body));
         const { reason } = refused.body as { reason: string };
         console.log(`# ${flavor}: switchover to ${impostor.name} refused: ${reason}`);
         assert.match(reason, new RegExp(`${impostor.name} cannot take over: agent unreachable \\(.*certificate`));
-        assert.equal(await haproxyState(cluster, 'mysql-readable', cluster.replicas[0]!), 'UP', 'the verified replica keeps its reads');
+        assert.equal(await cluster.haproxyState('mysql-readable', cluster.replicas[0]!), 'UP', 'the verified replica keeps its reads');
       } finally {
         issueCertificate(caDirOf(cluster.dir), impostor.paths.tls, [impostor.name, impostor.spec.address]);
       }
-      await waitFor(`HAProxy checking ${impostor.name} again`, async () => (await haproxyState(cluster, 'mysql-readable', impostor)) === 'UP', 30_000);
+      await waitFor(`HAProxy checking ${impostor.name} again`, async () => (await cluster.haproxyState('mysql-readable', impostor)) === 'UP', 30_000);
       await cluster.waitHealthy();
       await writeOnPrimaryReadEverywhere(cluster, 'after_other_ca', 1);
     });

@@ -12,6 +12,7 @@ import { fetchStatus } from '../../agent/http/status-client.ts';
 import type { Flavor } from '../../agent/mysql/dialect/types.ts';
 import { agentClientOf, agentUrl } from '../../agent/sandbox/agents.ts';
 import { MYSQL_PORT, SandboxCluster } from '../../agent/sandbox/cluster.ts';
+import { parseStatsCsv } from '../../agent/sandbox/haproxy-process.ts';
 import { SandboxPod } from '../../agent/sandbox/pod.ts';
 import { adminConnection } from '../../agent/sandbox/probes.ts';
 import { runtimeFor } from '../../agent/sandbox/runtime.ts';
@@ -246,6 +247,12 @@ export class TestCluster {
   async waitHealthy(timeoutMs = 90_000): Promise<void> {
     await this.sandbox.waitHealthy(timeoutMs);
     if (this.sandbox.haproxyPid !== undefined) await this.sandbox.waitHaproxySettled(30_000);
+  }
+
+  /** What HAProxy's stats page says of a pod in a backend (UP, DOWN…). */
+  async haproxyState(backend: 'mysql-primary' | 'mysql-readable', pod: TestPod): Promise<string | undefined> {
+    const csv = await (await fetch(`${this.sandbox.describe().haproxy.stats};csv`, { signal: AbortSignal.timeout(2000) })).text();
+    return parseStatsCsv(csv).find((server) => server.backend === backend && server.server === pod.name)?.status;
   }
 
   /** The pod whose agent answers /primary with 200. */
