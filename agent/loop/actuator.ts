@@ -101,9 +101,11 @@ export class Actuator {
         return this.#catchUp();
       case 'promote':
         await this.#exec([STOP_REPLICA, RESET_REPLICA_ALL]);
-        return this.#setupPrimary();
+        return this.#setupPrimary(action.semiSyncAcks);
       case 'setup-primary':
-        return this.#setupPrimary();
+        return this.#setupPrimary(action.semiSyncAcks);
+      case 'set-semi-sync-acks':
+        return this.#exec(this.#dialect.setSemiSyncAcks(action.count));
       case 'rotate-passwords': {
         const passwords = this.#passwords.current();
         await this.#exec(this.#passwordStatements(passwords));
@@ -250,7 +252,7 @@ export class Actuator {
    * was demoted) is turned off first: no replica follows this node before it serves, so those
    * writes would wait for an acknowledgement forever.
    */
-  async #setupPrimary(): Promise<void> {
+  async #setupPrimary(semiSyncAcks: number): Promise<void> {
     const { app, lossless } = this.#config;
     const passwords = this.#passwords.current();
     const [row] = await this.#server.query(this.#dialect.variablesQuery);
@@ -264,6 +266,7 @@ export class Actuator {
         ...this.#passwordStatements(passwords),
         `GRANT REPLICATION SLAVE ON *.* TO ${this.#replicationAccount}`,
         `GRANT ALL ON ${escapeId(app.database)}.* TO ${this.#appAccount}`,
+        ...(lossless ? this.#dialect.setSemiSyncAcks(semiSyncAcks) : []),
         this.#dialect.setSemiSyncSource(lossless),
       ]);
     } catch (error) {

@@ -19,7 +19,7 @@ import type { Decision, FailsafeView, Observation, PeerStatus, PrimaryGtidsProbe
 /** The loop's collaborators: adapters that do I/O, and the board it publishes its results on. */
 export interface AgentParts {
   config: Pick<RunConfig, 'loopIntervalMs' | 'lossless' | 'autoRebuild' | 'maxLagSeconds' | 'timings'>;
-  dialect: Pick<Dialect, 'subtractGtids' | 'countGtids' | 'originatesFrom' | 'cloneFrom'>;
+  dialect: Pick<Dialect, 'subtractGtids' | 'countGtids' | 'originatesFrom' | 'cloneFrom' | 'maxSemiSyncAcks'>;
   observer: Pick<MysqlObserver, 'observe'>;
   lease: Pick<LeaseKeeper, 'observe' | 'extendByFailsafe'>;
   watcher: Pick<PrimaryPositionWatcher, 'probe' | 'reset' | 'pollNow'>;
@@ -163,6 +163,7 @@ export class AgentLoop {
       failoverWindowMs: config.timings.failoverWindowMs,
       lossless: config.lossless,
       canClone: config.autoRebuild && dialect.cloneFrom !== null,
+      maxSemiSyncAcks: dialect.maxSemiSyncAcks,
     });
   }
 

@@ -1,5 +1,6 @@
 import type { Peer } from '../config.ts';
 import { failoverHoldBack, QUICK_FAILOVERS_ALLOWED } from './flapping.ts';
+import { electionQuorum, semiSyncAcks } from './quorum.ts';
 import {
   type Action,
   type Decision,
@@ -36,6 +37,8 @@ export interface DecideContext {
    * flavour cannot clone or the operator turned it off.
    */
   canClone: boolean;
+  /** The most acknowledgements the flavour's semi-sync can wait for (agent/loop/quorum.ts). */
+  maxSemiSyncAcks: number;
 }
 
 /** States in which a node's GTIDs are not data to elect on: it holds transactions the cluster must not get. */
@@ -247,6 +250,8 @@ function decideNode(observation: Observation, context: DecideContext): Decision 
 
 function decidePrimary(observation: Observation, mysql: MysqlUp, context: DecideContext): Decision {
   const name = context.topology.self.name;
+  const pods = context.topology.peers.length;
+  const acks = semiSyncAcks(pods, context.lossless, context.maxSemiSyncAcks);
   if (!holdsLeaseNow(observation)) return decision('primary-read-only', none, `${name} holds the lease but has not renewed it yet`);
   const replica = mysql.replica;
   if (replica !== null) {
@@ -265,16 +270,24 @@ function decidePrimary(observation: Observation, mysql: MysqlUp, context: Decide
         `${name} holds the lease: applying its relay log before promotion (still to apply: ${pending})`,
       );
     }
-    return decision('primary-promoting', { kind: 'promote' }, `${name} holds the lease and has applied everything it received: promoting`);
+    return decision('primary-promoting', { kind: 'promote', semiSyncAcks: acks }, `${name} holds the lease and has applied everything it received: promoting`);
   }
   if (mysql.variables.readOnly || mysql.variables.semiSyncSource !== context.lossless) {
+    const waits = context.lossless ? `, turning semi-sync on (commits wait for ${acks} of the replicas)` : '';
     return decision(
       'primary-read-only',
-      { kind: 'setup-primary' },
-      `${name} is the primary but not serving yet: creating accounts, lifting read-only${context.lossless ? ', turning semi-sync on' : ''}`,
+      { kind: 'setup-primary', semiSyncAcks: acks },
+      `${name} is the primary but not serving yet: creating accounts, lifting read-only${waits}`,
     );
   }
   const serving = `${name} is the primary and writable (lease term ${observation.lease.state === 'held' ? observation.lease.record.term : '?'})`;
+  if (context.lossless && mysql.variables.semiSyncAcks !== acks) {
+    return decision(
+      'primary-serving',
+      { kind: 'set-semi-sync-acks', count: acks },
+      `${serving}; with ${pods} pods a commit must wait for ${acks} acknowledgement${acks === 1 ? '' : 's'} (now ${mysql.variables.semiSyncAcks}): changing it`,
+    );
+  }
   if (observation.passwordsChanged.accounts) {
     return decision(
       'primary-serving',
@@ -468,10 +481,18 @@ function decideElection(observation: Observation, mysql: MysqlUp, context: Decid
         `not to take it for ${seconds(promise.until - observation.at)} more`,
     );
   }
-  const blockers = observation.peers.filter((peer) => peer.name !== formerHolder && (peer.unreachable !== null || !peer.mysqldUp));
-  if (blockers.length > 0) {
+  // Enough of the replicas must answer that one of them holds every acknowledged write
+  // (agent/loop/quorum.ts): all of them with three pods, any three of four with five.
+  const pods = context.topology.peers.length;
+  const acks = semiSyncAcks(pods, context.lossless, context.maxSemiSyncAcks);
+  const quorum = electionQuorum(pods, acks);
+  const others = observation.peers.filter((peer) => peer.name !== formerHolder);
+  const blockers = others.filter((peer) => peer.unreachable !== null || !peer.mysqldUp);
+  if (others.length - blockers.length + 1 < quorum) {
     const why = blockers.map((peer) => `${peer.name} ${peer.unreachable ?? 'has mysqld down'}`).join('; ');
-    return decision('waiting-for-election', none, `the lease is free but no election without every replica's transactions: ${why}`);
+    const needed =
+      quorum === pods - 1 ? "every replica's transactions" : `the transactions of ${quorum} of the ${pods - 1} replicas (commits wait for ${acks})`;
+    return decision('waiting-for-election', none, `the lease is free but no election without ${needed}: ${why}`);
   }
   // A peer that cannot reach the store cannot take the lease: waiting for it would stall the
   // election (a fenced old primary cut off from the store, often the most advanced). Nor can

@@ -11,8 +11,10 @@ export interface ServerVariables {
   gtidExecuted: string;
   /** GTIDs no longer in its binary logs (MySQL gtid_purged): a replica lacking any cannot catch up from it. '' on MariaDB. */
   gtidPurged: string;
-  /** Semi-synchronous replication enabled as a source (commits wait for a replica's acknowledgement). */
+  /** Semi-synchronous replication enabled as a source (commits wait for replicas' acknowledgements). */
   semiSyncSource: boolean;
+  /** How many acknowledgements a semi-synchronous commit waits for (MySQL rpl_semi_sync_source_wait_for_replica_count; MariaDB 1). */
+  semiSyncAcks: number;
 }
 
 export interface ReplicaStatus {
@@ -258,8 +260,12 @@ export type Action =
   | { kind: 'step-down' }
   | { kind: 'fence' }
   | { kind: 'catch-up' }
-  | { kind: 'promote' }
-  | { kind: 'setup-primary' }
+  /** Reset replication, then set up as the primary (as setup-primary). */
+  | { kind: 'promote'; semiSyncAcks: number }
+  /** Accounts and database, read-only lifted, semi-sync on with commits waiting for `semiSyncAcks` acknowledgements. */
+  | { kind: 'setup-primary'; semiSyncAcks: number }
+  /** The number of pods changed: commits wait for `count` acknowledgements from now on. */
+  | { kind: 'set-semi-sync-acks'; count: number }
   /** Set the Secret's replication and application passwords on their accounts (the primary; binlogged, so replicas get them). */
   | { kind: 'rotate-passwords' }
   | { kind: 'configure-replication'; source: Peer }

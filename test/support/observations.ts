@@ -33,7 +33,16 @@ export const heldBy = (holder: string, self: string): LeaseView => ({ state: 'he
 export const free = (lastHolder: string | null = PRIMARY.name, bootstrapped = true): LeaseView => ({ state: 'free', record: null, lastHolder, bootstrapped });
 
 export function variables(overrides: Partial<ServerVariables> = {}): ServerVariables {
-  return { serverId: 101, serverUuid: UUID1, readOnly: true, gtidExecuted: `${UUID0}:1-10`, gtidPurged: '', semiSyncSource: false, ...overrides };
+  return {
+    serverId: 101,
+    serverUuid: UUID1,
+    readOnly: true,
+    gtidExecuted: `${UUID0}:1-10`,
+    gtidPurged: '',
+    semiSyncSource: false,
+    semiSyncAcks: 1,
+    ...overrides,
+  };
 }
 
 export function streaming(overrides: Partial<ReplicaStatus> = {}): ReplicaStatus {

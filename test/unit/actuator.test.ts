@@ -80,7 +80,18 @@ const dispatch: Array<[Action, RegExp[]]> = [
   [{ kind: 'start-replication' }, [/^local: START REPLICA$/]],
   [{ kind: 'start-io-thread' }, [/^local: START REPLICA IO_THREAD$/]],
   [{ kind: 'fence' }, [/PROCESSLIST/, /super_read_only/i, /PROCESSLIST/, /rpl_semi_sync_source_enabled/i]],
-  [{ kind: 'promote' }, [/^local: STOP REPLICA$/, /^local: RESET REPLICA ALL$/, /read_only/i, /CREATE DATABASE/]],
+  [
+    { kind: 'promote', semiSyncAcks: 2 },
+    [
+      /^local: STOP REPLICA$/,
+      /^local: RESET REPLICA ALL$/,
+      /read_only/i,
+      /CREATE DATABASE/,
+      /wait_for_replica_count = 2$/,
+      /rpl_semi_sync_source_enabled = ON$/,
+    ],
+  ],
+  [{ kind: 'set-semi-sync-acks', count: 2 }, [/^local: SET GLOBAL rpl_semi_sync_source_wait_for_replica_count = 2$/]],
   [{ kind: 'configure-replication', source: PRIMARY }, [/^local: STOP REPLICA$/, /SOURCE_HOST/, /^local: START REPLICA$/]],
   [{ kind: 'rebuild', donor: PRIMARY }, [/^local: STOP REPLICA$/, /clone_valid_donor_list.*127\.0\.10\.1:3306/, /^local: CLONE INSTANCE FROM/]],
 ];
@@ -102,7 +113,7 @@ test("actuator: the accounts' and the replication channel's passwords follow the
   const secret = secretFor();
   const { actuator, journal } = actuatorFor({ secret });
   assert.deepEqual(actuator.passwordsChanged(), { accounts: true, replication: true }, 'nothing set by this agent yet');
-  await actuator.run({ kind: 'setup-primary' });
+  await actuator.run({ kind: 'setup-primary', semiSyncAcks: 1 });
   await actuator.run({ kind: 'configure-replication', source: PRIMARY });
   assert.deepEqual(actuator.passwordsChanged(), { accounts: false, replication: false });
   assert.ok(journal.some((line) => line.includes("ALTER USER 'mysqlha_repl'@'%' IDENTIFIED BY 'repl-secret'")));
@@ -226,7 +237,7 @@ test('actuator: hand-over to a candidate that does not catch up in time gives up
 for (const kind of ['promote', 'setup-primary'] as const) {
   test(`actuator: ${kind} tells every peer to look now once this node is set up as primary (their position polls back off)`, async () => {
     const { actuator, journal } = actuatorFor();
-    await actuator.run({ kind });
+    await actuator.run({ kind, semiSyncAcks: 1 });
     assert.equal(journal.at(-1), 'nudge every peer');
     const writable = journal.findIndex((line) => /^local: SET GLOBAL .*read_only = OFF/i.test(line));
     assert.ok(writable >= 0 && writable < journal.length - 1, `not after writes are on:\n${journal.join('\n')}`);
@@ -235,7 +246,7 @@ for (const kind of ['promote', 'setup-primary'] as const) {
 
 test('actuator: setup-primary with the semi-sync source still on from an earlier term turns it off before any write, and on again after', async () => {
   const { actuator, journal } = actuatorFor();
-  await actuator.run({ kind: 'setup-primary' });
+  await actuator.run({ kind: 'setup-primary', semiSyncAcks: 1 });
   const index = (pattern: RegExp) => journal.findIndex((line) => pattern.test(line));
   const off = index(/^local: SET GLOBAL rpl_semi_sync_source_enabled = OFF$/);
   assert.ok(off >= 0, `the semi-sync source was not turned off:\n${journal.join('\n')}`);
@@ -247,6 +258,6 @@ test('actuator: setup-primary with the semi-sync source off does not touch it be
   const { actuator, journal } = actuatorFor({
     localAnswer: (sql) => (sql === dialect.variablesQuery ? [{ ...variablesRow, semiSyncSource: 0 }] : []),
   });
-  await actuator.run({ kind: 'setup-primary' });
+  await actuator.run({ kind: 'setup-primary', semiSyncAcks: 1 });
   assert.equal(journal.filter((line) => /rpl_semi_sync_source_enabled = OFF/.test(line)).length, 0);
 });

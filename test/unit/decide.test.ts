@@ -35,6 +35,7 @@ const context = (topology: Topology, overrides: Partial<DecideContext> = {}): De
   failoverWindowMs: 60_000,
   lossless: true,
   canClone: true,
+  maxSemiSyncAcks: mysql.maxSemiSyncAcks,
   handOverTimeoutMs: 30_000,
   terminationTimeoutMs: 40_000,
   ...overrides,
@@ -62,6 +63,11 @@ const ahead = peer(OTHER.name, { gtidExecuted: `${UUID0}:1-14`, retrievedGtids: 
 const atTwelve = { gtidExecuted: `${UUID0}:1-12`, retrievedGtids: `${UUID0}:1-12` };
 const nofailover = { ...DEFAULT_TAGS, nofailover: true };
 const asOther: Topology = { ...asReplica, self: OTHER };
+// Five pods: commits wait for two acknowledgements (MySQL), so any three of the four replicas hold every acknowledged write.
+const FOURTH = { name: 'mysql-ha-3', host: '127.0.10.4' };
+const FIFTH = { name: 'mysql-ha-4', host: '127.0.10.5' };
+const fivePods = (topology: Topology): Topology => ({ ...topology, peers: [...topology.peers, FOURTH, FIFTH] });
+const down = (name: string) => peer(name, { unreachable: 'agent unreachable (ECONNREFUSED)', mysqldUp: false });
 const deadPrimary = peer(PRIMARY.name, { unreachable: 'agent unreachable (ECONNREFUSED)', mysqldUp: false });
 const paused = { paused: true, switchover: null, terminatingSince: null, failsafePromise: null };
 const terminating = { paused: false, switchover: null, terminatingSince: NOW - 1000, failsafePromise: null };
@@ -850,6 +856,74 @@ const table: Row[] = [
     state: 'waiting-for-election',
     action: 'none',
     reason: /mysql-ha-2, which has more transactions than any candidate, is terminating: waiting for it/,
+  },
+  // Quorum: an election needs (replicas − acknowledgements + 1) of the replicas, this node included.
+  {
+    name: 'five pods: the primary and one replica lost, three of four replicas answer: an election',
+    topology: fivePods(asReplica),
+    observation: observed(behind, {
+      lease: free(PRIMARY.name),
+      peers: [deadPrimary, peer(OTHER.name, { gtidExecuted: `${UUID0}:1-11`, retrievedGtids: `${UUID0}:1-11` }), peer(FOURTH.name, atTwelve), down(FIFTH.name)],
+    }),
+    state: 'electing',
+    action: 'acquire-lease',
+    reason: /mysql-ha-1 is the most advanced candidate/,
+  },
+  {
+    name: 'five pods: the primary and two replicas lost, two of four answer: no election (a commit waited for two, both may be gone)',
+    topology: fivePods(asReplica),
+    observation: observed(behind, { lease: free(PRIMARY.name), peers: [deadPrimary, peer(OTHER.name, atTwelve), down(FOURTH.name), down(FIFTH.name)] }),
+    state: 'waiting-for-election',
+    action: 'none',
+    reason: /no election without the transactions of 3 of the 4 replicas \(commits wait for 2\): mysql-ha-3 agent unreachable .*; mysql-ha-4 agent unreachable/,
+  },
+  {
+    name: 'five pods on MariaDB (its semi-sync waits for one acknowledgement): every replica must answer',
+    topology: fivePods(asReplica),
+    context: { maxSemiSyncAcks: 1 },
+    observation: observed(behind, {
+      lease: free(PRIMARY.name),
+      peers: [deadPrimary, peer(OTHER.name, atTwelve), peer(FOURTH.name, atTwelve), down(FIFTH.name)],
+    }),
+    state: 'waiting-for-election',
+    action: 'none',
+    reason: /no election without every replica's transactions: mysql-ha-4 agent unreachable/,
+  },
+  {
+    name: 'five pods, asynchronous mode (nothing waits for an acknowledgement): every replica must answer',
+    topology: fivePods(asReplica),
+    context: { lossless: false },
+    observation: observed(behind, {
+      lease: free(PRIMARY.name),
+      peers: [deadPrimary, peer(OTHER.name, atTwelve), peer(FOURTH.name, atTwelve), down(FIFTH.name)],
+    }),
+    state: 'waiting-for-election',
+    action: 'none',
+    reason: /no election without every replica's transactions/,
+  },
+  {
+    name: 'five pods: a primary set up waits for two acknowledgements',
+    topology: fivePods(asPrimary),
+    observation: observedAsPrimary(up({ variables: variables({ serverUuid: UUID0 }) })),
+    state: 'primary-read-only',
+    action: 'setup-primary',
+    reason: /commits wait for 2 of the replicas/,
+  },
+  {
+    name: 'scaled from three pods to five: the serving primary makes commits wait for two acknowledgements',
+    topology: fivePods(asPrimary),
+    observation: observedAsPrimary(servingPrimary),
+    state: 'primary-serving',
+    action: 'set-semi-sync-acks',
+    reason: /with 5 pods a commit must wait for 2 acknowledgements \(now 1\): changing it/,
+  },
+  {
+    name: 'scaled from five pods to three: back to one acknowledgement (two would leave no replica to spare)',
+    topology: asPrimary,
+    observation: observedAsPrimary(writable({ serverUuid: UUID0, gtidExecuted: `${UUID0}:1-10`, semiSyncAcks: 2 })),
+    state: 'primary-serving',
+    action: 'set-semi-sync-acks',
+    reason: /with 3 pods a commit must wait for 1 acknowledgement \(now 2\)/,
   },
   // Tags: nofailover and failover priority 0 never take the lease; priority breaks ties.
   {

@@ -57,6 +57,8 @@ export function mariadbDialect(): Dialect {
       // MariaDB keeps no such set; a replica that needs purged binlogs sees error 1236 instead.
       gtidPurged: '',
       semiSyncSource: asBoolean(row.semiSyncSource),
+      // MariaDB's semi-sync waits for one acknowledgement, however many replicas there are.
+      semiSyncAcks: 1,
     }),
     replicaStatusQuery: 'SHOW REPLICA STATUS',
     parseReplicaStatus: (row) =>
@@ -79,6 +81,8 @@ export function mariadbDialect(): Dialect {
     parseBinlogStatus: (row) => (row === undefined ? null : { file: asString(row.File), position: Number(row.Position) }),
     setReadOnly: (on) => [`SET GLOBAL read_only = ${on ? 'ON' : 'OFF'}`],
     setSemiSyncSource: (on) => `SET GLOBAL rpl_semi_sync_master_enabled = ${on ? 'ON' : 'OFF'}`,
+    maxSemiSyncAcks: 1,
+    setSemiSyncAcks: () => [],
     // MASTER_GTID_WAIT answers 0 when reached, -1 on timeout.
     waitForGtids: (gtids, timeoutSeconds) => ({ sql: 'SELECT MASTER_GTID_WAIT(?, ?) + 1 AS applied', values: [gtids, timeoutSeconds] }),
     countGtids: countMariadbGtids,

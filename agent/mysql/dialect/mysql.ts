@@ -49,7 +49,7 @@ export function mysqlDialect(hasBinaryLogStatus: boolean): Dialect {
     ],
     variablesQuery:
       'SELECT @@server_id AS serverId, @@server_uuid AS serverUuid, @@super_read_only AS readOnly, @@gtid_executed AS gtidExecuted, @@gtid_purged AS gtidPurged, ' +
-      '@@rpl_semi_sync_source_enabled AS semiSyncSource',
+      '@@rpl_semi_sync_source_enabled AS semiSyncSource, @@rpl_semi_sync_source_wait_for_replica_count AS semiSyncAcks',
     parseVariables: (row) => ({
       serverId: Number(row.serverId),
       serverUuid: asString(row.serverUuid),
@@ -57,6 +57,7 @@ export function mysqlDialect(hasBinaryLogStatus: boolean): Dialect {
       gtidExecuted: asString(row.gtidExecuted).replace(/\s+/g, ''),
       gtidPurged: asString(row.gtidPurged).replace(/\s+/g, ''),
       semiSyncSource: asBoolean(row.semiSyncSource),
+      semiSyncAcks: Number(row.semiSyncAcks),
     }),
     replicaStatusQuery: 'SHOW REPLICA STATUS',
     parseReplicaStatus: (row) =>
@@ -83,6 +84,9 @@ export function mysqlDialect(hasBinaryLogStatus: boolean): Dialect {
     // Order matters: super_read_only=OFF leaves read_only ON, so both are lifted; turning it ON implies read_only.
     setReadOnly: (on) => (on ? ['SET GLOBAL super_read_only = ON'] : ['SET GLOBAL super_read_only = OFF', 'SET GLOBAL read_only = OFF']),
     setSemiSyncSource: (on) => `SET GLOBAL rpl_semi_sync_source_enabled = ${on ? 'ON' : 'OFF'}`,
+    // The server's own limit is 65535; no cluster comes near it.
+    maxSemiSyncAcks: 65_535,
+    setSemiSyncAcks: (count) => [`SET GLOBAL rpl_semi_sync_source_wait_for_replica_count = ${Number(count)}`],
     waitForGtids: (gtids, timeoutSeconds) => ({ sql: 'SELECT 1 - WAIT_FOR_EXECUTED_GTID_SET(?, ?) AS applied', values: [gtids, timeoutSeconds] }),
     countGtids: countMysqlGtids,
     changeSource: (source: ReplicationSource) => ({

@@ -45,8 +45,12 @@ export interface Dialect {
   binlogStatusQuery: string;
   parseBinlogStatus(row: Record<string, unknown> | undefined): BinlogPosition | null;
   setReadOnly(on: boolean): string[];
-  /** Lossless mode on the primary: commits wait (without time limit) for one replica's acknowledgement. */
+  /** Lossless mode on the primary: commits wait (without time limit) for replicas' acknowledgements. */
   setSemiSyncSource(on: boolean): string;
+  /** The most acknowledgements a commit can wait for (MariaDB: one). */
+  maxSemiSyncAcks: number;
+  /** Makes commits wait for `count` acknowledgements; nothing where the flavour waits for one only. */
+  setSemiSyncAcks(count: number): string[];
   /** A query answering `{ applied: 1 }` once `gtids` are executed, `{ applied: 0 }` after `timeoutSeconds`. */
   waitForGtids(gtids: string, timeoutSeconds: number): Statement;
   /** How many transactions the sets hold together: ranks failover candidates. */
