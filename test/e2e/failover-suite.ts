@@ -26,6 +26,7 @@ const PREFIX = '127.0.12.';
 const ETCD_PROXY = `${PREFIX}201`;
 // The asynchronous-mode cluster's own addresses (the benchmark uses 127.0.13.).
 const ASYNC_PREFIX = '127.0.14.';
+const FIVE_PODS_PREFIX = '127.0.19.';
 // The agents' defaults (agent/config.ts), set explicitly: the paused test waits past them.
 const LOOP_INTERVAL_MS = 500;
 const MYSQLD_DOWN_GRACE_MS = 1000;
@@ -844,6 +845,37 @@ export function failoverSuite(flavor: Flavor): void {
         await waitFor(`the new primary's row on ${pod.name}`, async () => (await countOn(pod, 'async_failover', [100])) === 1, 30_000);
       }
       assert.deepEqual(await cluster.writable(), [primary.name], 'exactly one writable node once the old primary is back');
+    });
+  });
+
+  describe(`${flavor}: five pods (quorum elections)`, {
+    skip: flavor === 'mariadb' && "MariaDB's semi-sync waits for one acknowledgement: every replica must answer an election (decide.test.ts, quorum.test.ts)",
+  }, () => {
+    let cluster: TestCluster;
+
+    before(async () => {
+      cluster = await TestCluster.start(flavor, { addressPrefix: FIVE_PODS_PREFIX, replicas: 5, haproxy: true, env: { MYSQL_HA_FAILOVER_WINDOW_MS: '0' } });
+      await cluster.waitHealthy();
+    });
+    after(async () => cluster?.destroy());
+
+    test('the primary and a replica lost at once under 4 writers: commits waited for two replicas, three elect a new primary, nothing lost', async () => {
+      await cluster.waitHealthy();
+      const old = await cluster.currentPrimary();
+      const { acks } = await old.adminRow('SELECT @@rpl_semi_sync_source_wait_for_replica_count AS acks');
+      assert.equal(Number(acks), 2, 'with five pods a commit waits for two acknowledgements');
+      const lostReplica = cluster.pods.find((pod) => pod !== old)!;
+      const outcome = await underLoad(cluster, async () => {
+        await Promise.all([cluster.sandbox.crashPod(old), cluster.sandbox.crashPod(lostReplica)]);
+        return waitNewPrimary(cluster, old);
+      });
+      report(flavor, `five pods, ${old.name} and ${lostReplica.name} lost at once (lease TTL ${LEASE_TTL_MS} ms)`, outcome);
+      assert.notEqual(outcome.primary, lostReplica);
+      assert.deepEqual(await ackedMissingOn(outcome.primary, outcome.load.acked), [], 'acknowledged writes missing on the new primary');
+      assert.deepEqual(outcome.sampler.violations, []);
+      for (const pod of [old, lostReplica]) cluster.sandbox.startPod(pod);
+      await cluster.waitHealthy();
+      await assertNoErrantGtids(cluster, outcome.primary);
     });
   });
 }
