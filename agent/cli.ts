@@ -20,6 +20,14 @@ const commands: Record<string, { summary: string; load: () => Promise<{ main(arg
     summary: 'switchover [--to POD] --dir DIR | --agents URL,... [--ca-file CA]  planned switchover (token: MYSQL_HA_SWITCHOVER_TOKEN)',
     load: () => import('./cli/switchover.ts'),
   },
+  pause: {
+    summary: 'pause --dir DIR | --agents URL,... [--ca-file CA]  automatic failover off on every agent (token: MYSQL_HA_SWITCHOVER_TOKEN)',
+    load: () => import('./cli/pause.ts').then(({ setPaused }) => ({ main: (args: string[]) => setPaused(true, args) })),
+  },
+  resume: {
+    summary: 'resume --dir DIR | --agents URL,... [--ca-file CA]  automatic failover on again on every agent',
+    load: () => import('./cli/pause.ts').then(({ setPaused }) => ({ main: (args: string[]) => setPaused(false, args) })),
+  },
   images: { summary: 'images [--flavor mysql|mariadb|all]     build the agent and server images with Docker (--help)', load: () => import('./cli/images.ts') },
   'haproxy-config': {
     summary: 'haproxy-config --statefulset NAME     print haproxy.cfg: writes to the primary, reads spread over pods (--help)',

@@ -25,6 +25,7 @@ const CERTIFICATES = mkdtempSync(join(tmpdir(), 'mysql-ha-cli-tls-'));
 const CA_FILE = join(CERTIFICATES, 'ca', 'ca.crt');
 let port: number;
 const primaryControls = new ControlInbox(false);
+const replicaControls = [new ControlInbox(false), new ControlInbox(false)];
 const apps: Array<ReturnType<typeof buildApp>> = [];
 
 function agentOn(topology: Topology, observation: Observation, controls: ControlInbox) {
@@ -61,8 +62,8 @@ before(async () => {
   const replicaTopology = (index: number, tags = DEFAULT_TAGS) => ({ ...asReplica, self: { name: `mysql-ha-${index}`, host: HOSTS[index]! }, tags });
   apps.push(
     agentOn(asPrimary, primary, primaryControls),
-    agentOn(replicaTopology(1), replica, new ControlInbox(false)),
-    agentOn(replicaTopology(2, { nofailover: true, failoverPriority: 0, noloadbalance: true }), replica, new ControlInbox(false)),
+    agentOn(replicaTopology(1), replica, replicaControls[0]!),
+    agentOn(replicaTopology(2, { nofailover: true, failoverPriority: 0, noloadbalance: true }), replica, replicaControls[1]!),
   );
   await Promise.all(apps.map((app, index) => app.listen({ host: HOSTS[index]!, port })));
 });
@@ -145,4 +146,40 @@ test('status CLI: asks every agent over HTTPS verified with --ca-file; without i
   const plain = await cli(['status', '--agents', agents()], process.env);
   assert.equal(plain.code, 1);
   assert.match(plain.stdout, /UNHEALTHY +- +- +agent unreachable \(other side closed\)/, 'plain HTTP to an agent serving HTTPS');
+});
+
+test('pause and resume CLI: every agent at once, one line each; without the token a usage error', async () => {
+  const env = { ...process.env, MYSQL_HA_SWITCHOVER_TOKEN: TOKEN };
+  const everyAgent = [primaryControls, ...replicaControls];
+  const paused = await cli(['pause', '--agents', agents(), '--ca-file', CA_FILE], env);
+  assert.equal(paused.code, 0, paused.stderr);
+  assert.deepEqual(
+    everyAgent.map((controls) => controls.paused),
+    [true, true, true],
+  );
+  assert.equal(paused.stdout.match(/ paused +automatic failover paused on this agent$/gm)?.length, 3, paused.stdout);
+  const resumed = await cli(['resume', '--agents', agents(), '--ca-file', CA_FILE], env);
+  assert.equal(resumed.code, 0, resumed.stderr);
+  assert.deepEqual(
+    everyAgent.map((controls) => controls.paused),
+    [false, false, false],
+  );
+  const { MYSQL_HA_SWITCHOVER_TOKEN: _inherited, ...withoutToken } = process.env;
+  const refused = await cli(['pause', '--agents', agents(), '--ca-file', CA_FILE], withoutToken);
+  assert.equal(refused.code, 2);
+  assert.match(refused.stderr, /pause needs the agents' token/);
+  assert.deepEqual(
+    everyAgent.map((controls) => controls.paused),
+    [false, false, false],
+  );
+});
+
+test('pause CLI: an agent it cannot reach is a FAILED line and exit 1, the others are paused all the same', async () => {
+  const env = { ...process.env, MYSQL_HA_SWITCHOVER_TOKEN: TOKEN };
+  const unreachable = `127.0.14.19:${port}`;
+  const result = await cli(['pause', '--agents', `${agents()},${unreachable}`, '--ca-file', CA_FILE], env);
+  assert.equal(result.code, 1);
+  assert.match(result.stdout, new RegExp(`^https://${unreachable} +FAILED +agent unreachable`, 'm'));
+  assert.equal(primaryControls.paused, true);
+  await cli(['resume', '--agents', agents(), '--ca-file', CA_FILE], env);
 });
