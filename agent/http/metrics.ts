@@ -20,8 +20,31 @@ export class AgentMetrics {
     registers: [this.registry],
   });
   readonly #actionFailures = new Counter({ name: 'mysql_ha_action_failures_total', help: 'Actions that failed', registers: [this.registry] });
+  readonly #term = new Gauge({
+    name: 'mysql_ha_lease_term',
+    help: "The lease's term (changes of holder) as this node last saw it held",
+    registers: [this.registry],
+  });
+  readonly #failovers = new Counter({
+    name: 'mysql_ha_failovers_total',
+    help: 'Times this node took the lease by an election (the cluster total is the sum over its pods)',
+    registers: [this.registry],
+  });
+  readonly #switchovers = new Counter({
+    name: 'mysql_ha_switchovers_total',
+    help: 'Times this node was handed the lease (planned switchovers and pod deletions; summed over the pods)',
+    registers: [this.registry],
+  });
+  readonly #sinceFailover = new Gauge({
+    name: 'mysql_ha_seconds_since_last_failover',
+    help: 'Seconds since the last failover this agent saw (NaN: none since it started)',
+    registers: [this.registry],
+  });
+  /** The last lease change of this node's own already counted. */
+  #countedAt = Number.NEGATIVE_INFINITY;
 
-  record(observation: Observation, role: Role, health: Check, loopSeconds: number): void {
+  /** Once per tick; `self` is this pod's name (the lease changes it took are counted on it). */
+  record(observation: Observation, role: Role, health: Check, loopSeconds: number, self: string): void {
     for (const name of ROLES) this.#role.set({ role: name }, name === role ? 1 : 0);
     this.#healthy.set(health.ok ? 1 : 0);
     this.#mysqldUp.set(observation.mysql.up ? 1 : 0);
@@ -30,6 +53,13 @@ export class AgentMetrics {
     this.#io.set(replica?.ioRunning ? 1 : 0);
     this.#sql.set(replica?.sqlRunning ? 1 : 0);
     this.#loop.observe(loopSeconds);
+    const { lease, leaseChanges } = observation;
+    if (lease.state === 'held') this.#term.set(lease.record.term);
+    const taken = leaseChanges.filter((change) => change.holder === self && change.how !== 'first-seen' && change.at > this.#countedAt);
+    for (const change of taken) (change.how === 'failover' ? this.#failovers : this.#switchovers).inc();
+    this.#countedAt = Math.max(this.#countedAt, ...taken.map((change) => change.at));
+    const lastFailover = leaseChanges.findLast((change) => change.how === 'failover');
+    this.#sinceFailover.set(lastFailover ? (observation.at - lastFailover.at) / 1000 : Number.NaN);
   }
 
   actionFailed(): void {

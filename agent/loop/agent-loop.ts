@@ -218,6 +218,7 @@ export class AgentLoop {
       role,
       healthCheck(observation, checkContext(board.current, clock.now(), controls.terminating), config.maxLagSeconds),
       (clock.now() - started) / 1000,
+      board.current.topology.self.name,
     );
     return acted;
   }

@@ -262,7 +262,7 @@ test('GET /status without the token (or with a wrong one): the same document, ev
 test('GET /metrics: Prometheus text', async () => {
   const snapshot = lagging;
   const metrics = new AgentMetrics();
-  metrics.record(snapshot.observation!, 'replica', { ok: false, reason: 'lag' }, 0.004);
+  metrics.record(snapshot.observation!, 'replica', { ok: false, reason: 'lag' }, 0.004, REPLICA.name);
   const response = await appFor(snapshot, undefined, metrics).inject({ method: 'GET', url: '/metrics' });
   assert.equal(response.statusCode, 200);
   assert.match(response.headers['content-type'] as string, /text\/plain/);
@@ -270,6 +270,29 @@ test('GET /metrics: Prometheus text', async () => {
   assert.match(response.body, /mysql_ha_replication_lag_seconds 30/);
   assert.match(response.body, /mysql_ha_healthy 0/);
   assert.match(response.body, /mysql_ha_loop_duration_seconds_count 1/);
+  assert.match(response.body, /mysql_ha_failovers_total 0/);
+  assert.match(response.body, /mysql_ha_seconds_since_last_failover nan$/im);
+});
+
+test('GET /metrics: the lease changes this node took are counted once each, by how it got the lease; the term and the time since the last failover', async () => {
+  const metrics = new AgentMetrics();
+  const scrape = async () => (await appFor(lagging, undefined, metrics).inject({ method: 'GET', url: '/metrics' })).body;
+  const took = (how: 'failover' | 'hand-over', at: number) => ({ holder: REPLICA.name, at, how });
+  const changes = [
+    { holder: PRIMARY.name, at: NOW - 60_000, how: 'first-seen' as const },
+    took('failover', NOW - 30_000),
+    { holder: PRIMARY.name, at: NOW - 20_000, how: 'hand-over' as const },
+    took('hand-over', NOW - 10_000),
+  ];
+  const observation = { ...lagging.observation!, leaseChanges: changes };
+  for (let tick = 0; tick < 3; tick++) metrics.record(observation, 'primary', { ok: true, reason: 'writable primary' }, 0.004, REPLICA.name);
+  const body = await scrape();
+  assert.match(body, /mysql_ha_failovers_total 1$/m, 'counted once, not at every tick');
+  assert.match(body, /mysql_ha_switchovers_total 1$/m);
+  assert.match(body, /mysql_ha_seconds_since_last_failover 30$/m);
+  assert.match(body, new RegExp(`mysql_ha_lease_term ${(lagging.observation!.lease as { record: { term: number } }).record.term}$`, 'm'));
+  metrics.record({ ...observation, leaseChanges: [...changes, took('failover', NOW - 1000)] }, 'primary', { ok: true, reason: '' }, 0.004, REPLICA.name);
+  assert.match(await scrape(), /mysql_ha_failovers_total 2$/m);
 });
 
 test('unknown route → 404', async () => {
