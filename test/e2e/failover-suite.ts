@@ -3,9 +3,14 @@
 // healthy cluster, sets up what it needs (a proxy, agent settings) and puts back what it
 // changed, so it can run alone (--test-name-pattern) or in another order (the last one excepted).
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { writeFileSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { createConnection } from 'mysql2/promise';
 import type { AgentStatus } from '../../agent/http/status.ts';
 import type { Flavor } from '../../agent/mysql/dialect/types.ts';
 import { type PodLogMarks, queryRows, type Row, TestCluster, type TestPod, waitFor } from '../support/cluster.ts';
@@ -20,6 +25,7 @@ import {
   waitNewPrimary,
   writeTarget,
 } from '../support/failover-checks.ts';
+import { haproxyBinary } from '../support/tools.ts';
 import { WritableSampler, WriteLoad } from '../support/write-load.ts';
 
 const PREFIX = '127.0.12.';
@@ -392,6 +398,65 @@ export function failoverSuite(flavor: Flavor): void {
       await cluster.waitHealthy();
       assert.equal((await old.status()).replication?.source, primary.name);
       await assertNoErrantGtids(cluster, primary);
+    });
+
+    test('HAProxy configured as for Patroni (option httpchk OPTIONS /primary, /replica) routes writes to the primary and follows a switchover', async () => {
+      await cluster.waitHealthy();
+      const address = `${PREFIX}150`;
+      const server = (pod: TestPod) => `    server ${pod.name} ${pod.spec.address}:3306 maxconn 100 check port 8080`;
+      // Patroni's reference haproxy.cfg, its timings included; check-ssl as for a Patroni REST API with TLS.
+      const config = [
+        'global',
+        '    maxconn 100',
+        'defaults',
+        '    mode tcp',
+        '    retries 2',
+        '    timeout client 30m',
+        '    timeout connect 4s',
+        '    timeout server 30m',
+        '    timeout check 5s',
+        'listen primary',
+        `    bind ${address}:5000`,
+        '    option httpchk OPTIONS /primary',
+        '    http-check expect status 200',
+        `    default-server inter 3s fall 3 rise 2 on-marked-down shutdown-sessions check-ssl verify required ca-file ${cluster.pods[0]!.caFile}`,
+        ...cluster.pods.map(server),
+        'listen replicas',
+        `    bind ${address}:5001`,
+        '    balance roundrobin',
+        '    option httpchk OPTIONS /replica',
+        '    http-check expect status 200',
+        `    default-server inter 3s fall 3 rise 2 on-marked-down shutdown-sessions check-ssl verify required ca-file ${cluster.pods[0]!.caFile}`,
+        ...cluster.pods.map(server),
+        '',
+      ].join('\n');
+      const file = join(cluster.dir, 'haproxy-patroni-style.cfg');
+      writeFileSync(file, config);
+      const haproxy = spawn(haproxyBinary(), ['-db', '-f', file], { stdio: 'ignore' });
+      const serverIdVia = async (port: number) => {
+        const connection = await createConnection({ host: address, port, user: 'app', password: cluster.secrets.app, database: 'app' });
+        try {
+          return Number((await queryRows<{ id: number }>(connection, 'SELECT @@server_id AS id'))[0]?.id);
+        } finally {
+          await connection.end();
+        }
+      };
+      const serverIdOf = async (pod: TestPod) => Number((await pod.adminRow('SELECT @@server_id AS id')).id);
+      try {
+        const old = await cluster.currentPrimary();
+        await waitFor('writes routed to the primary', async () => (await serverIdVia(5000).catch(() => 0)) === (await serverIdOf(old)), 30_000);
+        const replicaIds = await Promise.all(cluster.pods.filter((pod) => pod !== old).map(serverIdOf));
+        await waitFor('reads routed to a replica', async () => replicaIds.includes(await serverIdVia(5001).catch(() => 0)), 30_000);
+        const answer = await old.control('/switchover');
+        assert.equal(answer.status, 200, JSON.stringify(answer.body));
+        const primary = await waitNewPrimary(cluster, old);
+        await waitFor(`writes routed to ${primary.name}`, async () => (await serverIdVia(5000).catch(() => 0)) === (await serverIdOf(primary)), 30_000);
+        assert.notEqual(await serverIdVia(5001), await serverIdOf(primary), 'the replicas port never sends to the primary');
+      } finally {
+        haproxy.kill('SIGTERM');
+        await once(haproxy, 'exit');
+      }
+      await cluster.waitHealthy();
     });
 
     test('a primary cut off from etcd fences itself before its lease expires; never two writable nodes', async () => {
