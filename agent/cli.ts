@@ -8,7 +8,13 @@ import { AgentError, errorDefs, messageOf } from './errors.ts';
 // Exit codes, for every command: 0 done; 1 failed (an error, or for `status` an unhealthy
 // cluster); 2 a mistake in the command line (no or unknown command, or an AgentError USAGE
 // thrown by the command).
-const commands: Record<string, { summary: string; load: () => Promise<{ main(args: string[]): Promise<number> }> }> = {
+/** A command's module: its main, and optionally a longer `--help` than its summary. */
+interface CommandModule {
+  main(args: string[]): Promise<number>;
+  help?: string;
+}
+
+const commands: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {
   stage: { summary: "stage --conf-dir DIR --init-dir DIR   write this pod's .cnf and init SQL (init container)", load: () => import('./cli/stage.ts') },
   run: { summary: 'run                                   the sidecar: configure replication, serve /health and /status', load: () => import('./cli/run.ts') },
   sandbox: { summary: 'sandbox up|status|kill|stop|start|down  a whole cluster on this machine (sandbox --help)', load: () => import('./cli/sandbox.ts') },
@@ -56,7 +62,13 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`mysql-ha-agent: unknown command "${name}"\n${usage()}\n`);
     return 2;
   }
-  return (await command.load()).main(args);
+  const module = await command.load();
+  // --help (or -h) anywhere: every command and subcommand answers it the same way.
+  if (args.includes('--help') || args.includes('-h')) {
+    process.stdout.write(`${module.help ?? `usage: mysql-ha-agent ${command.summary}`}\n`);
+    return 0;
+  }
+  return module.main(args);
 }
 
 main(process.argv.slice(2)).then(

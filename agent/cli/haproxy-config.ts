@@ -4,7 +4,7 @@ import { AgentError, messageOf } from '../errors.ts';
 import { type HaproxyConfigOptions, type HaproxyPod, haproxyDefaults, renderHaproxyConfig, type SrvDiscovery } from '../haproxy/config.ts';
 import { podName } from '../pod/ordinal.ts';
 
-const usage = `usage: mysql-ha-agent haproxy-config (--pods NAME=HOST[,NAME=HOST...] | --statefulset NAME [--service NAME] [--replicas N])
+export const help = `usage: mysql-ha-agent haproxy-config (--pods NAME=HOST[,NAME=HOST...] | --statefulset NAME [--service NAME] [--replicas N])
          [--kubernetes [--namespace NS] [--cluster-domain DOMAIN] [--dns-server IP:PORT] [--srv-slots N]]
          [--write-port N] [--read-port N] [--stats-port N] [--bind ADDR] [--max-lag SECONDS]
          [--mysql-port N] [--agent-port N] [--agent-ca FILE] [--output FILE]
@@ -45,7 +45,6 @@ const optionSpec = {
   'agent-port': { type: 'string' },
   'agent-ca': { type: 'string' },
   output: { type: 'string', short: 'o' },
-  help: { type: 'boolean', short: 'h' },
 } as const;
 
 /** A mistake in the command line: the registry's USAGE error (exit code 2), pointing at this command's --help. */
@@ -157,10 +156,6 @@ export async function main(args: string[]): Promise<number> {
   let output: string | undefined;
   try {
     const { values } = parseArgs({ args, options: optionSpec, strict: true, allowPositionals: false });
-    if (values.help) {
-      process.stdout.write(`${usage}\n`);
-      return 0;
-    }
     output = values.output;
     config = renderHaproxyConfig(toOptions(values, commandLine(args)));
   } catch (error) {

@@ -3,7 +3,7 @@ import { buildImages, serverVariant } from '../containers/images.ts';
 import { ensurePrerequisites } from '../sandbox/install.ts';
 import { parseCommandLine } from './args.ts';
 
-const USAGE = `usage: mysql-ha-agent images [--flavor mysql|mariadb|all] [--version V]
+export const help = `usage: mysql-ha-agent images [--flavor mysql|mariadb|all] [--version V]
 Builds the agent image and the server images with Docker Engine (installing Debian's docker.io
 and starting dockerd when there is none), on local base images made from Debian packages.
 Servers: ${SERVER_VARIANTS.map((variant) => `${variant.flavor} ${variant.version} (Debian ${variant.suite})`).join(', ')}. Default: all.`;
@@ -14,12 +14,8 @@ const megabytes = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
 export async function main(args: string[]): Promise<number> {
   const { values } = parseCommandLine('images', {
     args,
-    options: { flavor: { type: 'string', default: 'all' }, version: { type: 'string' }, help: { type: 'boolean', default: false } },
+    options: { flavor: { type: 'string', default: 'all' }, version: { type: 'string' } },
   });
-  if (values.help) {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
   const variants = values.flavor === 'all' && values.version === undefined ? SERVER_VARIANTS : [serverVariant(values.flavor!, values.version)];
   // debootstrap, and the MySQL chroot the MySQL base image is made from.
   await ensurePrerequisites({ flavors: variants.some((variant) => variant.flavor === 'mysql') ? ['mysql'] : [], debootstrap: true }, progress);

@@ -10,7 +10,8 @@ import { ensurePrerequisites } from '../sandbox/install.ts';
 import { isRunning } from '../sandbox/pod.ts';
 import { mysqlRuntime, runtimeFor } from '../sandbox/runtime.ts';
 
-const USAGE = `usage:
+/** `sandbox --help`, and shown with a mistake in the command line. */
+export const help = `usage:
   mysql-ha-agent sandbox up [--flavor mysql|mariadb] [--replicas N] [--dir DIR] [--mysqld PATH]
   mysql-ha-agent sandbox up --runtime docker [--flavor mysql|mariadb] [--version V] [--replicas N] [--dir DIR]
   mysql-ha-agent sandbox status [--dir DIR]
@@ -27,7 +28,7 @@ Defaults: --runtime processes, --flavor mysql, --replicas 3, --dir .sandbox; in 
 server is the flavour's image from npm run images (MySQL 9.7, MariaDB 11.8; --version 10.11).`;
 
 const progress = (line: string) => process.stderr.write(`mysql-ha-agent: ${line}\n`);
-const usageError = (message: string) => new AgentError('USAGE', `sandbox: ${message}\n${USAGE}`);
+const usageError = (message: string) => new AgentError('USAGE', `sandbox: ${message}\n${help}`);
 
 function parse(args: string[]) {
   try {
