@@ -19,6 +19,10 @@ export const errorDefs = {
     code: 'MHA_SWITCHOVER_REFUSED',
     hint: 'fix what the reason names (or pick another candidate), then ask again; the primary kept serving',
   },
+  REINIT_REFUSED: {
+    code: 'MHA_REINIT_REFUSED',
+    hint: 'fix what the reason names (a primary switches over first; another donor with --from), then ask again; the pod kept its data',
+  },
   CANNOT_CLONE: { code: 'MHA_CANNOT_CLONE', hint: 'rebuild this replica by hand: stop its pod, empty its data volume and start it again' },
   LEASE_CHANGED: { code: 'MHA_LEASE_CHANGED', hint: 'nothing to do: another node changed the lease first; this agent decides again on its next tick' },
   // Calls to the Kubernetes API (pod label, Events, the leader Lease), by the answer's status.

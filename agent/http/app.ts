@@ -54,10 +54,13 @@ function lagSeconds(text: string): number {
  */
 const CHECK_METHODS = ['GET', 'OPTIONS'];
 
+/** A pod name as the API takes it (a DNS label). */
+const POD_NAME = '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$';
+
 const failsafeBody = {
   body: {
     type: 'object',
-    properties: { primary: { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' } },
+    properties: { primary: { type: 'string', pattern: POD_NAME } },
     required: ['primary'],
     additionalProperties: false,
   },
@@ -66,7 +69,15 @@ const failsafeBody = {
 const switchoverBody = {
   body: {
     type: 'object',
-    properties: { candidate: { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' } },
+    properties: { candidate: { type: 'string', pattern: POD_NAME } },
+    additionalProperties: false,
+  },
+} as const;
+
+const reinitBody = {
+  body: {
+    type: 'object',
+    properties: { donor: { type: 'string', pattern: POD_NAME } },
     additionalProperties: false,
   },
 } as const;
@@ -143,6 +154,12 @@ export function buildApp({ board, controls, metrics, now, failsafePromiseMs, tls
     if (board.current.decision === null) return reply.code(409).send({ ok: false, reason: 'this agent is still waiting for its mysqld' });
     // The loop decides on the request (hand-over or refusal) and answers once it is carried out.
     const outcome = await controls.requestSwitchover(request.body?.candidate ?? null);
+    return reply.code(outcome.ok ? 200 : 409).send(outcome);
+  });
+  // Replace this replica's data with a copy of a donor's: answered once the loop decided (the copy runs on).
+  app.post<{ Body: { donor?: string } | undefined }>('/reinit', { schema: reinitBody, onRequest: requireToken }, async (request, reply) => {
+    if (board.current.decision === null) return reply.code(409).send({ ok: false, reason: 'this agent is still waiting for its mysqld' });
+    const outcome = await controls.requestReinit(request.body?.donor ?? null);
     return reply.code(outcome.ok ? 200 : 409).send(outcome);
   });
   // A peer that just handed this node the lease: look now rather than on the next tick.

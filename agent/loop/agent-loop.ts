@@ -48,8 +48,8 @@ const ELECTION_PEER_TIMEOUT_MS = 500;
 const HAND_OVER_TIMEOUT_MS = 30_000;
 /** A failsafe round must end well within the fencing margin. */
 const FAILSAFE_PEER_TIMEOUT_MS = 500;
-/** A switchover is asked for by a human, who can wait a little longer for a busy peer. */
-const SWITCHOVER_PEER_TIMEOUT_MS = 1000;
+/** A switchover or a reinit is asked for by a human, who can wait a little longer for a busy peer. */
+const REQUEST_PEER_TIMEOUT_MS = 1000;
 
 /**
  * The one-way loop: observe (requests included) → decide → act → publish, once per interval,
@@ -118,10 +118,11 @@ export class AgentLoop {
     if (!primary) watcher.reset();
     // After this node's own GTIDs were read: everything it got from the primary is in the primary's.
     const followed = followedPrimary({ mysql, lease: leaseObservation.lease }, topology);
-    // Peers are asked only when a decision needs them: an election, or a hand-over's candidate.
+    // Peers are asked only when a decision needs them: an election, a hand-over's candidate, a reinit's donor.
     const handingOver =
       requests.switchover !== null || (requests.terminatingSince !== null && leaseObservation.lease.state === 'held' && leaseObservation.lease.mine);
-    const peerTimeoutMs = leaseObservation.lease.state === 'free' ? ELECTION_PEER_TIMEOUT_MS : handingOver ? SWITCHOVER_PEER_TIMEOUT_MS : null;
+    const peerTimeoutMs =
+      leaseObservation.lease.state === 'free' ? ELECTION_PEER_TIMEOUT_MS : handingOver || requests.reinit !== null ? REQUEST_PEER_TIMEOUT_MS : null;
     return {
       at: now,
       mysql,
@@ -164,6 +165,7 @@ export class AgentLoop {
       lossless: config.lossless,
       canClone: config.autoRebuild && dialect.cloneFrom !== null,
       maxSemiSyncAcks: dialect.maxSemiSyncAcks,
+      canReinit: dialect.cloneFrom !== null,
     });
   }
 
@@ -183,6 +185,16 @@ export class AgentLoop {
     if (request !== null && decision.switchoverRefused !== undefined) {
       log.warn({ candidate: request.candidate }, `switchover refused: ${decision.switchoverRefused}`);
       this.#answerSwitchover(request, { ok: false, reason: decision.switchoverRefused });
+    }
+    // A reinit is answered once decided: the copy may run for hours, and /status shows it meanwhile.
+    const reinit = observation.controls.reinit;
+    if (reinit !== null) {
+      const outcome =
+        decision.reinitRefused !== undefined || decision.action.kind !== 'rebuild'
+          ? { ok: false as const, reason: decision.reinitRefused ?? decision.reason }
+          : { ok: true as const, donor: decision.action.donor.name, reason: decision.reason };
+      if (!outcome.ok) log.warn({ donor: reinit.donor }, `reinit refused: ${outcome.reason}`);
+      controls.answerReinit(reinit, outcome);
     }
     let actionError = previous.actionError;
     let acted = false;

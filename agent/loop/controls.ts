@@ -1,7 +1,10 @@
-import type { Controls, SwitchoverRequest } from './state.ts';
+import type { Controls, ReinitRequest, SwitchoverRequest } from './state.ts';
 
 /** What the caller of POST /switchover gets: the hand-over done, or why not. */
 export type SwitchoverOutcome = { ok: true; from: string; to: string; handoverMs: number } | { ok: false; reason: string };
+
+/** What the caller of POST /reinit gets: the copy started (it runs on; /status shows it), or why not. */
+export type ReinitOutcome = { ok: true; donor: string; reason: string } | { ok: false; reason: string };
 
 /**
  * Requests into the loop: HTTP writes them here, each tick reads them as plain data
@@ -14,6 +17,7 @@ export class ControlInbox {
   #listener: () => void = () => undefined;
   #termination: { since: number; done: Promise<void>; resolve: () => void } | null = null;
   #failsafePromise: { primary: string; until: number } | null = null;
+  #reinit: { request: ReinitRequest; answer: (outcome: ReinitOutcome) => void } | null = null;
 
   constructor(paused: boolean) {
     this.#paused = paused;
@@ -43,6 +47,22 @@ export class ControlInbox {
       this.#switchover = { request: { candidate }, answer: resolve };
       this.#listener();
     });
+  }
+
+  /** Resolves once a tick has decided on the request: the copy started, or refused. One at a time. */
+  requestReinit(donor: string | null): Promise<ReinitOutcome> {
+    if (this.#reinit !== null) return Promise.resolve({ ok: false, reason: 'a reinit request is already waiting for the loop' });
+    return new Promise((resolve) => {
+      this.#reinit = { request: { donor }, answer: resolve };
+      this.#listener();
+    });
+  }
+
+  /** Answers the reinit request a tick read, unless it was already answered. */
+  answerReinit(request: ReinitRequest, outcome: ReinitOutcome): void {
+    if (this.#reinit?.request !== request) return;
+    this.#reinit.answer(outcome);
+    this.#reinit = null;
   }
 
   get terminating(): boolean {
@@ -86,6 +106,7 @@ export class ControlInbox {
     return {
       paused: this.#paused,
       switchover: this.#switchover?.request ?? null,
+      reinit: this.#reinit?.request ?? null,
       terminatingSince: this.#termination?.since ?? null,
       failsafePromise: this.#failsafePromise,
     };
@@ -101,5 +122,6 @@ export class ControlInbox {
   /** The agent is stopping: nobody will decide on a pending request. */
   close(): void {
     if (this.#switchover) this.answer(this.#switchover.request, { ok: false, reason: 'the agent is stopping' });
+    if (this.#reinit) this.answerReinit(this.#reinit.request, { ok: false, reason: 'the agent is stopping' });
   }
 }

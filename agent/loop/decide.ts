@@ -9,6 +9,7 @@ import {
   neverPromotedBecause,
   type Observation,
   type PeerStatus,
+  type ReinitRequest,
   type SwitchoverRequest,
   type Topology,
 } from './state.ts';
@@ -39,6 +40,8 @@ export interface DecideContext {
   canClone: boolean;
   /** The most acknowledgements the flavour's semi-sync can wait for (agent/loop/quorum.ts). */
   maxSemiSyncAcks: number;
+  /** This server can replace its data with a copy of another's when asked (MySQL's clone plugin), automatic rebuilds on or off. */
+  canReinit: boolean;
 }
 
 /** States in which a node's GTIDs are not data to elect on: it holds transactions the cluster must not get. */
@@ -73,12 +76,62 @@ export function holdsLeaseNow(observation: Observation): boolean {
  */
 export function decide(observation: Observation, context: DecideContext): Decision {
   const node = decideNode(observation, context);
-  const request = observation.controls.switchover;
+  const { switchover, reinit } = observation.controls;
   if (observation.controls.terminatingSince !== null) {
     const leaving = decideTermination(observation, node, context);
-    return request === null ? leaving : { ...leaving, switchoverRefused: `${context.topology.self.name} is terminating (its pod is being deleted)` };
+    const why = `${context.topology.self.name} is terminating (its pod is being deleted)`;
+    return { ...leaving, ...(switchover && { switchoverRefused: why }), ...(reinit && { reinitRefused: why }) };
   }
-  return request === null ? node : decideSwitchover(observation, node, request, context);
+  const decided = switchover === null ? node : decideSwitchover(observation, node, switchover, context);
+  return reinit === null ? decided : decideReinit(observation, decided, reinit, context);
+}
+
+/**
+ * A reinit is one more decision of a replica: replace its data with a copy of a donor's, a
+ * replica by default so the primary is not loaded (the primary when no replica can give it), then
+ * follow the primary. Refused, with the reason, on the primary and wherever no copy can be made.
+ */
+function decideReinit(observation: Observation, node: Decision, request: ReinitRequest, context: DecideContext): Decision {
+  const refuse = (why: string): Decision => ({ ...node, reinitRefused: why });
+  const { self, peers } = context.topology;
+  const { lease, mysql } = observation;
+  if (lease.state === 'held' && lease.mine) {
+    return refuse(`${self.name} is the primary: switch over first (mysql-ha-agent switchover), then reinit it as a replica`);
+  }
+  if (lease.state !== 'held') return refuse(`there is no serving primary to rejoin (${node.reason}): ask again once there is`);
+  if (!context.canReinit) {
+    return refuse(
+      'this server cannot copy another (MariaDB has no clone plugin, and a copy streamed with mariadb-backup is not built yet): ' +
+        'rebuild it by hand (stop the pod, empty its data volume, start it)',
+    );
+  }
+  if (!mysql.up) return refuse(`${self.name}'s mysqld is down, and a clone needs it running: start it, then ask again`);
+  const usable = (peer: PeerStatus) => peer.unreachable === null && peer.mysqldUp && !peer.errant && !peer.terminating;
+  const primary = lease.record.holder;
+  let donor: PeerStatus | undefined;
+  if (request.donor !== null) {
+    donor = observation.peers.find((peer) => peer.name === request.donor);
+    if (!donor || !usable(donor)) {
+      const why = donor
+        ? (donor.unreachable ?? (donor.terminating ? 'it is terminating' : 'its mysqld is down or it holds errant transactions'))
+        : 'it is no other pod of this cluster';
+      return refuse(`${request.donor} cannot be the donor: ${why}`);
+    }
+  } else {
+    // The replica with the most transactions; the primary only when no replica can give a copy.
+    const candidates = observation.peers
+      .filter(usable)
+      .sort((a, b) => Number(a.name === primary) - Number(b.name === primary) || transactionsOf(b, context) - transactionsOf(a, context));
+    donor = candidates[0];
+    if (!donor) return refuse('no donor: every other pod is unreachable, down, errant or terminating');
+  }
+  const source = peers.find((peer) => peer.name === donor.name) ?? { name: donor.name, host: donor.name };
+  const which = donor.name === primary ? 'the primary' : 'a replica, so the primary is not loaded';
+  return decision(
+    'replica-rebuilding',
+    { kind: 'rebuild', donor: source },
+    `reinit requested: replacing this node's data with a copy of ${donor.name} (${which}), then following ${primary}`,
+  );
 }
 
 const transactionsOf = (peer: PeerStatus, context: DecideContext) => context.countGtids(peer.gtidExecuted, peer.retrievedGtids);

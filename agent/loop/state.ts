@@ -182,11 +182,17 @@ export interface SwitchoverRequest {
   candidate: string | null;
 }
 
+/** Replace this node's data with a copy of a donor's (null: the agent picks one, a replica if it can). */
+export interface ReinitRequest {
+  donor: string | null;
+}
+
 /** Requests from operators, read by the loop once per tick. */
 export interface Controls {
   /** Maintenance: no automatic failover. */
   paused: boolean;
   switchover: SwitchoverRequest | null;
+  reinit: ReinitRequest | null;
   /** Since when the pod is being deleted (SIGTERM; epoch ms on the agent's clock): hand the lease over if this node holds it, then stop. */
   terminatingSince: number | null;
   /** This node promised `primary` (failsafe) not to take the lease before `until` (epoch ms). */
@@ -282,4 +288,6 @@ export interface Decision {
   reason: string;
   /** A switchover request this tick refused, and why (the request is answered with it). */
   switchoverRefused?: string;
+  /** A reinit request this tick refused, and why. */
+  reinitRefused?: string;
 }

@@ -13,6 +13,7 @@ const commandLines = [
   ['sandbox', 'stop', 'mysql-ha-0'],
   ['status'],
   ['switchover'],
+  ['reinit'],
   ['pause'],
   ['resume'],
   ['images'],

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { type DecideContext, decide, needsPrimaryPosition } from '../../agent/loop/decide.ts';
-import { DEFAULT_TAGS, type Decision, type Observation, type Topology } from '../../agent/loop/state.ts';
+import { DEFAULT_TAGS, type Decision, type Observation, type PeerStatus, type Topology } from '../../agent/loop/state.ts';
 import { dialectForFlavor } from '../../agent/mysql/dialect/index.ts';
 import {
   asPrimary,
@@ -36,6 +36,7 @@ const context = (topology: Topology, overrides: Partial<DecideContext> = {}): De
   lossless: true,
   canClone: true,
   maxSemiSyncAcks: mysql.maxSemiSyncAcks,
+  canReinit: true,
   handOverTimeoutMs: 30_000,
   terminationTimeoutMs: 40_000,
   ...overrides,
@@ -51,6 +52,8 @@ interface Row {
   context?: Partial<DecideContext>;
   /** A switchover request in the observation is refused, for this reason. */
   refused?: RegExp;
+  /** A reinit request in the observation is refused, for this reason. */
+  reinitRefused?: RegExp;
 }
 
 const writable = (overrides = {}) => up({ variables: variables({ readOnly: false, semiSyncSource: true, ...overrides }) });
@@ -69,15 +72,17 @@ const FIFTH = { name: 'mysql-ha-4', host: '127.0.10.5' };
 const fivePods = (topology: Topology): Topology => ({ ...topology, peers: [...topology.peers, FOURTH, FIFTH] });
 const down = (name: string) => peer(name, { unreachable: 'agent unreachable (ECONNREFUSED)', mysqldUp: false });
 const deadPrimary = peer(PRIMARY.name, { unreachable: 'agent unreachable (ECONNREFUSED)', mysqldUp: false });
-const paused = { paused: true, switchover: null, terminatingSince: null, failsafePromise: null };
-const terminating = { paused: false, switchover: null, terminatingSince: NOW - 1000, failsafePromise: null };
-const notPaused = { paused: false, switchover: null, terminatingSince: null, failsafePromise: null };
+const paused = { paused: true, switchover: null, reinit: null, terminatingSince: null, failsafePromise: null };
+const terminating = { paused: false, switchover: null, reinit: null, terminatingSince: NOW - 1000, failsafePromise: null };
+const notPaused = { paused: false, switchover: null, reinit: null, terminatingSince: null, failsafePromise: null };
 /** `holder` first seen holding the lease `ago` ms before NOW, after a failover or not. */
 const change = (holder: string, ago: number, failover: boolean) => ({ holder, at: NOW - ago, how: failover ? ('failover' as const) : ('hand-over' as const) });
-const switchoverTo = (candidate: string | null) => ({ paused: false, switchover: { candidate }, terminatingSince: null, failsafePromise: null });
+const switchoverTo = (candidate: string | null) => ({ paused: false, switchover: { candidate }, reinit: null, terminatingSince: null, failsafePromise: null });
 // The serving primary asked for a switchover; mysql-ha-2 has one transaction more than mysql-ha-1.
 const servingPrimary = writable({ serverUuid: UUID0, gtidExecuted: `${UUID0}:1-10` });
 const replicasOfPrimary = [peer(REPLICA.name, { gtidExecuted: `${UUID0}:1-9`, retrievedGtids: `${UUID0}:1-9` }), peer(OTHER.name)];
+const reinitAsked = (donor: string | null, peers: PeerStatus[], own = variables()) =>
+  observed(up({ replica: streaming(), variables: own }), { peers, controls: { ...notPaused, reinit: { donor } } });
 const askedToSwitchOver = (candidate: string | null, peers = replicasOfPrimary) =>
   observedAsPrimary(servingPrimary, { peers, controls: switchoverTo(candidate) });
 
@@ -925,6 +930,68 @@ const table: Row[] = [
     action: 'set-semi-sync-acks',
     reason: /with 3 pods a commit must wait for 1 acknowledgement \(now 2\)/,
   },
+  // Reinit: a replica replaces its data with a donor's copy, a replica's by default.
+  {
+    name: 'reinit of an errant replica: from the other replica, so the primary is not loaded',
+    topology: asReplica,
+    observation: reinitAsked(null, [peer(PRIMARY.name), peer(OTHER.name, atTwelve)], variables({ gtidExecuted: `${UUID0}:1-10,${FOREIGN}:1` })),
+    state: 'replica-rebuilding',
+    action: 'rebuild',
+    reason: /reinit requested: replacing this node's data with a copy of mysql-ha-2 \(a replica, so the primary is not loaded\), then following mysql-ha-0/,
+  },
+  {
+    name: 'reinit with no replica to give a copy: from the primary',
+    topology: asReplica,
+    observation: reinitAsked(null, [peer(PRIMARY.name), down(OTHER.name)]),
+    state: 'replica-rebuilding',
+    action: 'rebuild',
+    reason: /a copy of mysql-ha-0 \(the primary\)/,
+  },
+  {
+    name: 'reinit from the donor asked for',
+    topology: asReplica,
+    observation: reinitAsked(PRIMARY.name, [peer(PRIMARY.name), peer(OTHER.name)]),
+    state: 'replica-rebuilding',
+    action: 'rebuild',
+    reason: /a copy of mysql-ha-0 \(the primary\)/,
+  },
+  {
+    name: 'reinit refused: the donor asked for is down',
+    topology: asReplica,
+    observation: reinitAsked(OTHER.name, [peer(PRIMARY.name), down(OTHER.name)]),
+    state: 'replica-streaming',
+    action: 'none',
+    reason: /following mysql-ha-0/,
+    reinitRefused: /mysql-ha-2 cannot be the donor: agent unreachable/,
+  },
+  {
+    name: 'reinit refused on the primary: switch over first',
+    topology: asPrimary,
+    observation: observedAsPrimary(servingPrimary, { peers: replicasOfPrimary, controls: { ...notPaused, reinit: { donor: null } } }),
+    state: 'primary-serving',
+    action: 'none',
+    reason: /is the primary and writable/,
+    reinitRefused: /mysql-ha-0 is the primary: switch over first/,
+  },
+  {
+    name: 'reinit refused where the server cannot copy another (MariaDB): it says how to rebuild by hand',
+    topology: asReplica,
+    context: { canReinit: false },
+    observation: reinitAsked(null, [peer(PRIMARY.name), peer(OTHER.name)]),
+    state: 'replica-streaming',
+    action: 'none',
+    reason: /following mysql-ha-0/,
+    reinitRefused: /cannot copy another \(MariaDB has no clone plugin.*rebuild it by hand/,
+  },
+  {
+    name: 'reinit refused while the pod is terminating',
+    topology: asReplica,
+    observation: observed(up({ replica: streaming() }), { peers: [peer(PRIMARY.name)], controls: { ...terminating, reinit: { donor: null } } }),
+    state: 'stopping',
+    action: 'none',
+    reason: /.*/,
+    reinitRefused: /mysql-ha-1 is terminating/,
+  },
   // Tags: nofailover and failover priority 0 never take the lease; priority breaks ties.
   {
     name: 'election: a peer tagged nofailover is no candidate, though as advanced and first by ordinal',
@@ -1141,6 +1208,8 @@ for (const row of table) {
     assert.match(decision.reason, row.reason);
     if (row.refused) assert.match(decision.switchoverRefused ?? 'not refused', row.refused);
     else assert.equal(decision.switchoverRefused, undefined);
+    if (row.reinitRefused) assert.match(decision.reinitRefused ?? 'not refused', row.reinitRefused);
+    else assert.equal(decision.reinitRefused, undefined);
   });
 }
 

@@ -482,3 +482,27 @@ test('over HTTPS: a client with the CA reads the agent; another CA, another name
   verified.reloadCa();
   assert.match(String(await health(verified)), /self-signed certificate in certificate chain|unable to verify/);
 });
+
+test("POST /reinit: needs the token; answers the loop's decision (the copy started, or why not); bad donor names are 400", async () => {
+  const controls = new ControlInbox(false);
+  assert.equal((await post(lagging, '/reinit', { controls })).status, 401);
+  assert.equal((await post(lagging, '/reinit', { token: TOKEN, body: { donor: 'Not A Pod' }, controls })).status, 400);
+  const loop = setInterval(() => {
+    const request = controls.read().reinit;
+    if (request === null) return;
+    controls.answerReinit(
+      request,
+      request.donor === 'mysql-ha-0'
+        ? { ok: false, reason: 'mysql-ha-0 cannot be the donor: agent unreachable' }
+        : { ok: true, donor: 'mysql-ha-2', reason: 'reinit requested' },
+    );
+  }, 5);
+  try {
+    const started = await post(lagging, '/reinit', { token: TOKEN, controls });
+    assert.deepEqual(started, { status: 200, body: { ok: true, donor: 'mysql-ha-2', reason: 'reinit requested' } });
+    const refused = await post(lagging, '/reinit', { token: TOKEN, body: { donor: 'mysql-ha-0' }, controls });
+    assert.deepEqual(refused, { status: 409, body: { ok: false, reason: 'mysql-ha-0 cannot be the donor: agent unreachable' } });
+  } finally {
+    clearInterval(loop);
+  }
+});

@@ -11,9 +11,9 @@ import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import { buildApp } from '../../agent/http/app.ts';
 import { AgentMetrics } from '../../agent/http/metrics.ts';
-import { ControlInbox, type SwitchoverOutcome } from '../../agent/loop/controls.ts';
+import { ControlInbox, type ReinitOutcome, type SwitchoverOutcome } from '../../agent/loop/controls.ts';
 import { SnapshotBoard } from '../../agent/loop/snapshot.ts';
-import { DEFAULT_TAGS, type Observation, type SwitchoverRequest, type Topology } from '../../agent/loop/state.ts';
+import { DEFAULT_TAGS, type Observation, type ReinitRequest, type SwitchoverRequest, type Topology } from '../../agent/loop/state.ts';
 import { issueCertificate } from '../../agent/sandbox/certificates.ts';
 import { freePort } from '../support/free-port.ts';
 import { asPrimary, asReplica, NOW, OTHER, observed, observedAsPrimary, streaming, UUID0, up, variables } from '../support/observations.ts';
@@ -182,4 +182,39 @@ test('pause CLI: an agent it cannot reach is a FAILED line and exit 1, the other
   assert.match(result.stdout, new RegExp(`^https://${unreachable} +FAILED +agent unreachable`, 'm'));
   assert.equal(primaryControls.paused, true);
   await cli(['resume', '--agents', agents(), '--ca-file', CA_FILE], env);
+});
+
+/** Runs `reinit` while mysql-ha-1's loop answers the request it reads with `answer`. */
+async function reinit(args: string[], answer: (request: ReinitRequest) => ReinitOutcome) {
+  const read: ReinitRequest[] = [];
+  const loop = setInterval(() => {
+    const request = replicaControls[0]!.read().reinit;
+    if (request === null) return;
+    read.push(request);
+    replicaControls[0]!.answerReinit(request, answer(request));
+  }, 5);
+  try {
+    return { ...(await cli(['reinit', ...args, '--agents', agents(), '--ca-file', CA_FILE], { ...process.env, MYSQL_HA_SWITCHOVER_TOKEN: TOKEN })), read };
+  } finally {
+    clearInterval(loop);
+  }
+}
+
+test("reinit CLI: finds the pod's agent by name and asks it, with the donor given", async () => {
+  const result = await reinit(['mysql-ha-1', '--from', 'mysql-ha-2'], (request) => ({ ok: true, donor: request.donor ?? '?', reason: 'reinit requested' }));
+  assert.equal(result.code, 0, result.stderr);
+  assert.deepEqual(result.read, [{ donor: 'mysql-ha-2' }]);
+  assert.match(result.stdout, /^reinit: mysql-ha-1 copies mysql-ha-2 now/);
+});
+
+test('reinit CLI: a refusal exits 1 with the reason and its code; an unknown pod is a usage error', async () => {
+  const refused = await reinit(['mysql-ha-1'], () => ({ ok: false, reason: 'mysql-ha-1 is the primary: switch over first' }));
+  assert.equal(refused.code, 1);
+  assert.deepEqual(refused.read, [{ donor: null }], 'without --from the agent picks the donor');
+  assert.match(refused.stderr, /reinit refused by mysql-ha-1 \(HTTP 409\): mysql-ha-1 is the primary: switch over first/);
+  assert.match(refused.stderr, /MHA_REINIT_REFUSED/);
+  const unknown = await reinit(['mysql-ha-7'], () => ({ ok: true, donor: '?', reason: '' }));
+  assert.equal(unknown.code, 2);
+  assert.match(unknown.stderr, /no agent answers for mysql-ha-7 \(pods that answered: mysql-ha-0, mysql-ha-1, mysql-ha-2\)/);
+  assert.deepEqual(unknown.read, []);
 });
