@@ -274,7 +274,7 @@ test('GET /metrics: Prometheus text', async () => {
   assert.match(response.body, /mysql_ha_seconds_since_last_failover nan$/im);
 });
 
-test('GET /metrics: the lease changes this node took are counted once each, by how it got the lease; the term and the time since the last failover', async () => {
+test('GET /metrics: the lease changes this node took, counted once each by how it got the lease; the term; the time since the last failover', async () => {
   const metrics = new AgentMetrics();
   const scrape = async () => (await appFor(lagging, undefined, metrics).inject({ method: 'GET', url: '/metrics' })).body;
   const took = (how: 'failover' | 'hand-over', at: number) => ({ holder: REPLICA.name, at, how });
@@ -498,7 +498,7 @@ test("POST /reinit: needs the token; answers the loop's decision (the copy start
     );
   }, 5);
   try {
-    const started = await post(lagging, '/reinit', { token: TOKEN, controls });
+    const started = await post(lagging, '/reinit', { token: TOKEN, body: {}, controls });
     assert.deepEqual(started, { status: 200, body: { ok: true, donor: 'mysql-ha-2', reason: 'reinit requested' } });
     const refused = await post(lagging, '/reinit', { token: TOKEN, body: { donor: 'mysql-ha-0' }, controls });
     assert.deepEqual(refused, { status: 409, body: { ok: false, reason: 'mysql-ha-0 cannot be the donor: agent unreachable' } });

@@ -5,7 +5,10 @@ import { test } from 'node:test';
 import { electionQuorum, semiSyncAcks } from '../../agent/loop/quorum.ts';
 import { dialectForFlavor } from '../../agent/mysql/dialect/index.ts';
 
-/** pods → [acknowledgements, replicas an election needs, replicas that may be down while writes go on, replicas lost with the primary that still allow a failover]. */
+/**
+ * pods → [acknowledgements, replicas an election needs, replicas that may be down while writes go
+ * on, replicas lost with the primary that still allow a failover].
+ */
 const mysqlTable: Array<[number, [number, number, number, number]]> = [
   [3, [1, 2, 1, 0]],
   [4, [2, 2, 1, 1]],
@@ -22,7 +25,9 @@ function survives(pods: number, maxAcks: number): [number, number, number, numbe
 }
 
 for (const [pods, expected] of mysqlTable) {
-  test(`quorum, MySQL, ${pods} pods: ${expected[0]} acknowledgement(s), elections with ${expected[1]} replicas; writes survive ${expected[2]} replica(s) down, failover the primary and ${expected[3]} more`, () => {
+  const [acks, quorum, writesSurvive, failoverSurvives] = expected;
+  const survival = `writes survive ${writesSurvive} down, failover the primary and ${failoverSurvives} more`;
+  test(`quorum, MySQL, ${pods} pods: ${acks} acknowledgement(s), elections with ${quorum} replicas; ${survival}`, () => {
     assert.deepEqual(survives(pods, dialectForFlavor('mysql').maxSemiSyncAcks), expected);
   });
 }
