@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer, type Socket } from 'node:net';
 import { describe, it } from 'node:test';
-import type { LeaseRecord, LeaseStore, LeaseWrite } from '../../agent/coordination/lease.ts';
+import { LEASE_HISTORY_LIMIT, type LeaseHistoryEntry, type LeaseRecord, type LeaseStore, type LeaseWrite } from '../../agent/coordination/lease.ts';
 
 export interface LeaseStoreFixture {
   /** This agent's store. */
@@ -139,8 +139,9 @@ export function leaseStoreContract(name: string, makeStore: () => Promise<LeaseS
     );
 
     it(
-      '2, 3: of two concurrent acquires exactly one wins, and the loser gets the winner',
+      '2, 3, 8: of two concurrent acquires exactly one wins, the loser gets the winner, and only the winner is in the history',
       withStores(async ({ store, other }) => {
+        const elected: LeaseRecord[] = [];
         const assertOneWinner = async (expected: string | null): Promise<LeaseRecord> => {
           const writes = await Promise.all([store.acquire('a', ttlMs, expected, false, reason), other.acquire('b', ttlMs, expected, false, reason)]);
           const winners = writes.filter((write) => write.ok);
@@ -148,6 +149,7 @@ export function leaseStoreContract(name: string, makeStore: () => Promise<LeaseS
           const winner = won(winners[0]!);
           assert.deepEqual(refused(writes.find((write) => !write.ok)!), winner);
           assert.deepEqual(await store.read(), winner);
+          elected.push(winner);
           return winner;
         };
         // Creating the first record, then taking it over by version, then after releases.
@@ -157,6 +159,11 @@ export function leaseStoreContract(name: string, makeStore: () => Promise<LeaseS
           assert.equal(await (record.holder === 'a' ? store : other).release(record), true);
           record = await assertOneWinner(null);
         }
+        const changes = (await other.history()).map(({ term, holder }) => ({ term, holder }));
+        assert.deepEqual(
+          changes,
+          elected.map(({ term, holder }) => ({ term, holder })),
+        );
       }),
     );
 
@@ -306,6 +313,78 @@ export function leaseStoreContract(name: string, makeStore: () => Promise<LeaseS
     );
 
     it(
+      '8: every acquire appends who took the lease from whom, how, why and when, oldest first',
+      withStores(async ({ store, other }) => {
+        assert.deepEqual(await store.history(), []);
+        const times: Array<[number, number]> = [];
+        const timed = async (write: Promise<LeaseWrite>): Promise<LeaseRecord> => {
+          const before = Date.now();
+          const record = won(await write);
+          times.push([before, Date.now()]);
+          return record;
+        };
+        const a1 = await timed(store.acquire('a', ttlMs, null, false, 'the first election'));
+        const b2 = await timed(store.acquire('b', ttlMs, a1.version, true, 'a switchover to b'));
+        const a3 = await timed(other.acquire('a', ttlMs, b2.version, false, "b's lease expired"));
+        assert.equal(await other.release(a3), true);
+        await timed(other.acquire('b', ttlMs, null, false, 'a released it'));
+        const history = await other.history();
+        const expected: Array<Omit<LeaseHistoryEntry, 'at'>> = [
+          { term: 1, holder: 'a', from: null, how: 'election', reason: 'the first election' },
+          { term: 2, holder: 'b', from: 'a', how: 'hand-over', reason: 'a switchover to b' },
+          { term: 3, holder: 'a', from: 'b', how: 'election', reason: "b's lease expired" },
+          { term: 4, holder: 'b', from: null, how: 'election', reason: 'a released it' },
+        ];
+        assert.deepEqual(
+          history.map(({ at: _at, ...entry }) => entry),
+          expected,
+        );
+        history.forEach(({ at }, index) => {
+          const [before, after] = times[index]!;
+          assert.ok(at >= before && at <= after, `entry ${index}: at ${at} not within [${before}, ${after}]`);
+        });
+        assert.deepEqual(await store.history(), history);
+      }),
+    );
+
+    it(
+      '8: refused acquires, renewals, the bootstrapped flag and a release leave the history as it is',
+      withStores(async ({ store, other }) => {
+        const first = won(await store.acquire('a', ttlMs, null, false, reason));
+        const history = await store.history();
+        assert.equal(history.length, 1);
+        refused(await other.acquire('b', ttlMs, null, false, 'refused: a record exists'));
+        won(await store.renew(first, first.ttlMs));
+        refused(await other.acquire('b', ttlMs, first.version, false, 'refused: a stale version'));
+        await store.markBootstrapped();
+        // Setting the flag may give the record a new version (see 6).
+        assert.equal(await store.release((await store.read())!), true);
+        assert.deepEqual(await other.history(), history);
+      }),
+    );
+
+    it(
+      `8: the history keeps the last ${LEASE_HISTORY_LIMIT} entries`,
+      withStores(async ({ store, other }) => {
+        const rounds = LEASE_HISTORY_LIMIT + 5;
+        let record: LeaseRecord | null = null;
+        for (let round = 1; round <= rounds; round++) {
+          const holder = round % 2 === 0 ? 'a' : 'b';
+          record = won(await store.acquire(holder, ttlMs, record?.version ?? null, false, `round ${round}`));
+        }
+        const history = await other.history();
+        assert.equal(history.length, LEASE_HISTORY_LIMIT);
+        // Round n took term n: the oldest rounds are the ones dropped.
+        const firstKept = rounds - LEASE_HISTORY_LIMIT + 1;
+        const expected = Array.from({ length: LEASE_HISTORY_LIMIT }, (_, index) => [firstKept + index, `round ${firstKept + index}`]);
+        assert.deepEqual(
+          history.map(({ term, reason }) => [term, reason]),
+          expected,
+        );
+      }),
+    );
+
+    it(
       '7: with the backend stopped every call rejects in time with an error naming the store',
       withStores(async ({ store, other, requestTimeoutMs, stopBackend }) => {
         const record = won(await store.acquire('a', ttlMs, null, false, reason));
@@ -318,6 +397,7 @@ export function leaseStoreContract(name: string, makeStore: () => Promise<LeaseS
         await assertFailsNamingStore(store.release(record), store, withinMs);
         await assertFailsNamingStore(store.isBootstrapped(), store, withinMs);
         await assertFailsNamingStore(store.markBootstrapped(), store, withinMs);
+        await assertFailsNamingStore(store.history(), store, withinMs);
       }),
     );
 
@@ -334,6 +414,7 @@ export function leaseStoreContract(name: string, makeStore: () => Promise<LeaseS
           // (less a little timer granularity). A slow machine can only make this longer, never shorter.
           assert.ok(performance.now() - started >= requestTimeoutMs - 50, 'gave up before the request timeout');
           await assertFailsNamingStore(store.acquire('a', ttlMs, null, false, reason), store, requestTimeoutMs + giveUpSlackMs);
+          await assertFailsNamingStore(store.history(), store, requestTimeoutMs + giveUpSlackMs);
         } finally {
           await store.close();
           await silent.close();

@@ -156,6 +156,11 @@ test("lease keeper: a hand-over gives the lease to the candidate by compare-and-
   const term = store.record!.term;
   await keeper.handOver('mysql-ha-1');
   assert.deepEqual([store.record?.holder, store.record?.term], ['mysql-ha-1', term + 1]);
+  const changes = (await store.history()).map(({ holder, how, reason }) => ({ holder, how, reason }));
+  assert.deepEqual(changes, [
+    { holder: 'mysql-ha-0', how: 'election', reason },
+    { holder: 'mysql-ha-1', how: 'hand-over', reason: 'planned hand-over from mysql-ha-0' },
+  ]);
   assert.equal((await keeper.observe(true)).heldUntil, null);
 });
 

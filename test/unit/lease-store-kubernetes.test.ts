@@ -197,6 +197,29 @@ describe('KubernetesLeaseStore: the Lease object', () => {
   );
 
   it(
+    'reads an unreadable history annotation as no history, and replaces it on the next acquire',
+    withApi(async ({ api, store }) => {
+      const garbled = ['not JSON', '{"term": 1}', '[{"term": "1", "holder": "a"}]'];
+      for (const history of garbled) {
+        api.seed({
+          apiVersion: 'coordination.k8s.io/v1',
+          kind: 'Lease',
+          metadata: { name: leaseName, namespace, annotations: { [historyAnnotation]: history } },
+          spec: {},
+        });
+        assert.deepEqual(await store.history(), [], `the annotation ${history}`);
+      }
+      // The seeded Lease has no holder: free, as manifests/lease.yaml creates it.
+      const acquired = await store.acquire('a', 10_000, null, false, reason);
+      assert.ok(acquired.ok);
+      assert.deepEqual(
+        (await store.history()).map(({ term, holder }) => ({ term, holder })),
+        [{ term: 1, holder: 'a' }],
+      );
+    }),
+  );
+
+  it(
     'says which RBAC verb is missing when the API server answers 403, and that a refused create means the Lease is missing',
     withApi(async ({ api, store }) => {
       api.deny('create', 'leases');
