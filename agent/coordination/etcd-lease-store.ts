@@ -8,7 +8,7 @@ import {
   type ILeaseKeepAliveResponse,
 } from 'etcd3';
 import { AgentError, messageOf } from '../errors.ts';
-import { isSameLease, type LeaseRecord, type LeaseStore, type LeaseWrite } from './lease.ts';
+import { appendLeaseHistory, isSameLease, type LeaseHistoryEntry, type LeaseRecord, type LeaseStore, type LeaseWrite, parseLeaseHistory } from './lease.ts';
 
 export interface EtcdLeaseStoreOptions {
   /** etcd client URLs, e.g. ["http://etcd-0.etcd:2379", "http://etcd-1.etcd:2379"]. */
@@ -50,10 +50,12 @@ function isStoredLease(value: unknown): value is StoredLease {
 }
 
 /**
- * The leader lease in etcd. Three keys under /mysql-ha/<cluster>/:
+ * The leader lease in etcd. Four keys under /mysql-ha/<cluster>/:
  *  - leader: JSON {holder, term, ttlMs, renewedAt, handedOver}, attached to an etcd lease of ttlMs, so
  *    etcd deletes it when the holder stops renewing; its mod_revision is the record's version;
  *  - term: the last term handed out, without a lease, so the term survives expiry;
+ *  - history: JSON array of the last changes of holder (lease.ts, point 8), without a lease, written
+ *    in the transaction that writes the leader key;
  *  - bootstrapped: "true" once set, without a lease.
  * Every write is one transaction that compares mod revisions (compare-and-set).
  */
@@ -64,6 +66,7 @@ export class EtcdLeaseStore implements LeaseStore {
   private readonly keyPrefix: string;
   private readonly leaderKey: string;
   private readonly termKey: string;
+  private readonly historyKey: string;
   private readonly bootstrappedKey: string;
   private readonly requestTimeoutMs: number;
 
@@ -72,6 +75,7 @@ export class EtcdLeaseStore implements LeaseStore {
     this.keyPrefix = `/mysql-ha/${options.cluster}/`;
     this.leaderKey = `${this.keyPrefix}leader`;
     this.termKey = `${this.keyPrefix}term`;
+    this.historyKey = `${this.keyPrefix}history`;
     this.bootstrappedKey = `${this.keyPrefix}bootstrapped`;
     this.requestTimeoutMs = options.requestTimeoutMs ?? 5000;
     this.description = `etcd ${this.hosts} key ${this.leaderKey}`;
@@ -84,20 +88,32 @@ export class EtcdLeaseStore implements LeaseStore {
     return this.run('read the lease', async (deadline) => this.recordOf(await this.get(this.leaderKey, deadline)));
   }
 
-  acquire(holder: string, ttlMs: number, expectedVersion: string | null, handedOver = false): Promise<LeaseWrite> {
+  acquire(holder: string, ttlMs: number, expectedVersion: string | null, handedOver: boolean, reason: string): Promise<LeaseWrite> {
     return this.run(`acquire the lease for ${holder}`, async (deadline) => {
-      const [leader, lastTerm] = await Promise.all([this.get(this.leaderKey, deadline), this.get(this.termKey, deadline)]);
-      if ((leader?.mod_revision ?? null) !== expectedVersion) return { ok: false, current: this.recordOf(leader) };
+      const [leader, lastTerm, history] = await Promise.all([
+        this.get(this.leaderKey, deadline),
+        this.get(this.termKey, deadline),
+        this.get(this.historyKey, deadline),
+      ]);
+      const previous = this.recordOf(leader);
+      if ((leader?.mod_revision ?? null) !== expectedVersion) return { ok: false, current: previous };
 
       const term = (lastTerm === undefined ? 0 : Number(lastTerm.value.toString())) + 1;
       const stored = { holder, term, ttlMs, renewedAt: Date.now(), handedOver };
       const value = JSON.stringify(stored);
+      const entries = appendLeaseHistory(parseLeaseHistory(history?.value.toString()), { ...stored, previous, at: stored.renewedAt, reason });
       const { ID: leaseId } = await this.client.leaseClient.leaseGrant({ TTL: leaseTtlSeconds(ttlMs) }, { deadline });
       // A missing key has mod revision 0, so one comparison covers "absent" and "still that version".
+      // The history's mod revision too: otherwise an entry another writer appended since the read would be lost.
       const txn = await this.client
         .if(this.leaderKey, 'Mod', '==', expectedVersion ?? 0)
         .and(this.termKey, 'Mod', '==', lastTerm?.mod_revision ?? 0)
-        .then(this.client.put(this.leaderKey).value(value).lease(leaseId), this.client.put(this.termKey).value(String(term)))
+        .and(this.historyKey, 'Mod', '==', history?.mod_revision ?? 0)
+        .then(
+          this.client.put(this.leaderKey).value(value).lease(leaseId),
+          this.client.put(this.termKey).value(String(term)),
+          this.client.put(this.historyKey).value(JSON.stringify(entries)),
+        )
         .else(this.client.get(this.leaderKey))
         .options({ deadline })
         .commit();
@@ -168,6 +184,10 @@ export class EtcdLeaseStore implements LeaseStore {
       // Nothing ever deletes this key, so a plain put keeps the flag one-way.
       await this.client.put(this.bootstrappedKey).value('true').options({ deadline }).exec();
     });
+  }
+
+  history(): Promise<LeaseHistoryEntry[]> {
+    return this.run('read the lease history', async (deadline) => parseLeaseHistory((await this.get(this.historyKey, deadline))?.value.toString()));
   }
 
   async close(): Promise<void> {

@@ -11,7 +11,7 @@ import {
 } from '@kubernetes/client-node';
 import { AgentError, messageOf } from '../errors.ts';
 import { describeApiFailure, kubernetesApiError } from '../kubernetes/api-failure.ts';
-import { isSameLease, type LeaseRecord, type LeaseStore, type LeaseWrite } from './lease.ts';
+import { appendLeaseHistory, isSameLease, type LeaseHistoryEntry, type LeaseRecord, type LeaseStore, type LeaseWrite, parseLeaseHistory } from './lease.ts';
 
 export interface KubernetesLeaseStoreOptions {
   kubeConfig: KubeConfig;
@@ -27,6 +27,8 @@ export interface KubernetesLeaseStoreOptions {
 export const bootstrappedAnnotation = 'mysql-ha.io/bootstrapped';
 /** On the Lease while its holder got it by a planned hand-over ("true"); removed by an election. */
 export const handedOverAnnotation = 'mysql-ha.io/handed-over';
+/** JSON array of the last changes of holder (lease.ts, point 8), written by the update that changes the holder. */
+export const historyAnnotation = 'mysql-ha.io/lease-history';
 
 const leaseResource = 'leases.coordination.k8s.io';
 
@@ -93,7 +95,8 @@ function recordOf(lease: V1Lease): LeaseRecord | null {
  * rounded up to whole seconds), acquireTime, renewTime, and leaseTransitions as the term.
  * Every write is a PUT carrying the resourceVersion it read (compare-and-set), so it also
  * keeps whatever else is on the Lease, such as the bootstrapped annotation. A release
- * empties holderIdentity and keeps the Lease, so the term and the annotation stay.
+ * empties holderIdentity and keeps the Lease, so the term and the annotations (the history
+ * among them) stay.
  * The API server never expires a Lease: readers judge expiry (see lease.ts).
  */
 export class KubernetesLeaseStore implements LeaseStore {
@@ -115,7 +118,7 @@ export class KubernetesLeaseStore implements LeaseStore {
     return this.run('read it', (call) => this.readRecord(call));
   }
 
-  acquire(holder: string, ttlMs: number, expectedVersion: string | null, handedOver = false): Promise<LeaseWrite> {
+  acquire(holder: string, ttlMs: number, expectedVersion: string | null, handedOver: boolean, reason: string): Promise<LeaseWrite> {
     return this.run(`acquire it for ${holder}`, async (call) => {
       const lease = await this.get(call);
       const current = lease === undefined ? null : recordOf(lease);
@@ -126,8 +129,9 @@ export class KubernetesLeaseStore implements LeaseStore {
       const term = (lease?.spec?.leaseTransitions ?? 0) + 1;
       const now = new V1MicroTime(Date.now());
       const spec: V1LeaseSpec = { ...lease?.spec, holderIdentity: holder, leaseDurationSeconds, acquireTime: now, renewTime: now, leaseTransitions: term };
-      const { [handedOverAnnotation]: _previous, ...otherAnnotations } = lease?.metadata?.annotations ?? {};
-      const annotations = handedOver ? { ...otherAnnotations, [handedOverAnnotation]: 'true' } : otherAnnotations;
+      const { [handedOverAnnotation]: _previous, [historyAnnotation]: storedHistory, ...otherAnnotations } = lease?.metadata?.annotations ?? {};
+      const history = appendLeaseHistory(parseLeaseHistory(storedHistory), { holder, term, handedOver, previous: current, at: now.getTime(), reason });
+      const annotations = { ...otherAnnotations, [historyAnnotation]: JSON.stringify(history), ...(handedOver && { [handedOverAnnotation]: 'true' }) };
       const written =
         lease === undefined
           ? await this.create({ metadata: { name: this.name, namespace: this.namespace, annotations }, spec }, call)
@@ -183,6 +187,13 @@ export class KubernetesLeaseStore implements LeaseStore {
         const written = lease === undefined ? await this.create({ metadata, spec: {} }, call) : await this.replace({ ...lease, metadata }, call);
         if (written !== undefined) return;
       }
+    });
+  }
+
+  history(): Promise<LeaseHistoryEntry[]> {
+    return this.run(`read its ${historyAnnotation} annotation`, async (call) => {
+      const lease = await this.get(call);
+      return parseLeaseHistory(lease?.metadata?.annotations?.[historyAnnotation]);
     });
   }
 

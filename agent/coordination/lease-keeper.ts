@@ -79,10 +79,10 @@ export class LeaseKeeper {
     return this.#heldUntil;
   }
 
-  /** Takes the free lease by compare-and-set; throws when another node won it. */
-  async acquire(expectedVersion: string | null): Promise<void> {
+  /** Takes the free lease by compare-and-set; throws when another node won it. `reason` goes into the lease history. */
+  async acquire(expectedVersion: string | null, reason: string): Promise<void> {
     const started = this.#clock.now();
-    const result = await this.#store.acquire(this.#self, this.#timings.ttlMs, expectedVersion);
+    const result = await this.#store.acquire(this.#self, this.#timings.ttlMs, expectedVersion, false, reason);
     if (!result.ok) {
       throw new AgentError(
         'LEASE_CHANGED',
@@ -105,7 +105,7 @@ export class LeaseKeeper {
     const record = this.#record;
     if (record?.holder !== this.#self) throw new AgentError('LEASE_CHANGED', `${this.#self} cannot hand the lease over: it does not hold it`);
     this.#heldUntil = null;
-    const result = await this.#store.acquire(candidate, this.#timings.ttlMs, record.version, true);
+    const result = await this.#store.acquire(candidate, this.#timings.ttlMs, record.version, true, `planned hand-over from ${this.#self}`);
     if (!result.ok) throw new AgentError('LEASE_CHANGED', `the lease changed while ${this.#self} handed it over (now ${result.current?.holder ?? 'free'})`);
     this.#record = result.record;
   }

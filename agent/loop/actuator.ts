@@ -89,7 +89,7 @@ export class Actuator {
       case 'none':
         return;
       case 'acquire-lease':
-        return this.#lease.acquire(action.expectedVersion);
+        return this.#lease.acquire(action.expectedVersion, action.reason);
       case 'release-lease':
         return this.#lease.release();
       case 'step-down':

@@ -54,6 +54,8 @@ const MIN_HAND_OVER_MS = 2000;
 
 const decision = (state: NodeState, action: Action, reason: string): Decision => ({ state, action, reason });
 const none = { kind: 'none' } as const;
+/** The lease history keeps why a node took the lease: the decision's own reason. */
+const electing = (expectedVersion: string | null, reason: string): Decision => decision('electing', { kind: 'acquire-lease', expectedVersion, reason }, reason);
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
 /** The pod that holds the lease, when someone does. */
@@ -505,13 +507,13 @@ function decideElection(observation: Observation, mysql: MysqlUp, context: Decid
   const { bootstrapPrimary } = context.topology;
   if (!lease.bootstrapped) {
     if (self === bootstrapPrimary) {
-      return decision('electing', { kind: 'acquire-lease', expectedVersion }, `new cluster: ${self}, the bootstrap primary, takes the first lease`);
+      return electing(expectedVersion, `new cluster: ${self}, the bootstrap primary, takes the first lease`);
     }
     return decision('waiting-for-election', none, `new cluster: waiting for the bootstrap primary ${bootstrapPrimary} to take the first lease`);
   }
   const formerHolder = lease.record?.holder ?? lease.lastHolder;
   // Taking back one's own lease is no failover: allowed while paused or inside the window.
-  const retake = decision('electing', { kind: 'acquire-lease', expectedVersion }, `the lease is free and ${self} held it last: taking it back`);
+  const retake = electing(expectedVersion, `the lease is free and ${self} held it last: taking it back`);
   if (observation.controls.paused) {
     return self === formerHolder ? retake : decision('waiting-for-election', none, 'the lease is free but automatic failover is paused (maintenance)');
   }
@@ -596,11 +598,7 @@ function decideElection(observation: Observation, mysql: MysqlUp, context: Decid
   }
   const gone = formerHolder ? ` (${formerHolder} gave it up or its lease expired)` : '';
   if (best.name === self) {
-    return decision(
-      'electing',
-      { kind: 'acquire-lease', expectedVersion },
-      `the lease is free${gone}: ${self} is the most advanced candidate (${best.transactions} transactions): taking it`,
-    );
+    return electing(expectedVersion, `the lease is free${gone}: ${self} is the most advanced candidate (${best.transactions} transactions): taking it`);
   }
   return decision(
     'waiting-for-election',

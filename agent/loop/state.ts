@@ -260,7 +260,8 @@ export type NodeState =
 
 export type Action =
   | { kind: 'none' }
-  | { kind: 'acquire-lease'; expectedVersion: string | null }
+  /** `reason`: why this node takes the lease, kept in the lease history (the decision's reason). */
+  | { kind: 'acquire-lease'; expectedVersion: string | null; reason: string }
   | { kind: 'release-lease' }
   /** Stop writes, then give the lease up (a terminating primary that no replica can take over from). */
   | { kind: 'step-down' }

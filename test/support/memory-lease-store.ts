@@ -1,4 +1,4 @@
-import type { LeaseRecord, LeaseStore, LeaseWrite } from '../../agent/coordination/lease.ts';
+import { appendLeaseHistory, type LeaseHistoryEntry, type LeaseRecord, type LeaseStore, type LeaseWrite } from '../../agent/coordination/lease.ts';
 import type { FakeClock } from './fake-clock.ts';
 
 /**
@@ -10,6 +10,7 @@ export class MemoryLeaseStore implements LeaseStore {
   readonly description = 'memory lease store';
   record: LeaseRecord | null = null;
   bootstrapped = false;
+  historyEntries: LeaseHistoryEntry[] = [];
   unreachable: string | null = null;
   latencyMs = 0;
   readonly calls: string[] = [];
@@ -31,11 +32,14 @@ export class MemoryLeaseStore implements LeaseStore {
     return this.record;
   }
 
-  async acquire(holder: string, ttlMs: number, expectedVersion: string | null, handedOver = false): Promise<LeaseWrite> {
+  async acquire(holder: string, ttlMs: number, expectedVersion: string | null, handedOver: boolean, reason: string): Promise<LeaseWrite> {
     this.#call(`acquire ${holder}`);
     this.#clock.advance(this.latencyMs);
-    if ((this.record?.version ?? null) !== expectedVersion) return { ok: false, current: this.record };
-    return { ok: true, record: this.put(holder, ttlMs, undefined, handedOver) };
+    const previous = this.record;
+    if ((previous?.version ?? null) !== expectedVersion) return { ok: false, current: previous };
+    const record = this.put(holder, ttlMs, undefined, handedOver);
+    this.historyEntries = appendLeaseHistory(this.historyEntries, { ...record, previous, at: record.renewedAt, reason });
+    return { ok: true, record };
   }
 
   async renew(record: LeaseRecord, ttlMs: number): Promise<LeaseWrite> {
@@ -60,6 +64,11 @@ export class MemoryLeaseStore implements LeaseStore {
   async markBootstrapped(): Promise<void> {
     this.#call('markBootstrapped');
     this.bootstrapped = true;
+  }
+
+  async history(): Promise<LeaseHistoryEntry[]> {
+    this.#call('history');
+    return this.historyEntries;
   }
 
   async close(): Promise<void> {}

@@ -55,7 +55,7 @@ function actuatorFor(
   const local = new RecordingServer('local', journal, options.localAnswer ?? ((sql) => (sql === dialect.variablesQuery ? [variablesRow] : [])));
   const answers = [...(options.peerAnswers ?? [])];
   const lease = {
-    acquire: async (expectedVersion: string | null) => void journal.push(`lease: acquire ${expectedVersion}`),
+    acquire: async (expectedVersion: string | null, reason: string) => void journal.push(`lease: acquire ${expectedVersion} (${reason})`),
     release: async () => void journal.push('lease: release'),
     handOver: async (candidate: string) => void journal.push(`lease: hand over to ${candidate}`),
     observe: async (keep: boolean) => {
@@ -75,7 +75,7 @@ function actuatorFor(
 }
 
 const dispatch: Array<[Action, RegExp[]]> = [
-  [{ kind: 'acquire-lease', expectedVersion: '7' }, [/^lease: acquire 7$/]],
+  [{ kind: 'acquire-lease', expectedVersion: '7', reason: 'the lease is free' }, [/^lease: acquire 7 \(the lease is free\)$/]],
   [{ kind: 'release-lease' }, [/^lease: release$/]],
   [{ kind: 'start-replication' }, [/^local: START REPLICA$/]],
   [{ kind: 'start-io-thread' }, [/^local: START REPLICA IO_THREAD$/]],

@@ -1230,7 +1230,7 @@ test('decide: a replica configures itself to follow the lease holder', () => {
 test('decide: an expired Lease is replaced by compare-and-set on the version the agent saw', () => {
   const lease = { state: 'free' as const, record: record(PRIMARY.name, { version: '42' }), lastHolder: PRIMARY.name, bootstrapped: true };
   const decision = decide(observed(behind, { lease, peers: [deadPrimary, peer(OTHER.name, { gtidExecuted: '', retrievedGtids: '' })] }), context(asReplica));
-  assert.deepEqual(decision.action, { kind: 'acquire-lease', expectedVersion: '42' });
+  assert.deepEqual(decision.action, { kind: 'acquire-lease', expectedVersion: '42', reason: decision.reason });
 });
 
 test('decide: the rebuild clones the lease holder', () => {

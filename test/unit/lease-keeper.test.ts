@@ -9,6 +9,7 @@ import { MemoryLeaseStore } from '../support/memory-lease-store.ts';
 
 const timings = { ttlMs: 5000, renewPeriodMs: 1000, fenceMarginMs: 1500 };
 const START = 1_000_000;
+const reason = 'a lease keeper test';
 
 function keeperOf(self = 'mysql-ha-0') {
   const clock = new FakeClock(START);
@@ -19,7 +20,7 @@ function keeperOf(self = 'mysql-ha-0') {
 test('lease keeper: the fencing deadline is TTL − margin after the request was sent, not after the answer', async () => {
   const { clock, store, keeper } = keeperOf();
   store.latencyMs = 400;
-  await keeper.acquire(null);
+  await keeper.acquire(null, reason);
   const seen = await keeper.observe(true);
   assert.equal(seen.heldUntil, START + timings.ttlMs - timings.fenceMarginMs);
   assert.deepEqual(seen.lease.state === 'held' && [seen.lease.mine, seen.lease.record.holder], [true, 'mysql-ha-0']);
@@ -29,7 +30,7 @@ test('lease keeper: the fencing deadline is TTL − margin after the request was
 
 test('lease keeper: renews once per renew period, and each renewal moves the deadline', async () => {
   const { clock, store, keeper } = keeperOf();
-  await keeper.acquire(null);
+  await keeper.acquire(null, reason);
   clock.advance(timings.renewPeriodMs - 1);
   await keeper.observe(true);
   assert.equal(store.calls.filter((call) => call === 'renew').length, 0, 'not due yet');
@@ -51,7 +52,7 @@ test('lease keeper: a lease handed over by a peer with a shorter TTL than this f
 
 test('lease keeper: a holder that may not keep the lease (mysqld down past its grace) stops renewing; its deadline stays', async () => {
   const { clock, store, keeper } = keeperOf();
-  await keeper.acquire(null);
+  await keeper.acquire(null, reason);
   clock.advance(timings.renewPeriodMs * 3);
   const seen = await keeper.observe(false);
   assert.ok(!store.calls.includes('renew'));
@@ -60,7 +61,7 @@ test('lease keeper: a holder that may not keep the lease (mysqld down past its g
 
 test("lease keeper: a refused renewal (someone else took the lease) ends this node's deadline at once", async () => {
   const { clock, store, keeper } = keeperOf();
-  await keeper.acquire(null);
+  await keeper.acquire(null, reason);
   store.put('mysql-ha-1', timings.ttlMs);
   clock.advance(timings.renewPeriodMs);
   const seen = await keeper.observe(true);
@@ -70,7 +71,7 @@ test("lease keeper: a refused renewal (someone else took the lease) ends this no
 
 test('lease keeper: an unreachable store is an observation ("unknown") and the last deadline still holds', async () => {
   const { clock, store, keeper } = keeperOf();
-  await keeper.acquire(null);
+  await keeper.acquire(null, reason);
   store.unreachable = 'connection refused';
   clock.advance(timings.renewPeriodMs);
   const seen = await keeper.observe(true);
@@ -104,7 +105,7 @@ test('lease keeper: no wall clock is read, so an NTP step cannot move a deadline
     throw new Error('performance.now() read');
   });
   const { clock, keeper } = keeperOf();
-  await keeper.acquire(null);
+  await keeper.acquire(null, reason);
   clock.advance(timings.renewPeriodMs);
   assert.equal((await keeper.observe(true)).heldUntil, START + timings.renewPeriodMs + timings.ttlMs - timings.fenceMarginMs);
 });
@@ -126,11 +127,11 @@ test('lease keeper: changes of holder are noted when seen, a hand-over or a fail
 
 test('lease keeper: a holder that takes its own released lease back is no change; its hand-over writes the record as one', async () => {
   const { clock, store, keeper } = keeperOf('mysql-ha-0');
-  await keeper.acquire(null);
+  await keeper.acquire(null, reason);
   await keeper.observe(true);
   store.record = null;
   await keeper.observe(true);
-  await keeper.acquire(null);
+  await keeper.acquire(null, reason);
   assert.equal((await keeper.observe(true)).leaseChanges.length, 1);
   clock.advance(500);
   await keeper.handOver('mysql-ha-1');
@@ -142,7 +143,7 @@ test('lease keeper: losing an election and handing over a changed lease fail wit
   const { store, keeper } = keeperOf();
   store.put('mysql-ha-1', timings.ttlMs);
   await assert.rejects(
-    keeper.acquire(null),
+    keeper.acquire(null, reason),
     (error: unknown) => error instanceof AgentError && error.code === 'MHA_LEASE_CHANGED' && /mysql-ha-1 took the lease/.test(error.message),
   );
   await assert.rejects(keeper.handOver('mysql-ha-2'), (error: unknown) => error instanceof AgentError && /does not hold it/.test(error.message));
@@ -150,17 +151,22 @@ test('lease keeper: losing an election and handing over a changed lease fail wit
 
 test("lease keeper: a hand-over gives the lease to the candidate by compare-and-set and ends this node's deadline", async () => {
   const { store, keeper } = keeperOf();
-  await keeper.acquire(null);
+  await keeper.acquire(null, reason);
   await keeper.observe(true);
   const term = store.record!.term;
   await keeper.handOver('mysql-ha-1');
   assert.deepEqual([store.record?.holder, store.record?.term], ['mysql-ha-1', term + 1]);
+  const changes = (await store.history()).map(({ holder, how, reason }) => ({ holder, how, reason }));
+  assert.deepEqual(changes, [
+    { holder: 'mysql-ha-0', how: 'election', reason },
+    { holder: 'mysql-ha-1', how: 'hand-over', reason: 'planned hand-over from mysql-ha-0' },
+  ]);
   assert.equal((await keeper.observe(true)).heldUntil, null);
 });
 
 test('lease keeper: release deletes only its own record', async () => {
   const { store, keeper } = keeperOf();
-  await keeper.acquire(null);
+  await keeper.acquire(null, reason);
   await keeper.observe(true);
   await keeper.release();
   assert.equal(store.record, null);

@@ -14,6 +14,7 @@ import { type LeaseStoreFixture, leaseStoreContract } from '../support/lease-sto
 
 const etcdBinary = '/usr/bin/etcd';
 const requestTimeoutMs = 2000;
+const reason = 'an etcd store test';
 
 /** etcd 3.4 refuses to start on architectures it does not support unless told this (Go's name for it). */
 const goArch: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm', ia32: '386', ppc64: 'ppc64le', s390x: 's390x', riscv64: 'riscv64' };
@@ -111,7 +112,7 @@ describe('EtcdLeaseStore: server-side expiry', () => {
       const ttlMs = 1000;
       // Taken before the request: etcd starts the TTL when it grants the lease, later than this.
       const requested = performance.now();
-      const acquired = await store.acquire('a', ttlMs, null);
+      const acquired = await store.acquire('a', ttlMs, null, false, reason);
       assert.ok(acquired.ok);
       // A deadline of this test, not a performance assertion: etcd checks expiry twice a second, so
       // it deletes the key up to ~0.5 s late; the limit only keeps a lease that never expires from
@@ -127,10 +128,16 @@ describe('EtcdLeaseStore: server-side expiry', () => {
       assert.ok(goneAfterMs >= ttlMs, `the lease disappeared ${Math.round(goneAfterMs)} ms after it was requested, before its ${ttlMs} ms TTL`);
       const renewal = await store.renew(acquired.record, acquired.record.ttlMs);
       assert.deepEqual(renewal, { ok: false, current: null });
-      const taken = await other.acquire('b', 1000, null);
+      const taken = await other.acquire('b', 1000, null, false, reason);
       assert.ok(taken.ok);
       assert.equal(taken.record.term, acquired.record.term + 1);
       assert.deepEqual(await store.read(), taken.record);
+      // The history has no etcd lease: it outlives the leader key. Nobody held the lease when b took it.
+      const changes = (await store.history()).map(({ term, holder, from }) => ({ term, holder, from }));
+      assert.deepEqual(changes, [
+        { term: 1, holder: 'a', from: null },
+        { term: 2, holder: 'b', from: null },
+      ]);
     } finally {
       await cleanup();
     }
@@ -139,7 +146,7 @@ describe('EtcdLeaseStore: server-side expiry', () => {
   it('keeps a lease that is renewed well within its TTL', async () => {
     const { store, other, cleanup } = await storesOnNewEtcd();
     try {
-      const acquired = await store.acquire('a', 1000, null);
+      const acquired = await store.acquire('a', 1000, null, false, reason);
       assert.ok(acquired.ok);
       let record = acquired.record;
       for (let renewal = 0; renewal < 8; renewal++) {

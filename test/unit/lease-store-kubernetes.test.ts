@@ -1,7 +1,7 @@
 // KubernetesLeaseStore against the fake Kubernetes API server, one fresh server per test.
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { bootstrappedAnnotation, handedOverAnnotation, KubernetesLeaseStore } from '../../agent/coordination/kubernetes-lease-store.ts';
+import { bootstrappedAnnotation, handedOverAnnotation, historyAnnotation, KubernetesLeaseStore } from '../../agent/coordination/kubernetes-lease-store.ts';
 import type { LeaseRecord, LeaseStore } from '../../agent/coordination/lease.ts';
 import { kubeConfigForServer } from '../../agent/kubernetes/create-pod-role-publisher.ts';
 import { type FakeKubeApi, type KubeObject, startFakeKubeApi } from '../support/fake-kube-api.ts';
@@ -13,6 +13,7 @@ const namespace = 'db';
 const cluster = 'mysql-ha';
 const leaseName = 'mysql-ha-leader';
 const requestTimeoutMs = 2000;
+const reason = 'a Kubernetes store test';
 /** RFC 3339 with microseconds, as the API server requires for MicroTime fields. */
 const microTime = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/;
 
@@ -22,11 +23,11 @@ function storeOn(url: string, timeoutMs = requestTimeoutMs): KubernetesLeaseStor
 
 /** `store` takes the lease and renews it, then `other` takes it over by compare-and-set: three writes. */
 async function acquireRenewTakeOver(store: LeaseStore, other: LeaseStore): Promise<{ ok: true; record: LeaseRecord }> {
-  const acquired = await store.acquire('a', 10_000, null);
+  const acquired = await store.acquire('a', 10_000, null, false, reason);
   assert.ok(acquired.ok);
   const renewed = await store.renew(acquired.record, acquired.record.ttlMs);
   assert.ok(renewed.ok);
-  const taken = await other.acquire('b', 10_000, renewed.record.version);
+  const taken = await other.acquire('b', 10_000, renewed.record.version, false, reason);
   assert.ok(taken.ok);
   return taken;
 }
@@ -83,7 +84,7 @@ describe('KubernetesLeaseStore: the Lease object', () => {
   it(
     'is written as client-go leader election writes it, and released by emptying the holder',
     withApi(async ({ api, store }) => {
-      const acquired = await store.acquire('mysql-ha-0', 10_000, null);
+      const acquired = await store.acquire('mysql-ha-0', 10_000, null, false, reason);
       assert.ok(acquired.ok);
       let lease = storedLease(api);
       const spec = lease.spec as Record<string, unknown>;
@@ -127,7 +128,7 @@ describe('KubernetesLeaseStore: the Lease object', () => {
   it(
     'rounds the TTL up to whole seconds, as leaseDurationSeconds holds it',
     withApi(async ({ api, store, other }) => {
-      const acquired = await store.acquire('a', 1500, null);
+      const acquired = await store.acquire('a', 1500, null, false, reason);
       assert.ok(acquired.ok);
       assert.equal(acquired.record.ttlMs, 2000);
       assert.equal((storedLease(api).spec as Record<string, unknown>).leaseDurationSeconds, 2);
@@ -171,13 +172,50 @@ describe('KubernetesLeaseStore: the Lease object', () => {
         handedOver: false,
       });
       assert.equal(await store.isBootstrapped(), true);
-      const taken = await store.acquire('mysql-ha-0', 10_000, record!.version);
+      const taken = await store.acquire('mysql-ha-0', 10_000, record!.version, false, reason);
       assert.ok(taken.ok);
       assert.equal(taken.record.term, 8);
-      assert.deepEqual(storedLease(api).metadata.annotations, { [bootstrappedAnnotation]: 'true' }, 'other annotations kept');
-      const handed = await store.acquire('mysql-ha-1', 10_000, taken.record.version, true);
+      const history = async () => JSON.stringify(await store.history());
+      assert.deepEqual(
+        storedLease(api).metadata.annotations,
+        { [bootstrappedAnnotation]: 'true', [historyAnnotation]: await history() },
+        'other annotations kept',
+      );
+      const handed = await store.acquire('mysql-ha-1', 10_000, taken.record.version, true, reason);
       assert.ok(handed.ok);
-      assert.deepEqual(storedLease(api).metadata.annotations, { [bootstrappedAnnotation]: 'true', [handedOverAnnotation]: 'true' });
+      assert.deepEqual(storedLease(api).metadata.annotations, {
+        [bootstrappedAnnotation]: 'true',
+        [handedOverAnnotation]: 'true',
+        [historyAnnotation]: await history(),
+      });
+      const changes = (await store.history()).map(({ term, from, holder, how }) => [term, from, holder, how]);
+      assert.deepEqual(changes, [
+        [8, 'mysql-ha-2', 'mysql-ha-0', 'election'],
+        [9, 'mysql-ha-0', 'mysql-ha-1', 'hand-over'],
+      ]);
+    }),
+  );
+
+  it(
+    'reads an unreadable history annotation as no history, and replaces it on the next acquire',
+    withApi(async ({ api, store }) => {
+      const garbled = ['not JSON', '{"term": 1}', '[{"term": "1", "holder": "a"}]'];
+      for (const history of garbled) {
+        api.seed({
+          apiVersion: 'coordination.k8s.io/v1',
+          kind: 'Lease',
+          metadata: { name: leaseName, namespace, annotations: { [historyAnnotation]: history } },
+          spec: {},
+        });
+        assert.deepEqual(await store.history(), [], `the annotation ${history}`);
+      }
+      // The seeded Lease has no holder: free, as manifests/lease.yaml creates it.
+      const acquired = await store.acquire('a', 10_000, null, false, reason);
+      assert.ok(acquired.ok);
+      assert.deepEqual(
+        (await store.history()).map(({ term, holder }) => ({ term, holder })),
+        [{ term: 1, holder: 'a' }],
+      );
     }),
   );
 
@@ -185,13 +223,13 @@ describe('KubernetesLeaseStore: the Lease object', () => {
     'says which RBAC verb is missing when the API server answers 403, and that a refused create means the Lease is missing',
     withApi(async ({ api, store }) => {
       api.deny('create', 'leases');
-      await assert.rejects(store.acquire('a', 10_000, null), (error: Error) => {
+      await assert.rejects(store.acquire('a', 10_000, null, false, reason), (error: Error) => {
         assert.match(error.message, /^Kubernetes Lease db\/mysql-ha-leader: cannot acquire it for a: create failed: 403 Forbidden: /);
         assert.match(error.message, /what to do: the Lease mysql-ha-leader does not exist: apply manifests\/lease\.yaml/);
         return true;
       });
       api.allow('create', 'leases');
-      const acquired = await store.acquire('a', 10_000, null);
+      const acquired = await store.acquire('a', 10_000, null, false, reason);
       assert.ok(acquired.ok);
       api.deny('update', 'leases');
       await assert.rejects(
