@@ -30,6 +30,10 @@ const commands: Record<string, { summary: string; load: () => Promise<CommandMod
     summary: "reinit POD [--from DONOR] --dir DIR | --agents URL,... [--ca-file CA]  replace a replica's data with a copy of another pod's",
     load: () => import('./cli/reinit.ts'),
   },
+  history: {
+    summary: 'history --dir DIR | --agents URL,... [--ca-file CA]  every change of lease holder: when, from, to, how, why (--json)',
+    load: () => import('./cli/history.ts'),
+  },
   pause: {
     summary: 'pause --dir DIR | --agents URL,... [--ca-file CA]  automatic failover off on every agent (token: MYSQL_HA_SWITCHOVER_TOKEN)',
     load: () => import('./cli/pause.ts').then(({ setPaused }) => ({ main: (args: string[]) => setPaused(true, args) })),

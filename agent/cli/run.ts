@@ -113,6 +113,7 @@ export async function main(_args: string[]): Promise<number> {
     now: clock.now,
     failsafePromiseMs: config.timings.leaseTtlMs,
     tls: tlsFiles ? servingCertificate(tlsFiles) : null,
+    leaseHistory: () => leaseKeeper.store.history(),
   });
   await app.listen({ host: config.http.host, port: config.http.port });
   log.info(

@@ -1,13 +1,15 @@
 import type { Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { LeaseHistoryEntry } from '../coordination/lease.ts';
+import { messageOf } from '../errors.ts';
 import type { ControlInbox } from '../loop/controls.ts';
 import { answerFailsafe } from '../loop/failsafe.ts';
 import { type Check, checkContext, healthCheck, judge, livenessCheck, primaryCheck, readOnlyCheck, replicaCheck, roleOf } from '../loop/health.ts';
 import type { SnapshotBoard } from '../loop/snapshot.ts';
 import { bearerTokenMatches } from './bearer-token.ts';
 import type { AgentMetrics } from './metrics.ts';
-import { statusOf, withoutTexts } from './status.ts';
+import { statusOf, WITHHELD, withoutTexts } from './status.ts';
 
 export interface AppOptions {
   /** The loop's results, read on every request. */
@@ -21,6 +23,8 @@ export interface AppOptions {
   failsafePromiseMs: number;
   /** The pod's certificate and key (MYSQL_HA_TLS_DIR): serve HTTPS with them instead of HTTP. */
   tls?: ServingCertificate | null;
+  /** Every change of lease holder, as the lease store keeps it (GET /history). */
+  leaseHistory: () => Promise<LeaseHistoryEntry[]>;
 }
 
 /** PEM contents of a certificate (with its chain) and its key. */
@@ -87,7 +91,7 @@ const reinitBody = {
  * HAProxy or kubelet checks costs mysqld nothing. Only the lease deadline is judged at
  * request time, so /primary turns 503 the moment the lease runs out.
  */
-export function buildApp({ board, controls, metrics, now, failsafePromiseMs, tls = null }: AppOptions): AgentApp {
+export function buildApp({ board, controls, metrics, now, failsafePromiseMs, tls = null, leaseHistory }: AppOptions): AgentApp {
   // Reject unknown query parameters instead of dropping them: a typo (?lags=5) must not silently mean "default lag".
   const app: AgentApp = Fastify({ logger: false, ajv: { customOptions: { removeAdditional: false } }, https: tls });
   const context = () => checkContext(board.current, now(), controls.terminating);
@@ -136,6 +140,18 @@ export function buildApp({ board, controls, metrics, now, failsafePromiseMs, tls
     const status = statusOf(board.current, controls, now());
     const token = board.current.config.switchoverToken;
     return reply.send(token !== null && bearerTokenMatches(request.headers.authorization, token) ? status : withoutTexts(status));
+  });
+  // Reasons are free texts (they name pods and errors): withheld without the token, as in /status.
+  app.get('/history', async (request, reply) => {
+    let history: LeaseHistoryEntry[];
+    try {
+      history = await leaseHistory();
+    } catch (error) {
+      return reply.code(503).send({ ok: false, reason: `cannot read the lease history: ${messageOf(error)}` });
+    }
+    const token = board.current.config.switchoverToken;
+    const withTexts = token !== null && bearerTokenMatches(request.headers.authorization, token);
+    return reply.send({ ok: true, history: withTexts ? history : history.map((entry) => ({ ...entry, reason: WITHHELD })), redacted: !withTexts });
   });
   app.get('/metrics', async (_request, reply) => reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics()));
 

@@ -3,14 +3,16 @@
 // healthy cluster, sets up what it needs (a proxy, agent settings) and puts back what it
 // changed, so it can run alone (--test-name-pattern) or in another order (the last one excepted).
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
 import { createConnection } from 'mysql2/promise';
+import type { LeaseHistoryEntry } from '../../agent/coordination/lease.ts';
 import type { AgentStatus } from '../../agent/http/status.ts';
 import type { Flavor } from '../../agent/mysql/dialect/types.ts';
 import { type PodLogMarks, queryRows, type Row, TestCluster, type TestPod, waitFor } from '../support/cluster.ts';
@@ -28,6 +30,7 @@ import {
 import { haproxyBinary } from '../support/tools.ts';
 import { WritableSampler, WriteLoad } from '../support/write-load.ts';
 
+const run = promisify(execFile);
 const PREFIX = '127.0.12.';
 const ETCD_PROXY = `${PREFIX}201`;
 // The asynchronous-mode cluster's own addresses (the benchmark uses 127.0.13.).
@@ -73,6 +76,14 @@ interface SwitchoverAnswer {
   from?: string;
   to?: string;
   reason?: string;
+}
+
+/** `mysql-ha-agent history --json` on the sandbox: the lease store's changes of holder. */
+async function history(cluster: TestCluster): Promise<LeaseHistoryEntry[]> {
+  // The CLI finds the agents and their token in cluster.json, as after `sandbox up`.
+  cluster.sandbox.save();
+  const { stdout } = await run(process.execPath, ['agent/cli.ts', 'history', '--dir', cluster.dir, '--json']);
+  return JSON.parse(stdout) as LeaseHistoryEntry[];
 }
 
 /** The time of the observation a /status document is based on (epoch ms), or 0 before the first. */
@@ -544,12 +555,15 @@ export function failoverSuite(flavor: Flavor): void {
       await cluster.waitHealthy();
     });
 
-    test('five failovers in a row end with a healthy cluster', async () => {
+    test('five failovers in a row end with a healthy cluster, and the lease history (mysql-ha-agent history) lists each', async () => {
       await cluster.waitHealthy();
+      const before = await history(cluster);
+      const changes: Array<{ from: string; to: string }> = [];
       for (let round = 1; round <= 5; round++) {
         const old = await cluster.currentPrimary();
         await old.stopMysqld('SIGKILL');
         const primary = await waitNewPrimary(cluster, old);
+        changes.push({ from: old.name, to: primary.name });
         old.startMysqld();
         await cluster.waitHealthy();
         await assertNoErrantGtids(cluster, primary);
@@ -557,6 +571,18 @@ export function failoverSuite(flavor: Flavor): void {
       const statuses = await Promise.all(cluster.pods.map((pod) => pod.status()));
       assert.equal(statuses.filter((status) => status.role === 'primary').length, 1);
       assert.ok(statuses.every((status) => status.healthy));
+      // Each failover: the old primary let the lease go (mysqld down), the new one took it by an election.
+      const added = (await history(cluster)).slice(before.length);
+      assert.deepEqual(
+        added.map((entry) => ({ to: entry.holder, how: entry.how })),
+        changes.map((change) => ({ to: change.to, how: 'election' })),
+      );
+      for (const entry of added) assert.match(entry.reason, new RegExp(`the lease is free .*${entry.holder} is the most advanced candidate`));
+      assert.deepEqual(
+        added.map((entry) => entry.term),
+        added.map((_, index) => before.at(-1)!.term + index + 1),
+        'one term per change, none skipped',
+      );
     });
 
     test('tags: the replica tagged nofailover is never promoted, the other one is; noloadbalance keeps a healthy replica out of reads', async () => {

@@ -14,6 +14,7 @@ const commandLines = [
   ['status'],
   ['switchover'],
   ['reinit'],
+  ['history'],
   ['pause'],
   ['resume'],
   ['images'],

@@ -3,6 +3,7 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import type { LeaseHistoryEntry } from '../../agent/coordination/lease.ts';
 import { rootMessageOf } from '../../agent/errors.ts';
 import { AgentClient } from '../../agent/http/agent-client.ts';
 import { buildApp } from '../../agent/http/app.ts';
@@ -53,8 +54,28 @@ const errantReplica: AgentSnapshot = {
 const unbalanced = snapshotOf({ ...asReplica, tags: { ...DEFAULT_TAGS, noloadbalance: true } }, observed(up({ replica: streaming() })));
 const mysqldDown = snapshotOf(asReplica, observed({ up: false, error: 'connect ECONNREFUSED' }));
 
-const appFor = (snapshot: AgentSnapshot, controls = new ControlInbox(false), metrics = new AgentMetrics()) =>
-  buildApp({ board: new SnapshotBoard(snapshot), controls, metrics, now: () => NOW, failsafePromiseMs: 5000 });
+/** The lease store's history in these tests. */
+const HISTORY: LeaseHistoryEntry[] = [
+  {
+    term: 1,
+    holder: PRIMARY.name,
+    from: null,
+    at: NOW - 60_000,
+    how: 'election',
+    reason: 'new cluster: mysql-ha-0, the bootstrap primary, takes the first lease',
+  },
+  {
+    term: 2,
+    holder: REPLICA.name,
+    from: PRIMARY.name,
+    at: NOW - 1000,
+    how: 'election',
+    reason: 'the lease is free (mysql-ha-0 gave it up): mysql-ha-1 is the most advanced candidate',
+  },
+];
+
+const appFor = (snapshot: AgentSnapshot, controls = new ControlInbox(false), metrics = new AgentMetrics(), leaseHistory = async () => HISTORY) =>
+  buildApp({ board: new SnapshotBoard(snapshot), controls, metrics, now: () => NOW, failsafePromiseMs: 5000, leaseHistory });
 
 async function get(snapshot: AgentSnapshot, url: string, controls?: ControlInbox, token?: string) {
   const app = appFor(snapshot, controls);
@@ -433,6 +454,7 @@ test('over HTTPS: a client with the CA reads the agent; another CA, another name
   const ca = join(dir, 'ca', 'ca.crt');
   const app = buildApp({
     board: new SnapshotBoard(writablePrimary),
+    leaseHistory: async () => HISTORY,
     controls: new ControlInbox(false),
     metrics: new AgentMetrics(),
     now: () => NOW,
@@ -505,4 +527,25 @@ test("POST /reinit: needs the token; answers the loop's decision (the copy start
   } finally {
     clearInterval(loop);
   }
+});
+
+test('GET /history: every change of lease holder from the store; reasons withheld without the token; a store that fails is a 503 saying so', async () => {
+  const withToken = await get(lagging, '/history', undefined, TOKEN);
+  assert.deepEqual(withToken, { status: 200, body: { ok: true, history: HISTORY, redacted: false } });
+  const anonymous = await get(lagging, '/history');
+  assert.equal(anonymous.body.redacted, true);
+  assert.deepEqual(
+    anonymous.body.history.map((entry: LeaseHistoryEntry) => entry.reason),
+    [WITHHELD, WITHHELD],
+  );
+  assert.deepEqual(
+    anonymous.body.history.map(({ reason: _reason, ...rest }: LeaseHistoryEntry) => rest),
+    HISTORY.map(({ reason: _reason, ...rest }) => rest),
+  );
+  const storeDown = appFor(lagging, undefined, undefined, async () => {
+    throw new Error('etcd http://127.0.10.200:2379: read the lease history failed: deadline exceeded');
+  });
+  const failed = await storeDown.inject({ method: 'GET', url: '/history' });
+  assert.equal(failed.statusCode, 503);
+  assert.match(failed.json().reason, /^cannot read the lease history: etcd .*deadline exceeded/);
 });

@@ -46,7 +46,14 @@ test("primary position: waits (with the primary's reason) while it sets up, then
     runningAction: null,
     writesStoppedBy: null,
   });
-  const app = buildApp({ board, controls: new ControlInbox(false), metrics: new AgentMetrics(), now: () => NOW, failsafePromiseMs: 5000 });
+  const app = buildApp({
+    board,
+    controls: new ControlInbox(false),
+    metrics: new AgentMetrics(),
+    now: () => NOW,
+    failsafePromiseMs: 5000,
+    leaseHistory: async () => [],
+  });
   await app.listen({ host: ADDRESS, port });
   const { logger, lines } = captureLogger();
   let woken = 0;

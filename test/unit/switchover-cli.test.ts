@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
+import type { LeaseHistoryEntry } from '../../agent/coordination/lease.ts';
 import { buildApp } from '../../agent/http/app.ts';
 import { AgentMetrics } from '../../agent/http/metrics.ts';
 import { ControlInbox, type ReinitOutcome, type SwitchoverOutcome } from '../../agent/loop/controls.ts';
@@ -23,6 +24,18 @@ const TOKEN = 'cli-test-token';
 const HOSTS = ['127.0.14.11', '127.0.14.12', '127.0.14.13'];
 const CERTIFICATES = mkdtempSync(join(tmpdir(), 'mysql-ha-cli-tls-'));
 const CA_FILE = join(CERTIFICATES, 'ca', 'ca.crt');
+/** What every agent's lease store says in these tests. */
+const HISTORY: LeaseHistoryEntry[] = [
+  {
+    term: 1,
+    holder: 'mysql-ha-0',
+    from: null,
+    at: Date.parse('2026-12-01T01:00:00Z'),
+    how: 'election',
+    reason: 'new cluster: mysql-ha-0 takes the first lease',
+  },
+  { term: 2, holder: 'mysql-ha-1', from: 'mysql-ha-0', at: Date.parse('2026-12-01T01:05:00Z'), how: 'hand-over', reason: 'planned hand-over from mysql-ha-0' },
+];
 let port: number;
 const primaryControls = new ControlInbox(false);
 const replicaControls = [new ControlInbox(false), new ControlInbox(false)];
@@ -50,7 +63,7 @@ function agentOn(topology: Topology, observation: Observation, controls: Control
     writesStoppedBy: null,
   });
   const tls = { cert: readFileSync(join(CERTIFICATES, 'pods', 'tls.crt')), key: readFileSync(join(CERTIFICATES, 'pods', 'tls.key')) };
-  return buildApp({ board, controls, metrics: new AgentMetrics(), now: () => NOW, failsafePromiseMs: 5000, tls });
+  return buildApp({ board, controls, metrics: new AgentMetrics(), now: () => NOW, failsafePromiseMs: 5000, tls, leaseHistory: async () => HISTORY });
 }
 
 before(async () => {
@@ -217,4 +230,19 @@ test('reinit CLI: a refusal exits 1 with the reason and its code; an unknown pod
   assert.equal(unknown.code, 2);
   assert.match(unknown.stderr, /no agent answers for mysql-ha-7 \(pods that answered: mysql-ha-0, mysql-ha-1, mysql-ha-2\)/);
   assert.deepEqual(unknown.read, []);
+});
+
+test("history CLI: the lease store's changes of holder through the first agent that answers, oldest first, with their reasons", async () => {
+  const env = { ...process.env, MYSQL_HA_SWITCHOVER_TOKEN: TOKEN };
+  const result = await cli(['history', '--agents', `127.0.14.19:${port},${agents()}`, '--ca-file', CA_FILE], env);
+  assert.equal(result.code, 0, result.stderr);
+  const lines = result.stdout.trim().split('\n');
+  assert.match(lines[0]!, /^TERM +AT +FROM +TO +HOW +REASON$/);
+  assert.match(lines[1]!, /^1 +2026-12-01T01:00:00.000Z +- +mysql-ha-0 +election +new cluster: mysql-ha-0 takes the first lease$/);
+  assert.match(lines[2]!, /^2 +2026-12-01T01:05:00.000Z +mysql-ha-0 +mysql-ha-1 +hand-over +planned hand-over from mysql-ha-0$/);
+  const json = await cli(['history', '--agents', agents(), '--ca-file', CA_FILE, '--json'], env);
+  assert.deepEqual(JSON.parse(json.stdout), HISTORY);
+  const nobody = await cli(['history', '--agents', `127.0.14.19:${port}`, '--ca-file', CA_FILE], env);
+  assert.equal(nobody.code, 1);
+  assert.match(nobody.stderr, /history: no agent gave the lease history:\n +https:\/\/127\.0\.14\.19:\d+: agent unreachable/);
 });
