@@ -28,7 +28,8 @@
  *    and what failed; callers treat a rejection as "lease state unknown", never as "lost" or
  *    "won". Every call gives up after the store's request timeout.
  * 8. Every successful `acquire` appends one `LeaseHistoryEntry` (the new term and holder, `from`
- *    the previous record's holder or null when there was none, `how` from `handedOver`, the
+ *    the previous holder: the record's it replaced, or when the lease was free (released,
+ *    expired) the last entry's, null for the first; `how` from `handedOver`, the
  *    reason as given) in the same compare-and-set write as the record: a lease never changes
  *    hands without its entry, and a refused or failed acquire appends nothing. Renew and release
  *    leave the history as it is; it survives releases and expiry. `history()` returns the last
@@ -54,7 +55,7 @@ export function isSameLease(stored: LeaseRecord | null, record: LeaseRecord): st
 export interface LeaseHistoryEntry {
   term: number;
   holder: string;
-  /** The previous record's holder; null when the lease was free (never taken, released or expired). */
+  /** The previous holder: the record's this acquire replaced, or the last entry's when the lease was free; null for the first. */
   from: string | null;
   /** Epoch ms when the write was made: the writing agent's Date.now(). */
   at: number;
@@ -105,7 +106,9 @@ export interface LeaseChangeOfHands {
 /** `history` with the entry of an acquire appended, the oldest dropped past the limit. */
 export function appendLeaseHistory(history: LeaseHistoryEntry[], change: LeaseChangeOfHands): LeaseHistoryEntry[] {
   const { term, holder, previous, at, reason } = change;
-  const entry: LeaseHistoryEntry = { term, holder, from: previous?.holder ?? null, at, how: change.handedOver ? 'hand-over' : 'election', reason };
+  // A released or expired lease left no record: its last holder is in the history.
+  const from = previous?.holder ?? history.at(-1)?.holder ?? null;
+  const entry: LeaseHistoryEntry = { term, holder, from, at, how: change.handedOver ? 'hand-over' : 'election', reason };
   return [...history, entry].slice(-LEASE_HISTORY_LIMIT);
 }
 

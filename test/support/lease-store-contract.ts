@@ -333,7 +333,7 @@ export function leaseStoreContract(name: string, makeStore: () => Promise<LeaseS
           { term: 1, holder: 'a', from: null, how: 'election', reason: 'the first election' },
           { term: 2, holder: 'b', from: 'a', how: 'hand-over', reason: 'a switchover to b' },
           { term: 3, holder: 'a', from: 'b', how: 'election', reason: "b's lease expired" },
-          { term: 4, holder: 'b', from: null, how: 'election', reason: 'a released it' },
+          { term: 4, holder: 'b', from: 'a', how: 'election', reason: 'a released it' },
         ];
         assert.deepEqual(
           history.map(({ at: _at, ...entry }) => entry),

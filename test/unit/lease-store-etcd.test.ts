@@ -132,11 +132,11 @@ describe('EtcdLeaseStore: server-side expiry', () => {
       assert.ok(taken.ok);
       assert.equal(taken.record.term, acquired.record.term + 1);
       assert.deepEqual(await store.read(), taken.record);
-      // The history has no etcd lease: it outlives the leader key. Nobody held the lease when b took it.
+      // The history has no etcd lease: it outlives the leader key, and says whose expired lease b took.
       const changes = (await store.history()).map(({ term, holder, from }) => ({ term, holder, from }));
       assert.deepEqual(changes, [
         { term: 1, holder: 'a', from: null },
-        { term: 2, holder: 'b', from: null },
+        { term: 2, holder: 'b', from: 'a' },
       ]);
     } finally {
       await cleanup();
