@@ -376,7 +376,10 @@ function errantGtids(mysql: MysqlUp, primary: { gtidExecuted: string; serverUuid
 }
 
 /** The fix for a replica with transactions the primary never had, whatever wrote them. */
-const ERRANT_FIX = 'rebuild this replica from the primary (delete its data volume) or apply those transactions on the primary';
+const errantFix = (context: DecideContext) =>
+  context.canReinit
+    ? 'reinit this replica (mysql-ha-agent reinit POD: a copy of another pod) or apply those transactions on the primary'
+    : 'rebuild this replica from the primary (delete its data volume) or apply those transactions on the primary';
 
 /** The primary this node replicates from now: its GTIDs are read on every observation to find errant transactions. */
 export function followedPrimary(observation: Pick<Observation, 'mysql' | 'lease'>, topology: Topology): Peer | null {
@@ -427,7 +430,7 @@ function decideReplica(observation: Observation, mysql: MysqlUp, primary: Peer, 
       return decision(
         'replica-errant',
         none,
-        `refusing to follow ${primary.name}: this node has transactions the primary never had (errant GTIDs ${gtids})${notAutomatic}; ${ERRANT_FIX}`,
+        `refusing to follow ${primary.name}: this node has transactions the primary never had (errant GTIDs ${gtids})${notAutomatic}; ${errantFix(context)}`,
       );
     }
     const purgedHere = context.subtractGtids(probe.position.gtidPurged, mysql.variables.gtidExecuted);
@@ -453,7 +456,7 @@ function decideReplica(observation: Observation, mysql: MysqlUp, primary: Peer, 
       'replica-errant',
       none,
       `following ${primary.name}, but this node has transactions the primary never had (errant GTIDs ${foreign.join(',')}), ` +
-        `written here past read-only: unhealthy and never a failover candidate until fixed; ${ERRANT_FIX}`,
+        `written here past read-only: unhealthy and never a failover candidate until fixed; ${errantFix(context)}`,
     );
   }
   if (!replica.sqlRunning && replica.lastSqlError !== '') {

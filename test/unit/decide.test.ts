@@ -505,16 +505,25 @@ const table: Row[] = [
     observation: observed(up({ variables: variables({ gtidExecuted: `${UUID0}:1-10,${UUID1}:1-2` }) }), { primaryPosition: primaryReady() }),
     state: 'replica-errant',
     action: 'none',
-    reason: new RegExp(`errant GTIDs ${UUID1}:1-2\\) \\(asynchronous mode.*rebuild this replica from the primary`),
+    reason: new RegExp(`errant GTIDs ${UUID1}:1-2\\) \\(asynchronous mode.*reinit this replica \\(mysql-ha-agent reinit POD`),
   },
   {
-    name: 'no clone (MariaDB) or automatic rebuild off: it stays out and says why',
+    name: 'automatic rebuild off: it stays out, says why, and that a reinit fixes it',
     topology: asReplica,
     context: { canClone: false },
     observation: observed(up({ variables: variables({ gtidExecuted: `${UUID0}:1-10,${UUID1}:1-2` }) }), { primaryPosition: primaryReady() }),
     state: 'replica-errant',
     action: 'none',
-    reason: /automatic rebuild is off or this server cannot clone\); rebuild this replica/,
+    reason: /automatic rebuild is off or this server cannot clone\); reinit this replica/,
+  },
+  {
+    name: 'no clone at all (MariaDB): it stays out and says how to rebuild it by hand',
+    topology: asReplica,
+    context: { canClone: false, canReinit: false },
+    observation: observed(up({ variables: variables({ gtidExecuted: `${UUID0}:1-10,${UUID1}:1-2` }) }), { primaryPosition: primaryReady() }),
+    state: 'replica-errant',
+    action: 'none',
+    reason: /cannot clone\); rebuild this replica from the primary \(delete its data volume\)/,
   },
   {
     name: 'errant transactions from another server (written by hand, say) are never discarded',
@@ -522,7 +531,7 @@ const table: Row[] = [
     observation: observed(up({ variables: variables({ gtidExecuted: `${UUID0}:1-10,${UUID1}:1-2,${FOREIGN}:1` }) }), { primaryPosition: primaryReady() }),
     state: 'replica-errant',
     action: 'none',
-    reason: new RegExp(`errant GTIDs ${UUID1}:1-2,${FOREIGN}:1\\); rebuild this replica`),
+    reason: new RegExp(`errant GTIDs ${UUID1}:1-2,${FOREIGN}:1\\); reinit this replica`),
   },
   // Streaming replicas compare their GTIDs with the primary's on every observation (read after their own).
   {
@@ -551,7 +560,7 @@ const table: Row[] = [
     }),
     state: 'replica-errant',
     action: 'none',
-    reason: new RegExp(`following mysql-ha-0, but this node has transactions the primary never had \\(errant GTIDs ${UUID1}:1\\).*rebuild this replica`),
+    reason: new RegExp(`following mysql-ha-0, but this node has transactions the primary never had \\(errant GTIDs ${UUID1}:1\\).*reinit this replica`),
   },
   {
     name: 'streaming, with a transaction from a server of no pod: errant',
