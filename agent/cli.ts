@@ -22,6 +22,10 @@ const commands: Record<string, { summary: string; load: () => Promise<CommandMod
     summary: "status --dir DIR | --agents URL,... [--ca-file CA]  the cluster table from every agent's /status (--json)",
     load: () => import('./cli/status.ts'),
   },
+  list: {
+    summary: 'list --dir DIR | --agents URL,... [--ca-file CA]  the same table as status (role, health, lag, tags, lease term, paused)',
+    load: () => import('./cli/status.ts'),
+  },
   switchover: {
     summary: 'switchover [--to POD] --dir DIR | --agents URL,... [--ca-file CA]  planned switchover (token: MYSQL_HA_SWITCHOVER_TOKEN)',
     load: () => import('./cli/switchover.ts'),

@@ -32,6 +32,10 @@ export interface PodStatusRow {
   lagSeconds: number | null;
   /** Its tags where they differ from the defaults, e.g. "nofailover,priority=3"; "" for none. */
   tags: string;
+  /** The lease's term as it sees it held, or null. */
+  term: number | null;
+  /** Automatic failover paused on it (null: not known). */
+  paused: boolean | null;
   reason: string;
   status: AgentStatus | null;
 }
@@ -53,16 +57,19 @@ export async function collectStatus(agents: AgentTarget[], token: string | null,
   return Promise.all(
     agents.map(async ({ url, client }): Promise<PodStatusRow> => {
       const { agent, status, unreachable } = await fetchStatus(client, url, timeoutMs, token);
-      if (status === null) return { agent, pod: '?', role: 'unknown', healthy: false, lagSeconds: null, tags: '', reason: unreachable, status: null };
-      const { pod, role, healthy, reason } = status;
-      return { agent, pod, role, healthy, lagSeconds: status.replication?.lagSeconds ?? null, tags: tagsText(status.tags), reason, status };
+      if (status === null) {
+        return { agent, pod: '?', role: 'unknown', healthy: false, lagSeconds: null, tags: '', term: null, paused: null, reason: unreachable, status: null };
+      }
+      const { pod, role, healthy, reason, paused, lease } = status;
+      const term = lease?.state === 'held' ? lease.term : null;
+      return { agent, pod, role, healthy, lagSeconds: status.replication?.lagSeconds ?? null, tags: tagsText(status.tags), term, paused, reason, status };
     }),
   );
 }
 
 /** A plain-text table for humans. */
 export function formatStatusTable(rows: PodStatusRow[]): string {
-  const header = ['POD', 'AGENT', 'ROLE', 'HEALTH', 'LAG', 'TAGS', 'REASON'];
+  const header = ['POD', 'AGENT', 'ROLE', 'HEALTH', 'LAG', 'TAGS', 'TERM', 'PAUSED', 'REASON'];
   const cells = rows.map((row) => [
     row.pod,
     row.agent.replace(/^http:\/\//, ''),
@@ -70,6 +77,8 @@ export function formatStatusTable(rows: PodStatusRow[]): string {
     row.healthy ? 'healthy' : 'UNHEALTHY',
     row.lagSeconds === null ? '-' : `${row.lagSeconds}s`,
     row.tags || '-',
+    row.term === null ? '-' : String(row.term),
+    row.paused === null ? '-' : row.paused ? 'yes' : 'no',
     row.reason,
   ]);
   const widths = header.map((title, column) => Math.max(title.length, ...cells.map((line) => line[column]!.length)));

@@ -12,6 +12,7 @@ const commandLines = [
   ['sandbox', 'up'],
   ['sandbox', 'stop', 'mysql-ha-0'],
   ['status'],
+  ['list'],
   ['switchover'],
   ['reinit'],
   ['history'],

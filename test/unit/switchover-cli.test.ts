@@ -142,7 +142,8 @@ test('switchover CLI: without the token it is a usage error (exit 2) and sends n
 test('status CLI: asks every agent over HTTPS verified with --ca-file; without it, or with another CA, each agent is a row saying why', async () => {
   const verified = await cli(['status', '--agents', agents(), '--ca-file', CA_FILE], process.env);
   assert.equal(verified.code, 0, verified.stderr);
-  assert.match(verified.stdout, /^mysql-ha-0 .* primary +healthy +- +- /m);
+  assert.match(verified.stdout, /^POD +AGENT +ROLE +HEALTH +LAG +TAGS +TERM +PAUSED +REASON$/m);
+  assert.match(verified.stdout, /^mysql-ha-0 .* primary +healthy +- +- +1 +no /m);
   assert.match(verified.stdout, /^mysql-ha-2 .* replica +healthy +0s +nofailover,priority=0,noloadbalance /m, 'tags shown where set');
   issueCertificate(join(CERTIFICATES, 'other-ca'), join(CERTIFICATES, 'other'), HOSTS);
   const otherCa = await cli(['status', '--agents', agents(), '--ca-file', join(CERTIFICATES, 'other-ca', 'ca.crt')], process.env);
@@ -158,7 +159,7 @@ test('status CLI: asks every agent over HTTPS verified with --ca-file; without i
   }
   const plain = await cli(['status', '--agents', agents()], process.env);
   assert.equal(plain.code, 1);
-  assert.match(plain.stdout, /UNHEALTHY +- +- +agent unreachable \(other side closed\)/, 'plain HTTP to an agent serving HTTPS');
+  assert.match(plain.stdout, /UNHEALTHY +- +- +- +- +agent unreachable \(other side closed\)/, 'plain HTTP to an agent serving HTTPS');
 });
 
 test('pause and resume CLI: every agent at once, one line each; without the token a usage error', async () => {
