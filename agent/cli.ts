@@ -30,6 +30,10 @@ const commands: Record<string, { summary: string; load: () => Promise<CommandMod
     summary: 'switchover [--to POD] --dir DIR | --agents URL,... [--ca-file CA]  planned switchover (token: MYSQL_HA_SWITCHOVER_TOKEN)',
     load: () => import('./cli/switchover.ts'),
   },
+  failover: {
+    summary: 'failover --to POD [--force] --dir DIR | --agents URL,... [--ca-file CA]  make POD the primary by hand (the old one gone, failover paused)',
+    load: () => import('./cli/failover.ts'),
+  },
   reinit: {
     summary: "reinit POD [--from DONOR] --dir DIR | --agents URL,... [--ca-file CA]  replace a replica's data with a copy of another pod's",
     load: () => import('./cli/reinit.ts'),

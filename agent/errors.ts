@@ -19,6 +19,10 @@ export const errorDefs = {
     code: 'MHA_SWITCHOVER_REFUSED',
     hint: 'fix what the reason names (or pick another candidate), then ask again; the primary kept serving',
   },
+  FAILOVER_REFUSED: {
+    code: 'MHA_FAILOVER_REFUSED',
+    hint: "read the reason: resume automatic failover or stop the old primary's pod, pick another pod, or add --force knowing what it says would be lost",
+  },
   REINIT_REFUSED: {
     code: 'MHA_REINIT_REFUSED',
     hint: 'fix what the reason names (a primary switches over first; another donor with --from), then ask again; the pod kept its data',

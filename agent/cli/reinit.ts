@@ -1,9 +1,8 @@
 import type { Response } from 'undici';
 import { AgentError, rootMessageOf } from '../errors.ts';
-import { collectStatus } from '../http/status-client.ts';
 import type { ReinitOutcome } from '../loop/controls.ts';
 import { parseCommandLine } from './args.ts';
-import { agentOptions, agentTargets, tokenFor } from './status.ts';
+import { agentOfPod, agentOptions, tokenFor } from './status.ts';
 
 /**
  * `reinit POD [--from DONOR]`: asks POD's agent (POST /reinit) to replace its data with a copy of
@@ -15,16 +14,9 @@ export async function main(args: string[]): Promise<number> {
   const [pod, ...extra] = positionals;
   if (pod === undefined || extra.length > 0)
     throw new AgentError('USAGE', 'reinit takes one pod: mysql-ha-agent reinit POD [--from DONOR] (--dir DIR | --agents URL,...)');
-  const agents = agentTargets(values);
   const token = tokenFor(values.dir);
   if (!token) throw new AgentError('USAGE', "reinit needs the agents' token: set MYSQL_HA_SWITCHOVER_TOKEN (or use --dir for a sandbox)");
-  const rows = await collectStatus(agents, token);
-  const index = rows.findIndex((row) => row.pod === pod);
-  if (index < 0) {
-    const known = rows.map((row) => row.pod).filter((name) => name !== '?');
-    throw new AgentError('USAGE', `reinit: no agent answers for ${pod} (pods that answered: ${known.join(', ') || 'none'})`);
-  }
-  const { url, client } = agents[index]!;
+  const { url, client } = await agentOfPod('reinit', values, pod, token);
   let response: Response;
   try {
     response = await client.request(`${url}/reinit`, { method: 'POST', token, body: values.from ? { donor: values.from } : {}, timeoutMs: 30_000 });

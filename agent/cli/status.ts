@@ -28,6 +28,23 @@ function hostAndPort(address: string): [string, number] {
   return [match[1]!.replace(/^\[(.*)\]$/, '$1'), Number(match[2])];
 }
 
+/** The agent of `pod` among the agents the command line names (asked for /status with `token`); a usage error when none answers for it. */
+export async function agentOfPod(
+  command: string,
+  values: { dir?: string; agents?: string; 'ca-file'?: string },
+  pod: string,
+  token: string,
+): Promise<AgentTarget> {
+  const agents = agentTargets(values);
+  const rows = await collectStatus(agents, token);
+  const index = rows.findIndex((row) => row.pod === pod);
+  if (index < 0) {
+    const known = rows.map((row) => row.pod).filter((name) => name !== '?');
+    throw new AgentError('USAGE', `${command}: no agent answers for ${pod} (pods that answered: ${known.join(', ') || 'none'})`);
+  }
+  return agents[index]!;
+}
+
 /** The agents' token, which /status needs to show its texts: MYSQL_HA_SWITCHOVER_TOKEN, else (for a sandbox) the one in its cluster.json. */
 export function tokenFor(dir: string | undefined): string | null {
   return process.env.MYSQL_HA_SWITCHOVER_TOKEN ?? (dir ? SandboxCluster.load(dir, runtimeFor).describe().switchoverToken : null);

@@ -78,6 +78,14 @@ const switchoverBody = {
   },
 } as const;
 
+const failoverBody = {
+  body: {
+    type: 'object',
+    properties: { force: { type: 'boolean' } },
+    additionalProperties: false,
+  },
+} as const;
+
 const reinitBody = {
   body: {
     type: 'object',
@@ -176,6 +184,12 @@ export function buildApp({ board, controls, metrics, now, failsafePromiseMs, tls
   app.post<{ Body: { donor?: string } | undefined }>('/reinit', { schema: reinitBody, onRequest: requireToken }, async (request, reply) => {
     if (board.current.decision === null) return reply.code(409).send({ ok: false, reason: 'this agent is still waiting for its mysqld' });
     const outcome = await controls.requestReinit(request.body?.donor ?? null);
+    return reply.code(outcome.ok ? 200 : 409).send(outcome);
+  });
+  // Take the free lease by hand (automatic failover paused or impossible); answered once decided.
+  app.post<{ Body: { force?: boolean } | undefined }>('/failover', { schema: failoverBody, onRequest: requireToken }, async (request, reply) => {
+    if (board.current.decision === null) return reply.code(409).send({ ok: false, reason: 'this agent is still waiting for its mysqld' });
+    const outcome = await controls.requestFailover(request.body?.force === true);
     return reply.code(outcome.ok ? 200 : 409).send(outcome);
   });
   // A peer that just handed this node the lease: look now rather than on the next tick.

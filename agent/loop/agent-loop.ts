@@ -196,6 +196,13 @@ export class AgentLoop {
       if (!outcome.ok) log.warn({ donor: reinit.donor }, `reinit refused: ${outcome.reason}`);
       controls.answerReinit(reinit, outcome);
     }
+    // So is a failover by hand: the promotion follows on the next ticks, as after an election.
+    const failover = observation.controls.failover;
+    if (failover !== null) {
+      const taking = decision.failoverRefused === undefined && decision.action.kind === 'acquire-lease';
+      if (!taking) log.warn({ force: failover.force }, `manual failover refused: ${decision.failoverRefused ?? decision.reason}`);
+      controls.answerFailover(failover, { ok: taking, reason: decision.failoverRefused ?? decision.reason });
+    }
     let actionError = previous.actionError;
     let acted = false;
     if (decision.action.kind !== 'none') {

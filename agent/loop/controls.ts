@@ -1,10 +1,42 @@
-import type { Controls, ReinitRequest, SwitchoverRequest } from './state.ts';
+import type { Controls, FailoverRequest, ReinitRequest, SwitchoverRequest } from './state.ts';
 
 /** What the caller of POST /switchover gets: the hand-over done, or why not. */
 export type SwitchoverOutcome = { ok: true; from: string; to: string; handoverMs: number } | { ok: false; reason: string };
 
 /** What the caller of POST /reinit gets: the copy started (it runs on; /status shows it), or why not. */
 export type ReinitOutcome = { ok: true; donor: string; reason: string } | { ok: false; reason: string };
+
+/** What the caller of POST /failover gets: this node takes the lease now, or why not. */
+export type FailoverOutcome = { ok: boolean; reason: string };
+
+/** One request of a kind at a time, waiting for the tick that decides on it. */
+class RequestSlot<Request, Outcome> {
+  #pending: { request: Request; answer: (outcome: Outcome) => void } | null = null;
+
+  /** Resolves with the decision's outcome; `busy` at once while another request waits. */
+  ask(request: Request, busy: Outcome, wake: () => void): Promise<Outcome> {
+    if (this.#pending !== null) return Promise.resolve(busy);
+    return new Promise((resolve) => {
+      this.#pending = { request, answer: resolve };
+      wake();
+    });
+  }
+
+  get current(): Request | null {
+    return this.#pending?.request ?? null;
+  }
+
+  /** Answers `request` (the one a tick read), unless it was already answered. */
+  answer(request: Request, outcome: Outcome): void {
+    if (this.#pending?.request !== request) return;
+    this.#pending.answer(outcome);
+    this.#pending = null;
+  }
+
+  close(outcome: Outcome): void {
+    if (this.#pending) this.answer(this.#pending.request, outcome);
+  }
+}
 
 /**
  * Requests into the loop: HTTP writes them here, each tick reads them as plain data
@@ -13,11 +45,12 @@ export type ReinitOutcome = { ok: true; donor: string; reason: string } | { ok: 
  */
 export class ControlInbox {
   #paused: boolean;
-  #switchover: { request: SwitchoverRequest; answer: (outcome: SwitchoverOutcome) => void } | null = null;
+  readonly #switchover = new RequestSlot<SwitchoverRequest, SwitchoverOutcome>();
+  readonly #reinit = new RequestSlot<ReinitRequest, ReinitOutcome>();
+  readonly #failover = new RequestSlot<FailoverRequest, FailoverOutcome>();
   #listener: () => void = () => undefined;
   #termination: { since: number; done: Promise<void>; resolve: () => void } | null = null;
   #failsafePromise: { primary: string; until: number } | null = null;
-  #reinit: { request: ReinitRequest; answer: (outcome: ReinitOutcome) => void } | null = null;
 
   constructor(paused: boolean) {
     this.#paused = paused;
@@ -39,30 +72,28 @@ export class ControlInbox {
 
   /** Resolves once a tick has decided on the request (and carried out the hand-over, if any). */
   requestSwitchover(candidate: string | null): Promise<SwitchoverOutcome> {
-    if (this.#switchover !== null) {
-      const pending = this.#switchover.request.candidate ?? 'the most advanced replica';
-      return Promise.resolve({ ok: false, reason: `a switchover (to ${pending}) is already in progress` });
-    }
-    return new Promise((resolve) => {
-      this.#switchover = { request: { candidate }, answer: resolve };
-      this.#listener();
-    });
+    const pending = this.#switchover.current?.candidate ?? 'the most advanced replica';
+    return this.#switchover.ask({ candidate }, { ok: false, reason: `a switchover (to ${pending}) is already in progress` }, this.#listener);
   }
 
   /** Resolves once a tick has decided on the request: the copy started, or refused. One at a time. */
   requestReinit(donor: string | null): Promise<ReinitOutcome> {
-    if (this.#reinit !== null) return Promise.resolve({ ok: false, reason: 'a reinit request is already waiting for the loop' });
-    return new Promise((resolve) => {
-      this.#reinit = { request: { donor }, answer: resolve };
-      this.#listener();
-    });
+    return this.#reinit.ask({ donor }, { ok: false, reason: 'a reinit request is already waiting for the loop' }, this.#listener);
   }
 
   /** Answers the reinit request a tick read, unless it was already answered. */
   answerReinit(request: ReinitRequest, outcome: ReinitOutcome): void {
-    if (this.#reinit?.request !== request) return;
-    this.#reinit.answer(outcome);
-    this.#reinit = null;
+    this.#reinit.answer(request, outcome);
+  }
+
+  /** Resolves once a tick has decided: this node takes the free lease now, or refused. One at a time. */
+  requestFailover(force: boolean): Promise<FailoverOutcome> {
+    return this.#failover.ask({ force }, { ok: false, reason: 'a failover request is already waiting for the loop' }, this.#listener);
+  }
+
+  /** Answers the failover request a tick read, unless it was already answered. */
+  answerFailover(request: FailoverRequest, outcome: FailoverOutcome): void {
+    this.#failover.answer(request, outcome);
   }
 
   get terminating(): boolean {
@@ -105,8 +136,9 @@ export class ControlInbox {
   read(): Controls {
     return {
       paused: this.#paused,
-      switchover: this.#switchover?.request ?? null,
-      reinit: this.#reinit?.request ?? null,
+      switchover: this.#switchover.current,
+      reinit: this.#reinit.current,
+      failover: this.#failover.current,
       terminatingSince: this.#termination?.since ?? null,
       failsafePromise: this.#failsafePromise,
     };
@@ -114,14 +146,14 @@ export class ControlInbox {
 
   /** Answers `request` (the one a tick read), unless it was already answered. */
   answer(request: SwitchoverRequest, outcome: SwitchoverOutcome): void {
-    if (this.#switchover?.request !== request) return;
-    this.#switchover.answer(outcome);
-    this.#switchover = null;
+    this.#switchover.answer(request, outcome);
   }
 
   /** The agent is stopping: nobody will decide on a pending request. */
   close(): void {
-    if (this.#switchover) this.answer(this.#switchover.request, { ok: false, reason: 'the agent is stopping' });
-    if (this.#reinit) this.answerReinit(this.#reinit.request, { ok: false, reason: 'the agent is stopping' });
+    const stopping = { ok: false as const, reason: 'the agent is stopping' };
+    this.#switchover.close(stopping);
+    this.#reinit.close(stopping);
+    this.#failover.close(stopping);
   }
 }

@@ -4,6 +4,7 @@ import { electionQuorum, semiSyncAcks } from './quorum.ts';
 import {
   type Action,
   type Decision,
+  type FailoverRequest,
   type MysqlUp,
   type NodeState,
   neverPromotedBecause,
@@ -78,14 +79,58 @@ export function holdsLeaseNow(observation: Observation): boolean {
  */
 export function decide(observation: Observation, context: DecideContext): Decision {
   const node = decideNode(observation, context);
-  const { switchover, reinit } = observation.controls;
+  const { switchover, reinit, failover } = observation.controls;
   if (observation.controls.terminatingSince !== null) {
     const leaving = decideTermination(observation, node, context);
     const why = `${context.topology.self.name} is terminating (its pod is being deleted)`;
-    return { ...leaving, ...(switchover && { switchoverRefused: why }), ...(reinit && { reinitRefused: why }) };
+    return { ...leaving, ...(switchover && { switchoverRefused: why }), ...(reinit && { reinitRefused: why }), ...(failover && { failoverRefused: why }) };
   }
-  const decided = switchover === null ? node : decideSwitchover(observation, node, switchover, context);
-  return reinit === null ? decided : decideReinit(observation, decided, reinit, context);
+  const switched = switchover === null ? node : decideSwitchover(observation, node, switchover, context);
+  const copied = reinit === null ? switched : decideReinit(observation, switched, reinit, context);
+  return failover === null ? copied : decideManualFailover(observation, copied, failover, context);
+}
+
+/**
+ * A failover by hand: this node takes the free lease although automatic failover is paused or
+ * cannot elect. Refused, saying what would be lost, where a peer has transactions this node
+ * lacks or cannot be seen (it may hold acknowledged writes), unless forced.
+ */
+function decideManualFailover(observation: Observation, node: Decision, request: FailoverRequest, context: DecideContext): Decision {
+  const refuse = (why: string): Decision => ({ ...node, failoverRefused: why });
+  const { self, tags } = context.topology;
+  const { lease, mysql } = observation;
+  if (lease.state === 'unknown') return refuse(`the lease store is unreachable (${lease.error}): nobody can take the lease`);
+  if (lease.state === 'held') {
+    if (lease.mine) return refuse(`${self.name} is the primary already`);
+    return refuse(
+      `${lease.record.holder} holds the lease (its agent renews it): a live primary moves with a switchover; a paused one whose mysqld is down ` +
+        'keeps its lease until automatic failover is resumed (mysql-ha-agent resume) or its pod is stopped',
+    );
+  }
+  if (!lease.bootstrapped) return refuse(`a new cluster: the bootstrap primary ${context.topology.bootstrapPrimary} takes the first lease`);
+  if (!mysql.up) return refuse(`${self.name}'s mysqld is down: it cannot become the primary`);
+  if (observation.selfErrant) return refuse(`${self.name} holds transactions the cluster never had (errant): reinit it, or fail over to another pod`);
+  const own = context.countGtids(mysql.variables.gtidExecuted, mysql.replica?.retrievedGtids ?? '');
+  const losses: string[] = [];
+  const tagged = neverPromotedBecause(tags);
+  if (tagged !== null) losses.push(`${self.name}: ${tagged}`);
+  // What the lost primary alone has was never acknowledged (as in an election): it is not waited for.
+  const formerHolder = lease.record?.holder ?? lease.lastHolder;
+  for (const peer of observation.peers) {
+    if (peer.unreachable !== null || !peer.mysqldUp) {
+      if (peer.name === formerHolder) continue;
+      losses.push(`${peer.name} cannot be seen (${peer.unreachable ?? 'its mysqld is down'}): it may hold acknowledged writes`);
+      continue;
+    }
+    const more = transactionsOf(peer, context) - own;
+    if (more > 0) {
+      const gtids = context.subtractGtids(peer.gtidExecuted, mysql.variables.gtidExecuted);
+      losses.push(`${peer.name} has ${more} transaction(s) this node lacks${gtids === '' ? '' : ` (${gtids})`}: they would be lost`);
+    }
+  }
+  if (losses.length > 0 && !request.force) return refuse(`${losses.join('; ')}; force it to fail over to ${self.name} all the same`);
+  const forced = losses.length > 0 ? ` (forced past: ${losses.join('; ')})` : '';
+  return electing(lease.record?.version ?? null, `manual failover to ${self.name} requested${forced}: taking the lease`);
 }
 
 /**

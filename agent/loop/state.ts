@@ -187,12 +187,18 @@ export interface ReinitRequest {
   donor: string | null;
 }
 
+/** Take the free lease by hand (automatic failover paused or impossible); `force`: even if peers may have writes this node lacks. */
+export interface FailoverRequest {
+  force: boolean;
+}
+
 /** Requests from operators, read by the loop once per tick. */
 export interface Controls {
   /** Maintenance: no automatic failover. */
   paused: boolean;
   switchover: SwitchoverRequest | null;
   reinit: ReinitRequest | null;
+  failover: FailoverRequest | null;
   /** Since when the pod is being deleted (SIGTERM; epoch ms on the agent's clock): hand the lease over if this node holds it, then stop. */
   terminatingSince: number | null;
   /** This node promised `primary` (failsafe) not to take the lease before `until` (epoch ms). */
@@ -291,4 +297,6 @@ export interface Decision {
   switchoverRefused?: string;
   /** A reinit request this tick refused, and why. */
   reinitRefused?: string;
+  /** A manual failover request this tick refused, and why. */
+  failoverRefused?: string;
 }

@@ -681,6 +681,54 @@ export function failoverSuite(flavor: Flavor): void {
       await cluster.waitHealthy();
     });
 
+    test('paused, the primary pod lost: nobody takes over until mysql-ha-agent failover --to names a replica; nothing acknowledged lost', async () => {
+      await cluster.waitHealthy();
+      const old = await cluster.currentPrimary();
+      const replicas = cluster.pods.filter((pod) => pod !== old);
+      let target: TestPod | undefined;
+      try {
+        for (const pod of cluster.pods) assert.equal((await pod.control('/pause')).status, 200);
+        const outcome = await underLoad(cluster, async () => {
+          await cluster.sandbox.crashPod(old);
+          // Its lease runs out; paused, no replica takes it.
+          for (const pod of replicas) {
+            const waiting = await waitFor(`${pod.name} seeing the lease free while paused`, async () => {
+              const status = await pod.statusOrUndefined();
+              return status?.lease?.state === 'free' ? status : undefined;
+            });
+            assert.match(waiting.decision?.reason ?? '', /automatic failover is paused/);
+          }
+          cluster.sandbox.save();
+          // As an operator would: the first replica, unless its agent says the other has writes it lacks.
+          for (const candidate of replicas) {
+            const attempt = await run(process.execPath, ['agent/cli.ts', 'failover', '--to', candidate.name, '--dir', cluster.dir]).then(
+              ({ stdout }) => ({ ok: true, output: stdout }),
+              (error: { stderr: string }) => ({ ok: false, output: error.stderr }),
+            );
+            if (attempt.ok) {
+              assert.match(attempt.output, new RegExp(`failover: ${candidate.name} is the primary`));
+              target = candidate;
+              break;
+            }
+            console.log(`# ${flavor}: failover --to ${candidate.name} refused: ${attempt.output.split('\n')[0]}`);
+            assert.match(attempt.output, /transaction\(s\) this node lacks.*they would be lost/);
+          }
+          return waitNewPrimary(cluster, old);
+        });
+        report(flavor, 'failover --to while paused, the primary pod lost', outcome);
+        assert.equal(outcome.primary, target);
+        assert.deepEqual(await ackedMissingOn(outcome.primary, outcome.load.acked), [], 'acknowledged writes missing on the new primary');
+        assert.deepEqual(outcome.sampler.violations, []);
+        const last = (await history(cluster)).at(-1);
+        assert.match(last?.reason ?? '', new RegExp(`^manual failover to ${target!.name} requested`));
+      } finally {
+        for (const pod of replicas) await pod.control('/resume');
+      }
+      cluster.sandbox.startPod(old);
+      await cluster.waitHealthy();
+      await assertNoErrantGtids(cluster, target!);
+    });
+
     test('paused: a dead primary is not replaced; resumed: it is', async () => {
       await cluster.waitHealthy();
       const old = await cluster.currentPrimary();

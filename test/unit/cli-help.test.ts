@@ -15,6 +15,7 @@ const commandLines = [
   ['list'],
   ['switchover'],
   ['reinit'],
+  ['failover'],
   ['history'],
   ['pause'],
   ['resume'],

@@ -54,6 +54,8 @@ interface Row {
   refused?: RegExp;
   /** A reinit request in the observation is refused, for this reason. */
   reinitRefused?: RegExp;
+  /** A manual failover request in the observation is refused, for this reason. */
+  failoverRefused?: RegExp;
 }
 
 const writable = (overrides = {}) => up({ variables: variables({ readOnly: false, semiSyncSource: true, ...overrides }) });
@@ -72,15 +74,24 @@ const FIFTH = { name: 'mysql-ha-4', host: '127.0.10.5' };
 const fivePods = (topology: Topology): Topology => ({ ...topology, peers: [...topology.peers, FOURTH, FIFTH] });
 const down = (name: string) => peer(name, { unreachable: 'agent unreachable (ECONNREFUSED)', mysqldUp: false });
 const deadPrimary = peer(PRIMARY.name, { unreachable: 'agent unreachable (ECONNREFUSED)', mysqldUp: false });
-const paused = { paused: true, switchover: null, reinit: null, terminatingSince: null, failsafePromise: null };
-const terminating = { paused: false, switchover: null, reinit: null, terminatingSince: NOW - 1000, failsafePromise: null };
-const notPaused = { paused: false, switchover: null, reinit: null, terminatingSince: null, failsafePromise: null };
+const paused = { paused: true, switchover: null, reinit: null, failover: null, terminatingSince: null, failsafePromise: null };
+const terminating = { paused: false, switchover: null, reinit: null, failover: null, terminatingSince: NOW - 1000, failsafePromise: null };
+const notPaused = { paused: false, switchover: null, reinit: null, failover: null, terminatingSince: null, failsafePromise: null };
 /** `holder` first seen holding the lease `ago` ms before NOW, after a failover or not. */
 const change = (holder: string, ago: number, failover: boolean) => ({ holder, at: NOW - ago, how: failover ? ('failover' as const) : ('hand-over' as const) });
-const switchoverTo = (candidate: string | null) => ({ paused: false, switchover: { candidate }, reinit: null, terminatingSince: null, failsafePromise: null });
+const switchoverTo = (candidate: string | null) => ({
+  paused: false,
+  switchover: { candidate },
+  reinit: null,
+  failover: null,
+  terminatingSince: null,
+  failsafePromise: null,
+});
 // The serving primary asked for a switchover; mysql-ha-2 has one transaction more than mysql-ha-1.
 const servingPrimary = writable({ serverUuid: UUID0, gtidExecuted: `${UUID0}:1-10` });
 const replicasOfPrimary = [peer(REPLICA.name, { gtidExecuted: `${UUID0}:1-9`, retrievedGtids: `${UUID0}:1-9` }), peer(OTHER.name)];
+const failoverAsked = (force: boolean, peers: PeerStatus[]) =>
+  observed(behind, { lease: free(PRIMARY.name), peers, controls: { ...paused, failover: { force } } });
 const reinitAsked = (donor: string | null, peers: PeerStatus[], own = variables()) =>
   observed(up({ replica: streaming(), variables: own }), { peers, controls: { ...notPaused, reinit: { donor } } });
 const askedToSwitchOver = (candidate: string | null, peers = replicasOfPrimary) =>
@@ -939,6 +950,53 @@ const table: Row[] = [
     action: 'set-semi-sync-acks',
     reason: /with 3 pods a commit must wait for 1 acknowledgement \(now 2\)/,
   },
+  // Failover by hand: the free lease taken while paused (or when no election can happen).
+  {
+    name: 'manual failover while paused, every peer seen and none ahead: this node takes the lease',
+    topology: asReplica,
+    observation: failoverAsked(false, [deadPrimary, peer(OTHER.name, { gtidExecuted: `${UUID0}:1-11`, retrievedGtids: `${UUID0}:1-11` })]),
+    state: 'electing',
+    action: 'acquire-lease',
+    reason: /^manual failover to mysql-ha-1 requested: taking the lease$/,
+  },
+  {
+    name: 'manual failover refused: a peer has transactions this node lacks, and it says which',
+    topology: asReplica,
+    observation: failoverAsked(false, [deadPrimary, ahead]),
+    state: 'waiting-for-election',
+    action: 'none',
+    reason: /paused/,
+    failoverRefused: new RegExp(`mysql-ha-2 has 3 transaction\\(s\\) this node lacks \\(${UUID0}:13-14\\): they would be lost; force it`),
+  },
+  {
+    name: 'manual failover forced past a peer ahead: taken, and the reason says what was forced',
+    topology: asReplica,
+    observation: failoverAsked(true, [deadPrimary, ahead]),
+    state: 'electing',
+    action: 'acquire-lease',
+    reason: /manual failover to mysql-ha-1 requested \(forced past: mysql-ha-2 has 3 transaction\(s\) this node lacks/,
+  },
+  {
+    name: 'manual failover refused: a peer that cannot be seen may hold acknowledged writes',
+    topology: asReplica,
+    observation: failoverAsked(false, [deadPrimary, down(OTHER.name)]),
+    state: 'waiting-for-election',
+    action: 'none',
+    reason: /paused/,
+    failoverRefused: /mysql-ha-2 cannot be seen \(agent unreachable .*\): it may hold acknowledged writes/,
+  },
+  {
+    name: 'manual failover refused while a primary holds the lease: it says how the lease can move',
+    topology: asReplica,
+    observation: observed(up({ replica: streaming() }), {
+      peers: [peer(PRIMARY.name), peer(OTHER.name)],
+      controls: { ...notPaused, failover: { force: true } },
+    }),
+    state: 'replica-streaming',
+    action: 'none',
+    reason: /following mysql-ha-0/,
+    failoverRefused: /mysql-ha-0 holds the lease \(its agent renews it\): a live primary moves with a switchover/,
+  },
   // Reinit: a replica replaces its data with a donor's copy, a replica's by default.
   {
     name: 'reinit of an errant replica: from the other replica, so the primary is not loaded',
@@ -1219,6 +1277,8 @@ for (const row of table) {
     else assert.equal(decision.switchoverRefused, undefined);
     if (row.reinitRefused) assert.match(decision.reinitRefused ?? 'not refused', row.reinitRefused);
     else assert.equal(decision.reinitRefused, undefined);
+    if (row.failoverRefused) assert.match(decision.failoverRefused ?? 'not refused', row.failoverRefused);
+    else assert.equal(decision.failoverRefused, undefined);
   });
 }
 

@@ -14,7 +14,7 @@ import { buildApp } from '../../agent/http/app.ts';
 import { AgentMetrics } from '../../agent/http/metrics.ts';
 import { ControlInbox, type ReinitOutcome, type SwitchoverOutcome } from '../../agent/loop/controls.ts';
 import { SnapshotBoard } from '../../agent/loop/snapshot.ts';
-import { DEFAULT_TAGS, type Observation, type ReinitRequest, type SwitchoverRequest, type Topology } from '../../agent/loop/state.ts';
+import { DEFAULT_TAGS, type FailoverRequest, type Observation, type ReinitRequest, type SwitchoverRequest, type Topology } from '../../agent/loop/state.ts';
 import { issueCertificate } from '../../agent/sandbox/certificates.ts';
 import { freePort } from '../support/free-port.ts';
 import { asPrimary, asReplica, NOW, OTHER, observed, observedAsPrimary, streaming, UUID0, up, variables } from '../support/observations.ts';
@@ -246,4 +246,29 @@ test("history CLI: the lease store's changes of holder through the first agent t
   const nobody = await cli(['history', '--agents', `127.0.14.19:${port}`, '--ca-file', CA_FILE], env);
   assert.equal(nobody.code, 1);
   assert.match(nobody.stderr, /history: no agent gave the lease history:\n +https:\/\/127\.0\.14\.19:\d+: agent unreachable/);
+});
+
+test("failover CLI: needs --to; a refusal by the pod's agent exits 1 with the reason (what would be lost) and its code", async () => {
+  const env = { ...process.env, MYSQL_HA_SWITCHOVER_TOKEN: TOKEN };
+  const withoutTo = await cli(['failover', '--agents', agents(), '--ca-file', CA_FILE], env);
+  assert.equal(withoutTo.code, 2);
+  assert.match(withoutTo.stderr, /failover needs --to POD/);
+  const read: FailoverRequest[] = [];
+  const loop = setInterval(() => {
+    const request = replicaControls[1]!.read().failover;
+    if (request === null) return;
+    read.push(request);
+    replicaControls[1]!.answerFailover(request, { ok: false, reason: 'mysql-ha-1 has 3 transaction(s) this node lacks: they would be lost' });
+  }, 5);
+  try {
+    const refused = await cli(['failover', '--to', 'mysql-ha-2', '--agents', agents(), '--ca-file', CA_FILE], env);
+    assert.equal(refused.code, 1);
+    assert.deepEqual(read, [{ force: false }]);
+    assert.match(refused.stderr, /failover to mysql-ha-2 refused \(HTTP 409\): mysql-ha-1 has 3 transaction\(s\) this node lacks/);
+    assert.match(refused.stderr, /MHA_FAILOVER_REFUSED/);
+    await cli(['failover', '--to', 'mysql-ha-2', '--force', '--agents', agents(), '--ca-file', CA_FILE], env);
+    assert.deepEqual(read.at(-1), { force: true });
+  } finally {
+    clearInterval(loop);
+  }
 });
