@@ -219,7 +219,10 @@ export async function main(_args: string[]): Promise<number> {
     const reloader = new CertificateReloader(
       tlsFiles,
       async () => {
-        (app.server as HttpsServer).setSecureContext(servingCertificate(tlsFiles));
+        const https = app.server as HttpsServer;
+        https.setSecureContext(servingCertificate(tlsFiles));
+        // Kept-alive connections were verified with the old certificate: peers connect again and verify the new one.
+        https.closeIdleConnections();
         agentClient.reloadCa();
         await server.query(dialect.reloadTls);
       },
