@@ -589,6 +589,7 @@ export function failoverSuite(flavor: Flavor): void {
       await cluster.waitHealthy();
       const old = await cluster.currentPrimary();
       const [tagged, other] = cluster.pods.filter((pod) => pod !== old) as [TestPod, TestPod];
+      const since = old.logMarks();
       await restartAgents(cluster, [tagged], { MYSQL_HA_NOFAILOVER: 'true', MYSQL_HA_NOLOADBALANCE: 'true' });
       try {
         // Every agent healthy; HAProxy cannot settle with every pod readable, which is the point.
@@ -597,7 +598,6 @@ export function failoverSuite(flavor: Flavor): void {
         await waitFor(`HAProxy sending ${tagged.name} no reads`, async () => (await cluster.haproxyState('mysql-readable', tagged)) === 'DOWN', 30_000);
         assert.equal((await tagged.agent('/health')).status, 200, 'healthy all the same');
         assert.equal(await cluster.haproxyState('mysql-readable', other), 'UP');
-        const since = old.logMarks();
         const outcome = await underLoad(cluster, async () => {
           await old.stopMysqld('SIGKILL');
           return waitNewPrimary(cluster, old);
@@ -606,12 +606,12 @@ export function failoverSuite(flavor: Flavor): void {
         assert.equal(outcome.primary, other, `${tagged.name} (nofailover) was promoted`);
         assert.deepEqual(await ackedMissingOn(other, outcome.load.acked), [], 'acknowledged writes missing on the new primary');
         assert.deepEqual(outcome.sampler.violations, []);
-        old.startMysqld();
-        await rejoinOrRebuild(old, since);
       } finally {
         await restartAgents(cluster, [tagged], { MYSQL_HA_NOFAILOVER: '', MYSQL_HA_NOLOADBALANCE: '' });
       }
-      await cluster.waitHealthy();
+      // Once every pod may take reads again: rejoining waits for HAProxy to route to all of them.
+      old.startMysqld();
+      await rejoinOrRebuild(old, since);
     });
 
     test('tags: a nofailover replica with writes no candidate has stops the failover, says why; its tag cleared, it takes over', async () => {
