@@ -995,6 +995,7 @@ export function failoverSuite(flavor: Flavor): void {
     before(async () => {
       cluster = await TestCluster.start(flavor, { addressPrefix: FIVE_PODS_PREFIX, replicas: 5, haproxy: true, env: { MYSQL_HA_FAILOVER_WINDOW_MS: '0' } });
       await cluster.waitHealthy();
+      await WriteLoad.prepare(writeTarget(cluster));
     });
     after(async () => cluster?.destroy());
 
