@@ -296,6 +296,10 @@ export class Actuator {
       caFile: this.#caFile,
     });
     await this.#exec([STOP_REPLICA]);
+    // The copy brings the donor's replication channel (a replica's own CA file, say), not one this
+    // agent configured: once it fails to connect, the loop configures it afresh (decide: the
+    // replication password is not the one this agent set up).
+    this.#replicationPasswordConfigured = null;
     try {
       for (const { sql, values } of statements) await this.#server.query(sql, values, CLONE_TIMEOUT_MS);
     } catch (error) {

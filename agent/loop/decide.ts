@@ -520,7 +520,8 @@ function decideReplica(observation: Observation, mysql: MysqlUp, primary: Peer, 
     return decision(
       'replica-connecting',
       { kind: 'configure-replication', source: primary },
-      `not connected to ${primary.name}, and the Secret's replication password is not the one replication was configured with: configuring it again`,
+      `not connected to ${primary.name}, and replication was not configured by this agent with the Secret's replication password ` +
+        '(it changed, or the channel came with a copy of another pod): configuring it again',
     );
   }
   if (replica.ioState === 'No') {

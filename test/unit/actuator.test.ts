@@ -137,6 +137,8 @@ test("actuator: the accounts' and the replication channel's passwords follow the
   journal.length = 0;
   await actuator.run({ kind: 'rebuild', donor: PRIMARY });
   assert.match(journal.find((line) => line.startsWith('local: CLONE INSTANCE')) ?? '', /"agent-rotated"/);
+  // The copy's channel is the donor's: configured afresh once it does not connect.
+  assert.deepEqual(actuator.passwordsChanged(), { accounts: false, replication: true });
 });
 
 test('actuator: a rebuild on a flavour that cannot clone fails with CANNOT_CLONE and touches nothing', async () => {

@@ -675,7 +675,7 @@ const table: Row[] = [
     },
     state: 'replica-connecting',
     action: 'configure-replication',
-    reason: /not connected to mysql-ha-0, and the Secret's replication password is not the one replication was configured with/,
+    reason: /not connected to mysql-ha-0, and replication was not configured by this agent with the Secret's replication password/,
   },
   {
     name: "replica streaming when the Secret's replication password changed: the stream keeps working, nothing to do",
