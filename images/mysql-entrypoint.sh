@@ -68,7 +68,7 @@ fi
 
 # This shell stays as the server's supervisor, as mysqld_safe and systemd are: a clone (the
 # agent rebuilding this node from the primary) ends with mysqld exiting 16 to be started
-# again on the new data. The signals the container gets (SIGTERM when the pod stops) are
+# again on the new data; a streamed copy holds it stopped while its data is swapped. The signals the container gets (SIGTERM when the pod stops) are
 # passed on to the server.
 export MYSQLD_PARENT_PID=$$
 child=
@@ -91,6 +91,13 @@ while :; do
     status=0
     wait "$child" || status=$?
   done
+  # A streamed copy (MariaDB's reinit): the agent stopped the server to swap its data, and
+  # removes this file once the copy is in place.
+  if [ -e "$rundir/mysql-ha.hold" ]; then
+    log "holding $server while the agent replaces its data ($rundir/mysql-ha.hold)"
+    while [ -e "$rundir/mysql-ha.hold" ]; do sleep 0.2; done
+    continue
+  fi
   [ "$status" -eq 16 ] || exit "$status"
   log "$server asked to be started again (exit status 16, after a clone)"
 done

@@ -24,6 +24,7 @@ import { type AgentSnapshot, SnapshotBoard } from '../loop/snapshot.ts';
 import { waitForServer } from '../loop/startup.ts';
 import { LocalServer } from '../mysql/local-server.ts';
 import { MysqlObserver } from '../mysql/observer.ts';
+import { backupDonor, copyUnavailableReason, StreamedCopy } from '../mysql/streamed-copy.ts';
 import { CERTIFICATE_CHECK_MS, CertificateReloader } from '../pod/certificate-reloader.ts';
 import { MysqldMayStopFile } from '../pod/mysqld-may-stop.ts';
 import { SecretPasswords } from '../pod/secret-passwords.ts';
@@ -114,6 +115,12 @@ export async function main(_args: string[]): Promise<number> {
     failsafePromiseMs: config.timings.leaseTtlMs,
     tls: tlsFiles ? servingCertificate(tlsFiles) : null,
     leaseHistory: () => leaseKeeper.store.history(),
+    backups: backupDonor({
+      node: config.pod.name,
+      server: () => (found ? { query: (sql) => server.query(sql), dialect: found.dialect } : null),
+      connection: { ...config.mysql, ...config.agent },
+      log,
+    }),
   });
   await app.listen({ host: config.http.host, port: config.http.port });
   log.info(
@@ -132,6 +139,7 @@ export async function main(_args: string[]): Promise<number> {
   mayStop.clear();
   process.once('exit', () => mayStop.write('the agent exited'));
   let loop: AgentLoop | undefined;
+  let found: Awaited<ReturnType<typeof waitForServer>> | undefined;
   const shutdown = async (signal: string) => {
     if (loop) {
       // Terminating: the loop hands the lease over (or releases it) while mysqld still serves.
@@ -161,7 +169,6 @@ export async function main(_args: string[]): Promise<number> {
   process.once('SIGTERM', () => void shutdown('SIGTERM'));
   process.once('SIGINT', () => void shutdown('SIGINT'));
 
-  let found: Awaited<ReturnType<typeof waitForServer>>;
   try {
     found = await waitForServer(server, board, clock, log);
   } catch (error) {
@@ -170,7 +177,7 @@ export async function main(_args: string[]): Promise<number> {
     await server.close();
     throw error;
   }
-  const { version, dialect } = found;
+  const { version, dialect } = found!;
   log.info({ flavor: version.flavor, version: version.version }, 'connected to the local mysqld');
   const passwords = new SecretPasswords(config, log);
   // The agent's password as the Secret has it now: in a rolling restart after it changed, the
@@ -187,9 +194,23 @@ export async function main(_args: string[]): Promise<number> {
   const peerSet = await peerSetFor(config, log);
   const others = () => peerSet.current.filter((peer) => peer.name !== config.pod.name);
   const peerControl = { client: agentClient, agentPort: config.http.port, token: config.switchoverToken };
+  const copyUnavailable = copyUnavailableReason(dialect);
+  const streamedCopy =
+    dialect.adoptCopiedGtids === null || copyUnavailable !== null
+      ? null
+      : new StreamedCopy({
+          node: config.pod.name,
+          server,
+          client: agentClient,
+          agentPort: config.http.port,
+          token: config.switchoverToken,
+          adoptGtids: dialect.adoptCopiedGtids,
+        });
+  if (copyUnavailable !== null) log.warn({ flavor: dialect.flavor }, `reinit is not possible on this node: ${copyUnavailable}`);
   loop = new AgentLoop({
     config,
     dialect,
+    copyUnavailable,
     observer: new MysqlObserver(server, dialect, [config.agent.user, config.adminUser], config.timings.statusTimeoutMs),
     lease: leaseKeeper,
     watcher: new PrimaryPositionWatcher({ client: agentClient, agentPort: config.http.port, log, onReady: () => loop?.wake() }),
@@ -202,6 +223,13 @@ export async function main(_args: string[]): Promise<number> {
       nudge: (candidate) => nudgePeers(candidate, others(), peerControl, NUDGE_TIMEOUT_MS),
       passwords,
       clock,
+      streamedCopy,
+      reportCopy: (progress) => {
+        const running = board.current.runningAction;
+        if (running === null) return;
+        if (running.progress?.stage !== progress.stage) log.info({ ...progress }, `copy from ${progress.donor}: ${progress.stage}`);
+        board.publish({ runningAction: { ...running, progress } });
+      },
     }),
     peers: peerSet,
     observePeers: (timeoutMs) => observePeers(agentClient, others(), config.http.port, config.switchoverToken, timeoutMs),

@@ -1,5 +1,6 @@
 import type { Server as HttpServer } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
+import type { Readable } from 'node:stream';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { LeaseHistoryEntry } from '../coordination/lease.ts';
 import { messageOf } from '../errors.ts';
@@ -7,6 +8,7 @@ import type { ControlInbox } from '../loop/controls.ts';
 import { answerFailsafe } from '../loop/failsafe.ts';
 import { type Check, checkContext, healthCheck, judge, livenessCheck, primaryCheck, readOnlyCheck, replicaCheck, roleOf } from '../loop/health.ts';
 import type { SnapshotBoard } from '../loop/snapshot.ts';
+import { GTID_STATE_HEADER } from '../mysql/streamed-copy.ts';
 import { bearerTokenMatches } from './bearer-token.ts';
 import type { AgentMetrics } from './metrics.ts';
 import { statusOf, WITHHELD, withoutTexts } from './status.ts';
@@ -25,6 +27,12 @@ export interface AppOptions {
   tls?: ServingCertificate | null;
   /** Every change of lease holder, as the lease store keeps it (GET /history). */
   leaseHistory: () => Promise<LeaseHistoryEntry[]>;
+  /** A copy of this node's data for a peer's reinit (GET /backup, MariaDB), or why there is none. */
+  backups?: BackupSource;
+}
+
+export interface BackupSource {
+  open(): Promise<{ ok: true; gtidState: string; body: Readable } | { ok: false; reason: string }>;
 }
 
 /** PEM contents of a certificate (with its chain) and its key. */
@@ -32,6 +40,8 @@ export interface ServingCertificate {
   cert: Buffer;
   key: Buffer;
 }
+
+const NO_BACKUPS: BackupSource = { open: async () => ({ ok: false, reason: 'this agent sends no copies' }) };
 
 export type AgentApp = FastifyInstance<HttpServer | HttpsServer>;
 
@@ -99,7 +109,7 @@ const reinitBody = {
  * HAProxy or kubelet checks costs mysqld nothing. Only the lease deadline is judged at
  * request time, so /primary turns 503 the moment the lease runs out.
  */
-export function buildApp({ board, controls, metrics, now, failsafePromiseMs, tls = null, leaseHistory }: AppOptions): AgentApp {
+export function buildApp({ board, controls, metrics, now, failsafePromiseMs, tls = null, leaseHistory, backups = NO_BACKUPS }: AppOptions): AgentApp {
   // Reject unknown query parameters instead of dropping them: a typo (?lags=5) must not silently mean "default lag".
   const app: AgentApp = Fastify({ logger: false, ajv: { customOptions: { removeAdditional: false } }, https: tls });
   const context = () => checkContext(board.current, now(), controls.terminating);
@@ -185,6 +195,12 @@ export function buildApp({ board, controls, metrics, now, failsafePromiseMs, tls
     if (board.current.decision === null) return reply.code(409).send({ ok: false, reason: 'this agent is still waiting for its mysqld' });
     const outcome = await controls.requestReinit(request.body?.donor ?? null);
     return reply.code(outcome.ok ? 200 : 409).send(outcome);
+  });
+  // A peer's reinit fetches a copy of this node's data (mariadb-backup's stream; MySQL clones over SQL instead).
+  app.get('/backup', { onRequest: requireToken }, async (_request, reply) => {
+    const backup = await backups.open();
+    if (!backup.ok) return reply.code(409).send(backup);
+    return reply.header(GTID_STATE_HEADER, backup.gtidState).type('application/octet-stream').send(backup.body);
   });
   // Take the free lease by hand (automatic failover paused or impossible); answered once decided.
   app.post<{ Body: { force?: boolean } | undefined }>('/failover', { schema: failoverBody, onRequest: requireToken }, async (request, reply) => {

@@ -56,7 +56,11 @@ export function statusOf(snapshot: AgentSnapshot, controls: Pick<ControlInbox, '
           : { state: 'held' as const, holder: lease.record.holder, term: lease.record.term, mine: lease.mine },
     semiSync: up ? { source: up.variables.semiSyncSource, lossless: snapshot.config.lossless } : null,
     decision: decision && { state: decision.state, action: decision.action.kind, reason: decision.reason },
-    runningAction: snapshot.runningAction && { kind: snapshot.runningAction.kind, runningForMs: Math.round(now - snapshot.runningAction.since) },
+    runningAction: snapshot.runningAction && {
+      kind: snapshot.runningAction.kind,
+      runningForMs: Math.round(now - snapshot.runningAction.since),
+      ...(snapshot.runningAction.progress && { progress: snapshot.runningAction.progress }),
+    },
     // How the lease last changed hands, as this agent saw it.
     leaseChanges: (observation?.leaseChanges ?? []).map((change) => ({ ...change, at: new Date(change.at).toISOString() })),
     actionError: snapshot.actionError,

@@ -4,8 +4,10 @@ import type { LeaseKeeper } from '../coordination/lease-keeper.ts';
 import { AgentError } from '../errors.ts';
 import type { Dialect } from '../mysql/dialect/types.ts';
 import type { LocalServer } from '../mysql/local-server.ts';
+import type { StreamedCopy } from '../mysql/streamed-copy.ts';
 import type { AccountPasswords, SecretPasswords } from '../pod/secret-passwords.ts';
 import type { Clock } from './clock.ts';
+import type { CopyProgress } from './snapshot.ts';
 import type { Action, PasswordsChanged } from './state.ts';
 
 // The same words on both flavours since MySQL 8.0.22 and MariaDB 10.5.
@@ -37,6 +39,10 @@ export interface ActuatorOptions {
   /** The replication and application passwords as the Secret has them now. */
   passwords: Pick<SecretPasswords, 'current'>;
   clock: Clock;
+  /** Where the flavour has no clone: a copy streamed from the donor's agent (null: none possible here). */
+  streamedCopy: Pick<StreamedCopy, 'copyFrom'> | null;
+  /** A streamed copy's progress, for /status. */
+  reportCopy: (progress: CopyProgress) => void;
 }
 
 /** How long each phase of an action took, in ms, for the log (a hand-over's: where its write gap went). */
@@ -52,6 +58,8 @@ export class Actuator {
   readonly #nudge: ActuatorOptions['nudge'];
   readonly #passwords: ActuatorOptions['passwords'];
   readonly #clock: Clock;
+  readonly #streamedCopy: ActuatorOptions['streamedCopy'];
+  readonly #reportCopy: ActuatorOptions['reportCopy'];
   /** What this node last set on the accounts as primary, and gave its replication channel (null: nothing yet, since this agent started). */
   #accountPasswordsSet: AccountPasswords | null = null;
   #replicationPasswordConfigured: string | null = null;
@@ -65,6 +73,8 @@ export class Actuator {
     this.#nudge = options.nudge;
     this.#passwords = options.passwords;
     this.#clock = options.clock;
+    this.#streamedCopy = options.streamedCopy;
+    this.#reportCopy = options.reportCopy;
   }
 
   /** Where the Secret's passwords differ from what this node last used: the loop observes it, decide acts on it. */
@@ -280,14 +290,22 @@ export class Actuator {
   }
 
   /**
-   * Replaces this node's data with the donor's (clone). mysqld then restarts itself with
-   * the donor's data and its own server UUID, and the loop makes it follow the primary.
+   * Replaces this node's data with the donor's (a clone, or a streamed copy). mysqld then
+   * restarts with the donor's data and its own identity, and the loop makes it follow the primary.
    */
   async #rebuild(donor: Peer): Promise<void> {
     const config = this.#config;
-    // decide() only asks for a rebuild where the dialect can clone.
-    if (this.#dialect.cloneFrom === null) throw new AgentError('CANNOT_CLONE', `${config.pod.name}: ${this.#dialect.flavor} cannot clone ${donor.name}`);
-    const statements = this.#dialect.cloneFrom({
+    const clone = this.#dialect.cloneFrom;
+    // decide() only asks for a rebuild where a copy can be made.
+    if (clone === null && this.#streamedCopy === null)
+      throw new AgentError('CANNOT_CLONE', `${config.pod.name}: ${this.#dialect.flavor} cannot copy ${donor.name}`);
+    await this.#exec([STOP_REPLICA]);
+    // The copy brings the donor's replication channel (a replica's own CA file, say), not one this
+    // agent configured: once it fails to connect, the loop configures it afresh (decide: the
+    // replication password is not the one this agent set up).
+    this.#replicationPasswordConfigured = null;
+    if (clone === null) return this.#streamedCopy!.copyFrom(donor, this.#reportCopy);
+    const statements = clone({
       host: donor.host,
       port: config.mysql.port,
       user: config.agent.user,
@@ -295,11 +313,6 @@ export class Actuator {
       password: this.#passwords.current().agent,
       caFile: this.#caFile,
     });
-    await this.#exec([STOP_REPLICA]);
-    // The copy brings the donor's replication channel (a replica's own CA file, say), not one this
-    // agent configured: once it fails to connect, the loop configures it afresh (decide: the
-    // replication password is not the one this agent set up).
-    this.#replicationPasswordConfigured = null;
     try {
       for (const { sql, values } of statements) await this.#server.query(sql, values, CLONE_TIMEOUT_MS);
     } catch (error) {

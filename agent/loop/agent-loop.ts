@@ -19,7 +19,9 @@ import type { Decision, FailsafeView, Observation, PeerStatus, PrimaryGtidsProbe
 /** The loop's collaborators: adapters that do I/O, and the board it publishes its results on. */
 export interface AgentParts {
   config: Pick<RunConfig, 'loopIntervalMs' | 'lossless' | 'autoRebuild' | 'maxLagSeconds' | 'timings'>;
-  dialect: Pick<Dialect, 'subtractGtids' | 'countGtids' | 'originatesFrom' | 'cloneFrom' | 'maxSemiSyncAcks'>;
+  dialect: Pick<Dialect, 'subtractGtids' | 'countGtids' | 'originatesFrom' | 'maxSemiSyncAcks'>;
+  /** Why this node cannot replace its data with a copy of another's (null: it can, by clone or streamed backup). */
+  copyUnavailable: string | null;
   observer: Pick<MysqlObserver, 'observe'>;
   lease: Pick<LeaseKeeper, 'observe' | 'extendByFailsafe'>;
   watcher: Pick<PrimaryPositionWatcher, 'probe' | 'reset' | 'pollNow'>;
@@ -163,9 +165,9 @@ export class AgentLoop {
       terminationTimeoutMs: config.timings.terminationTimeoutMs,
       failoverWindowMs: config.timings.failoverWindowMs,
       lossless: config.lossless,
-      canClone: config.autoRebuild && dialect.cloneFrom !== null,
+      canClone: config.autoRebuild && this.#parts.copyUnavailable === null,
       maxSemiSyncAcks: dialect.maxSemiSyncAcks,
-      canReinit: dialect.cloneFrom !== null,
+      copyUnavailable: this.#parts.copyUnavailable,
     });
   }
 

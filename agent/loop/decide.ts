@@ -41,8 +41,11 @@ export interface DecideContext {
   canClone: boolean;
   /** The most acknowledgements the flavour's semi-sync can wait for (agent/loop/quorum.ts). */
   maxSemiSyncAcks: number;
-  /** This server can replace its data with a copy of another's when asked (MySQL's clone plugin), automatic rebuilds on or off. */
-  canReinit: boolean;
+  /**
+   * Why this server cannot replace its data with a copy of another's when asked (null: it can,
+   * with MySQL's clone plugin or a mariadb-backup stream), automatic rebuilds on or off.
+   */
+  copyUnavailable: string | null;
 }
 
 /** States in which a node's GTIDs are not data to elect on: it holds transactions the cluster must not get. */
@@ -146,13 +149,10 @@ function decideReinit(observation: Observation, node: Decision, request: ReinitR
     return refuse(`${self.name} is the primary: switch over first (mysql-ha-agent switchover), then reinit it as a replica`);
   }
   if (lease.state !== 'held') return refuse(`there is no serving primary to rejoin (${node.reason}): ask again once there is`);
-  if (!context.canReinit) {
-    return refuse(
-      'this server cannot copy another (MariaDB has no clone plugin, and a copy streamed with mariadb-backup is not built yet): ' +
-        'rebuild it by hand (stop the pod, empty its data volume, start it)',
-    );
+  if (context.copyUnavailable !== null) {
+    return refuse(`this server cannot copy another (${context.copyUnavailable}): rebuild it by hand (stop the pod, empty its data volume, start it)`);
   }
-  if (!mysql.up) return refuse(`${self.name}'s mysqld is down, and a clone needs it running: start it, then ask again`);
+  if (!mysql.up) return refuse(`${self.name}'s mysqld is down, and a copy needs it running: start it, then ask again`);
   const usable = (peer: PeerStatus) => peer.unreachable === null && peer.mysqldUp && !peer.errant && !peer.terminating;
   const primary = lease.record.holder;
   let donor: PeerStatus | undefined;
@@ -420,9 +420,14 @@ function errantGtids(mysql: MysqlUp, primary: { gtidExecuted: string; serverUuid
     .filter((member) => member !== '' && !context.originatesFrom(member, primary.serverUuid));
 }
 
+const beyondBinlogsFix = (context: DecideContext) =>
+  context.copyUnavailable === null
+    ? 'reinit it (mysql-ha-agent reinit POD: a copy of another pod) or restore a recent backup'
+    : `rebuild it by hand from a recent backup (it cannot copy another pod: ${context.copyUnavailable})`;
+
 /** The fix for a replica with transactions the primary never had, whatever wrote them. */
 const errantFix = (context: DecideContext) =>
-  context.canReinit
+  context.copyUnavailable === null
     ? 'reinit this replica (mysql-ha-agent reinit POD: a copy of another pod) or apply those transactions on the primary'
     : 'rebuild this replica from the primary (delete its data volume) or apply those transactions on the primary';
 
@@ -463,7 +468,7 @@ function decideReplica(observation: Observation, mysql: MysqlUp, primary: Peer, 
           'replica-rebuilding',
           { kind: 'rebuild', donor: primary },
           `this node has transactions of its own that ${primary.name} never had (errant GTIDs ${gtids}), written while it was primary ` +
-            'and never acknowledged to a client (lossless mode): discarding them by cloning ' +
+            'and never acknowledged to a client (lossless mode): discarding them with a copy of ' +
             primary.name,
         );
       }
@@ -482,13 +487,9 @@ function decideReplica(observation: Observation, mysql: MysqlUp, primary: Peer, 
     if (purgedHere !== '') {
       const lacking = `${primary.name} no longer has binary logs holding transactions this node lacks (${purgedHere})`;
       if (context.canClone) {
-        return decision('replica-rebuilding', { kind: 'rebuild', donor: primary }, `${lacking}: cloning ${primary.name} (this node has nothing it lacks)`);
+        return decision('replica-rebuilding', { kind: 'rebuild', donor: primary }, `${lacking}: copying ${primary.name} (this node has nothing it lacks)`);
       }
-      return decision(
-        'replica-beyond-binlogs',
-        none,
-        `${lacking}; automatic rebuild is off: clone it from ${primary.name} (CLONE INSTANCE) or restore a recent backup`,
-      );
+      return decision('replica-beyond-binlogs', none, `${lacking}; automatic rebuild is off: ${beyondBinlogsFix(context)}`);
     }
     return decision(state, { kind: 'configure-replication', source: primary }, `${why}: following ${primary.name} with GTID auto-positioning`);
   }
@@ -523,6 +524,13 @@ function decideReplica(observation: Observation, mysql: MysqlUp, primary: Peer, 
       `not connected to ${primary.name}, and replication was not configured by this agent with the Secret's replication password ` +
         '(it changed, or the channel came with a copy of another pod): configuring it again',
     );
+  }
+  if (!replica.ioRunning && replica.sourcePurgedBinlogs) {
+    // Errant transactions were ruled out when replication was configured; MariaDB keeps no purged
+    // set to compare with beforehand, so this is where it finds out.
+    const lacking = `${primary.name} no longer has binary logs holding transactions this node lacks (${replica.lastIoError})`;
+    if (context.canClone) return decision('replica-rebuilding', { kind: 'rebuild', donor: primary }, `${lacking}: copying ${primary.name}`);
+    return decision('replica-beyond-binlogs', none, `${lacking}; automatic rebuild is off: ${beyondBinlogsFix(context)}`);
   }
   if (replica.ioState === 'No') {
     const error = replica.lastIoError === '' ? '' : ` (last error: ${replica.lastIoError})`;

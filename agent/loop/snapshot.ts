@@ -19,9 +19,17 @@ export interface AgentSnapshot {
   /** When the loop last showed progress (a tick, or an attempt to reach mysqld), on the agent's clock. */
   readonly heartbeatAt: number;
   /** The action under way (a clone, a catch-up, a hand-over), since when on the agent's clock; null between actions. */
-  readonly runningAction: { kind: Action['kind']; since: number } | null;
+  readonly runningAction: { kind: Action['kind']; since: number; progress?: CopyProgress } | null;
   /** A write-stopping action (hand-over, step-down, fence, release) started since the last observation; cleared by the next one. */
   readonly writesStoppedBy: Action['kind'] | null;
+}
+
+/** How far a copy of another node's data (a reinit streamed with mariadb-backup) has come. */
+export interface CopyProgress {
+  stage: 'receiving' | 'preparing' | 'restarting';
+  donor: string;
+  /** Received so far. */
+  bytes: number;
 }
 
 /** The one place a snapshot is published: the loop (and its start-up) write, HTTP reads. */

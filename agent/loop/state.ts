@@ -27,6 +27,8 @@ export interface ReplicaStatus {
   lagSeconds: number | null;
   lastIoError: string;
   lastSqlError: string;
+  /** The IO thread stopped because the source no longer has binary logs this replica needs. */
+  sourcePurgedBinlogs: boolean;
   autoPosition: boolean;
   /** GTIDs received into the relay log (MySQL Retrieved_Gtid_Set, MariaDB Gtid_IO_Pos). */
   retrievedGtids: string;
@@ -162,7 +164,7 @@ export interface Observation {
   peers: PeerStatus[];
   /** The last few changes of lease holder this agent saw, oldest first (for anti-flapping). */
   leaseChanges: LeaseChange[];
-  /** This node holds errant transactions (refused its primary, or is cloning over them; from its last decision). */
+  /** This node holds errant transactions (refused its primary, or is copying another node over them; from its last decision). */
   selfErrant: boolean;
   /** The requests this tick read. */
   controls: Controls;

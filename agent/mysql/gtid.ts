@@ -91,6 +91,14 @@ export function countMariadbGtids(...states: string[]): number {
   return [...highest.values()].reduce((sum, seq) => sum + seq, 0);
 }
 
+/** MariaDB: one binlog state holding, per domain and server, the highest sequence number of any of `states`. */
+export function mergeMariadbStates(...states: string[]): string {
+  const merged = new Map<string, number>();
+  for (const state of states)
+    for (const [domainServer, seq] of parseMariadbState(state)) merged.set(domainServer, Math.max(merged.get(domainServer) ?? 0, seq));
+  return [...merged].map(([domainServer, seq]) => `${domainServer}-${seq}`).join(',');
+}
+
 /**
  * MariaDB: the entries of binlog state `state` that `other` does not cover, i.e. a
  * (domain, server) pair `other` never saw or saw only up to a lower sequence number.

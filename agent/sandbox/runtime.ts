@@ -1,8 +1,10 @@
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { AgentError } from '../errors.ts';
 import type { Flavor } from '../mysql/dialect/types.ts';
+import { HOLD_FILE } from '../mysql/streamed-copy.ts';
 
 const run = promisify(execFile);
 
@@ -42,16 +44,22 @@ export function mysqlChrootRuntime(chroot = process.env.MYSQL_HA_SANDBOX_CHROOT 
   return {
     flavor: 'mysql',
     initializeCommand: (podDir, dataDir) => inChroot(podDir, (command) => `exec ${command}`, host.initializeCommand(podDir, dataDir)),
-    serverCommand: (podDir, args) => inChroot(podDir, restartOn16, mysqldArgs('/usr/sbin/mysqld', args)),
+    serverCommand: (podDir, args) => inChroot(podDir, (command) => supervised(podDir, command), mysqldArgs('/usr/sbin/mysqld', args)),
     installed: () => existsSync(`${chroot}/usr/sbin/mysqld`),
   };
 }
 
 /**
- * Shell that runs `command` as mysqld's supervisor, as mysqld_safe and systemd do: a clone
- * ends with mysqld exiting 16 to be started again on the new data.
+ * Shell that runs `command` as mysqld's supervisor, as mysqld_safe and systemd do (and the
+ * image's entrypoint): a clone ends with mysqld exiting 16 to be started again on the new data;
+ * a streamed copy stops mysqld with a hold file beside its socket (the pod dir), and it starts
+ * again once the agent has swapped the data in and removed the file.
  */
-const restartOn16 = (command: string) => `export MYSQLD_PARENT_PID=$$; while :; do ${command}; rc=$?; [ $rc -eq 16 ] || exit $rc; done`;
+const supervised = (podDir: string, command: string) =>
+  `export MYSQLD_PARENT_PID=$$; hold=${shellQuote(join(podDir, HOLD_FILE))}; while :; do ${command}; rc=$?; ` +
+  'if [ -e "$hold" ]; then while [ -e "$hold" ]; do sleep 0.2; done; continue; fi; [ $rc -eq 16 ] || exit $rc; done';
+
+const shellQuote = (text: string) => `'${text.replaceAll("'", "'\\''")}'`;
 
 const mysqldArgs = (mysqld: string, args: string[]) => [mysqld, ...args, '--user=root', '--mysqlx=OFF', '--secure-file-priv='];
 
@@ -60,7 +68,7 @@ export function mysqlRuntime(mysqld: string): ServerRuntime {
   return {
     flavor: 'mysql',
     initializeCommand: (_podDir, dataDir) => [mysqld, '--no-defaults', '--initialize-insecure', `--datadir=${dataDir}`, '--user=root'],
-    serverCommand: (_podDir, args) => ['sh', '-c', restartOn16('"$@"'), 'mysqld-supervisor', ...mysqldArgs(mysqld, args)],
+    serverCommand: (podDir, args) => ['sh', '-c', supervised(podDir, '"$@"'), 'mysqld-supervisor', ...mysqldArgs(mysqld, args)],
     installed: () => existsSync(mysqld),
   };
 }
@@ -78,7 +86,7 @@ export function mariadbRuntime(): ServerRuntime {
       '--auth-root-authentication-method=socket',
       '--skip-test-db',
     ],
-    serverCommand: (_podDir, args) => ['mariadbd', ...args, '--user=root'],
+    serverCommand: (podDir, args) => ['sh', '-c', supervised(podDir, '"$@"'), 'mysqld-supervisor', 'mariadbd', ...args, '--user=root'],
     installed: () => existsSync('/usr/sbin/mariadbd'),
   };
 }

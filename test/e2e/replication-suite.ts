@@ -329,17 +329,16 @@ export function replicationSuite(flavor: Flavor): void {
       assert.equal(refused.status, 409, JSON.stringify(refused.body));
       assert.match((refused.body as { reason: string }).reason, new RegExp(`${replica.name} cannot take over: .*errant`));
 
-      if (flavor === 'mysql') {
-        // The fix /status names: a copy of another pod (the other replica, so the primary is not loaded).
-        const reinit = await replica.control('/reinit');
-        assert.equal(reinit.status, 200, JSON.stringify(reinit.body));
-        assert.equal((reinit.body as { donor: string }).donor, cluster.replicas[1]!.name);
-      } else {
-        // MariaDB cannot copy another pod yet (its reinit is refused and says so): rebuilt by hand.
-        const refused = await replica.control('/reinit');
-        assert.equal(refused.status, 409);
-        assert.match((refused.body as { reason: string }).reason, /cannot copy another \(MariaDB has no clone plugin/);
-        await replica.rebuild();
+      // The fix /status names: a copy of another pod (the other replica, so the primary is not loaded);
+      // MySQL clones it, MariaDB streams a mariadb-backup between the two agents.
+      const reinit = await replica.control('/reinit');
+      assert.equal(reinit.status, 200, JSON.stringify(reinit.body));
+      assert.equal((reinit.body as { donor: string }).donor, cluster.replicas[1]!.name);
+      if (flavor === 'mariadb') {
+        // The copy's stages and bytes are in /status while it runs.
+        const copying = await waitFor(`${replica.name} showing its copy's progress`, async () => (await replica.statusOrUndefined())?.runningAction?.progress);
+        assert.equal(copying.donor, cluster.replicas[1]!.name);
+        console.log(`# ${flavor}: /status during the copy: ${JSON.stringify(copying)}`);
       }
       await cluster.waitHealthy();
       assert.deepEqual(await replica.adminQuery('SELECT id FROM app.errant_write'), [], 'the errant row is gone with the copy');

@@ -50,6 +50,7 @@ export function streaming(overrides: Partial<ReplicaStatus> = {}): ReplicaStatus
     sourceHost: PRIMARY.host,
     sourcePort: 3306,
     ioRunning: true,
+    sourcePurgedBinlogs: false,
     ioState: 'Yes',
     sqlRunning: true,
     lagSeconds: 0,

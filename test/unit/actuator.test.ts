@@ -70,7 +70,18 @@ function actuatorFor(
     });
   const nudge = async (peer: Peer | null) => void journal.push(`nudge ${peer?.name ?? 'every peer'}`);
   const secret = options.secret ?? secretFor();
-  const actuator = new Actuator({ server: local, dialect, config, lease, connectPeer, nudge, passwords: { current: () => ({ ...secret }) }, clock });
+  const actuator = new Actuator({
+    server: local,
+    dialect,
+    config,
+    lease,
+    connectPeer,
+    nudge,
+    passwords: { current: () => ({ ...secret }) },
+    clock,
+    streamedCopy: null,
+    reportCopy: () => assert.fail('not used'),
+  });
   return { actuator, journal };
 }
 
@@ -141,7 +152,7 @@ test("actuator: the accounts' and the replication channel's passwords follow the
   assert.deepEqual(actuator.passwordsChanged(), { accounts: false, replication: true });
 });
 
-test('actuator: a rebuild on a flavour that cannot clone fails with CANNOT_CLONE and touches nothing', async () => {
+test('actuator: a rebuild where no copy can be made (MariaDB without mariadb-backup) fails with CANNOT_CLONE and touches nothing', async () => {
   const journal: string[] = [];
   const lease = { acquire: async () => {}, release: async () => {}, handOver: async () => {}, observe: async () => assert.fail('not used') };
   const actuator = new Actuator({
@@ -153,6 +164,8 @@ test('actuator: a rebuild on a flavour that cannot clone fails with CANNOT_CLONE
     nudge: async () => assert.fail('not used'),
     passwords: { current: secretFor },
     clock: new FakeClock(0),
+    streamedCopy: null,
+    reportCopy: () => assert.fail('not used'),
   });
   await assert.rejects(actuator.run({ kind: 'rebuild', donor: PRIMARY }), (error: unknown) => error instanceof AgentError && error.code === 'MHA_CANNOT_CLONE');
   assert.deepEqual(journal, []);

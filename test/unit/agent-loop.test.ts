@@ -77,7 +77,8 @@ function loopOf(topology: typeof asPrimary, world: World, graceMs = GRACE_MS) {
         drainMs: 2000,
       },
     },
-    dialect: { ...dialectForFlavor('mysql'), cloneFrom: null },
+    dialect: dialectForFlavor('mysql'),
+    copyUnavailable: 'mysql cannot copy here (a test)',
     observer: {
       observe: async () => {
         reads.push('own mysqld');

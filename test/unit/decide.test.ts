@@ -25,6 +25,9 @@ import {
   variables,
 } from '../support/observations.ts';
 
+const PURGED_1236 =
+  "Got fatal error 1236 from master when reading data from binary log: 'Could not find GTID state requested by slave in any binlog files. " +
+  "Probably the slave state is too old and required binlog files have been purged.'";
 const mysql = dialectForFlavor('mysql');
 const context = (topology: Topology, overrides: Partial<DecideContext> = {}): DecideContext => ({
   topology,
@@ -36,7 +39,7 @@ const context = (topology: Topology, overrides: Partial<DecideContext> = {}): De
   lossless: true,
   canClone: true,
   maxSemiSyncAcks: mysql.maxSemiSyncAcks,
-  canReinit: true,
+  copyUnavailable: null,
   handOverTimeoutMs: 30_000,
   terminationTimeoutMs: 40_000,
   ...overrides,
@@ -502,12 +505,12 @@ const table: Row[] = [
   },
   // A returning old primary (this node is UUID1) with transactions of its own the new primary never had.
   {
-    name: 'lossless: its own never-acknowledged transactions are discarded by cloning the primary',
+    name: 'lossless: its own never-acknowledged transactions are discarded with a copy of the primary',
     topology: asReplica,
     observation: observed(up({ variables: variables({ gtidExecuted: `${UUID0}:1-10,${UUID1}:1-2` }) }), { primaryPosition: primaryReady() }),
     state: 'replica-rebuilding',
     action: 'rebuild',
-    reason: new RegExp(`errant GTIDs ${UUID1}:1-2\\), written while it was primary and never acknowledged.*cloning mysql-ha-0`),
+    reason: new RegExp(`errant GTIDs ${UUID1}:1-2\\), written while it was primary and never acknowledged.*with a copy of mysql-ha-0`),
   },
   {
     name: 'asynchronous mode: its own extra transactions may have been acknowledged, so it stays out',
@@ -528,9 +531,9 @@ const table: Row[] = [
     reason: /automatic rebuild is off or this server cannot clone\); reinit this replica/,
   },
   {
-    name: 'no clone at all (MariaDB): it stays out and says how to rebuild it by hand',
+    name: 'no copy possible (MariaDB without mariadb-backup): it stays out and says how to rebuild it by hand',
     topology: asReplica,
-    context: { canClone: false, canReinit: false },
+    context: { canClone: false, copyUnavailable: 'mariadb-backup and mbstream are not installed beside this agent' },
     observation: observed(up({ variables: variables({ gtidExecuted: `${UUID0}:1-10,${UUID1}:1-2` }) }), { primaryPosition: primaryReady() }),
     state: 'replica-errant',
     action: 'none',
@@ -602,12 +605,12 @@ const table: Row[] = [
     reason: /following mysql-ha-0/,
   },
   {
-    name: 'the primary purged binary logs this node still needs: it clones the primary (it has nothing the primary lacks)',
+    name: 'the primary purged binary logs this node still needs: it copies the primary (it has nothing the primary lacks)',
     topology: asReplica,
     observation: observed(up({ variables: variables({ gtidExecuted: '' }) }), { primaryPosition: primaryReady(`${UUID0}:1-10`, `${UUID0}:1-6`) }),
     state: 'replica-rebuilding',
     action: 'rebuild',
-    reason: new RegExp(`no longer has binary logs holding transactions this node lacks \\(${UUID0}:1-6\\): cloning mysql-ha-0`),
+    reason: new RegExp(`no longer has binary logs holding transactions this node lacks \\(${UUID0}:1-6\\): copying mysql-ha-0`),
   },
   {
     name: 'the primary purged binary logs this node still needs, cloning off: it says what to do',
@@ -616,7 +619,36 @@ const table: Row[] = [
     observation: observed(up({ variables: variables({ gtidExecuted: `${UUID0}:1-3` }) }), { primaryPosition: primaryReady(`${UUID0}:1-10`, `${UUID0}:1-6`) }),
     state: 'replica-beyond-binlogs',
     action: 'none',
-    reason: new RegExp(`lacks \\(${UUID0}:4-6\\); automatic rebuild is off: clone it from mysql-ha-0 \\(CLONE INSTANCE\\) or restore a recent backup`),
+    reason: new RegExp(
+      `lacks \\(${UUID0}:4-6\\); automatic rebuild is off: reinit it \\(mysql-ha-agent reinit POD: a copy of another pod\\) or restore a recent backup`,
+    ),
+  },
+  {
+    // MariaDB keeps no purged set to compare with first: its IO thread stops on error 1236.
+    name: 'the IO thread stopped because the primary purged what this node needs (MariaDB): it copies the primary',
+    topology: asReplica,
+    observation: observed(up({ replica: streaming({ ioRunning: false, ioState: 'No', sourcePurgedBinlogs: true, lastIoError: PURGED_1236 }) })),
+    state: 'replica-rebuilding',
+    action: 'rebuild',
+    reason: /no longer has binary logs holding transactions this node lacks \(Got fatal error 1236.*\): copying mysql-ha-0/,
+  },
+  {
+    name: 'the same with automatic rebuild off: it stays out and names reinit, not a restart of the IO thread',
+    topology: asReplica,
+    context: { canClone: false },
+    observation: observed(up({ replica: streaming({ ioRunning: false, ioState: 'No', sourcePurgedBinlogs: true, lastIoError: PURGED_1236 }) })),
+    state: 'replica-beyond-binlogs',
+    action: 'none',
+    reason: /automatic rebuild is off: reinit it \(mysql-ha-agent reinit POD/,
+  },
+  {
+    name: 'the same where no copy can be made: it says to rebuild by hand, and why',
+    topology: asReplica,
+    context: { canClone: false, copyUnavailable: 'mariadb-backup and mbstream are not installed beside this agent' },
+    observation: observed(up({ replica: streaming({ ioRunning: false, ioState: 'No', sourcePurgedBinlogs: true, lastIoError: PURGED_1236 }) })),
+    state: 'replica-beyond-binlogs',
+    action: 'none',
+    reason: /rebuild it by hand from a recent backup \(it cannot copy another pod: mariadb-backup and mbstream are not installed/,
   },
   {
     name: 'purged binary logs this node already applied do not matter',
@@ -1041,14 +1073,14 @@ const table: Row[] = [
     reinitRefused: /mysql-ha-0 is the primary: switch over first/,
   },
   {
-    name: 'reinit refused where the server cannot copy another (MariaDB): it says how to rebuild by hand',
+    name: 'reinit refused where the server cannot copy another (MariaDB without mariadb-backup): it says why and how to rebuild by hand',
     topology: asReplica,
-    context: { canReinit: false },
+    context: { copyUnavailable: 'mariadb-backup and mbstream are not installed beside this agent' },
     observation: reinitAsked(null, [peer(PRIMARY.name), peer(OTHER.name)]),
     state: 'replica-streaming',
     action: 'none',
     reason: /following mysql-ha-0/,
-    reinitRefused: /cannot copy another \(MariaDB has no clone plugin.*rebuild it by hand/,
+    reinitRefused: /cannot copy another \(mariadb-backup and mbstream are not installed beside this agent\): rebuild it by hand/,
   },
   {
     name: 'reinit refused while the pod is terminating',

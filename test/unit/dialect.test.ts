@@ -235,7 +235,8 @@ describe('the MariaDB dialect on a real MariaDB server', () => {
       `--socket=${socket}`,
       `--pid-file=${join(dir, 'mysqld.pid')}`,
     ]);
-    server = spawn(file!, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    // Its own process group: the supervisor shell and mariadbd are stopped together.
+    server = spawn(file!, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
     server.stderr!.on('data', (chunk: Buffer) => {
       serverLog = (serverLog + chunk.toString()).slice(-4000);
     });
@@ -265,7 +266,7 @@ describe('the MariaDB dialect on a real MariaDB server', () => {
   after(async () => {
     await Promise.all([agent, app, admin].map((connection) => connection?.end().catch(() => undefined)));
     if (server && server.exitCode === null && server.signalCode === null) {
-      server.kill('SIGKILL');
+      process.kill(-server.pid!, 'SIGKILL');
       await once(server, 'exit');
     }
     rmSync(dir, { recursive: true, force: true });
@@ -356,5 +357,14 @@ describe('the MariaDB dialect on a real MariaDB server', () => {
     // Locked root cannot log in to write; the administrator may, by design (a person's repairs), like the agent.
     assert.ok(!accounts.some((account) => account.startsWith("'root'@") || account.startsWith("'admin'@")), accounts.join(', '));
     assert.ok(!accounts.some((account) => account.startsWith("'app'@") || account.startsWith(`'${stage.agent.user}'@`)), accounts.join(', '));
+  });
+
+  // Last: it empties the binary log, as on a node that has just started on a copy of another's data.
+  it("a node started on a copy takes the donor's binlog state, with the backup's position, as the agent's account", async () => {
+    // The donor's state when its backup began (two servers have written), and the backup's later position.
+    for (const statement of dialect.adoptCopiedGtids!('0-1-5,0-2-9', '0-2-12')) await run(agent, statement);
+    assert.equal((await variables()).gtidExecuted, '0-1-5,0-2-12');
+    const [positions] = await run(agent, 'SELECT @@gtid_binlog_pos AS binlog, @@gtid_slave_pos AS replica');
+    assert.deepEqual(positions, { binlog: '0-2-12', replica: '0-2-12' });
   });
 });

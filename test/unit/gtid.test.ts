@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { dialectForFlavor } from '../../agent/mysql/dialect/index.ts';
-import { subtractMariadbGtids, subtractMysqlGtids } from '../../agent/mysql/gtid.ts';
+import { mergeMariadbStates, subtractMariadbGtids, subtractMysqlGtids } from '../../agent/mysql/gtid.ts';
 
 const A = '3e11fa47-71ca-11e1-9e33-c80aa9429562';
 const B = 'a5c2e2a0-71ca-11e1-9e33-c80aa9429562';
@@ -31,6 +31,12 @@ const mariadbCases: Array<[string, string, string, string]> = [
 for (const [name, state, other, expected] of mariadbCases) {
   test(`MariaDB GTID difference: ${name}`, () => assert.equal(subtractMariadbGtids(state, other), expected));
 }
+
+test("MariaDB binlog states merged: per domain and server the highest sequence number (a copy's state from the donor's and the backup's position)", () => {
+  assert.equal(mergeMariadbStates('0-1-5,0-2-9', '0-2-12'), '0-1-5,0-2-12');
+  assert.equal(mergeMariadbStates('0-2-12', '0-1-5,0-2-9,1-3-4'), '0-2-12,0-1-5,1-3-4');
+  assert.equal(mergeMariadbStates('', ''), '');
+});
 
 test('originatesFrom: which server wrote a GTID-difference member, each flavour naming the server its own way', () => {
   const mysql = dialectForFlavor('mysql');

@@ -1,10 +1,13 @@
-import { countMariadbGtids, mariadbGtidOriginatesFrom, subtractMariadbGtids } from '../gtid.ts';
+import { countMariadbGtids, mariadbGtidOriginatesFrom, mergeMariadbStates, subtractMariadbGtids } from '../gtid.ts';
 import { asBoolean, asNumberOrNull, asString } from './rows.ts';
 import type { Dialect, ReplicationSource } from './types.ts';
 
 // READ_ONLY ADMIN's bit in mysql.global_priv's access mask (MariaDB 10.11 privilege.h).
 // ALL PRIVILEGES includes it, and any account holding it writes through read_only.
 const READ_ONLY_ADMIN_BIT = 2 ** 33;
+
+// The IO error when the source cannot send what a replica asks for (purged logs among other causes).
+const ER_MASTER_FATAL_ERROR_READING_BINLOG = 1236;
 
 /**
  * MariaDB 10.6+: GTIDs are always on (domain-server-seq), replicas position with
@@ -40,7 +43,10 @@ export function mariadbDialect(): Dialect {
       // REPLICATION MASTER ADMIN: the semi-sync source switch; PROCESS and CONNECTION ADMIN: to end client sessions when fencing.
       // RELOAD: RESET REPLICA ALL when a replica is promoted.
       `GRANT BINLOG MONITOR, SLAVE MONITOR, CREATE USER, RELOAD, REPLICATION SLAVE ADMIN, REPLICATION MASTER ADMIN, READ_ONLY ADMIN, PROCESS, CONNECTION ADMIN ON *.* TO ${account}`,
-      // SHUTDOWN: the fence of last resort, when read-only cannot take effect in time.
+      // LOCK TABLES: mariadb-backup as a reinit's donor (with RELOAD, PROCESS, BINLOG MONITOR above).
+      // BINLOG ADMIN: a recipient sets its binlog state from the copy's (SET GLOBAL gtid_binlog_state).
+      `GRANT LOCK TABLES, BINLOG ADMIN ON *.* TO ${account}`,
+      // SHUTDOWN: the fence of last resort, when read-only cannot take effect in time; a recipient's restart on a copy.
       `GRANT SHUTDOWN ON *.* TO ${account}`,
       // To list the accounts that bypass read_only (shown as a warning in /status).
       `GRANT SELECT ON mysql.global_priv TO ${account}`,
@@ -73,6 +79,8 @@ export function mariadbDialect(): Dialect {
             lagSeconds: asNumberOrNull(row.Seconds_Behind_Master),
             lastIoError: asString(row.Last_IO_Error),
             lastSqlError: asString(row.Last_SQL_Error),
+            // "Could not find GTID state requested by slave in any binlog files": purged.
+            sourcePurgedBinlogs: Number(row.Last_IO_Errno) === ER_MASTER_FATAL_ERROR_READING_BINLOG && /GTID state/.test(asString(row.Last_IO_Error)),
             autoPosition: asString(row.Using_Gtid) !== 'No',
             retrievedGtids: asString(row.Gtid_IO_Pos).replace(/\s+/g, ''),
           },
@@ -104,9 +112,15 @@ export function mariadbDialect(): Dialect {
     alignReplicaPosition: ['SET GLOBAL gtid_slave_pos = @@gtid_binlog_pos'],
     subtractGtids: subtractMariadbGtids,
     originatesFrom: (member, identity) => mariadbGtidOriginatesFrom(member, Number(/^server-id-(\d+)$/.exec(identity)?.[1] ?? Number.NaN)),
-    // No clone in MariaDB. What a crashed primary never got acknowledged is dropped at its
-    // restart instead (init_rpl_role above).
+    // No clone in MariaDB: a copy is a mariadb-backup stream (agent/mysql/streamed-copy.ts).
     cloneFrom: null,
+    // The copy has no binary logs: its binlog state is set from the donor's, which must be
+    // done on an empty binary log (RESET MASTER), and replication asks from there.
+    adoptCopiedGtids: (donorState, position) => [
+      { sql: 'RESET MASTER' },
+      { sql: 'SET GLOBAL gtid_binlog_state = ?', values: [mergeMariadbStates(donorState, position)] },
+      { sql: 'SET GLOBAL gtid_slave_pos = @@gtid_binlog_pos' },
+    ],
     readOnlyBypassQuery:
       `SELECT CONCAT(QUOTE(User), '@', QUOTE(Host)) AS account FROM mysql.global_priv ` +
       `WHERE JSON_VALUE(Priv, '$.access') & ${READ_ONLY_ADMIN_BIT} <> 0 AND NOT (User IN (?, ?) AND Host = '%') ` +

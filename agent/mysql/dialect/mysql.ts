@@ -7,6 +7,9 @@ import type { Dialect, ReplicationSource } from './types.ts';
  * forms are gone from 8.4). `SHOW BINARY LOG STATUS` exists from 8.2; 8.0 only has the
  * old name, so the one version-dependent statement is picked here, once.
  */
+// MySQL's IO error when the source cannot send what a replica asks for (purged logs among other causes).
+const ER_SOURCE_FATAL_ERROR_READING_BINLOG = 13114;
+
 export function mysqlDialect(hasBinaryLogStatus: boolean): Dialect {
   return {
     flavor: 'mysql',
@@ -72,6 +75,7 @@ export function mysqlDialect(hasBinaryLogStatus: boolean): Dialect {
             lagSeconds: asNumberOrNull(row.Seconds_Behind_Source),
             lastIoError: asString(row.Last_IO_Error),
             lastSqlError: asString(row.Last_SQL_Error),
+            sourcePurgedBinlogs: Number(row.Last_IO_Errno) === ER_SOURCE_FATAL_ERROR_READING_BINLOG && /purged/.test(asString(row.Last_IO_Error)),
             autoPosition: asBoolean(row.Auto_Position),
             retrievedGtids: asString(row.Retrieved_Gtid_Set).replace(/\s+/g, ''),
           },
@@ -105,6 +109,7 @@ export function mysqlDialect(hasBinaryLogStatus: boolean): Dialect {
     alignReplicaPosition: [],
     subtractGtids: subtractMysqlGtids,
     originatesFrom: mysqlGtidOriginatesFrom,
+    adoptCopiedGtids: null,
     cloneFrom: (donor) => [
       { sql: 'SET GLOBAL clone_valid_donor_list = ?', values: [`${donor.host}:${donor.port}`] },
       // Clone refuses to run under super_read_only; read_only stays on, and the restart after

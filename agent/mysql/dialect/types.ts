@@ -75,6 +75,12 @@ export interface Dialect {
    * when the flavour cannot. mysqld restarts itself afterwards (its supervisor starts it again).
    */
   cloneFrom: ((donor: ReplicationSource) => Statement[]) | null;
+  /**
+   * Where a copy is streamed instead (MariaDB's mariadb-backup): run on the restarted server, they
+   * make it know what the copy executed, from the donor's binary log state when its backup began
+   * and the backup's own position. Null where the flavour clones.
+   */
+  adoptCopiedGtids: ((donorState: string, position: string) => Statement[]) | null;
   /** Accounts that can write although the node is read-only, but the agent's and the administrator's (its two values), or null when the flavour has no such bypass. */
   readOnlyBypassQuery: string | null;
 }
