@@ -35,6 +35,8 @@ function runVisible(argv: string[], env: NodeJS.ProcessEnv = process.env): Promi
 function missingPackages(needs: Prerequisites, chroot: string): string[] {
   const wanted: Array<[boolean, boolean, string]> = [
     [needs.flavors.includes('mariadb'), existsSync('/usr/sbin/mariadbd') && onPath('mariadb-install-db'), 'mariadb-server'],
+    // A MariaDB reinit streams a copy between agents with these (mariadb-backup, mbstream).
+    [needs.flavors.includes('mariadb'), onPath('mariadb-backup') && onPath('mbstream'), 'mariadb-backup'],
     [needs.flavors.includes('mysql') && !existsSync(`${chroot}/usr/sbin/mysqld`), onPath('debootstrap'), 'debootstrap'],
     [needs.flavors.includes('mysql'), onPath('unshare'), 'util-linux'],
     [needs.debootstrap ?? false, onPath('debootstrap'), 'debootstrap'],
@@ -44,6 +46,8 @@ function missingPackages(needs: Prerequisites, chroot: string): string[] {
     [needs.etcd ?? false, onPath('etcd'), 'etcd-server'],
     [needs.testTools ?? false, onPath('kubectl'), 'kubernetes-client'],
     [needs.testTools ?? false, onPath('unshare'), 'util-linux'],
+    // promtool checks the alert rules and the dashboard's queries.
+    [needs.testTools ?? false, onPath('promtool'), 'prometheus'],
   ];
   return [...new Set(wanted.filter(([needed, present]) => needed && !present).map(([, , pkg]) => pkg))];
 }

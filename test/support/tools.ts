@@ -16,3 +16,4 @@ export function requireTool(path: string, howToInstall: string): string {
 export const haproxyBinary = () => requireTool('/usr/sbin/haproxy', 'install it with `apt-get install haproxy` (Debian bookworm ships 2.6)');
 export const kubectlBinary = () => requireTool('/usr/bin/kubectl', 'install kubectl (it carries kustomize), e.g. `apt-get install kubernetes-client`');
 export const unshareBinary = () => requireTool('/usr/bin/unshare', 'install util-linux (`apt-get install util-linux`)');
+export const promtoolBinary = () => requireTool('/usr/bin/promtool', 'install Prometheus, which carries promtool (`apt-get install prometheus`)');
