@@ -35,6 +35,11 @@ export class AgentMetrics {
     help: 'Times this node was handed the lease (planned switchovers and pod deletions; summed over the pods)',
     registers: [this.registry],
   });
+  readonly #reinits = new Counter({
+    name: 'mysql_ha_reinits_total',
+    help: "Times this node replaced its data with a copy of another's (reinit asked for, or automatic)",
+    registers: [this.registry],
+  });
   readonly #sinceFailover = new Gauge({
     name: 'mysql_ha_seconds_since_last_failover',
     help: 'Seconds since the last failover this agent saw (NaN: none since it started)',
@@ -64,5 +69,10 @@ export class AgentMetrics {
 
   actionFailed(): void {
     this.#actionFailures.inc();
+  }
+
+  /** A copy of another node's data is in place. */
+  reinitDone(): void {
+    this.#reinits.inc();
   }
 }

@@ -1,5 +1,6 @@
 import { CoreV1Api, type CoreV1Event, type KubeConfig, PatchStrategy, setHeaderOptions, type V1Pod } from '@kubernetes/client-node';
 import type { Logger } from '../log.ts';
+import type { PodEvent } from '../loop/events.ts';
 import { describeApiFailure, kubernetesApiError } from './api-failure.ts';
 import { type PodRole, roleChangedReason, roleLabelKey } from './role-label.ts';
 
@@ -12,6 +13,8 @@ export interface PodRolePublisher {
    * Never rejects: API failures are logged, and the next call retries.
    */
   publishRole(role: PodRole, previousPrimary?: string | null): Promise<void>;
+  /** Records an Event on this pod (null: nothing to record). Never rejects. */
+  recordEvent(event: PodEvent | null): Promise<void>;
 }
 
 export interface ApiPodRolePublisherOptions {
@@ -39,6 +42,9 @@ export class ApiPodRolePublisher implements PodRolePublisher {
   private readonly recheckIntervalMs: number;
   private readonly now: () => number;
   private published: { role: PodRole; at: number } | undefined;
+  private sequence = 0n;
+  /** This pod's uid, from its last read: Events name the pod they are about by it. */
+  private uid: string | undefined;
   /** The previous primary whose label this publisher has cleared (or found clear). */
   private cleared: string | undefined;
   /** Calls run one at a time, so two overlapping loops cannot both see a change and both report it. */
@@ -77,6 +83,7 @@ export class ApiPodRolePublisher implements PodRolePublisher {
       this.reportFailure(error, 'get', 'pods', `read pod ${pod} to check its ${roleLabelKey} label`);
       return;
     }
+    this.uid = current.metadata?.uid;
     const previous = current.metadata?.labels?.[roleLabelKey];
     if (previous !== role) {
       try {
@@ -90,7 +97,11 @@ export class ApiPodRolePublisher implements PodRolePublisher {
         return;
       }
       this.logger.info({ pod, role, previousRole: previous ?? null }, `labelled pod ${pod} ${roleLabelKey}=${role}`);
-      await this.recordRoleChange(current, role, previous);
+      await this.createEvent({
+        reason: roleChangedReason,
+        message: `${this.podName} is now ${role} (${previous === undefined ? 'had no role label' : `was ${previous}`})`,
+        type: 'Normal',
+      });
     }
     this.published = { role, at: this.now() };
   }
@@ -116,15 +127,23 @@ export class ApiPodRolePublisher implements PodRolePublisher {
     }
   }
 
-  private async recordRoleChange(pod: V1Pod, role: PodRole, previous: string | undefined): Promise<void> {
+  recordEvent(event: PodEvent | null): Promise<void> {
+    if (event === null) return Promise.resolve();
+    const recorded = this.queue.then(() => this.createEvent(event));
+    this.queue = recorded.catch(() => {});
+    return recorded;
+  }
+
+  private async createEvent({ reason, message, type }: PodEvent): Promise<void> {
     const at = this.now();
     const event: CoreV1Event = {
       // Named like the events Kubernetes itself makes: <object>.<time in hex>.
-      metadata: { name: `${this.podName}.${(BigInt(at) * 1_000_000n).toString(16)}`, namespace: this.namespace },
-      involvedObject: { apiVersion: 'v1', kind: 'Pod', name: this.podName, namespace: this.namespace, uid: pod.metadata?.uid },
-      reason: roleChangedReason,
-      message: `${this.podName} is now ${role} (${previous === undefined ? 'had no role label' : `was ${previous}`})`,
-      type: 'Normal',
+      // The sequence keeps two Events of the same millisecond apart.
+      metadata: { name: `${this.podName}.${(BigInt(at) * 1_000_000n + (this.sequence++ % 1_000_000n)).toString(16)}`, namespace: this.namespace },
+      involvedObject: { apiVersion: 'v1', kind: 'Pod', name: this.podName, namespace: this.namespace, uid: this.uid },
+      reason,
+      message,
+      type,
       source: { component },
       reportingComponent: component,
       reportingInstance: this.podName,
@@ -135,8 +154,8 @@ export class ApiPodRolePublisher implements PodRolePublisher {
     try {
       await this.core.createNamespacedEvent({ namespace: this.namespace, body: event });
     } catch (error) {
-      // The label is set; only the record of the change is missing.
-      this.reportFailure(error, 'create', 'events', `record event "${event.message}" on pod ${this.namespace}/${this.podName}`);
+      // What it records has happened; only the record of it is missing.
+      this.reportFailure(error, 'create', 'events', `record event "${message}" on pod ${this.namespace}/${this.podName}`);
     }
   }
 

@@ -12,6 +12,7 @@ import type { Actuator } from './actuator.ts';
 import type { Clock } from './clock.ts';
 import type { ControlInbox, SwitchoverOutcome } from './controls.ts';
 import { decide, ERRANT_STATES, followedPrimary, needsPrimaryPosition } from './decide.ts';
+import { actionEvent } from './events.ts';
 import { checkContext, healthCheck, roleOf, stopsWrites } from './health.ts';
 import type { SnapshotBoard } from './snapshot.ts';
 import type { Decision, FailsafeView, Observation, PeerStatus, PrimaryGtidsProbe, SwitchoverRequest } from './state.ts';
@@ -34,9 +35,9 @@ export interface AgentParts {
   readPrimaryGtids: (primary: Peer) => Promise<PrimaryGtidsProbe>;
   /** Asks the other agents to confirm the failsafe (agent/loop/failsafe.ts); one that does not answer refuses. */
   askFailsafe: (timeoutMs: number) => Promise<PeerFailsafeAnswer[]>;
-  metrics: Pick<AgentMetrics, 'record' | 'actionFailed'>;
+  metrics: Pick<AgentMetrics, 'record' | 'actionFailed' | 'reinitDone'>;
   /** Keeps the pod's role label (and Events) current; a no-op outside Kubernetes. */
-  rolePublisher: Pick<PodRolePublisher, 'publishRole'>;
+  rolePublisher: Pick<PodRolePublisher, 'publishRole' | 'recordEvent'>;
   log: Logger;
   board: SnapshotBoard;
   controls: ControlInbox;
@@ -215,14 +216,18 @@ export class AgentLoop {
         const phases = await actuator.run(action);
         actionError = null;
         if (action.kind === 'configure-replication') watcher.reset();
+        if (action.kind === 'rebuild') metrics.reinitDone();
         log.info({ action: action.kind, elapsedMs: Math.round(clock.now() - actionStarted), ...(phases && { phases }) }, 'action done');
         acted = true;
         if (action.kind === 'hand-over' && request !== null) {
           const handoverMs = Math.round(clock.now() - actionStarted);
           this.#answerSwitchover(request, { ok: true, from: board.current.topology.self.name, to: action.candidate.name, handoverMs });
         }
+        void rolePublisher.recordEvent(actionEvent(action, decision.reason, null));
       } catch (error) {
         actionError = `${action.kind} failed: ${explain(error)}`;
+        // Once per distinct failure: an action retried every tick must not flood the pod's Events.
+        if (actionError !== previous.actionError) void rolePublisher.recordEvent(actionEvent(action, decision.reason, explain(error)));
         metrics.actionFailed();
         log.warn({ action: action.kind, error: explain(error) }, 'action failed; deciding again on the next tick');
         if (action.kind === 'hand-over' && request !== null) {

@@ -242,6 +242,15 @@ describe(`${FLAVOR}: agents keeping their leader lease in a Kubernetes Lease (MY
     const survivors = pods().filter((pod) => pod !== old);
     assert.deepEqual(await cluster!.writable(survivors), [primary.name]);
     await waitRoleLabels(primary, survivors);
+    // `kubectl describe pod` on the new primary tells the story: the lease taken, then the promotion, each with why.
+    const story = kube()
+      .list('events', NAMESPACE)
+      .filter((event) => (event.involvedObject as { name?: string }).name === primary.name && ['LeaseTaken', 'Promoted'].includes(String(event.reason)));
+    assert.deepEqual(
+      story.map((event) => event.reason),
+      ['LeaseTaken', 'Promoted'],
+    );
+    assert.match(String(story[0]!.message), new RegExp(`${old.name}`));
 
     // The old primary's mysqld back: it rejoins as a replica of the new primary, and says so on its Pod.
     old.startMysqld();

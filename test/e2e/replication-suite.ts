@@ -342,6 +342,7 @@ export function replicationSuite(flavor: Flavor): void {
       }
       await cluster.waitHealthy();
       assert.deepEqual(await replica.adminQuery('SELECT id FROM app.errant_write'), [], 'the errant row is gone with the copy');
+      assert.match(String((await replica.agent('/metrics')).body), /^mysql_ha_reinits_total 1$/m, 'the copy is counted');
       await writeOnPrimaryReadEverywhere(cluster, 'errant_write', 2);
       await assertNoErrantGtids(cluster);
     });

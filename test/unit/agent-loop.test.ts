@@ -7,6 +7,7 @@ import { AgentError } from '../../agent/errors.ts';
 import type { PeerFailsafeAnswer } from '../../agent/http/peer-control.ts';
 import { AgentLoop } from '../../agent/loop/agent-loop.ts';
 import { ControlInbox } from '../../agent/loop/controls.ts';
+import type { PodEvent } from '../../agent/loop/events.ts';
 import { SnapshotBoard } from '../../agent/loop/snapshot.ts';
 import type { Action, MysqlObservation, PeerStatus, PrimaryGtidsProbe } from '../../agent/loop/state.ts';
 import { dialectForFlavor } from '../../agent/mysql/dialect/index.ts';
@@ -37,6 +38,7 @@ function loopOf(topology: typeof asPrimary, world: World, graceMs = GRACE_MS) {
   const extensions: number[] = [];
   const peerSet = { current: topology.peers };
   const failures: string[] = [];
+  const events: PodEvent[] = [];
   const reads: string[] = [];
   const board = new SnapshotBoard({
     config: {
@@ -118,14 +120,19 @@ function loopOf(topology: typeof asPrimary, world: World, graceMs = GRACE_MS) {
       clock.advance(10);
       return world.failsafe ?? world.peers.map(({ name }) => ({ name, answer: { ok: true as const, reason: `${name} follows` } }));
     },
-    metrics: { record: () => undefined, actionFailed: () => void failures.push('failed') },
-    rolePublisher: { publishRole: async () => undefined },
+    metrics: { record: () => undefined, actionFailed: () => void failures.push('failed'), reinitDone: () => undefined },
+    rolePublisher: {
+      publishRole: async () => undefined,
+      recordEvent: async (event) => {
+        if (event) events.push(event);
+      },
+    },
     log: logger,
     board,
     controls,
     clock,
   });
-  return { loop, board, controls, clock, actions, keeps, peerAsks, failures, lines, extensions, peerSet, reads };
+  return { loop, board, controls, clock, actions, keeps, peerAsks, failures, lines, extensions, peerSet, reads, events };
 }
 
 const servingPrimary = up({ variables: variables({ readOnly: false, semiSyncSource: true, serverUuid: UUID0 }) });
@@ -146,18 +153,28 @@ test('agent loop: a tick publishes its observation, decision and heartbeat as on
 
 test('agent loop: a failed action is published with its reason and counted, and the next tick decides again', async () => {
   const world: World = { mysql: up({ variables: variables({ readOnly: false }), replica: streaming() }), lease: asFollower, peers: [], failing: 'fence' };
-  const { loop, board, actions, failures, lines } = loopOf(asReplica, world);
+  const { loop, board, actions, failures, lines, events } = loopOf(asReplica, world);
+  assert.equal(await loop.tick(), false);
   assert.equal(await loop.tick(), false);
   assert.equal(board.current.decision?.state, 'fencing');
   assert.match(board.current.actionError ?? '', /^fence failed: fence refused by the fake server; what to do: .+ \(MHA_MYSQL_QUERY_FAILED\)$/);
-  assert.deepEqual(failures, ['failed']);
+  assert.deepEqual(failures, ['failed', 'failed'], 'each failure counted');
   assert.ok(lines.some((line) => line.msg.startsWith('action failed')));
   world.failing = null;
   assert.equal(await loop.tick(), true, 'acted');
   assert.equal(board.current.actionError, null, 'cleared by the next success');
   assert.deepEqual(
     actions.map((action) => action.kind),
-    ['fence', 'fence'],
+    ['fence', 'fence', 'fence'],
+  );
+  // On the pod: the failure once (not once per tick that retried it), then the success.
+  assert.deepEqual(
+    events.map(({ reason, type }) => `${type} ${reason}`),
+    ['Warning FencingFailed', 'Warning Fenced'],
+  );
+  assert.match(
+    events[0]!.message,
+    /^writable but mysql-ha-0 holds the lease: turning read-only on and ending client sessions: fence refused by the fake server/,
   );
 });
 
@@ -210,10 +227,11 @@ test('agent loop: a switchover request is decided, carried out by the actuator a
     peers: [peer(REPLICA.name), peer(OTHER.name, { gtidExecuted: `${UUID0}:1-11` })],
     failing: null,
   };
-  const { loop, board, controls, actions } = loopOf(asPrimary, world);
+  const { loop, board, controls, actions, events } = loopOf(asPrimary, world);
   const answered = controls.requestSwitchover(null);
   await loop.tick();
   assert.equal(board.current.decision?.state, 'primary-handing-over');
+  assert.deepEqual(events, [{ reason: 'HandedOver', message: board.current.decision?.reason, type: 'Normal' }]);
   assert.deepEqual(actions, [{ kind: 'hand-over', candidate: OTHER, timeoutMs: 30_000 }]);
   assert.deepEqual(await answered, { ok: true, from: PRIMARY.name, to: OTHER.name, handoverMs: 120 });
   assert.equal(board.current.lastSwitchover?.ok, true);
