@@ -38,6 +38,10 @@ const commands: Record<string, { summary: string; load: () => Promise<CommandMod
     summary: "reinit POD [--from DONOR] --dir DIR | --agents URL,... [--ca-file CA]  replace a replica's data with a copy of another pod's",
     load: () => import('./cli/reinit.ts'),
   },
+  restart: {
+    summary: 'restart POD --dir DIR | --agents URL,... [--ca-file CA]  restart mysqld of POD (a primary is switched over first)',
+    load: () => import('./cli/restart.ts'),
+  },
   history: {
     summary: 'history --dir DIR | --agents URL,... [--ca-file CA]  every change of lease holder: when, from, to, how, why (--json)',
     load: () => import('./cli/history.ts'),

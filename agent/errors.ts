@@ -31,6 +31,11 @@ export const errorDefs = {
     code: 'MHA_COPY_FAILED',
     hint: "the pod kept its data unless the message says mysqld was restarting: see the donor's and this agent's logs, fix what failed, then reinit again",
   },
+  RESTART_FAILED: {
+    code: 'MHA_RESTART_FAILED',
+    hint: "see mysqld's error log; if the agent stopped, remove mysql-ha.hold beside mysqld's socket to have its supervisor start mysqld",
+  },
+  RESTART_REFUSED: { code: 'MHA_RESTART_REFUSED', hint: 'fix what the reason names, then ask again; mysqld was not touched' },
   CANNOT_CLONE: { code: 'MHA_CANNOT_CLONE', hint: 'rebuild this replica by hand: stop its pod, empty its data volume and start it again' },
   LEASE_CHANGED: { code: 'MHA_LEASE_CHANGED', hint: 'nothing to do: another node changed the lease first; this agent decides again on its next tick' },
   // Calls to the Kubernetes API (pod label, Events, the leader Lease), by the answer's status.

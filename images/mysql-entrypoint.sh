@@ -91,11 +91,14 @@ while :; do
     status=0
     wait "$child" || status=$?
   done
-  # A streamed copy (MariaDB's reinit): the agent stopped the server to swap its data, and
-  # removes this file once the copy is in place.
+  # The agent stopped the server on purpose (a restart asked for, or a streamed copy to swap in,
+  # MariaDB's reinit), and removes mysql-ha.hold once it may start again.
+  # mysql-ha.held tells the agent the server is down and held.
   if [ -e "$rundir/mysql-ha.hold" ]; then
-    log "holding $server while the agent replaces its data ($rundir/mysql-ha.hold)"
+    log "holding $server stopped for the agent ($rundir/mysql-ha.hold)"
+    : > "$rundir/mysql-ha.held"
     while [ -e "$rundir/mysql-ha.hold" ]; do sleep 0.2; done
+    rm -f "$rundir/mysql-ha.held"
     continue
   fi
   [ "$status" -eq 16 ] || exit "$status"

@@ -1,9 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Response } from 'undici';
-import { AgentError, rootMessageOf } from '../errors.ts';
+import { AgentError } from '../errors.ts';
 import { fetchStatus } from '../http/status-client.ts';
 import type { FailoverOutcome } from '../loop/controls.ts';
 import { parseCommandLine } from './args.ts';
+import { askAgent, printOutcome } from './control.ts';
 import { agentOfPod, agentOptions, tokenFor } from './status.ts';
 
 /** How long the new primary may take to set itself up once it holds the lease. */
@@ -16,21 +16,23 @@ const PROMOTION_WAIT_MS = 60_000;
  * POD serves as the primary.
  */
 export async function main(args: string[]): Promise<number> {
-  const { values } = parseCommandLine('failover', { args, options: { ...agentOptions, to: { type: 'string' }, force: { type: 'boolean', default: false } } });
+  const { values } = parseCommandLine('failover', {
+    args,
+    options: { ...agentOptions, to: { type: 'string' }, force: { type: 'boolean', default: false }, json: { type: 'boolean' } },
+  });
   if (!values.to) throw new AgentError('USAGE', 'failover needs --to POD (the pod to make the primary)');
   const token = tokenFor(values.dir);
   if (!token) throw new AgentError('USAGE', "failover needs the agents' token: set MYSQL_HA_SWITCHOVER_TOKEN (or use --dir for a sandbox)");
   const pod = values.to;
-  const { url, client } = await agentOfPod('failover', values, pod, token);
-  let response: Response;
-  try {
-    response = await client.request(`${url}/failover`, { method: 'POST', token, body: { force: values.force }, timeoutMs: 30_000 });
-  } catch (error) {
-    throw new AgentError('AGENT_UNREACHABLE', `failover: cannot reach ${pod}'s agent at ${url}: ${rootMessageOf(error)}`, { cause: error });
-  }
-  const answer = (await response.json()) as FailoverOutcome;
-  if (!answer.ok) throw new AgentError('FAILOVER_REFUSED', `failover to ${pod} refused (HTTP ${response.status}): ${answer.reason}`);
-  process.stdout.write(`failover: ${answer.reason}\n`);
+  const agent = await agentOfPod('failover', values, pod, token);
+  const { url, client } = agent;
+  const { status: code, answer } = await askAgent<FailoverOutcome>('failover', pod, agent, '/failover', {
+    token,
+    body: { force: values.force },
+    timeoutMs: 30_000,
+  });
+  if (!answer.ok) throw new AgentError('FAILOVER_REFUSED', `failover to ${pod} refused (HTTP ${code}): ${answer.reason}`);
+  if (!values.json) process.stdout.write(`failover: ${answer.reason}\n`);
   const deadline = Date.now() + PROMOTION_WAIT_MS;
   for (;;) {
     const { status } = await fetchStatus(client, url, 2000, token);
@@ -43,6 +45,6 @@ export async function main(args: string[]): Promise<number> {
     }
     await sleep(250);
   }
-  process.stdout.write(`failover: ${pod} is the primary\n`);
+  printOutcome(values.json, answer, `failover: ${pod} is the primary`);
   return 0;
 }

@@ -252,6 +252,8 @@ export function renderHaproxyConfig(options: HaproxyConfigOptions): string {
     '    option httpchk',
     `    http-check send meth GET uri /read-only?lag=${o.maxLagSeconds}`,
     '    http-check expect status 200',
+    // 404: a replica stopping on purpose (a restart, its pod terminating) drains: no new reads, running ones finish.
+    '    http-check disable-on-404',
     defaultServer,
     ...servers,
     '',

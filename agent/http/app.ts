@@ -115,7 +115,7 @@ export function buildApp({ board, controls, metrics, now, failsafePromiseMs, tls
   const context = () => checkContext(board.current, now(), controls.terminating);
   const maxLag = (lag: string | undefined) => (lag === undefined ? board.current.config.maxLagSeconds : lagSeconds(lag));
   const answer = (reply: FastifyReply, check: Check) =>
-    reply.code(check.ok ? 200 : 503).send({ ok: check.ok, role: roleOf(board.current.observation), reason: check.reason });
+    reply.code(check.ok ? 200 : check.drain ? 404 : 503).send({ ok: check.ok, role: roleOf(board.current.observation), reason: check.reason });
   const health = () => judge(board.current, (observation) => healthCheck(observation, context(), board.current.config.maxLagSeconds));
 
   const route = (url: string, judgeNow: (lag: string | undefined) => Check, schema?: typeof lagQuery) =>
@@ -201,6 +201,12 @@ export function buildApp({ board, controls, metrics, now, failsafePromiseMs, tls
     const backup = await backups.open();
     if (!backup.ok) return reply.code(409).send(backup);
     return reply.header(GTID_STATE_HEADER, backup.gtidState).type('application/octet-stream').send(backup.body);
+  });
+  // Restart this replica's mysqld; answered once it is back (a primary is refused: switch over first).
+  app.post('/restart', { onRequest: requireToken }, async (_request, reply) => {
+    if (board.current.decision === null) return reply.code(409).send({ ok: false, reason: 'this agent is still waiting for its mysqld' });
+    const outcome = await controls.requestRestart();
+    return reply.code(outcome.ok ? 200 : 409).send(outcome);
   });
   // Take the free lease by hand (automatic failover paused or impossible); answered once decided.
   app.post<{ Body: { force?: boolean } | undefined }>('/failover', { schema: failoverBody, onRequest: requireToken }, async (request, reply) => {

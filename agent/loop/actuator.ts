@@ -1,9 +1,11 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { escapeId, escape as escapeValue } from 'mysql2';
 import type { Peer, RunConfig } from '../config.ts';
 import type { LeaseKeeper } from '../coordination/lease-keeper.ts';
 import { AgentError } from '../errors.ts';
 import type { Dialect } from '../mysql/dialect/types.ts';
 import type { LocalServer } from '../mysql/local-server.ts';
+import { restartMysqld } from '../mysql/mysqld-restart.ts';
 import type { StreamedCopy } from '../mysql/streamed-copy.ts';
 import type { AccountPasswords, SecretPasswords } from '../pod/secret-passwords.ts';
 import type { Clock } from './clock.ts';
@@ -138,6 +140,10 @@ export class Actuator {
       }
       case 'rebuild':
         return this.#rebuild(action.donor);
+      case 'restart-mysqld':
+        // The checks have failed since this was decided: HAProxy sends no new reads once it has seen that.
+        await sleep(this.#config.timings.drainMs);
+        return restartMysqld(this.#config.pod.name, this.#server);
       case 'start-replication':
         return this.#exec([STOP_REPLICA, ...this.#dialect.alignReplicaPosition, START_REPLICA]);
       case 'start-io-thread':

@@ -199,6 +199,12 @@ export class AgentLoop {
       if (!outcome.ok) log.warn({ donor: reinit.donor }, `reinit refused: ${outcome.reason}`);
       controls.answerReinit(reinit, outcome);
     }
+    // A restart is answered once done (below), or now when refused.
+    const restart = observation.controls.restart;
+    if (restart !== null && decision.restartRefused !== undefined) {
+      log.warn(`restart refused: ${decision.restartRefused}`);
+      controls.answerRestart(restart, { ok: false, reason: decision.restartRefused });
+    }
     // So is a failover by hand: the promotion follows on the next ticks, as after an election.
     const failover = observation.controls.failover;
     if (failover !== null) {
@@ -223,6 +229,9 @@ export class AgentLoop {
           const handoverMs = Math.round(clock.now() - actionStarted);
           this.#answerSwitchover(request, { ok: true, from: board.current.topology.self.name, to: action.candidate.name, handoverMs });
         }
+        if (action.kind === 'restart-mysqld' && restart !== null) {
+          controls.answerRestart(restart, { ok: true, restartMs: Math.round(clock.now() - actionStarted), reason: decision.reason });
+        }
         void rolePublisher.recordEvent(actionEvent(action, decision.reason, null));
       } catch (error) {
         actionError = `${action.kind} failed: ${explain(error)}`;
@@ -233,6 +242,7 @@ export class AgentLoop {
         if (action.kind === 'hand-over' && request !== null) {
           this.#answerSwitchover(request, { ok: false, reason: `switchover to ${action.candidate.name} failed: ${explain(error)}` });
         }
+        if (action.kind === 'restart-mysqld' && restart !== null) controls.answerRestart(restart, { ok: false, reason: `restart failed: ${explain(error)}` });
       }
     }
     board.publish({ actionError, runningAction: null, heartbeatAt: clock.now() });

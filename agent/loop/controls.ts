@@ -1,4 +1,4 @@
-import type { Controls, FailoverRequest, ReinitRequest, SwitchoverRequest } from './state.ts';
+import type { Controls, FailoverRequest, ReinitRequest, RestartRequest, SwitchoverRequest } from './state.ts';
 
 /** What the caller of POST /switchover gets: the hand-over done, or why not. */
 export type SwitchoverOutcome = { ok: true; from: string; to: string; handoverMs: number } | { ok: false; reason: string };
@@ -6,6 +6,8 @@ export type SwitchoverOutcome = { ok: true; from: string; to: string; handoverMs
 /** What the caller of POST /reinit gets: the copy started (it runs on; /status shows it), or why not. */
 export type ReinitOutcome = { ok: true; donor: string; reason: string } | { ok: false; reason: string };
 
+/** What the caller of POST /restart gets: mysqld restarted (how long it took), or why not. */
+export type RestartOutcome = { ok: true; restartMs: number; reason: string } | { ok: false; reason: string };
 /** What the caller of POST /failover gets: this node takes the lease now, or why not. */
 export type FailoverOutcome = { ok: boolean; reason: string };
 
@@ -48,6 +50,7 @@ export class ControlInbox {
   readonly #switchover = new RequestSlot<SwitchoverRequest, SwitchoverOutcome>();
   readonly #reinit = new RequestSlot<ReinitRequest, ReinitOutcome>();
   readonly #failover = new RequestSlot<FailoverRequest, FailoverOutcome>();
+  readonly #restart = new RequestSlot<RestartRequest, RestartOutcome>();
   #listener: () => void = () => undefined;
   #termination: { since: number; done: Promise<void>; resolve: () => void } | null = null;
   #failsafePromise: { primary: string; until: number } | null = null;
@@ -84,6 +87,16 @@ export class ControlInbox {
   /** Answers the reinit request a tick read, unless it was already answered. */
   answerReinit(request: ReinitRequest, outcome: ReinitOutcome): void {
     this.#reinit.answer(request, outcome);
+  }
+
+  /** Resolves once mysqld has been restarted, or the request refused. One at a time. */
+  requestRestart(): Promise<RestartOutcome> {
+    return this.#restart.ask({}, { ok: false, reason: 'a restart is already in progress' }, this.#listener);
+  }
+
+  /** Answers the restart request a tick read, unless it was already answered. */
+  answerRestart(request: RestartRequest, outcome: RestartOutcome): void {
+    this.#restart.answer(request, outcome);
   }
 
   /** Resolves once a tick has decided: this node takes the free lease now, or refused. One at a time. */
@@ -138,6 +151,7 @@ export class ControlInbox {
       paused: this.#paused,
       switchover: this.#switchover.current,
       reinit: this.#reinit.current,
+      restart: this.#restart.current,
       failover: this.#failover.current,
       terminatingSince: this.#termination?.since ?? null,
       failsafePromise: this.#failsafePromise,
@@ -155,5 +169,6 @@ export class ControlInbox {
     this.#switchover.close(stopping);
     this.#reinit.close(stopping);
     this.#failover.close(stopping);
+    this.#restart.close(stopping);
   }
 }

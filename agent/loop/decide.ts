@@ -82,15 +82,22 @@ export function holdsLeaseNow(observation: Observation): boolean {
  */
 export function decide(observation: Observation, context: DecideContext): Decision {
   const node = decideNode(observation, context);
-  const { switchover, reinit, failover } = observation.controls;
+  const { switchover, reinit, restart, failover } = observation.controls;
   if (observation.controls.terminatingSince !== null) {
     const leaving = decideTermination(observation, node, context);
     const why = `${context.topology.self.name} is terminating (its pod is being deleted)`;
-    return { ...leaving, ...(switchover && { switchoverRefused: why }), ...(reinit && { reinitRefused: why }), ...(failover && { failoverRefused: why }) };
+    return {
+      ...leaving,
+      ...(switchover && { switchoverRefused: why }),
+      ...(reinit && { reinitRefused: why }),
+      ...(restart && { restartRefused: why }),
+      ...(failover && { failoverRefused: why }),
+    };
   }
   const switched = switchover === null ? node : decideSwitchover(observation, node, switchover, context);
   const copied = reinit === null ? switched : decideReinit(observation, switched, reinit, context);
-  return failover === null ? copied : decideManualFailover(observation, copied, failover, context);
+  const restarted = restart === null ? copied : decideRestart(observation, copied, context);
+  return failover === null ? restarted : decideManualFailover(observation, restarted, failover, context);
 }
 
 /**
@@ -178,6 +185,27 @@ function decideReinit(observation: Observation, node: Decision, request: ReinitR
     'replica-rebuilding',
     { kind: 'rebuild', donor: source },
     `reinit requested: replacing this node's data with a copy of ${donor.name} (${which}), then following ${primary}`,
+  );
+}
+
+/**
+ * A restart of mysqld, asked for (`mysql-ha-agent restart POD`): a replica's, when the node has
+ * nothing else to do this tick. A primary is refused: the CLI switches it over first, so a restart
+ * never costs the cluster its writes.
+ */
+function decideRestart(observation: Observation, node: Decision, context: DecideContext): Decision {
+  const refuse = (why: string): Decision => ({ ...node, restartRefused: why });
+  const { self } = context.topology;
+  const { lease, mysql } = observation;
+  if ((lease.state === 'held' && lease.mine) || node.state.startsWith('primary-')) {
+    return refuse(`${self.name} is the primary: switch over first (mysql-ha-agent restart ${self.name} does), then restart it as a replica`);
+  }
+  if (!mysql.up) return refuse(`${self.name}'s mysqld is down already (${mysql.error}): its supervisor starts it again`);
+  if (node.action.kind !== 'none') return refuse(`${self.name} is busy: ${node.reason}; ask again once it is done`);
+  return decision(
+    'replica-restarting',
+    { kind: 'restart-mysqld' },
+    `restart requested: stopping mysqld and having its supervisor start it again (was: ${node.reason})`,
   );
 }
 

@@ -16,6 +16,7 @@ const EVENT_REASONS: Partial<Record<Action['kind'], { done: string; failed: stri
   'step-down': { done: 'SteppedDown', failed: 'StepDownFailed', type: 'Warning' },
   fence: { done: 'Fenced', failed: 'FencingFailed', type: 'Warning' },
   rebuild: { done: 'Reinitialized', failed: 'ReinitFailed', type: 'Normal' },
+  'restart-mysqld': { done: 'MysqldRestarted', failed: 'MysqldRestartFailed', type: 'Normal' },
 };
 
 /**

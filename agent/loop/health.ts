@@ -5,6 +5,12 @@ import type { Action, Observation, Topology } from './state.ts';
 export interface Check {
   ok: boolean;
   reason: string;
+  /**
+   * Failing on purpose, for a planned stop (a restart asked for, the pod terminating): HTTP 404,
+   * which HAProxy's `http-check disable-on-404` turns into a drain (no new connections, running
+   * ones finish) instead of marking the server down and cutting its sessions.
+   */
+  drain?: true;
 }
 
 export type Role = 'primary' | 'replica' | 'unknown';
@@ -21,6 +27,8 @@ export interface CheckContext {
   terminating: boolean;
   /** The last decision found transactions here that the primary never had: no reads, whatever the threads say. */
   errant: boolean;
+  /** A restart of mysqld was asked for and is under way: no reads routed here from the moment it was decided. */
+  restarting: boolean;
   /** Tagged noloadbalance: a healthy replica that the read checks keep out of the load balancer. */
   noloadbalance: boolean;
 }
@@ -39,6 +47,7 @@ export function checkContext(
     writesStoppedBy,
     terminating,
     errant: ERRANT_STATES.has(decision?.state ?? ''),
+    restarting: decision?.state === 'replica-restarting',
     noloadbalance: topology.tags.noloadbalance,
   };
 }
@@ -57,6 +66,7 @@ const TERMINATING = 'pod terminating: draining connections before mysqld stops';
 
 const pass = (reason: string): Check => ({ ok: true, reason });
 const fail = (reason: string): Check => ({ ok: false, reason });
+const drain = (reason: string): Check => ({ ok: false, reason, drain: true });
 
 /** A check of the latest observation, or why there is none yet. */
 export function judge(snapshot: Pick<AgentSnapshot, 'observation' | 'waitingFor'>, check: (observation: Observation) => Check): Check {
@@ -108,7 +118,8 @@ export function replicaCheck(observation: Observation, context: CheckContext, ma
 /** A replica streaming from the primary within `maxLagSeconds`, fenced, with nothing the primary lacks. */
 function replicaHealth(observation: Observation, context: CheckContext, maxLagSeconds: number): Check {
   const { mysql } = observation;
-  if (context.terminating) return fail(TERMINATING);
+  if (context.terminating) return drain(TERMINATING);
+  if (context.restarting) return drain('mysqld restarting (asked for): draining reads first');
   if (!mysql.up) return fail(`mysqld unreachable: ${mysql.error}`);
   if (roleOf(observation) === 'primary') return fail('this node is the primary');
   if (context.errant) return fail('errant transactions: this node has transactions its primary never had (GTIDs and the fix in /status)');

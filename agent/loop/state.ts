@@ -189,6 +189,9 @@ export interface ReinitRequest {
   donor: string | null;
 }
 
+/** Restart this node's mysqld (a replica's; a primary is switched over first). */
+export type RestartRequest = Record<string, never>;
+
 /** Take the free lease by hand (automatic failover paused or impossible); `force`: even if peers may have writes this node lacks. */
 export interface FailoverRequest {
   force: boolean;
@@ -200,6 +203,7 @@ export interface Controls {
   paused: boolean;
   switchover: SwitchoverRequest | null;
   reinit: ReinitRequest | null;
+  restart: RestartRequest | null;
   failover: FailoverRequest | null;
   /** Since when the pod is being deleted (SIGTERM; epoch ms on the agent's clock): hand the lease over if this node holds it, then stop. */
   terminatingSince: number | null;
@@ -259,6 +263,7 @@ export type NodeState =
   | 'replica-waiting-for-primary'
   | 'replica-errant'
   | 'replica-rebuilding'
+  | 'replica-restarting'
   | 'replica-beyond-binlogs'
   | 'replica-stopped'
   | 'replica-io-stopped'
@@ -285,6 +290,8 @@ export type Action =
   | { kind: 'rotate-passwords' }
   | { kind: 'configure-replication'; source: Peer }
   | { kind: 'rebuild'; donor: Peer }
+  /** Stop mysqld and have its supervisor start it again (a restart asked for). */
+  | { kind: 'restart-mysqld' }
   | { kind: 'start-replication' }
   | { kind: 'start-io-thread' }
   /** Planned switchover: stop writes, wait until `candidate` has applied everything (at most `timeoutMs`), give it the lease. */
@@ -299,6 +306,8 @@ export interface Decision {
   switchoverRefused?: string;
   /** A reinit request this tick refused, and why. */
   reinitRefused?: string;
+  /** A restart request this tick refused, and why. */
+  restartRefused?: string;
   /** A manual failover request this tick refused, and why. */
   failoverRefused?: string;
 }

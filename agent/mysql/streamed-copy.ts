@@ -1,9 +1,7 @@
-import { existsSync } from 'node:fs';
-import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { Peer } from '../config.ts';
 import { AgentError, messageOf } from '../errors.ts';
 import type { AgentClient } from '../http/agent-client.ts';
@@ -12,14 +10,10 @@ import type { Logger } from '../log.ts';
 import type { CopyProgress } from '../loop/snapshot.ts';
 import type { Dialect, Statement } from './dialect/types.ts';
 import { type BackupConnection, backupToolsInstalled, byteCounter, prepareBackup, startBackup, takeBackupPosition, unpackBackup } from './mariadb-backup.ts';
+import { restartMysqld } from './mysqld-restart.ts';
 
 /** The donor's binary log state when its backup began (a header of GET /backup): with the backup's position, what the copy has executed. */
 export const GTID_STATE_HEADER = 'x-mysql-ha-gtid-binlog-state';
-/**
- * While this file exists beside mysqld's socket, its supervisor (the image's entrypoint, the
- * sandbox's shell) does not start mysqld again after it exits: the agent is replacing its data.
- */
-export const HOLD_FILE = 'mysql-ha.hold';
 /** Why a MariaDB node can neither give nor take a copy. */
 export const NO_BACKUP_TOOLS =
   "mariadb-backup and mbstream are not installed beside this agent: install Debian's mariadb-backup package, of the server's version";
@@ -32,9 +26,6 @@ export function copyUnavailableReason(dialect: Pick<Dialect, 'cloneFrom' | 'adop
 
 /** A copy may run for hours; a stalled one is ended by the HTTP client's idle timeout instead. */
 const COPY_TIMEOUT_MS = 24 * 60 * 60 * 1000;
-/** Shutting down flushes the buffer pool; starting on the copy may replay its redo log. */
-const RESTART_TIMEOUT_MS = 10 * 60 * 1000;
-const POLL_MS = 200;
 /** The running byte count is published at most this often. */
 const PROGRESS_EVERY_MS = 1000;
 
@@ -67,7 +58,7 @@ export class StreamedCopy {
 
   async copyFrom(donor: Peer, report: (progress: CopyProgress) => void): Promise<void> {
     const { node, server, client, agentPort, token } = this.#options;
-    const [paths] = await server.query('SELECT @@datadir AS dataDir, @@socket AS socket, @@pid_file AS pidFile');
+    const [paths] = await server.query('SELECT @@datadir AS dataDir');
     const dataDir = String(paths!.dataDir).replace(/\/+$/, '');
     const copyDir = `${dataDir}.mysql-ha-copy`;
     await rm(copyDir, { recursive: true, force: true });
@@ -107,34 +98,13 @@ export class StreamedCopy {
     }
     const position = await takeBackupPosition(copyDir);
     progress('restarting', received);
-    await this.#restartOn(copyDir, dataDir, String(paths!.socket), String(paths!.pidFile));
-    for (const { sql, values } of this.#options.adoptGtids(gtidState, position)) await server.query(sql, values);
-  }
-
-  /** Stops mysqld with its supervisor holding, swaps the data dir's contents for the copy's, lets it start, and waits until it answers. */
-  async #restartOn(copyDir: string, dataDir: string, socket: string, pidFile: string): Promise<void> {
-    const { node, server } = this.#options;
-    const hold = join(dirname(socket), HOLD_FILE);
-    await writeFile(hold, `${node}: the agent is replacing mysqld's data with a copy; it removes this file when done\n`);
-    try {
-      // The server ends this session as it stops.
-      await server.query('SHUTDOWN').catch(() => undefined);
-      await until(() => !existsSync(pidFile), `${node}: mysqld did not stop within ${RESTART_TIMEOUT_MS / 60_000} min after SHUTDOWN`);
-      // Contents, not the directory: a data dir is often a volume's mount point.
+    // Contents, not the directory: a data dir is often a volume's mount point.
+    await restartMysqld(node, server, async () => {
       for (const name of await readdir(dataDir)) await rm(join(dataDir, name), { recursive: true, force: true });
       for (const name of await readdir(copyDir)) await rename(join(copyDir, name), join(dataDir, name));
       await rm(copyDir, { recursive: true, force: true });
-    } finally {
-      await rm(hold, { force: true });
-    }
-    await until(
-      () =>
-        server.query('SELECT 1').then(
-          () => true,
-          () => false,
-        ),
-      `${node}: mysqld did not start again on the copied data within ${RESTART_TIMEOUT_MS / 60_000} min: is it run by a supervisor that waits while ${hold} exists (the mysql-ha image's entrypoint)? See its error log`,
-    );
+    });
+    for (const { sql, values } of this.#options.adoptGtids(gtidState, position)) await server.query(sql, values);
   }
 }
 
@@ -173,12 +143,4 @@ export function backupDonor({ node, server, connection, log }: BackupDonorOption
       }
     },
   };
-}
-
-async function until(done: () => boolean | Promise<boolean>, timeoutMessage: string): Promise<void> {
-  const deadline = Date.now() + RESTART_TIMEOUT_MS;
-  while (!(await done())) {
-    if (Date.now() > deadline) throw new AgentError('COPY_FAILED', timeoutMessage);
-    await sleep(POLL_MS);
-  }
 }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { AgentError } from '../errors.ts';
 import type { Flavor } from '../mysql/dialect/types.ts';
-import { HOLD_FILE } from '../mysql/streamed-copy.ts';
+import { HELD_FILE, HOLD_FILE } from '../mysql/mysqld-restart.ts';
 
 const run = promisify(execFile);
 
@@ -56,8 +56,9 @@ export function mysqlChrootRuntime(chroot = process.env.MYSQL_HA_SANDBOX_CHROOT 
  * again once the agent has swapped the data in and removed the file.
  */
 const supervised = (podDir: string, command: string) =>
-  `export MYSQLD_PARENT_PID=$$; hold=${shellQuote(join(podDir, HOLD_FILE))}; while :; do ${command}; rc=$?; ` +
-  'if [ -e "$hold" ]; then while [ -e "$hold" ]; do sleep 0.2; done; continue; fi; [ $rc -eq 16 ] || exit $rc; done';
+  `export MYSQLD_PARENT_PID=$$; hold=${shellQuote(join(podDir, HOLD_FILE))}; held=${shellQuote(join(podDir, HELD_FILE))}; ` +
+  `while :; do ${command}; rc=$?; ` +
+  'if [ -e "$hold" ]; then : > "$held"; while [ -e "$hold" ]; do sleep 0.2; done; rm -f "$held"; continue; fi; [ $rc -eq 16 ] || exit $rc; done';
 
 const shellQuote = (text: string) => `'${text.replaceAll("'", "'\\''")}'`;
 

@@ -345,6 +345,58 @@ export function sandboxSuite(flavor: Flavor): void {
       assert.equal((await agentStatus(cluster, pod)).role, 'replica');
     });
 
+    test('restart (CLI): a replica drains its reads first (none fails); the primary is switched over first (no write lost); both rejoin', async () => {
+      await waitSettled(dir, cluster);
+      await through(cluster, 'write', 'CREATE TABLE restarted (id INT PRIMARY KEY)');
+      /** Runs `restart pod` under `load`, checking that mysqld of `pod` really started again. */
+      const restartUnder = async (pod: string, load: (running: () => boolean) => Promise<void>) => {
+        let running = true;
+        const loaded = load(() => running);
+        const startedAt = Date.now();
+        try {
+          const { stdout } = await cli('restart', pod, '--dir', dir);
+          console.log(`# ${flavor}: restart ${pod}: ${stdout.trim().replaceAll('\n', ' | ')}`);
+          const uptime = await onPod(cluster, pod, async (connection) => Number((await queryRows(connection, "SHOW GLOBAL STATUS LIKE 'Uptime'"))[0]!.Value));
+          assert.ok(uptime * 1000 <= Date.now() - startedAt + 1000, `mysqld of ${pod} has been up ${uptime} s: it was not restarted`);
+          return stdout;
+        } finally {
+          running = false;
+          await loaded;
+        }
+      };
+
+      const replica = (await replicaNames(cluster))[0]!;
+      const readFailures: string[] = [];
+      const replicaOutput = await restartUnder(replica, async (running) => {
+        while (running()) await through(cluster, 'read', 'SELECT 1').catch((error: Error) => readFailures.push(error.message));
+      });
+      assert.match(replicaOutput, new RegExp(`^restart: mysqld of ${replica} restarted in \\d+ ms; it rejoins as a replica$`, 'm'));
+      assert.deepEqual(readFailures, [], 'reads failed through the read port while the replica restarted');
+      await waitSettled(dir, cluster);
+
+      const old = await primaryName(cluster);
+      const acked: number[] = [];
+      const primaryOutput = await restartUnder(old, async (running) => {
+        for (let id = 1; running(); id++) {
+          await through(cluster, 'write', 'INSERT INTO restarted VALUES (?)', [id]).then(
+            () => acked.push(id),
+            () => undefined,
+          );
+        }
+      });
+      assert.match(primaryOutput, new RegExp(`^restart: ${old} is the primary: switched over to mysql-ha-\\d first`, 'm'));
+      await waitSettled(dir, cluster);
+      assert.notEqual(await primaryName(cluster), old);
+      assert.equal((await agentStatus(cluster, old)).role, 'replica');
+      const stored = new Set((await through<{ id: number }>(cluster, 'write', 'SELECT id FROM restarted')).rows.map((row) => Number(row.id)));
+      assert.ok(acked.length > 0);
+      assert.deepEqual(
+        acked.filter((id) => !stored.has(id)),
+        [],
+        'acknowledged writes missing on the new primary',
+      );
+    });
+
     test('sandbox up on a directory whose sandbox is running: refused with a clear message, the sandbox untouched', async () => {
       await waitSettled(dir, cluster);
       const saved = clusterFile(dir);

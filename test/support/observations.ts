@@ -97,7 +97,7 @@ export function observed(mysql: Observation['mysql'], overrides: Partial<Observa
     leaseChanges: [],
     selfErrant: false,
     passwordsChanged: { accounts: false, replication: false },
-    controls: { paused: false, switchover: null, reinit: null, failover: null, terminatingSince: null, failsafePromise: null },
+    controls: { paused: false, switchover: null, reinit: null, restart: null, failover: null, terminatingSince: null, failsafePromise: null },
     ...overrides,
   };
 }

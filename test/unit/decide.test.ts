@@ -59,6 +59,8 @@ interface Row {
   reinitRefused?: RegExp;
   /** A manual failover request in the observation is refused, for this reason. */
   failoverRefused?: RegExp;
+  /** A restart request in the observation is refused, for this reason. */
+  restartRefused?: RegExp;
 }
 
 const writable = (overrides = {}) => up({ variables: variables({ readOnly: false, semiSyncSource: true, ...overrides }) });
@@ -77,15 +79,16 @@ const FIFTH = { name: 'mysql-ha-4', host: '127.0.10.5' };
 const fivePods = (topology: Topology): Topology => ({ ...topology, peers: [...topology.peers, FOURTH, FIFTH] });
 const down = (name: string) => peer(name, { unreachable: 'agent unreachable (ECONNREFUSED)', mysqldUp: false });
 const deadPrimary = peer(PRIMARY.name, { unreachable: 'agent unreachable (ECONNREFUSED)', mysqldUp: false });
-const paused = { paused: true, switchover: null, reinit: null, failover: null, terminatingSince: null, failsafePromise: null };
-const terminating = { paused: false, switchover: null, reinit: null, failover: null, terminatingSince: NOW - 1000, failsafePromise: null };
-const notPaused = { paused: false, switchover: null, reinit: null, failover: null, terminatingSince: null, failsafePromise: null };
+const paused = { paused: true, switchover: null, reinit: null, restart: null, failover: null, terminatingSince: null, failsafePromise: null };
+const terminating = { paused: false, switchover: null, reinit: null, restart: null, failover: null, terminatingSince: NOW - 1000, failsafePromise: null };
+const notPaused = { paused: false, switchover: null, reinit: null, restart: null, failover: null, terminatingSince: null, failsafePromise: null };
 /** `holder` first seen holding the lease `ago` ms before NOW, after a failover or not. */
 const change = (holder: string, ago: number, failover: boolean) => ({ holder, at: NOW - ago, how: failover ? ('failover' as const) : ('hand-over' as const) });
 const switchoverTo = (candidate: string | null) => ({
   paused: false,
   switchover: { candidate },
   reinit: null,
+  restart: null,
   failover: null,
   terminatingSince: null,
   failsafePromise: null,
@@ -1091,6 +1094,51 @@ const table: Row[] = [
     reason: /.*/,
     reinitRefused: /mysql-ha-1 is terminating/,
   },
+  // Restart of mysqld, asked for: a replica with nothing else to do; never the primary.
+  {
+    name: 'restart asked of a streaming replica: it restarts mysqld (its reads drained first)',
+    topology: asReplica,
+    observation: observed(up({ replica: streaming() }), { peers: [peer(PRIMARY.name)], controls: { ...notPaused, restart: {} } }),
+    state: 'replica-restarting',
+    action: 'restart-mysqld',
+    reason: /^restart requested: stopping mysqld and having its supervisor start it again \(was: following mysql-ha-0/,
+  },
+  {
+    name: 'restart refused on the primary: switch over first',
+    topology: asPrimary,
+    observation: observedAsPrimary(servingPrimary, { peers: replicasOfPrimary, controls: { ...notPaused, restart: {} } }),
+    state: 'primary-serving',
+    action: 'none',
+    reason: /is the primary and writable/,
+    restartRefused: /mysql-ha-0 is the primary: switch over first \(mysql-ha-agent restart mysql-ha-0 does\)/,
+  },
+  {
+    name: 'restart refused while the replica has something to do (here: replication to set up)',
+    topology: asReplica,
+    observation: observed(up(), { primaryPosition: primaryReady(), controls: { ...notPaused, restart: {} } }),
+    state: 'replica-unconfigured',
+    action: 'configure-replication',
+    reason: /following mysql-ha-0/,
+    restartRefused: /mysql-ha-1 is busy: no replication configured: following mysql-ha-0.*; ask again once it is done/,
+  },
+  {
+    name: 'restart refused when mysqld is down already',
+    topology: asReplica,
+    observation: observed({ up: false, error: 'connect ECONNREFUSED' }, { controls: { ...notPaused, restart: {} } }),
+    state: 'mysqld-down',
+    action: 'none',
+    reason: /.*/,
+    restartRefused: /mysqld is down already \(connect ECONNREFUSED\): its supervisor starts it again/,
+  },
+  {
+    name: 'restart refused while the pod is terminating',
+    topology: asReplica,
+    observation: observed(up({ replica: streaming() }), { peers: [peer(PRIMARY.name)], controls: { ...terminating, restart: {} } }),
+    state: 'stopping',
+    action: 'none',
+    reason: /.*/,
+    restartRefused: /mysql-ha-1 is terminating/,
+  },
   // Tags: nofailover and failover priority 0 never take the lease; priority breaks ties.
   {
     name: 'election: a peer tagged nofailover is no candidate, though as advanced and first by ordinal',
@@ -1311,6 +1359,8 @@ for (const row of table) {
     else assert.equal(decision.reinitRefused, undefined);
     if (row.failoverRefused) assert.match(decision.failoverRefused ?? 'not refused', row.failoverRefused);
     else assert.equal(decision.failoverRefused, undefined);
+    if (row.restartRefused) assert.match(decision.restartRefused ?? 'not refused', row.restartRefused);
+    else assert.equal(decision.restartRefused, undefined);
   });
 }
 

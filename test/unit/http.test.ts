@@ -188,22 +188,39 @@ test("every check answers GET, HEAD and OPTIONS alike (Patroni's haproxy.cfg che
 });
 
 test('a terminating pod fails every traffic check at once, so HAProxy and the Services drain it before mysqld stops; liveness stays green', async () => {
-  for (const [snapshot, url] of [
-    [writablePrimary, '/primary'],
-    [writablePrimary, '/read-only'],
-    [writablePrimary, '/health'],
-    [writablePrimary, '/readiness'],
-    [lagging, '/replica?lag=60'],
-    [lagging, '/read-only?lag=60'],
+  // A replica's checks answer 404, which HAProxy (http-check disable-on-404) turns into a drain: running reads finish.
+  for (const [snapshot, url, status] of [
+    [writablePrimary, '/primary', 503],
+    [writablePrimary, '/read-only', 503],
+    [writablePrimary, '/health', 503],
+    [writablePrimary, '/readiness', 503],
+    [lagging, '/replica?lag=60', 404],
+    [lagging, '/read-only?lag=60', 404],
   ] as const) {
     const controls = new ControlInbox(false);
     assert.equal((await get(snapshot, url, controls)).status, 200, `${url} before`);
     void controls.terminate(NOW);
     const answer = await get(snapshot, url, controls);
-    assert.equal(answer.status, 503, url);
+    assert.equal(answer.status, status, url);
     assert.match(answer.body.reason, /pod terminating: draining connections before mysqld stops/);
     assert.equal((await get(snapshot, '/liveness', controls)).status, 200);
   }
+});
+
+test('a replica restarting its mysqld (asked for) drains: its read checks answer 404 from the moment it is decided; liveness stays green', async () => {
+  const streamingReplica = snapshotOf(asReplica, observed(up({ replica: streaming() })));
+  const restarting: AgentSnapshot = {
+    ...streamingReplica,
+    decision: { state: 'replica-restarting', action: { kind: 'restart-mysqld' }, reason: 'restart requested' },
+    runningAction: { kind: 'restart-mysqld', since: NOW - 100 },
+  };
+  for (const url of ['/replica?lag=60', '/read-only?lag=60', '/health']) {
+    assert.equal((await get(streamingReplica, url)).status, 200, `${url} before`);
+    const answer = await get(restarting, url);
+    assert.equal(answer.status, 404, url);
+    assert.match(answer.body.reason, /mysqld restarting \(asked for\): draining reads first/);
+  }
+  assert.equal((await get(restarting, '/liveness')).status, 200);
 });
 
 test('GET /binlog-position: a ready primary gives file, position, GTIDs (executed and purged) and UUID', async () => {

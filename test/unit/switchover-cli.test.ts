@@ -12,7 +12,7 @@ import { promisify } from 'node:util';
 import type { LeaseHistoryEntry } from '../../agent/coordination/lease.ts';
 import { buildApp } from '../../agent/http/app.ts';
 import { AgentMetrics } from '../../agent/http/metrics.ts';
-import { ControlInbox, type ReinitOutcome, type SwitchoverOutcome } from '../../agent/loop/controls.ts';
+import { ControlInbox, type ReinitOutcome, type RestartOutcome, type SwitchoverOutcome } from '../../agent/loop/controls.ts';
 import { SnapshotBoard } from '../../agent/loop/snapshot.ts';
 import { DEFAULT_TAGS, type FailoverRequest, type Observation, type ReinitRequest, type SwitchoverRequest, type Topology } from '../../agent/loop/state.ts';
 import { issueCertificate } from '../../agent/sandbox/certificates.ts';
@@ -231,6 +231,38 @@ test('reinit CLI: a refusal exits 1 with the reason and its code; an unknown pod
   assert.equal(unknown.code, 2);
   assert.match(unknown.stderr, /no agent answers for mysql-ha-7 \(pods that answered: mysql-ha-0, mysql-ha-1, mysql-ha-2\)/);
   assert.deepEqual(unknown.read, []);
+});
+
+/** Runs `restart POD` while every pod's loop answers the restart it reads with `restarted`. */
+async function restart(pod: string, restarted: () => RestartOutcome) {
+  const asked: string[] = [];
+  const everyPod = [primaryControls, ...replicaControls];
+  const loop = setInterval(() => {
+    everyPod.forEach((controls, index) => {
+      const request = controls.read().restart;
+      if (request === null) return;
+      asked.push(`restart on mysql-ha-${index}`);
+      controls.answerRestart(request, restarted());
+    });
+  }, 5);
+  try {
+    return { ...(await cli(['restart', pod, '--agents', agents(), '--ca-file', CA_FILE], { ...process.env, MYSQL_HA_SWITCHOVER_TOKEN: TOKEN })), asked };
+  } finally {
+    clearInterval(loop);
+  }
+}
+
+// The primary's path (a switchover, then the restart once it follows) runs against real servers in test/e2e/sandbox-suite.ts.
+test('restart CLI: a replica is restarted at once; a refusal exits 1 with its reason', async () => {
+  const replica = await restart('mysql-ha-2', () => ({ ok: true, restartMs: 2300, reason: 'restart requested' }));
+  assert.equal(replica.code, 0, replica.stderr);
+  assert.deepEqual(replica.asked, ['restart on mysql-ha-2']);
+  assert.match(replica.stdout, /^restart: mysqld of mysql-ha-2 restarted in 2300 ms; it rejoins as a replica$/m);
+
+  const refused = await restart('mysql-ha-1', () => ({ ok: false, reason: 'mysql-ha-1 is busy: copying mysql-ha-2' }));
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, /restart refused by mysql-ha-1 \(HTTP 409\): mysql-ha-1 is busy: copying mysql-ha-2/);
+  assert.match(refused.stderr, /MHA_RESTART_REFUSED/);
 });
 
 test("history CLI: the lease store's changes of holder through the first agent that answers, oldest first, with their reasons", async () => {
