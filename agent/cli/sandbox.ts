@@ -9,6 +9,7 @@ import { agentTargetsOf, type ClusterFile, readClusterFile, type SandboxRuntime 
 import { ensurePrerequisites } from '../sandbox/install.ts';
 import { isRunning } from '../sandbox/pod.ts';
 import { mysqlRuntime, runtimeFor } from '../sandbox/runtime.ts';
+import { openSqlSession, type SqlTarget } from '../sandbox/sql-session.ts';
 
 /** `sandbox --help`, and shown with a mistake in the command line. */
 export const help = `usage:
@@ -22,6 +23,7 @@ export const help = `usage:
   mysql-ha-agent sandbox partition POD [--dir DIR]   containers only: cut the pod off the network
   mysql-ha-agent sandbox heal POD [--dir DIR]        containers only: connect it again
   mysql-ha-agent sandbox restart POD [--dir DIR]     containers only: stop the pod, start it with a new IP address
+  mysql-ha-agent sandbox sql [POD | --write | --read] [-e SQL] [--dir DIR]   a SQL session: POD's mysqld as admin, or HAProxy as the app (default --write)
   mysql-ha-agent sandbox down [--dir DIR] [--purge]
   mysql-ha-agent sandbox install [--flavor mysql|mariadb|all]   Debian packages and the MySQL 9.7 chroot
 Defaults: --runtime processes, --flavor mysql, --replicas 3, --dir .sandbox; in containers the
@@ -43,6 +45,9 @@ function parse(args: string[]) {
         runtime: { type: 'string', default: 'processes' },
         version: { type: 'string' },
         purge: { type: 'boolean', default: false },
+        write: { type: 'boolean', default: false },
+        read: { type: 'boolean', default: false },
+        execute: { type: 'string', short: 'e' },
       },
     });
   } catch (error) {
@@ -92,9 +97,9 @@ async function printUp(described: ClusterFile, dir: string, shownDir: string): P
   const { haproxy, app, admin } = described;
   process.stdout.write(
     `\n${described.flavor} ${described.version} sandbox is up (passwords in ${dir}/cluster.json, mode 0600):\n` +
-      `  writes:  mysql -h ${haproxy.write.host} -P ${haproxy.write.port} -u ${app.user} -p ${app.database}\n` +
-      `  reads:   mysql -h ${haproxy.read.host} -P ${haproxy.read.port} -u ${app.user} -p ${app.database}\n` +
-      `  admin:   user ${admin.user} (every privilege), any pod or port\n` +
+      `  writes:  mysql-ha-agent sandbox sql --write --dir ${shownDir}   (any client: mysql -h ${haproxy.write.host} -P ${haproxy.write.port} -u ${app.user} -p ${app.database})\n` +
+      `  reads:   mysql-ha-agent sandbox sql --read --dir ${shownDir}    (any client: mysql -h ${haproxy.read.host} -P ${haproxy.read.port} -u ${app.user} -p ${app.database})\n` +
+      `  admin:   mysql-ha-agent sandbox sql POD --dir ${shownDir}       (user ${admin.user}, every privilege, any pod or port)\n` +
       `  HAProxy: ${haproxy.stats}\n` +
       `  status:  mysql-ha-agent sandbox status --dir ${shownDir}\n`,
   );
@@ -228,6 +233,11 @@ export async function main(args: string[]): Promise<number> {
       return up(values);
     case undefined:
       throw usageError('missing action');
+    case 'sql': {
+      if ([podName !== undefined, values.write, values.read].filter(Boolean).length > 1) throw usageError('sql takes one of POD, --write or --read');
+      const target: SqlTarget = podName !== undefined ? { pod: podName } : { port: values.read ? 'read' : 'write' };
+      return openSqlSession(readClusterFile(values.dir!), values.dir!, target, values.execute);
+    }
   }
   if (action !== 'status' && action !== 'down' && !POD_ACTIONS.has(action)) throw usageError(`unknown action "${action}"`);
   if (POD_ACTIONS.has(action) && !podName) throw usageError(`${action} needs a pod name`);

@@ -13,11 +13,13 @@ export interface Prerequisites {
   testTools?: boolean;
   /** debootstrap, which makes the container base images. */
   debootstrap?: boolean;
+  /** A command-line SQL client (`sandbox sql`): Debian's mariadb-client, which speaks to MySQL too. */
+  sqlClient?: boolean;
 }
 
 type Progress = (line: string) => void;
 
-function onPath(command: string): boolean {
+export function onPath(command: string): boolean {
   return (process.env.PATH ?? '').split(delimiter).some((dir) => existsSync(join(dir, command)));
 }
 
@@ -48,6 +50,7 @@ function missingPackages(needs: Prerequisites, chroot: string): string[] {
     [needs.testTools ?? false, onPath('unshare'), 'util-linux'],
     // promtool checks the alert rules and the dashboard's queries.
     [needs.testTools ?? false, onPath('promtool'), 'prometheus'],
+    [needs.sqlClient ?? false, onPath('mariadb') || onPath('mysql'), 'mariadb-client'],
   ];
   return [...new Set(wanted.filter(([needed, present]) => needed && !present).map(([, , pkg]) => pkg))];
 }

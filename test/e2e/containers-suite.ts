@@ -250,8 +250,9 @@ export function containersSuite(flavor: Flavor): void {
       assert.deepEqual(await ackedMissingOn(outcome.primary, outcome.load.acked), []);
       assert.deepEqual(outcome.sampler.violations, [], 'two nodes were writable at the same time');
       // Commits that waited for a replica's acknowledgement when the pod was cut off were never
-      // acknowledged, but are in its binary log: MySQL clones the new primary over them; MariaDB
-      // cannot clone, so the agent refuses the node and names the fix, which is applied here.
+      // acknowledged, but are in its binary log: MySQL clones the new primary over them; the MariaDB
+      // agent image has no mariadb-backup to copy with, so the agent refuses the node and names the
+      // fix, which is applied here.
       const verdict = await waitFor(`${old.name} rejoined or refused`, async () => {
         const status = await old.statusOrUndefined();
         if (status?.replication?.source === outcome.primary.name && status.healthy) return 'rejoined';
