@@ -23,15 +23,16 @@ const int = (min: number, max: number) => z.coerce.number().int().min(min).max(m
 const tag = <T extends z.ZodType>(schema: T) => z.preprocess((value) => (value === '' ? undefined : value), schema);
 const sqlName = z.string().regex(/^[A-Za-z0-9_]{1,32}$/, 'letters, digits and _ only, at most 32 characters');
 
+const PEER_LIST = /^[^=,\s]+=[^=,\s]+(,[^=,\s]+=[^=,\s]+)*$/;
+
 const envSchema = z.object({
   POD_NAME: z.string().min(1).optional(),
   POD_REVISION: z.string().min(1).optional(),
   MYSQL_HA_FLAVOR: flavor.default('mysql'),
   MYSQL_HA_SERVER_ID_BASE: int(1, 4_000_000_000).default(100),
-  MYSQL_HA_PEERS: z
-    .string()
-    .regex(/^[^=,\s]+=[^=,\s]+(,[^=,\s]+=[^=,\s]+)*$/, 'a comma-separated list of pod=host')
-    .optional(),
+  MYSQL_HA_PEERS: z.string().regex(PEER_LIST, 'a comma-separated list of pod=host').optional(),
+  /** Like MYSQL_HA_PEERS, from a file read again every MYSQL_HA_PEERS_REFRESH_MS (the sandbox scales with it). */
+  MYSQL_HA_PEERS_FILE: z.string().startsWith('/', 'an absolute path').optional(),
   MYSQL_HA_SERVICE: z
     .string()
     .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'a DNS name')
@@ -128,6 +129,8 @@ export interface RunConfig {
    * under its headless Service; in Kubernetes its spec.replicas is read again every `refreshMs`.
    */
   statefulSetPeers: { statefulSet: string; service: string; refreshMs: number } | null;
+  /** MYSQL_HA_PEERS_FILE, read again every `refreshMs` (null: not set). */
+  peersFile: { path: string; refreshMs: number } | null;
   /** The pod template's revision (controller-revision-hash label), to prefer updated pods in a rolling update. */
   podRevision: string | null;
   peers: Peer[];
@@ -263,8 +266,34 @@ function resolvePod(env: Env, problems: Problems): PodIdentity | undefined {
   }
 }
 
-/** Peers: explicit MYSQL_HA_PEERS, or the StatefulSet's pods under its headless Service. */
+/**
+ * The peers a file lists (MYSQL_HA_PEERS_FILE: `pod=host,pod=host`, as MYSQL_HA_PEERS), which must
+ * include `self`; throws CONFIG_INVALID saying what is wrong with it.
+ */
+export function readPeersFile(path: string, self: string): Peer[] {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8').trim();
+  } catch (error) {
+    throw new AgentError('CONFIG_INVALID', `MYSQL_HA_PEERS_FILE: cannot read ${path}: ${messageOf(error)}`);
+  }
+  if (!PEER_LIST.test(text)) throw new AgentError('CONFIG_INVALID', `MYSQL_HA_PEERS_FILE: ${path} is not a comma-separated list of pod=host`);
+  const peers = parsePeers(text);
+  if (!peers.some((peer) => peer.name === self)) throw new AgentError('CONFIG_INVALID', `MYSQL_HA_PEERS_FILE: ${path} does not list this pod (${self})`);
+  return peers;
+}
+
+/** Peers: explicit MYSQL_HA_PEERS (or a file of them), or the StatefulSet's pods under its headless Service. */
 function resolvePeers(parsed: z.infer<typeof envSchema>, pod: PodIdentity, problems: Problems): Peer[] {
+  if (parsed.MYSQL_HA_PEERS_FILE) {
+    if (parsed.MYSQL_HA_PEERS) problems.add('MYSQL_HA_PEERS_FILE', 'set either MYSQL_HA_PEERS or MYSQL_HA_PEERS_FILE, not both');
+    try {
+      return readPeersFile(parsed.MYSQL_HA_PEERS_FILE, pod.name);
+    } catch (error) {
+      problems.add('MYSQL_HA_PEERS_FILE', messageOf(error).replace(/^MYSQL_HA_PEERS_FILE: /, ''));
+      return [];
+    }
+  }
   if (parsed.MYSQL_HA_PEERS) {
     const peers = parsePeers(parsed.MYSQL_HA_PEERS);
     if (!peers.some((peer) => peer.name === pod.name)) {
@@ -315,7 +344,8 @@ export function loadRunConfig(env: Env): RunConfig {
   const appPassword = readSecret(env, 'MYSQL_HA_APP_PASSWORD', problems);
   const peers = parsed && pod ? resolvePeers(parsed, pod, problems) : [];
   const bootstrapPrimary = parsed?.MYSQL_HA_BOOTSTRAP_PRIMARY ?? (pod ? podName(pod.statefulSet, 0) : '');
-  if (parsed && pod && !peers.some((peer) => peer.name === bootstrapPrimary)) {
+  // No peers at all is already a problem of their own setting.
+  if (parsed && pod && peers.length > 0 && !peers.some((peer) => peer.name === bootstrapPrimary)) {
     problems.add('MYSQL_HA_BOOTSTRAP_PRIMARY', `${bootstrapPrimary} is not one of the peers (${peers.map((x) => x.name).join(', ')})`);
   }
   const switchoverToken = readOptionalSecret(env, 'MYSQL_HA_SWITCHOVER_TOKEN', problems);
@@ -347,9 +377,11 @@ export function loadRunConfig(env: Env): RunConfig {
   return {
     pod: pod!,
     podRevision: p.POD_REVISION ?? null,
-    statefulSetPeers: p.MYSQL_HA_PEERS
-      ? null
-      : { statefulSet: pod!.statefulSet, service: p.MYSQL_HA_SERVICE ?? pod!.statefulSet, refreshMs: p.MYSQL_HA_PEERS_REFRESH_MS },
+    statefulSetPeers:
+      p.MYSQL_HA_PEERS || p.MYSQL_HA_PEERS_FILE
+        ? null
+        : { statefulSet: pod!.statefulSet, service: p.MYSQL_HA_SERVICE ?? pod!.statefulSet, refreshMs: p.MYSQL_HA_PEERS_REFRESH_MS },
+    peersFile: p.MYSQL_HA_PEERS_FILE ? { path: p.MYSQL_HA_PEERS_FILE, refreshMs: p.MYSQL_HA_PEERS_REFRESH_MS } : null,
     peers,
     bootstrapPrimary,
     mysql: { host: p.MYSQL_HA_MYSQL_HOST, port: p.MYSQL_HA_MYSQL_PORT },

@@ -27,6 +27,7 @@ import { MysqlObserver } from '../mysql/observer.ts';
 import { backupDonor, copyUnavailableReason, StreamedCopy } from '../mysql/streamed-copy.ts';
 import { CERTIFICATE_CHECK_MS, CertificateReloader } from '../pod/certificate-reloader.ts';
 import { MysqldMayStopFile } from '../pod/mysqld-may-stop.ts';
+import { PeersFile } from '../pod/peers-file.ts';
 import { SecretPasswords } from '../pod/secret-passwords.ts';
 
 /** A nudge only saves the candidate part of a tick: never wait longer than that for it. */
@@ -46,6 +47,11 @@ async function rolePublisherFor(config: RunConfig, log: Logger): Promise<PodRole
 
 /** The cluster's pods: fixed, or in Kubernetes the StatefulSet's spec.replicas, read again from time to time. */
 async function peerSetFor(config: RunConfig, log: Logger): Promise<{ readonly current: Peer[] }> {
+  if (config.peersFile !== null) {
+    const file = new PeersFile(config.peersFile.path, config.pod.name, config.peers, log);
+    file.start(config.peersFile.refreshMs);
+    return file;
+  }
   const source = config.statefulSetPeers;
   if (source === null || !inKubernetes()) return { current: config.peers };
   const { apiAccess } = await import('../kubernetes/create-pod-role-publisher.ts');

@@ -23,11 +23,15 @@ export const help = `usage:
   mysql-ha-agent sandbox partition POD [--dir DIR]   containers only: cut the pod off the network
   mysql-ha-agent sandbox heal POD [--dir DIR]        containers only: connect it again
   mysql-ha-agent sandbox restart POD [--dir DIR]     containers only: stop the pod, start it with a new IP address
+  mysql-ha-agent sandbox scale N [--dir DIR]        N pods (1 to 9): new ones join (by a copy when needed), removed ones stop
   mysql-ha-agent sandbox sql [POD | --write | --read] [-e SQL] [--dir DIR]   a SQL session: POD's mysqld as admin, or HAProxy as the app (default --write)
   mysql-ha-agent sandbox down [--dir DIR] [--purge]
   mysql-ha-agent sandbox install [--flavor mysql|mariadb|all]   Debian packages and the MySQL 9.7 chroot
 Defaults: --runtime processes, --flavor mysql, --replicas 3, --dir .sandbox; in containers the
 server is the flavour's image from npm run images (MySQL 9.7, MariaDB 11.8; --version 10.11).`;
+
+/** How long pods may take to be healthy (first starts initialise data dirs; a new replica may copy the primary). */
+const UP_TIMEOUT_MS = 120_000;
 
 const progress = (line: string) => process.stderr.write(`mysql-ha-agent: ${line}\n`);
 const usageError = (message: string) => new AgentError('USAGE', `sandbox: ${message}\n${help}`);
@@ -69,8 +73,12 @@ async function printTable(described: ClusterFile): Promise<boolean> {
 type Values = ReturnType<typeof parse>['values'];
 
 function replicasOf(values: Values): number {
-  const replicas = Number(values.replicas);
-  if (!Number.isInteger(replicas) || replicas < 1 || replicas > 9) throw usageError(`--replicas must be a whole number from 1 to 9 (got "${values.replicas}")`);
+  return podCount(values.replicas!, '--replicas');
+}
+
+function podCount(text: string, what: string): number {
+  const replicas = Number(text);
+  if (!Number.isInteger(replicas) || replicas < 1 || replicas > 9) throw usageError(`${what} must be a whole number from 1 to 9 (got "${text}")`);
   return replicas;
 }
 
@@ -129,7 +137,7 @@ async function up(values: Values): Promise<number> {
     await cluster.startHaproxy();
     cluster.save();
     progress('waiting until every pod is healthy');
-    await cluster.waitHealthy(120_000);
+    await cluster.waitHealthy(UP_TIMEOUT_MS);
     await cluster.waitHaproxySettled(30_000);
     await cluster.readVersion(await cluster.primary());
     cluster.save();
@@ -233,6 +241,16 @@ export async function main(args: string[]): Promise<number> {
       return up(values);
     case undefined:
       throw usageError('missing action');
+    case 'scale': {
+      if (podName === undefined) throw usageError('scale needs the number of pods: sandbox scale N');
+      const replicas = podCount(podName, 'scale N');
+      if ((readClusterFile(values.dir!).runtime ?? 'processes') !== 'processes')
+        throw usageError('scale works on process sandboxes only (not built for containers)');
+      const cluster = SandboxCluster.load(values.dir!, runtimeFor);
+      progress(`scaling from ${cluster.pods.length} to ${replicas} pods`);
+      await cluster.scale(replicas, UP_TIMEOUT_MS);
+      return (await printTable(cluster.describe())) ? 0 : 1;
+    }
     case 'sql': {
       if ([podName !== undefined, values.write, values.read].filter(Boolean).length > 1) throw usageError('sql takes one of POD, --write or --read');
       const target: SqlTarget = podName !== undefined ? { pod: podName } : { port: values.read ? 'read' : 'write' };

@@ -1,3 +1,4 @@
+import { loadRunConfig, type RunConfig } from '../config.ts';
 import { AgentError } from '../errors.ts';
 import { AgentClient } from '../http/agent-client.ts';
 import { type AgentTarget, collectStatus, formatStatusTable } from '../http/status-client.ts';
@@ -10,8 +11,18 @@ import { parseCommandLine } from './args.ts';
 export const agentOptions = { dir: { type: 'string' }, agents: { type: 'string' }, 'ca-file': { type: 'string' } } as const;
 
 /**
+ * Inside a pod's agent container (`kubectl exec POD -c agent -- mysql-ha-agent list`): the agent's
+ * own settings (its peers, HTTP port, CA and token), as patronictl reads Patroni's; null elsewhere.
+ */
+function podSettings(): RunConfig | null {
+  if (process.env.POD_NAME === undefined) return null;
+  return loadRunConfig(process.env);
+}
+
+/**
  * The agents to ask, each with the client that verifies its certificate: from --agents (https://
- * ones verified with --ca-file, else the system's CAs), or from a sandbox's cluster.json with --dir.
+ * ones verified with --ca-file, else the system's CAs), from a sandbox's cluster.json with --dir,
+ * or, inside a pod's agent container, its peers (found by their DNS names, verified with the CA).
  */
 export function agentTargets(values: { dir?: string; agents?: string; 'ca-file'?: string }): AgentTarget[] {
   if (values.agents) {
@@ -19,7 +30,16 @@ export function agentTargets(values: { dir?: string; agents?: string; 'ca-file'?
     return values.agents.split(',').map((url) => ({ url: url.includes('://') ? url : client.url(...hostAndPort(url)), client }));
   }
   if (values.dir) return agentTargetsOf(SandboxCluster.load(values.dir, runtimeFor).describe());
-  throw new AgentError('USAGE', 'give --dir DIR (a sandbox) or --agents URL,URL,... (with --ca-file CA when the agents serve HTTPS)');
+  const pod = podSettings();
+  if (pod !== null) {
+    const client = new AgentClient(pod.tls.files?.caFile ?? null);
+    return pod.peers.map((peer) => ({ url: client.url(peer.host, pod.http.port), client }));
+  }
+  throw new AgentError(
+    'USAGE',
+    'give --dir DIR (a sandbox) or --agents URL,URL,... (with --ca-file CA when the agents serve HTTPS), ' +
+      'or run it in a pod: kubectl exec POD -c agent -- mysql-ha-agent COMMAND',
+  );
 }
 
 function hostAndPort(address: string): [string, number] {
@@ -47,7 +67,10 @@ export async function agentOfPod(
 
 /** The agents' token, which /status needs to show its texts: MYSQL_HA_SWITCHOVER_TOKEN, else (for a sandbox) the one in its cluster.json. */
 export function tokenFor(dir: string | undefined): string | null {
-  return process.env.MYSQL_HA_SWITCHOVER_TOKEN ?? (dir ? SandboxCluster.load(dir, runtimeFor).describe().switchoverToken : null);
+  if (process.env.MYSQL_HA_SWITCHOVER_TOKEN) return process.env.MYSQL_HA_SWITCHOVER_TOKEN;
+  if (dir) return SandboxCluster.load(dir, runtimeFor).describe().switchoverToken;
+  // In a pod: the agent's own, from its Secret file (MYSQL_HA_SWITCHOVER_TOKEN_FILE).
+  return podSettings()?.switchoverToken ?? null;
 }
 
 export async function main(args: string[]): Promise<number> {

@@ -35,6 +35,11 @@ export class AgentMetrics {
     help: 'Times this node was handed the lease (planned switchovers and pod deletions; summed over the pods)',
     registers: [this.registry],
   });
+  readonly #semiSyncWaiting = new Gauge({
+    name: 'mysql_ha_semi_sync_waiting_sessions',
+    help: "Client sessions whose commit waits for a replica's acknowledgement now (the primary, semi-sync on; NaN when unknown)",
+    registers: [this.registry],
+  });
   readonly #reinits = new Counter({
     name: 'mysql_ha_reinits_total',
     help: "Times this node replaced its data with a copy of another's (reinit asked for, or automatic)",
@@ -53,6 +58,7 @@ export class AgentMetrics {
     for (const name of ROLES) this.#role.set({ role: name }, name === role ? 1 : 0);
     this.#healthy.set(health.ok ? 1 : 0);
     this.#mysqldUp.set(observation.mysql.up ? 1 : 0);
+    this.#semiSyncWaiting.set(observation.mysql.up ? (observation.mysql.variables.semiSyncWaiting ?? Number.NaN) : Number.NaN);
     const replica = observation.mysql.up ? observation.mysql.replica : null;
     this.#lag.set(replica?.lagSeconds ?? Number.NaN);
     this.#io.set(replica?.ioRunning ? 1 : 0);

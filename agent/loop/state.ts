@@ -15,6 +15,8 @@ export interface ServerVariables {
   semiSyncSource: boolean;
   /** How many acknowledgements a semi-synchronous commit waits for (MySQL rpl_semi_sync_source_wait_for_replica_count; MariaDB 1). */
   semiSyncAcks: number;
+  /** Client sessions whose commit waits for a replica's acknowledgement now (null: the server does not say). */
+  semiSyncWaiting: number | null;
 }
 
 export interface ReplicaStatus {

@@ -7,7 +7,7 @@ import { caFileOf, ensurePodCertificates } from './certificates.ts';
 import { type ClusterFile, describeCluster, readClusterFile, writeClusterFile } from './cluster-file.ts';
 import { EtcdProcess } from './etcd-process.ts';
 import { HaproxyProcess } from './haproxy-process.ts';
-import { planCluster, readOrWriteSecrets, type SecretName } from './plan.ts';
+import { planCluster, readOrWriteSecrets, type SecretName, writePeersFile } from './plan.ts';
 import { AGENT_PORT, isRunning, MYSQL_PORT, SandboxPod, type SandboxPodSpec } from './pod.ts';
 import { assertPortsFree, serverVersion } from './probes.ts';
 import type { ServerRuntime } from './runtime.ts';
@@ -117,18 +117,51 @@ export class SandboxCluster {
     if (withHaproxy) await this.haproxy.assertAddressFree();
   }
 
-  /** The init container's work for every pod, and data dirs on first start. */
-  async prepare(): Promise<void> {
+  /** The init container's work for every pod (`pods`: all of them), and data dirs on first start. */
+  async prepare(pods = this.pods): Promise<void> {
     ensurePodCertificates(
       this.dir,
-      this.pods.map((pod) => ({ name: pod.name, address: pod.spec.address, tlsDir: pod.paths.tls })),
+      pods.map((pod) => ({ name: pod.name, address: pod.spec.address, tlsDir: pod.paths.tls })),
     );
+    writePeersFile(this.dir, this.pods);
     await Promise.all(
-      this.pods.map(async (pod) => {
+      pods.map(async (pod) => {
         await pod.stage();
         await pod.initialize();
       }),
     );
+  }
+
+  /**
+   * `kubectl scale` for the sandbox: new pods are prepared and started (a new replica copies the
+   * primary when it purged what the replica needs); removed ones, the highest ordinals, are
+   * stopped as Kubernetes deletes them (a primary hands over first) and keep their data, as a
+   * StatefulSet keeps their volumes. The peers file, which every agent reads, and HAProxy follow.
+   */
+  async scale(replicas: number, timeoutMs: number): Promise<void> {
+    const current = this.pods.length;
+    if (replicas > current) {
+      const added = planCluster({ ...this.options, replicas, addressPrefix: this.addressPrefix, etcdEndpoint: this.etcdEndpoint }, readOrWriteSecrets(this.dir))
+        .slice(current)
+        .map((spec) => (this.options.createPod ?? ((s, runtime) => new SandboxPod(s, runtime)))(spec, this.options.runtime));
+      for (const pod of added) await assertPortsFree(pod.spec, [MYSQL_PORT, AGENT_PORT]);
+      this.pods.push(...added);
+      await this.prepare(added);
+      for (const pod of added) this.startPod(pod);
+    } else {
+      const removed = this.pods.splice(replicas);
+      writePeersFile(this.dir, this.pods);
+      for (const pod of removed.reverse()) await this.stopPod(pod);
+    }
+    this.options.replicas = replicas;
+    await this.haproxy.reload(this.#haproxyPods(), caFileOf(this.dir));
+    this.save();
+    await this.waitHealthy(timeoutMs);
+    await this.waitHaproxySettled(timeoutMs);
+  }
+
+  #haproxyPods(): Array<{ name: string; host: string }> {
+    return this.pods.map((pod) => ({ name: pod.name, host: pod.spec.address }));
   }
 
   startPod(pod: SandboxPod): void {
@@ -165,10 +198,7 @@ export class SandboxCluster {
 
   /** Renders haproxy.cfg for these pods, checks it with `haproxy -c`, and starts HAProxy. */
   startHaproxy(): Promise<void> {
-    return this.haproxy.start(
-      this.pods.map((pod) => ({ name: pod.name, host: pod.spec.address })),
-      caFileOf(this.dir),
-    );
+    return this.haproxy.start(this.#haproxyPods(), caFileOf(this.dir));
   }
 
   /** Until HAProxy agrees with the (healthy) agents: every pod readable, exactly one writable. */

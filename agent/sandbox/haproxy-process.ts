@@ -31,11 +31,19 @@ export class HaproxyProcess extends SandboxService {
   }
 
   /** Renders haproxy.cfg for these pods (whose agents' certificates `caFile` signed), checks it with `haproxy -c`, and starts HAProxy. */
-  async start(pods: Array<{ name: string; host: string }>, caFile: string): Promise<void> {
+  async start(pods: Array<{ name: string; host: string }>, caFile: string, previous: string[] = []): Promise<void> {
     const config = renderHaproxyConfig({ pods, bindAddress: this.address, agentCaFile: caFile, generatedBy: 'mysql-ha-agent sandbox up' });
     writeFileSync(this.configPath, config);
     await runCommand(['haproxy', '-c', '-q', '-f', this.configPath]);
-    this.pid = spawnLogged('haproxy', ['-db', '-f', this.configPath], join(this.dir, 'haproxy.log'));
+    this.pid = spawnLogged('haproxy', ['-db', '-f', this.configPath, ...previous], join(this.dir, 'haproxy.log'));
+  }
+
+  /**
+   * The same for another set of pods, as a soft reload: the new HAProxy takes the ports over and
+   * the old one (`-sf`) stops listening and ends once its connections have.
+   */
+  reload(pods: Array<{ name: string; host: string }>, caFile: string): Promise<void> {
+    return this.start(pods, caFile, this.pid === undefined ? [] : ['-sf', String(this.pid)]);
   }
 
   /** Until HAProxy agrees with `podCount` healthy agents (see waitHaproxySettled). */

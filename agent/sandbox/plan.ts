@@ -36,11 +36,18 @@ export function readOrWriteSecrets(dir: string): Record<SecretName, string> {
   return files;
 }
 
+/** The file every agent of a sandbox reads its peers from (MYSQL_HA_PEERS_FILE): what the StatefulSet's size is in Kubernetes. */
+export const peersFileOf = (dir: string) => join(dir, 'peers');
+
+/** Lists `pods` in the sandbox's peers file; the agents read it again within a second. */
+export function writePeersFile(dir: string, pods: Array<{ name: string; spec: { address: string } }>): void {
+  writeFileSync(peersFileOf(dir), `${pods.map((pod) => `${pod.name}=${pod.spec.address}`).join(',')}\n`);
+}
+
 /** The pods of a sandbox cluster, each configured exactly as the StatefulSet configures one. */
 export function planCluster(options: ClusterPlanOptions, secretFiles: Record<SecretName, string>): SandboxPodSpec[] {
   const { flavor, replicas, dir, statefulSet = 'mysql-ha', addressPrefix = '127.0.10.' } = options;
   const pods = Array.from({ length: replicas }, (_, ordinal) => ({ name: podName(statefulSet, ordinal), address: `${addressPrefix}${ordinal + 1}` }));
-  const peers = pods.map((pod) => `${pod.name}=${pod.address}`).join(',');
   return pods.map((pod) => ({
     ...pod,
     dir: join(dir, pod.name),
@@ -49,7 +56,8 @@ export function planCluster(options: ClusterPlanOptions, secretFiles: Record<Sec
       MYSQL_HA_TLS_DIR: join(dir, pod.name, 'tls'),
       POD_NAME: pod.name,
       MYSQL_HA_FLAVOR: flavor,
-      MYSQL_HA_PEERS: peers,
+      MYSQL_HA_PEERS_FILE: peersFileOf(dir),
+      MYSQL_HA_PEERS_REFRESH_MS: '1000',
       MYSQL_HA_MYSQL_HOST: pod.address,
       MYSQL_HA_HTTP_HOST: pod.address,
       MYSQL_HA_AGENT_PASSWORD_FILE: secretFiles.agent,

@@ -122,6 +122,14 @@ export function containersSuite(flavor: Flavor): void {
       }
     });
 
+    test('in a pod, `mysql-ha-agent list` needs no flags: the agent container has its peers by DNS name, the CA and the token', async () => {
+      await cluster.waitHealthy();
+      const table = await docker(['exec', cluster.pods[1]!.containers.agent, 'node', '/app/bin/agent.mjs', 'list']);
+      console.log(`# ${flavor}: kubectl exec mysql-ha-1 -c agent -- mysql-ha-agent list, in Docker:\n${table}`);
+      for (const pod of cluster.pods) assert.match(table, new RegExp(`^${pod.name} +https://${pod.host}:8080 +(primary|replica) +healthy `, 'm'));
+      assert.doesNotMatch(table, /withheld/, 'the token was found: reasons are shown');
+    });
+
     test('SIGTERM to a server container: its entrypoint passes it on and the server shuts down cleanly; started again, it catches up', async () => {
       await cluster.waitHealthy();
       const primary = await cluster.currentPrimary();

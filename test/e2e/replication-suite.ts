@@ -370,6 +370,30 @@ export function replicationSuite(flavor: Flavor): void {
       await writeOnPrimaryReadEverywhere(cluster, 'after_other_ca', 1);
     });
 
+    test("a commit waiting for a replica's acknowledgement shows in the primary's mysql_ha_semi_sync_waiting_sessions until one acknowledges", async () => {
+      await cluster.waitHealthy();
+      await createTable(cluster, 'waiting_commit');
+      const waiting = async () => /^mysql_ha_semi_sync_waiting_sessions (\S+)$/m.exec(String((await cluster.primary.agent('/metrics')).body))?.[1];
+      assert.equal(await waiting(), '0');
+      // No replica receives anything: their agents would start the IO threads again at once.
+      for (const replica of cluster.replicas) {
+        await replica.stopAgent('SIGTERM');
+        await replica.adminQuery('STOP REPLICA IO_THREAD');
+      }
+      const admin = await cluster.primary.admin();
+      try {
+        // Lossless: the commit waits, without a time limit, for an acknowledgement.
+        const commit = admin.query('INSERT INTO app.waiting_commit VALUES (1, ?)', ['waits']);
+        await waitFor("the primary's agent counting the waiting commit", async () => (await waiting()) === '1', 30_000);
+        for (const replica of cluster.replicas) replica.startAgent();
+        await commit;
+        await waitFor('no commit waiting once the replicas acknowledge', async () => (await waiting()) === '0', 30_000);
+      } finally {
+        await admin.end();
+      }
+      await cluster.waitHealthy();
+    });
+
     test("every replica's executed GTIDs are a subset of the primary's", async () => {
       await cluster.waitHealthy();
       await createTable(cluster, 'gtid_subset');
@@ -394,6 +418,7 @@ export function replicationSuite(flavor: Flavor): void {
         const root = await replica!.adminRow('SELECT @@server_id AS serverId');
         assert.equal(seen.variables.serverId, Number(root.serverId));
         assert.ok(seen.variables.gtidExecuted.length > 0);
+        assert.equal(seen.variables.semiSyncWaiting, 0, 'no commit waits on a replica');
       } finally {
         await server.close();
       }
@@ -503,16 +528,18 @@ export function replicationSuite(flavor: Flavor): void {
       const address = '127.0.10.4';
       const tlsDir = join(cluster.dir, name, 'tls');
       issueCertificate(caDirOf(cluster.dir), tlsDir, [name, address]);
-      // A pod of this test's own, stopped at its end: the cluster's three pods are left as they were.
+      // A pod of this test's own, stopped at its end: the cluster's three pods are left as they were
+      // (their peers file does not list it; it lists them and itself).
+      const { MYSQL_HA_PEERS_FILE: peersFile, ...inherited } = template.env;
       const pod = new TestPod(
         {
           name,
           address,
           dir: join(cluster.dir, name),
           env: {
-            ...template.env,
+            ...inherited,
             POD_NAME: name,
-            MYSQL_HA_PEERS: `${template.env.MYSQL_HA_PEERS},${name}=${address}`,
+            MYSQL_HA_PEERS: `${readFileSync(peersFile!, 'utf8').trim()},${name}=${address}`,
             MYSQL_HA_MYSQL_HOST: address,
             MYSQL_HA_HTTP_HOST: address,
             MYSQL_HA_REPLICATION_PASSWORD_FILE: wrongPassword,

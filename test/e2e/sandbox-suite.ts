@@ -397,6 +397,38 @@ export function sandboxSuite(flavor: Flavor): void {
       );
     });
 
+    test('sandbox scale 4, then 3: the new pod joins with every row and gets reads; scaled back, it leaves every peer list', async () => {
+      await waitSettled(dir, cluster);
+      await through(cluster, 'write', 'CREATE TABLE scaled (id INT PRIMARY KEY)');
+      await through(cluster, 'write', 'INSERT INTO scaled VALUES (1), (2), (3)');
+      const up = await cli('sandbox', 'scale', '4', '--dir', dir);
+      assert.match(up.stdout, /^mysql-ha-3 +https:\/\/127\.0\.10\.4:8080 +replica +healthy /m);
+      const four = clusterFile(dir);
+      assert.equal(four.pods.length, 4);
+      await onPod(four, 'mysql-ha-3', async (connection) => {
+        assert.deepEqual(
+          (await queryRows(connection, 'SELECT id FROM app.scaled ORDER BY id')).map((row) => Number(row.id)),
+          [1, 2, 3],
+        );
+      });
+      for (const pod of four.pods) {
+        await waitFor(`${pod.name} counting mysql-ha-3 among its peers`, async () => (await agentStatus(four, pod.name)).peers.includes('mysql-ha-3'));
+      }
+      const addedId = await serverIdOf(four, 'mysql-ha-3');
+      await waitFor('reads through HAProxy reaching mysql-ha-3', async () => (await readServerIds(four, 8)).includes(addedId));
+
+      const down = await cli('sandbox', 'scale', '3', '--dir', dir);
+      assert.doesNotMatch(down.stdout, /mysql-ha-3/);
+      cluster = clusterFile(dir);
+      assert.equal(cluster.pods.length, 3);
+      assert.equal(isRunning(four.pods[3]!.pid.mysqld ?? undefined), false, 'the removed pod stopped');
+      for (const pod of cluster.pods) {
+        await waitFor(`${pod.name} no longer counting mysql-ha-3`, async () => !(await agentStatus(cluster, pod.name)).peers.includes('mysql-ha-3'));
+      }
+      const { code } = await cliResult('sandbox', 'status', '--dir', dir);
+      assert.equal(code, 0);
+    });
+
     test('sandbox up on a directory whose sandbox is running: refused with a clear message, the sandbox untouched', async () => {
       await waitSettled(dir, cluster);
       const saved = clusterFile(dir);

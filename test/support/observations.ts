@@ -41,6 +41,7 @@ export function variables(overrides: Partial<ServerVariables> = {}): ServerVaria
     gtidPurged: '',
     semiSyncSource: false,
     semiSyncAcks: 1,
+    semiSyncWaiting: 0,
     ...overrides,
   };
 }

@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { loadRunConfig, loadStageConfig } from '../../agent/config.ts';
 import { AgentError } from '../../agent/errors.ts';
+import { PeersFile } from '../../agent/pod/peers-file.ts';
+import { captureLogger } from '../support/capture-logger.ts';
 
 const secrets = {
   MYSQL_HA_AGENT_PASSWORD: 'agent-secret',
@@ -208,6 +210,45 @@ test('explicit peers and a Service name decide where the peers are reached', () 
   refused(env({ MYSQL_HA_PEERS: 'mysql-ha-0 10.0.0.1' }), 'MYSQL_HA_PEERS');
   refused(env({ MYSQL_HA_SERVICE: 'Not_A_Name' }), 'MYSQL_HA_SERVICE');
   refused(env({ MYSQL_HA_REPLICAS: '0' }), 'MYSQL_HA_REPLICAS');
+});
+
+test('a peers file (MYSQL_HA_PEERS_FILE, the sandbox scales with it) is read at start and again as it changes; a bad one keeps the last list', async () => {
+  const file = join(mkdtempSync(join(tmpdir(), 'mysql-ha-peers-')), 'peers');
+  writeFileSync(file, 'mysql-ha-0=127.0.10.1,mysql-ha-1=127.0.10.2,mysql-ha-2=127.0.10.3\n');
+  const config = loadRunConfig(env({ MYSQL_HA_PEERS_FILE: file }));
+  assert.deepEqual(
+    config.peers.map((peer) => peer.host),
+    ['127.0.10.1', '127.0.10.2', '127.0.10.3'],
+  );
+  assert.deepEqual(config.peersFile, { path: file, refreshMs: 30_000 });
+  assert.equal(config.statefulSetPeers, null, 'the StatefulSet is not asked');
+
+  const { logger, lines } = captureLogger();
+  const peers = new PeersFile(file, 'mysql-ha-1', config.peers, logger);
+  writeFileSync(file, 'mysql-ha-0=127.0.10.1,mysql-ha-1=127.0.10.2,mysql-ha-2=127.0.10.3,mysql-ha-3=127.0.10.4');
+  peers.refresh();
+  assert.deepEqual(
+    peers.current.map((peer) => peer.name),
+    ['mysql-ha-0', 'mysql-ha-1', 'mysql-ha-2', 'mysql-ha-3'],
+  );
+  assert.match(lines.at(-1)!.msg, /lists 4 pods: peers updated$/);
+  for (const bad of ['mysql-ha-0=127.0.10.1', 'not a list']) {
+    writeFileSync(file, bad);
+    peers.refresh();
+    peers.refresh();
+    assert.equal(peers.current.length, 4, `kept after "${bad}"`);
+  }
+  assert.deepEqual(
+    lines.filter((line) => /keeping the last peers$/.test(line.msg)).map((line) => line.msg.replace(file, 'FILE')),
+    [
+      'MYSQL_HA_PEERS_FILE: FILE does not list this pod (mysql-ha-1); keeping the last peers',
+      'MYSQL_HA_PEERS_FILE: FILE is not a comma-separated list of pod=host; keeping the last peers',
+    ],
+    'each problem logged once',
+  );
+  writeFileSync(file, 'mysql-ha-0=127.0.10.1,mysql-ha-1=127.0.10.2');
+  refused(env({ MYSQL_HA_PEERS_FILE: file, MYSQL_HA_PEERS: 'mysql-ha-0=10.0.0.1,mysql-ha-1=10.0.0.2' }), 'MYSQL_HA_PEERS_FILE');
+  refused(env({ MYSQL_HA_PEERS_FILE: join(tmpdir(), 'no-such-peers-file') }), 'MYSQL_HA_PEERS_FILE');
 });
 
 test('the cluster name defaults to the StatefulSet name and must be a DNS label', () => {

@@ -278,6 +278,7 @@ describe('the MariaDB dialect on a real MariaDB server', () => {
     assert.equal(current.serverId, stage.serverId);
     assert.equal(current.readOnly, true);
     assert.equal(current.semiSyncSource, false);
+    assert.equal(current.semiSyncWaiting, 0, "the status variable is readable by the agent's account");
     await assert.rejects(appWrite(), (error: { errno?: number }) => error.errno === 1290); // ER_OPTION_PREVENTS_STATEMENT
   });
 

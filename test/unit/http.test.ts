@@ -310,6 +310,7 @@ test('GET /metrics: Prometheus text', async () => {
   assert.match(response.body, /mysql_ha_loop_duration_seconds_count 1/);
   assert.match(response.body, /mysql_ha_failovers_total 0/);
   assert.match(response.body, /mysql_ha_seconds_since_last_failover nan$/im);
+  assert.match(response.body, /^mysql_ha_semi_sync_waiting_sessions 0$/m);
 });
 
 test('GET /metrics: the lease changes this node took, counted once each by how it got the lease; the term; the time since the last failover', async () => {

@@ -4,7 +4,7 @@
 // path is covered in agent-loop.test.ts and end to end).
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -263,6 +263,32 @@ test('restart CLI: a replica is restarted at once; a refusal exits 1 with its re
   assert.equal(refused.code, 1);
   assert.match(refused.stderr, /restart refused by mysql-ha-1 \(HTTP 409\): mysql-ha-1 is busy: copying mysql-ha-2/);
   assert.match(refused.stderr, /MHA_RESTART_REFUSED/);
+});
+
+test("in a pod (kubectl exec POD -c agent -- mysql-ha-agent list): the agent's own peers, CA and token file; no flags needed", async () => {
+  const tokenFile = join(CERTIFICATES, 'switchover-token');
+  writeFileSync(tokenFile, `${TOKEN}\n`);
+  const { MYSQL_HA_SWITCHOVER_TOKEN: _inherited, ...inherited } = process.env;
+  // The agent container's environment, as the StatefulSet gives it.
+  const pod = {
+    ...inherited,
+    POD_NAME: 'mysql-ha-1',
+    MYSQL_HA_PEERS: HOSTS.map((host, index) => `mysql-ha-${index}=${host}`).join(','),
+    MYSQL_HA_HTTP_PORT: String(port),
+    MYSQL_HA_TLS_DIR: join(CERTIFICATES, 'pods'),
+    MYSQL_HA_SWITCHOVER_TOKEN_FILE: tokenFile,
+    MYSQL_HA_AGENT_PASSWORD: 'agent-secret',
+    MYSQL_HA_REPLICATION_PASSWORD: 'replication-secret',
+    MYSQL_HA_APP_PASSWORD: 'app-secret',
+  };
+  const result = await cli(['list'], pod);
+  assert.equal(result.code, 0, result.stderr);
+  for (const [index, host] of HOSTS.entries()) assert.match(result.stdout, new RegExp(`^mysql-ha-${index} +https://${host}:${port} `, 'm'));
+  // With the token its reasons are shown, not withheld.
+  assert.doesNotMatch(result.stdout, /withheld/);
+  const outside = await cli(['list'], inherited);
+  assert.equal(outside.code, 2);
+  assert.match(outside.stderr, /or run it in a pod: kubectl exec POD -c agent -- mysql-ha-agent COMMAND/);
 });
 
 test("history CLI: the lease store's changes of holder through the first agent that answers, oldest first, with their reasons", async () => {

@@ -53,7 +53,8 @@ export function mariadbDialect(): Dialect {
       `GRANT ALL ON \`${appDatabase}\`.* TO ${account} WITH GRANT OPTION`,
     ],
     variablesQuery:
-      'SELECT @@server_id AS serverId, @@read_only AS readOnly, @@gtid_binlog_state AS gtidExecuted, @@rpl_semi_sync_master_enabled AS semiSyncSource',
+      'SELECT @@server_id AS serverId, @@read_only AS readOnly, @@gtid_binlog_state AS gtidExecuted, @@rpl_semi_sync_master_enabled AS semiSyncSource, ' +
+      "(SELECT VARIABLE_VALUE FROM information_schema.GLOBAL_STATUS WHERE VARIABLE_NAME = 'RPL_SEMI_SYNC_MASTER_WAIT_SESSIONS') AS semiSyncWaiting",
     parseVariables: (row) => ({
       serverId: Number(row.serverId),
       // MariaDB has no server UUID; its GTIDs name servers by server_id.
@@ -65,6 +66,7 @@ export function mariadbDialect(): Dialect {
       semiSyncSource: asBoolean(row.semiSyncSource),
       // MariaDB's semi-sync waits for one acknowledgement, however many replicas there are.
       semiSyncAcks: 1,
+      semiSyncWaiting: asNumberOrNull(row.semiSyncWaiting),
     }),
     replicaStatusQuery: 'SHOW REPLICA STATUS',
     parseReplicaStatus: (row) =>

@@ -52,7 +52,8 @@ export function mysqlDialect(hasBinaryLogStatus: boolean): Dialect {
     ],
     variablesQuery:
       'SELECT @@server_id AS serverId, @@server_uuid AS serverUuid, @@super_read_only AS readOnly, @@gtid_executed AS gtidExecuted, @@gtid_purged AS gtidPurged, ' +
-      '@@rpl_semi_sync_source_enabled AS semiSyncSource, @@rpl_semi_sync_source_wait_for_replica_count AS semiSyncAcks',
+      '@@rpl_semi_sync_source_enabled AS semiSyncSource, @@rpl_semi_sync_source_wait_for_replica_count AS semiSyncAcks, ' +
+      "(SELECT VARIABLE_VALUE FROM performance_schema.global_status WHERE VARIABLE_NAME = 'Rpl_semi_sync_source_wait_sessions') AS semiSyncWaiting",
     parseVariables: (row) => ({
       serverId: Number(row.serverId),
       serverUuid: asString(row.serverUuid),
@@ -61,6 +62,7 @@ export function mysqlDialect(hasBinaryLogStatus: boolean): Dialect {
       gtidPurged: asString(row.gtidPurged).replace(/\s+/g, ''),
       semiSyncSource: asBoolean(row.semiSyncSource),
       semiSyncAcks: Number(row.semiSyncAcks),
+      semiSyncWaiting: asNumberOrNull(row.semiSyncWaiting),
     }),
     replicaStatusQuery: 'SHOW REPLICA STATUS',
     parseReplicaStatus: (row) =>
