@@ -183,7 +183,8 @@ export function sandboxSuite(flavor: Flavor): void {
       const { stdout } = await cli('sandbox', 'up', '--flavor', flavor, '--dir', dir);
       // The agents serve HTTPS (the sandbox has certificates), and the table says so.
       assert.match(stdout, /mysql-ha-0\s+https:\/\/127\.0\.10\.1:8080\s+primary\s+healthy/);
-      assert.match(stdout, /writes: +mysql -h 127\.0\.10\.100 -P 6446/);
+      // How to connect: the sandbox's own client command, and any client's.
+      assert.match(stdout, /writes: +mysql-ha-agent sandbox sql --write --dir \S+ +\(any client: mysql -h 127\.0\.10\.100 -P 6446 -u app -p app\)/);
       cluster = clusterFile(dir);
     });
     after(async () => {
@@ -212,6 +213,9 @@ export function sandboxSuite(flavor: Flavor): void {
         return (await through<{ note: string }>(cluster, 'read', 'SELECT note FROM read_back WHERE id = 1')).rows;
       });
       assert.equal(rows[0]?.note, 'through haproxy');
+      // The connection hint `sandbox up` prints works: Debian's client, through the read port, as the application.
+      const { stdout } = await cli('sandbox', 'sql', '--read', '--dir', dir, '-e', 'SELECT note FROM read_back WHERE id = 1');
+      assert.match(stdout, /^through haproxy$/m);
     });
 
     test('over 30 fresh connections to the read port, every pod answers at least once', async () => {
