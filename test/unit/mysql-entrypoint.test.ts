@@ -166,6 +166,28 @@ exit 16
     assert.match(result.stderr, /asked to be started again/);
   });
 
+  it('holds the server stopped while the agent has mysql-ha.hold beside the socket (a restart, a copy swapped in), says so, then starts it again', () => {
+    symlinkSync(requireTool('/usr/bin/sleep', 'install coreutils'), join(bin, 'sleep'));
+    // First run: as the agent does, a hold file, then the server stops (SHUTDOWN). The "agent" (a
+    // background job) waits for the supervisor's mysql-ha.held, then lifts the hold. Second run: exits 0.
+    install(
+      'mysqld',
+      `#!/bin/sh
+if [ -e "$CALLS.first" ]; then echo "mysqld started again, held=$([ -e "$MYSQL_HA_RUNDIR/mysql-ha.held" ] && echo yes || echo no)" >> "$CALLS"; exit 0; fi
+: > "$CALLS.first"
+: > "$MYSQL_HA_RUNDIR/mysql-ha.hold"
+( while [ ! -e "$MYSQL_HA_RUNDIR/mysql-ha.held" ]; do sleep 0.05; done; echo "agent saw it held" >> "$CALLS"; rm "$MYSQL_HA_RUNDIR/mysql-ha.hold" ) &
+echo "mysqld shut down" >> "$CALLS"
+exit 0
+`,
+    );
+    mkdirSync(join(datadir, 'mysql'));
+    const result = run();
+    assert.equal(result.status, 0, result.stderr);
+    assert.deepEqual(recorded(), ['mysqld shut down', 'agent saw it held', 'mysqld started again, held=no']);
+    assert.match(result.stderr, /holding mysqld stopped for the agent/);
+  });
+
   it('passes SIGTERM on to the server and exits once the server has shut down', async () => {
     symlinkSync(requireTool('/usr/bin/sleep', 'install coreutils'), join(bin, 'sleep'));
     install(
