@@ -14,44 +14,47 @@ interface CommandModule {
   help?: string;
 }
 
+/** How a command that asks the agents finds them (none needed inside a pod's agent container). */
+const AGENTS = '(--dir DIR | --agents URL,... | --kubernetes [-n NS]) [--ca-file CA]';
+
 const commands: Record<string, { summary: string; load: () => Promise<CommandModule> }> = {
   stage: { summary: "stage --conf-dir DIR --init-dir DIR   write this pod's .cnf and init SQL (init container)", load: () => import('./cli/stage.ts') },
   run: { summary: 'run                                   the sidecar: configure replication, serve /health and /status', load: () => import('./cli/run.ts') },
   sandbox: { summary: 'sandbox up|status|kill|stop|start|down  a whole cluster on this machine (sandbox --help)', load: () => import('./cli/sandbox.ts') },
   status: {
-    summary: "status --dir DIR | --agents URL,... [--ca-file CA]  the cluster table from every agent's /status (--json)",
+    summary: `status ${AGENTS}  the cluster table from every agent's /status (--json)`,
     load: () => import('./cli/status.ts'),
   },
   list: {
-    summary: 'list --dir DIR | --agents URL,... [--ca-file CA]  the same table as status (role, health, lag, tags, lease term, paused)',
+    summary: `list ${AGENTS}  the same table as status (role, health, lag, tags, lease term, paused)`,
     load: () => import('./cli/status.ts'),
   },
   switchover: {
-    summary: 'switchover [--to POD] --dir DIR | --agents URL,... [--ca-file CA]  planned switchover (token: MYSQL_HA_SWITCHOVER_TOKEN)',
+    summary: `switchover [--to POD] ${AGENTS}  planned switchover (token: MYSQL_HA_SWITCHOVER_TOKEN)`,
     load: () => import('./cli/switchover.ts'),
   },
   failover: {
-    summary: 'failover --to POD [--force] --dir DIR | --agents URL,... [--ca-file CA]  make POD the primary by hand (the old one gone, failover paused)',
+    summary: `failover --to POD [--force] ${AGENTS}  make POD the primary by hand (the old one gone, failover paused)`,
     load: () => import('./cli/failover.ts'),
   },
   reinit: {
-    summary: "reinit POD [--from DONOR] --dir DIR | --agents URL,... [--ca-file CA]  replace a replica's data with a copy of another pod's",
+    summary: `reinit POD [--from DONOR] ${AGENTS}  replace a replica's data with a copy of another pod's`,
     load: () => import('./cli/reinit.ts'),
   },
   restart: {
-    summary: 'restart POD --dir DIR | --agents URL,... [--ca-file CA]  restart mysqld of POD (a primary is switched over first)',
+    summary: `restart POD ${AGENTS}  restart mysqld of POD (a primary is switched over first)`,
     load: () => import('./cli/restart.ts'),
   },
   history: {
-    summary: 'history --dir DIR | --agents URL,... [--ca-file CA]  every change of lease holder: when, from, to, how, why (--json)',
+    summary: `history ${AGENTS}  every change of lease holder: when, from, to, how, why (--json)`,
     load: () => import('./cli/history.ts'),
   },
   pause: {
-    summary: 'pause --dir DIR | --agents URL,... [--ca-file CA]  automatic failover off on every agent (token: MYSQL_HA_SWITCHOVER_TOKEN)',
+    summary: `pause ${AGENTS}  automatic failover off on every agent (token: MYSQL_HA_SWITCHOVER_TOKEN)`,
     load: () => import('./cli/pause.ts').then(({ setPaused }) => ({ main: (args: string[]) => setPaused(true, args) })),
   },
   resume: {
-    summary: 'resume --dir DIR | --agents URL,... [--ca-file CA]  automatic failover on again on every agent',
+    summary: `resume ${AGENTS}  automatic failover on again on every agent`,
     load: () => import('./cli/pause.ts').then(({ setPaused }) => ({ main: (args: string[]) => setPaused(false, args) })),
   },
   images: { summary: 'images [--flavor mysql|mariadb|all]     build the agent and server images with Docker (--help)', load: () => import('./cli/images.ts') },
@@ -63,7 +66,13 @@ const commands: Record<string, { summary: string; load: () => Promise<CommandMod
 
 export function usage(): string {
   const lines = Object.values(commands).map((command) => `  mysql-ha-agent ${command.summary}`);
-  return `usage:\n${lines.join('\n')}\n\nSettings come from the environment; see the README's configuration table.\nExit codes: 0 done, 1 failed (status: a pod is unhealthy), 2 usage error.`;
+  return (
+    `usage:\n${lines.join('\n')}\n\n` +
+    "The agents: a sandbox (--dir), their URLs (--agents), or the pods that --selector (default: the manifests' labels) picks in\n" +
+    "namespace NS, listed with your kubeconfig and reached at their pod IPs (--kubernetes); none inside a pod's agent container\n" +
+    '(kubectl exec POD -c agent -- mysql-ha-agent list). The token comes from MYSQL_HA_SWITCHOVER_TOKEN.\n' +
+    "Settings come from the environment; see the README's configuration table.\nExit codes: 0 done, 1 failed (status: a pod is unhealthy), 2 usage error."
+  );
 }
 
 /** 2 for a usage error, as for an unknown command; 1 for any other failure. */

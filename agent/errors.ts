@@ -53,6 +53,11 @@ export const errorDefs = {
     hint: 'check that the API server is reachable from the pod; the agent tries again on its next call',
   },
   KUBERNETES_API_FAILED: { code: 'MHA_KUBERNETES_API_FAILED', hint: 'the agent tries again on its next call' },
+  // The CLI finding the agents through the API with the user's kubeconfig (--kubernetes).
+  KUBERNETES_DISCOVERY_FAILED: {
+    code: 'MHA_KUBERNETES_DISCOVERY_FAILED',
+    hint: 'check the kubeconfig context and namespace (kubectl get pods -n NAMESPACE -l SELECTOR lists them), or name the agents with --agents',
+  },
   SERVICE_ACCOUNT_TOKEN_MISSING: {
     code: 'MHA_SERVICE_ACCOUNT_TOKEN_MISSING',
     hint: 'set automountServiceAccountToken: true on the pod (or its ServiceAccount)',

@@ -19,7 +19,7 @@ export async function main(args: string[]): Promise<number> {
   const { values } = parseCommandLine('history', { args, options: { ...agentOptions, json: { type: 'boolean' } } });
   const token = tokenFor(values.dir);
   const failures: string[] = [];
-  for (const { url, client } of agentTargets(values)) {
+  for (const { url, client } of await agentTargets(values)) {
     try {
       const response = await client.request(`${url}/history`, { token, timeoutMs: 5000 });
       const body = (await response.json()) as { ok: boolean; history?: LeaseHistoryEntry[]; reason?: string };

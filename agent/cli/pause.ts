@@ -16,7 +16,7 @@ interface Outcome {
 export async function setPaused(paused: boolean, args: string[]): Promise<number> {
   const command = paused ? 'pause' : 'resume';
   const { values } = parseCommandLine(command, { args, options: { ...agentOptions, json: { type: 'boolean' } } });
-  const agents = agentTargets(values);
+  const agents = await agentTargets(values);
   const token = tokenFor(values.dir);
   if (!token) throw new AgentError('USAGE', `${command} needs the agents' token: set MYSQL_HA_SWITCHOVER_TOKEN (or use --dir for a sandbox)`);
   const outcomes = await Promise.all(

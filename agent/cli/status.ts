@@ -8,7 +8,16 @@ import { runtimeFor } from '../sandbox/runtime.ts';
 import { parseCommandLine } from './args.ts';
 
 /** The options every command that asks the agents takes. */
-export const agentOptions = { dir: { type: 'string' }, agents: { type: 'string' }, 'ca-file': { type: 'string' } } as const;
+export const agentOptions = {
+  dir: { type: 'string' },
+  agents: { type: 'string' },
+  'ca-file': { type: 'string' },
+  kubernetes: { type: 'boolean' },
+  namespace: { type: 'string', short: 'n' },
+  selector: { type: 'string' },
+} as const;
+
+type AgentOptionValues = { dir?: string; agents?: string; 'ca-file'?: string; kubernetes?: boolean; namespace?: string; selector?: string };
 
 /**
  * Inside a pod's agent container (`kubectl exec POD -c agent -- mysql-ha-agent list`): the agent's
@@ -20,11 +29,41 @@ function podSettings(): RunConfig | null {
 }
 
 /**
+ * From outside the cluster (--kubernetes): the pods the selector picks, listed through the API
+ * with the user's kubeconfig (KUBECONFIG, else ~/.kube/config), each agent reached at its pod IP
+ * (the pod network must be reachable from here, as in a VPC) and, with --ca-file, its certificate
+ * checked for the pod's DNS name. A pod without an IP is a row that says so.
+ */
+async function kubernetesTargets(values: AgentOptionValues): Promise<AgentTarget[]> {
+  const [{ KubeConfig }, { DEFAULT_POD_SELECTOR, listAgentPods }, { describeApiFailure }] = await Promise.all([
+    import('@kubernetes/client-node'),
+    import('../kubernetes/agent-pods.ts'),
+    import('../kubernetes/api-failure.ts'),
+  ]);
+  const kubeConfig = new KubeConfig();
+  kubeConfig.loadFromDefault();
+  const namespace = values.namespace ?? kubeConfig.getContextObject(kubeConfig.getCurrentContext())?.namespace ?? 'default';
+  const selector = values.selector ?? DEFAULT_POD_SELECTOR;
+  const where = `pods labelled ${selector} in namespace ${namespace} (API server ${kubeConfig.getCurrentCluster()?.server ?? 'none configured'})`;
+  const pods = await listAgentPods(kubeConfig, namespace, selector).catch((error: unknown) => {
+    throw new AgentError('KUBERNETES_DISCOVERY_FAILED', `cannot list the ${where}: ${describeApiFailure(error).message}`, { cause: error });
+  });
+  if (pods.length === 0) throw new AgentError('KUBERNETES_DISCOVERY_FAILED', `no ${where}`);
+  const caFile = values['ca-file'] ?? null;
+  return pods.map((pod) => {
+    const client = new AgentClient(caFile, caFile === null ? undefined : pod.dnsName);
+    return { url: client.url(pod.ip ?? pod.dnsName, pod.port), client };
+  });
+}
+
+/**
  * The agents to ask, each with the client that verifies its certificate: from --agents (https://
  * ones verified with --ca-file, else the system's CAs), from a sandbox's cluster.json with --dir,
- * or, inside a pod's agent container, its peers (found by their DNS names, verified with the CA).
+ * through the Kubernetes API with --kubernetes, or, inside a pod's agent container, its peers
+ * (found by their DNS names, verified with the CA).
  */
-export function agentTargets(values: { dir?: string; agents?: string; 'ca-file'?: string }): AgentTarget[] {
+export async function agentTargets(values: AgentOptionValues): Promise<AgentTarget[]> {
+  if (values.kubernetes) return kubernetesTargets(values);
   if (values.agents) {
     const client = new AgentClient(values['ca-file'] ?? null);
     return values.agents.split(',').map((url) => ({ url: url.includes('://') ? url : client.url(...hostAndPort(url)), client }));
@@ -37,7 +76,7 @@ export function agentTargets(values: { dir?: string; agents?: string; 'ca-file'?
   }
   throw new AgentError(
     'USAGE',
-    'give --dir DIR (a sandbox) or --agents URL,URL,... (with --ca-file CA when the agents serve HTTPS), ' +
+    'give --dir DIR (a sandbox), --agents URL,URL,... or --kubernetes [--namespace NS] (with --ca-file CA when the agents serve HTTPS), ' +
       'or run it in a pod: kubectl exec POD -c agent -- mysql-ha-agent COMMAND',
   );
 }
@@ -49,13 +88,8 @@ function hostAndPort(address: string): [string, number] {
 }
 
 /** The agent of `pod` among the agents the command line names (asked for /status with `token`); a usage error when none answers for it. */
-export async function agentOfPod(
-  command: string,
-  values: { dir?: string; agents?: string; 'ca-file'?: string },
-  pod: string,
-  token: string,
-): Promise<AgentTarget> {
-  const agents = agentTargets(values);
+export async function agentOfPod(command: string, values: AgentOptionValues, pod: string, token: string): Promise<AgentTarget> {
+  const agents = await agentTargets(values);
   const rows = await collectStatus(agents, token);
   const index = rows.findIndex((row) => row.pod === pod);
   if (index < 0) {
@@ -75,7 +109,7 @@ export function tokenFor(dir: string | undefined): string | null {
 
 export async function main(args: string[]): Promise<number> {
   const { values } = parseCommandLine('status', { args, options: { ...agentOptions, json: { type: 'boolean' } } });
-  const rows = await collectStatus(agentTargets(values), tokenFor(values.dir));
+  const rows = await collectStatus(await agentTargets(values), tokenFor(values.dir));
   process.stdout.write(
     values.json
       ? `${JSON.stringify(

@@ -7,7 +7,7 @@ import { agentOptions, agentTargets, tokenFor } from './status.ts';
 
 export async function main(args: string[]): Promise<number> {
   const { values } = parseCommandLine('switchover', { args, options: { ...agentOptions, to: { type: 'string' }, json: { type: 'boolean' } } });
-  const agents = agentTargets(values);
+  const agents = await agentTargets(values);
   const token = tokenFor(values.dir);
   if (!token) throw new AgentError('USAGE', "switchover needs the agents' token: set MYSQL_HA_SWITCHOVER_TOKEN (or use --dir for a sandbox)");
   const rows = await collectStatus(agents, token);

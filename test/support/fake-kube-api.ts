@@ -1,7 +1,8 @@
 // A stand-in for the Kubernetes API server, for tests on a machine without a cluster.
-// It serves only what the agent uses, and follows the real API's documented rules for
+// It serves only what the agent and its CLI use, and follows the real API's documented rules for
 // those calls (https://kubernetes.io/docs/reference/using-api/api-concepts/):
-//  - pods: get, patch (JSON merge patch; strategic merge patch is applied as a JSON merge
+//  - pods: get, list (an equality-based labelSelector: k=v, k==v, k!=v, comma-separated),
+//    patch (JSON merge patch; strategic merge patch is applied as a JSON merge
 //    patch, which is the same for labels and annotations; other patch types get 415);
 //  - events: create; statefulsets: get; coordination.k8s.io leases: get, create, update (PUT);
 //  - every write that changes an object gives it a new metadata.resourceVersion from one
@@ -20,7 +21,7 @@ import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { requireTool } from './tools.ts';
 
-export type Verb = 'get' | 'patch' | 'create' | 'update';
+export type Verb = 'get' | 'list' | 'patch' | 'create' | 'update';
 
 export interface KubeObject {
   apiVersion: string;
@@ -54,7 +55,7 @@ interface ResourceType {
 }
 
 const resourceTypes: readonly ResourceType[] = [
-  { group: '', version: 'v1', resource: 'pods', kind: 'Pod', verbs: ['get', 'patch'] },
+  { group: '', version: 'v1', resource: 'pods', kind: 'Pod', verbs: ['get', 'list', 'patch'] },
   { group: '', version: 'v1', resource: 'events', kind: 'Event', verbs: ['create'] },
   { group: 'apps', version: 'v1', resource: 'statefulsets', kind: 'StatefulSet', verbs: ['get'] },
   { group: 'coordination.k8s.io', version: 'v1', resource: 'leases', kind: 'Lease', verbs: ['get', 'create', 'update'] },
@@ -120,7 +121,20 @@ function parseRoute(path: string): { type: ResourceType; namespace: string; name
 
 function verbOf(method: string, hasName: boolean): Verb | undefined {
   if (hasName) return ({ GET: 'get', PATCH: 'patch', PUT: 'update' } as const)[method as 'GET' | 'PATCH' | 'PUT'];
-  return method === 'POST' ? 'create' : undefined;
+  return ({ GET: 'list', POST: 'create' } as const)[method as 'GET' | 'POST'];
+}
+
+/** An equality-based label selector as a predicate on labels; a malformed one is a 400, as the API answers it. */
+function labelSelector(selector: string | null): (labels: Record<string, string>) => boolean {
+  const requirements = (selector ?? '')
+    .split(',')
+    .filter(Boolean)
+    .map((term) => {
+      const match = /^\s*([A-Za-z0-9./_-]+)\s*(!=|==|=)\s*([A-Za-z0-9._-]*)\s*$/.exec(term);
+      if (!match) throw new StatusError(400, 'BadRequest', `unable to parse requirement: ${term}`);
+      return { key: match[1]!, equal: match[2] !== '!=', value: match[3]! };
+    });
+  return (labels) => requirements.every(({ key, equal, value }) => (labels[key] === value) === equal);
 }
 
 async function readBody(request: IncomingMessage): Promise<string> {
@@ -226,7 +240,8 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
 
   async function handle(request: IncomingMessage): Promise<{ code: number; body: unknown }> {
     const method = request.method ?? 'GET';
-    const path = new URL(request.url ?? '/', 'http://fake').pathname;
+    const url = new URL(request.url ?? '/', 'http://fake');
+    const path = url.pathname;
     const contentType = request.headers['content-type']?.split(';')[0]?.trim();
     const text = await readBody(request);
     requests.push({ method, path, contentType, body: text ? safeJson(text) : undefined });
@@ -258,6 +273,14 @@ export async function startFakeKubeApi(options: FakeKubeApiOptions = {}): Promis
       case 'get':
         if (!current) throw notFound(type, name!);
         return { code: 200, body: structuredClone(current) };
+
+      case 'list': {
+        const selected = labelSelector(url.searchParams.get('labelSelector'));
+        const items = [...store.entries()]
+          .filter(([stored, object]) => stored.startsWith(key(type.resource, namespace, '')) && selected(object.metadata.labels ?? {}))
+          .map(([, object]) => structuredClone(object));
+        return { code: 200, body: { apiVersion: apiVersionOf(type), kind: `${type.kind}List`, metadata: { resourceVersion: String(revision) }, items } };
+      }
 
       case 'create': {
         const object = asObject(parseJson(text));

@@ -17,6 +17,8 @@ interface ReplyBody {
     labels?: Record<string, string>;
   };
   spec: { replicas?: number; holderIdentity?: string };
+  /** A list's. */
+  items: Array<{ metadata: { name: string } }>;
   // Status fields.
   status: string;
   code: number;
@@ -77,6 +79,18 @@ describe('fake Kubernetes API server', () => {
     assert.match(reply.body.metadata.resourceVersion, /^\d+$/);
     assert.match(reply.body.metadata.creationTimestamp, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
     assert.equal((await call('GET', '/apis/apps/v1/namespaces/db/statefulsets/mysql-ha')).body.spec.replicas, 3);
+  });
+
+  it('lists the pods of a namespace that an equality-based label selector picks; a malformed selector is a 400', async () => {
+    const names = async (query: string) => (await call('GET', `/api/v1/namespaces/db/pods${query}`)).body.items.map((item) => item.metadata.name);
+    assert.equal((await call('GET', '/api/v1/namespaces/db/pods')).body.kind, 'PodList');
+    assert.deepEqual(await names(''), ['mysql-ha-0']);
+    assert.deepEqual(await names('?labelSelector=app%3Dmysql-ha'), ['mysql-ha-0']);
+    assert.deepEqual(await names('?labelSelector=app%3D%3Dmysql-ha,role%21%3Dprimary'), ['mysql-ha-0']);
+    assert.deepEqual(await names('?labelSelector=app%3Dother'), []);
+    assert.deepEqual(await names('?labelSelector=app%21%3Dmysql-ha'), []);
+    assert.deepEqual((await call('GET', '/api/v1/namespaces/elsewhere/pods')).body.items, []);
+    assertStatus(await call('GET', '/api/v1/namespaces/db/pods?labelSelector=app%20in%20(x)'), 400, 'BadRequest', /unable to parse requirement/);
   });
 
   it('answers 404 with a NotFound Status naming the object for a missing one', async () => {
@@ -199,7 +213,7 @@ describe('fake Kubernetes API server', () => {
 
   it('answers 405 for verbs it does not serve, 401 without the token, 403 for a denied verb', async () => {
     assertStatus(await call('DELETE', podPath), 405, 'MethodNotAllowed', /does not serve DELETE on pods/);
-    assertStatus(await call('GET', '/api/v1/namespaces/db/pods'), 405, 'MethodNotAllowed', /does not serve GET on pods/);
+    assertStatus(await call('GET', '/apis/coordination.k8s.io/v1/namespaces/db/leases'), 405, 'MethodNotAllowed', /does not serve GET on leases/);
     assertStatus(await call('PUT', podPath, {}), 405, 'MethodNotAllowed', /does not serve PUT on pods/);
     assertStatus(await call('GET', podPath, undefined, 'application/json', 'wrong'), 401, 'Unauthorized', /Unauthorized/);
     api.deny('get', 'statefulsets');

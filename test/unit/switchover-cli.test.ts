@@ -16,6 +16,7 @@ import { ControlInbox, type ReinitOutcome, type RestartOutcome, type SwitchoverO
 import { SnapshotBoard } from '../../agent/loop/snapshot.ts';
 import { DEFAULT_TAGS, type FailoverRequest, type Observation, type ReinitRequest, type SwitchoverRequest, type Topology } from '../../agent/loop/state.ts';
 import { issueCertificate } from '../../agent/sandbox/certificates.ts';
+import { type KubeObject, selfSignedCertificate, startFakeKubeApi } from '../support/fake-kube-api.ts';
 import { freePort } from '../support/free-port.ts';
 import { asPrimary, asReplica, NOW, OTHER, observed, observedAsPrimary, streaming, UUID0, up, variables } from '../support/observations.ts';
 
@@ -67,8 +68,8 @@ function agentOn(topology: Topology, observation: Observation, controls: Control
 }
 
 before(async () => {
-  // One certificate for the agents, naming each by the address the CLI asks it at.
-  issueCertificate(join(CERTIFICATES, 'ca'), join(CERTIFICATES, 'pods'), HOSTS);
+  // One certificate for the agents, naming each by the address the CLI asks it at, and by its pod's DNS name.
+  issueCertificate(join(CERTIFICATES, 'ca'), join(CERTIFICATES, 'pods'), [...HOSTS, ...HOSTS.map((_, index) => `mysql-ha-${index}.mysql-ha`)]);
   port = await freePort();
   const primary = observedAsPrimary(up({ variables: variables({ readOnly: false, semiSyncSource: true, serverUuid: UUID0 }) }));
   const replica = observed(up({ replica: streaming() }));
@@ -328,5 +329,69 @@ test("failover CLI: needs --to; a refusal by the pod's agent exits 1 with the re
     assert.deepEqual(read.at(-1), { force: true });
   } finally {
     clearInterval(loop);
+  }
+});
+
+test('list CLI with --kubernetes: the pods come from the API with the kubeconfig, each agent reached at its pod IP with its DNS name verified', async () => {
+  const labels = { 'app.kubernetes.io/name': 'mysql-ha', 'app.kubernetes.io/component': 'database' };
+  const pod = (index: number, ip: string | null, subdomain = 'mysql-ha', podLabels: Record<string, string> = labels): KubeObject => ({
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: `mysql-ha-${index}`, namespace: 'databases', labels: podLabels },
+    spec: { hostname: `mysql-ha-${index}`, subdomain, containers: [{ name: 'agent', ports: [{ name: 'agent', containerPort: port }] }] },
+    status: ip === null ? { phase: 'Pending' } : { phase: 'Running', podIP: ip },
+  });
+  // HTTPS, as a real API server serves (the client refuses plain HTTP), its CA in the kubeconfig.
+  const apiCertificate = selfSignedCertificate(mkdtempSync(join(CERTIFICATES, 'api-')));
+  const api = await startFakeKubeApi({
+    tls: apiCertificate,
+    token: 'kube-token',
+    user: 'jane',
+    objects: [...HOSTS.map((host, index) => pod(index, host)), pod(7, '127.0.14.99', 'mysql-ha', { 'app.kubernetes.io/name': 'other' })],
+  });
+  const kubeconfig = join(CERTIFICATES, 'kubeconfig');
+  writeFileSync(
+    kubeconfig,
+    JSON.stringify({
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'test', cluster: { server: api.url, 'certificate-authority-data': Buffer.from(apiCertificate.cert).toString('base64') } }],
+      users: [{ name: 'jane', user: { token: 'kube-token' } }],
+      contexts: [{ name: 'test', context: { cluster: 'test', user: 'jane', namespace: 'databases' } }],
+      'current-context': 'test',
+    }),
+  );
+  const { MYSQL_HA_SWITCHOVER_TOKEN: _inherited, ...inherited } = process.env;
+  const env = { ...inherited, KUBECONFIG: kubeconfig, MYSQL_HA_SWITCHOVER_TOKEN: TOKEN };
+  try {
+    const found = await cli(['list', '--kubernetes', '--ca-file', CA_FILE], env);
+    assert.equal(found.code, 0, found.stderr);
+    for (const [index, host] of HOSTS.entries())
+      assert.match(found.stdout, new RegExp(`^mysql-ha-${index} +https://${host}:${port} +(primary|replica) +healthy `, 'm'));
+    assert.doesNotMatch(found.stdout, /127\.0\.14\.99/, 'a pod the selector does not pick');
+    assert.ok(
+      api.requests.some((request) => request.path === '/api/v1/namespaces/databases/pods'),
+      "the kubeconfig context's namespace",
+    );
+
+    // A pod that is pending has no IP; one whose certificate does not name it is refused: each a row saying why.
+    api.seed(pod(3, null), { ...pod(4, '127.0.14.11', 'elsewhere'), metadata: { ...pod(4, null).metadata, name: 'mysql-ha-4' } });
+    const partial = await cli(['list', '--kubernetes', '-n', 'databases', '--ca-file', CA_FILE], env);
+    assert.equal(partial.code, 1);
+    assert.match(partial.stdout, /^\? +https:\/\/mysql-ha-3\.mysql-ha:\d+ +unknown +UNHEALTHY .*agent unreachable/m);
+    assert.match(partial.stdout, /^\? +https:\/\/127\.0\.14\.11:\d+ +unknown +UNHEALTHY .*certificate of the agent .* was refused/m);
+
+    const none = await cli(['list', '--kubernetes', '--namespace', 'empty'], env);
+    assert.equal(none.code, 1);
+    assert.match(
+      none.stderr,
+      /no pods labelled app\.kubernetes\.io\/name=mysql-ha,app\.kubernetes\.io\/component=database in namespace empty .*MHA_KUBERNETES_DISCOVERY_FAILED/s,
+    );
+    api.deny('list', 'pods');
+    const denied = await cli(['history', '--kubernetes'], env);
+    assert.equal(denied.code, 1);
+    assert.match(denied.stderr, /cannot list the pods labelled .* in namespace databases .*403 Forbidden: pods is forbidden: User "jane" cannot list/s);
+  } finally {
+    await api.close();
   }
 });
