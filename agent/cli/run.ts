@@ -109,7 +109,8 @@ export async function main(_args: string[]): Promise<number> {
   const caFile = tlsFiles?.caFile;
   // With the cluster's certificates the agents' API is HTTPS, and peers must present one from its CA.
   const agentClient = new AgentClient(caFile ?? null);
-  const server = new LocalServer({ ...config.mysql, ...config.agent, node: config.pod.name, tls: caFile ? { verify: false } : undefined });
+  const localServerOptions = { ...config.mysql, ...config.agent, node: config.pod.name, tls: caFile ? ({ verify: false } as const) : undefined };
+  const server = new LocalServer(localServerOptions);
   const timings = { ttlMs: config.timings.leaseTtlMs, renewPeriodMs: config.timings.renewPeriodMs, fenceMarginMs: config.timings.fenceMarginMs };
   const leaseKeeper = new LeaseKeeper(await createLeaseStore(config), config.pod.name, timings, clock);
   // Serve probes first: while mysqld starts, /liveness is green and /health says why it is red.
@@ -226,6 +227,7 @@ export async function main(_args: string[]): Promise<number> {
       config,
       lease: leaseKeeper,
       connectPeer,
+      connectLocal: () => new LocalServer(localServerOptions),
       nudge: (candidate) => nudgePeers(candidate, others(), peerControl, NUDGE_TIMEOUT_MS),
       passwords,
       clock,
@@ -233,7 +235,8 @@ export async function main(_args: string[]): Promise<number> {
       reportCopy: (progress) => {
         const running = board.current.runningAction;
         if (running === null) return;
-        if (running.progress?.stage !== progress.stage) log.info({ ...progress }, `copy from ${progress.donor}: ${progress.stage}`);
+        if (running.progress?.stage !== progress.stage || running.progress.step !== progress.step)
+          log.info({ ...progress }, `copy from ${progress.donor}: ${progress.step ?? progress.stage}`);
         board.publish({ runningAction: { ...running, progress } });
       },
     }),

@@ -3,6 +3,7 @@ import { escapeId, escape as escapeValue } from 'mysql2';
 import type { Peer, RunConfig } from '../config.ts';
 import type { LeaseKeeper } from '../coordination/lease-keeper.ts';
 import { AgentError } from '../errors.ts';
+import { watchClone } from '../mysql/clone-progress.ts';
 import type { Dialect } from '../mysql/dialect/types.ts';
 import type { LocalServer } from '../mysql/local-server.ts';
 import { restartMysqld } from '../mysql/mysqld-restart.ts';
@@ -23,6 +24,8 @@ const SHOW_REPLICA_STATUS = 'SHOW REPLICA STATUS';
 const CATCH_UP_STEP_SECONDS = 1;
 /** A clone copies the whole data set; the loop waits for it (there is nothing else this node can do meanwhile). */
 const CLONE_TIMEOUT_MS = 24 * 60 * 60 * 1000;
+/** How often a running clone's progress is read for /status. */
+const CLONE_PROGRESS_EVERY_MS = 500;
 /** ER_RESTART_SERVER_FAILED: the clone is complete but no supervisor restarts mysqld; it shuts down instead. */
 const ER_RESTART_SERVER_FAILED = 3707;
 
@@ -36,6 +39,8 @@ export interface ActuatorOptions {
   lease: Pick<LeaseKeeper, 'acquire' | 'release' | 'handOver' | 'observe'>;
   /** A connection to a peer's mysqld as the agent's account (the same on every node). */
   connectPeer: (peer: Peer) => SqlServer;
+  /** A second session on this node's mysqld, beside `server` (which a clone keeps busy). */
+  connectLocal: () => SqlServer;
   /** Tells the agent of `candidate` (the peer just handed the lease), then every other peer's, to look again now; never rejects. */
   nudge: (candidate: Peer | null) => Promise<void>;
   /** The replication and application passwords as the Secret has them now. */
@@ -43,7 +48,7 @@ export interface ActuatorOptions {
   clock: Clock;
   /** Where the flavour has no clone: a copy streamed from the donor's agent (null: none possible here). */
   streamedCopy: Pick<StreamedCopy, 'copyFrom'> | null;
-  /** A streamed copy's progress, for /status. */
+  /** A copy's progress (a streamed copy's, a clone's), for /status. */
   reportCopy: (progress: CopyProgress) => void;
 }
 
@@ -57,6 +62,7 @@ export class Actuator {
   readonly #config: RunConfig;
   readonly #lease: ActuatorOptions['lease'];
   readonly #connectPeer: ActuatorOptions['connectPeer'];
+  readonly #connectLocal: ActuatorOptions['connectLocal'];
   readonly #nudge: ActuatorOptions['nudge'];
   readonly #passwords: ActuatorOptions['passwords'];
   readonly #clock: Clock;
@@ -72,6 +78,7 @@ export class Actuator {
     this.#config = options.config;
     this.#lease = options.lease;
     this.#connectPeer = options.connectPeer;
+    this.#connectLocal = options.connectLocal;
     this.#nudge = options.nudge;
     this.#passwords = options.passwords;
     this.#clock = options.clock;
@@ -319,6 +326,9 @@ export class Actuator {
       password: this.#passwords.current().agent,
       caFile: this.#caFile,
     });
+    this.#reportCopy({ stage: 'receiving', donor: donor.name, bytes: 0 });
+    const progressQuery = this.#dialect.cloneProgressQuery;
+    const watch = progressQuery === null ? null : watchClone(this.#connectLocal(), progressQuery, donor.name, this.#reportCopy, CLONE_PROGRESS_EVERY_MS);
     try {
       for (const { sql, values } of statements) await this.#server.query(sql, values, CLONE_TIMEOUT_MS);
     } catch (error) {
@@ -331,6 +341,8 @@ export class Actuator {
       // Nothing was replaced (or the server is gone): read-only again either way.
       await this.#exec(this.#dialect.setReadOnly(true)).catch(() => undefined);
       throw error;
+    } finally {
+      await watch?.stop();
     }
   }
 

@@ -24,12 +24,16 @@ export interface AgentSnapshot {
   readonly writesStoppedBy: Action['kind'] | null;
 }
 
-/** How far a copy of another node's data (a reinit streamed with mariadb-backup) has come. */
+/** How far a copy of another node's data (MySQL's clone, MariaDB's streamed mariadb-backup) has come. */
 export interface CopyProgress {
   stage: 'receiving' | 'preparing' | 'restarting';
   donor: string;
   /** Received so far. */
   bytes: number;
+  /** The whole copy's size, where the copy estimates it ahead (MySQL's clone). */
+  estimatedBytes?: number;
+  /** The copy's own step, where it names one (MySQL's clone: FILE COPY, PAGE COPY, REDO COPY, …). */
+  step?: string;
 }
 
 /** The one place a snapshot is published: the loop (and its start-up) write, HTTP reads. */

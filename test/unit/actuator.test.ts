@@ -76,11 +76,12 @@ function actuatorFor(
     config,
     lease,
     connectPeer,
+    connectLocal: () => new RecordingServer('local (second session)', journal),
     nudge,
     passwords: { current: () => ({ ...secret }) },
     clock,
     streamedCopy: null,
-    reportCopy: () => assert.fail('not used'),
+    reportCopy: (progress) => void journal.push(`progress: ${JSON.stringify(progress)}`),
   });
   return { actuator, journal };
 }
@@ -104,7 +105,16 @@ const dispatch: Array<[Action, RegExp[]]> = [
   ],
   [{ kind: 'set-semi-sync-acks', count: 2 }, [/^local: SET GLOBAL rpl_semi_sync_source_wait_for_replica_count = 2$/]],
   [{ kind: 'configure-replication', source: PRIMARY }, [/^local: STOP REPLICA$/, /SOURCE_HOST/, /^local: START REPLICA$/]],
-  [{ kind: 'rebuild', donor: PRIMARY }, [/^local: STOP REPLICA$/, /clone_valid_donor_list.*127\.0\.10\.1:3306/, /^local: CLONE INSTANCE FROM/]],
+  [
+    { kind: 'rebuild', donor: PRIMARY },
+    [
+      /^local: STOP REPLICA$/,
+      /^progress: \{"stage":"receiving","donor":"mysql-ha-0","bytes":0\}$/,
+      /clone_valid_donor_list.*127\.0\.10\.1:3306/,
+      /^local: CLONE INSTANCE FROM/,
+      /^local \(second session\): close$/,
+    ],
+  ],
 ];
 
 for (const [action, expected] of dispatch) {
@@ -161,6 +171,7 @@ test('actuator: a rebuild where no copy can be made (MariaDB without mariadb-bac
     config,
     lease,
     connectPeer: () => assert.fail('not used'),
+    connectLocal: () => assert.fail('not used'),
     nudge: async () => assert.fail('not used'),
     passwords: { current: secretFor },
     clock: new FakeClock(0),

@@ -48,6 +48,8 @@ export function mysqlDialect(hasBinaryLogStatus: boolean): Dialect {
       // SHUTDOWN: the fence of last resort, when read-only cannot take effect in time.
       `GRANT SHUTDOWN ON *.* TO ${account}`,
       `GRANT SELECT ON performance_schema.replication_applier_status_by_worker TO ${account}`,
+      // A clone's progress, for /status while it runs.
+      `GRANT SELECT ON performance_schema.clone_progress TO ${account}`,
       `GRANT ALL ON \`${appDatabase}\`.* TO ${account} WITH GRANT OPTION`,
     ],
     variablesQuery:
@@ -121,6 +123,7 @@ export function mysqlDialect(hasBinaryLogStatus: boolean): Dialect {
       { sql: 'SET GLOBAL clone_ssl_ca = ?', values: [donor.caFile ?? ''] },
       { sql: 'CLONE INSTANCE FROM ?@?:? IDENTIFIED BY ? REQUIRE SSL', values: [donor.user, donor.host, donor.port, donor.password] },
     ],
+    cloneProgressQuery: 'SELECT STAGE AS step, STATE AS state, DATA AS bytes, ESTIMATE AS estimatedBytes FROM performance_schema.clone_progress',
     readOnlyBypassQuery: null,
   };
 }

@@ -76,6 +76,11 @@ export interface Dialect {
    */
   cloneFrom: ((donor: ReplicationSource) => Statement[]) | null;
   /**
+   * How far a running clone has come, asked on a second session while cloneFrom's statements run:
+   * one row per step (columns step, state, bytes, estimatedBytes), in order. Null without clone.
+   */
+  cloneProgressQuery: string | null;
+  /**
    * Where a copy is streamed instead (MariaDB's mariadb-backup): run on the restarted server, they
    * make it know what the copy executed, from the donor's binary log state when its backup began
    * and the backup's own position. Null where the flavour clones.
