@@ -4,7 +4,7 @@ import { ensurePrerequisites } from '../sandbox/install.ts';
 import { parseCommandLine } from './args.ts';
 
 export const help = `usage: mysql-ha-agent images [--flavor mysql|mariadb|all] [--version V]
-Builds the agent image and the server images with Docker Engine (installing Debian's docker.io
+Builds the agent image (and for MariaDB, the agent on the server's base, with mariadb-backup) and the server images with Docker Engine (installing Debian's docker.io
 and starting dockerd when there is none), on local base images made from Debian packages.
 Servers: ${SERVER_VARIANTS.map((variant) => `${variant.flavor} ${variant.version} (Debian ${variant.suite})`).join(', ')}. Default: all.`;
 
@@ -22,6 +22,7 @@ export async function main(args: string[]): Promise<number> {
   const built = await buildImages(variants, { infra: true }, progress);
   const lines = [
     `${built.agent.tag}  ${megabytes(built.agent.bytes)} (${megabytes(built.agent.layerBytes)} on its Node base)`,
+    ...built.agentsWithServerTools.map((agent) => `${agent.tag}  ${megabytes(agent.bytes)} (on its server's base, mariadb-backup ${agent.toolVersion})`),
     ...built.servers.map((server) => `${server.tag}  ${megabytes(server.bytes)} (server ${server.serverVersion})`),
   ];
   process.stdout.write(`${lines.join('\n')}\n`);

@@ -21,15 +21,18 @@ export interface ServerVariant {
   flavor: Flavor;
   version: string;
   suite: string;
-  /** The server, and the client the official images carry too (the sandbox creates its administrator with it). */
+  /**
+   * The server, and what the official images carry too: the client (the sandbox creates its
+   * administrator with it) and, for MariaDB, mariadb-backup (the MariaDB agent image's copies).
+   */
   packages: string[];
 }
 
 /** MySQL 8.4 is in no Debian suite, so no local image can carry it. */
 export const SERVER_VARIANTS: readonly ServerVariant[] = [
   { flavor: 'mysql', version: '9.7', suite: 'sid', packages: ['mysql-server-core', 'mysql-client-core'] },
-  { flavor: 'mariadb', version: '11.8', suite: 'trixie', packages: ['mariadb-server-core', 'mariadb-client-core'] },
-  { flavor: 'mariadb', version: '10.11', suite: 'bookworm', packages: ['mariadb-server-core', 'mariadb-client-core'] },
+  { flavor: 'mariadb', version: '11.8', suite: 'trixie', packages: ['mariadb-server-core', 'mariadb-client-core', 'mariadb-backup'] },
+  { flavor: 'mariadb', version: '10.11', suite: 'bookworm', packages: ['mariadb-server-core', 'mariadb-client-core', 'mariadb-backup'] },
 ];
 
 /** The node binary the project runs on (the `node` npm package), and npm from this machine's own install. */
@@ -145,7 +148,16 @@ async function debootstrap(image: BaseImage, progress: (line: string) => void): 
 
 /** `tar` of a root file system, without what Docker provides itself or what only apt needed. */
 function tarOf(rootfs: string): NodeJS.ReadableStream {
-  const excluded = ['./proc/*', './sys/*', './dev/*', './var/cache/apt/archives/*.deb', './var/lib/apt/lists/*', './usr/share/doc/*', './usr/share/man/*'];
+  const excluded = [
+    './proc/*',
+    './sys/*',
+    './dev/*',
+    './var/cache/apt/archives/*.deb',
+    './var/cache/apt/*.bin',
+    './var/lib/apt/lists/*',
+    './usr/share/doc/*',
+    './usr/share/man/*',
+  ];
   const tar = spawn('tar', ['-C', rootfs, '--numeric-owner', ...excluded.map((pattern) => `--exclude=${pattern}`), '-c', '.'], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });

@@ -15,6 +15,15 @@ const packageVersion = (JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8')) 
 export const AGENT_IMAGE = `mysql-ha/agent:${packageVersion}`;
 export const serverImage = (variant: ServerVariant) => `mysql-ha/${variant.flavor}:${variant.version}`;
 
+/**
+ * The agent image a pod of this server runs. MariaDB's copies another pod with mariadb-backup,
+ * which must be the server's own version: Dockerfile.agent's with-server-tools target, built on
+ * the server's base image. MySQL clones inside the server and needs no tools beside the agent.
+ */
+export function agentImage(variant: ServerVariant): string {
+  return variant.flavor === 'mariadb' ? `${AGENT_IMAGE}-mariadb-${variant.version}` : AGENT_IMAGE;
+}
+
 /** The variant `sandbox up --runtime docker` and the tests run for a flavour when no version is named. */
 export function serverVariant(flavor: string, version?: string): ServerVariant {
   const matches = SERVER_VARIANTS.filter((variant) => variant.flavor === flavor && (version === undefined || variant.version === version));
@@ -57,7 +66,22 @@ async function serverVersionIn(image: string, variant: ServerVariant): Promise<s
 
 export interface BuiltImages {
   agent: { tag: string; bytes: number; layerBytes: number };
+  /** The agent on a server's base image (MariaDB's, with mariadb-backup), and that tool's version. */
+  agentsWithServerTools: Array<{ tag: string; bytes: number; toolVersion: string }>;
   servers: Array<{ tag: string; bytes: number; serverVersion: string }>;
+}
+
+/** mariadb-backup's version in the image: the server's, or a copy could not be prepared by it. */
+async function backupToolVersionIn(image: string, variant: ServerVariant): Promise<string> {
+  const output = await docker(['run', '--rm', '--entrypoint', 'mariadb-backup', image, '--version'], { withStderr: true }).catch((error: unknown) => {
+    throw new AgentError('IMAGE_BUILD_FAILED', `${image} cannot run mariadb-backup: ${(error as Error).message}`, {
+      hint: `its base ${serverBaseImage(variant)} lacks Debian's mariadb-backup package (an image imported before it was added): docker rmi ${serverBaseImage(variant)}, then build again`,
+    });
+  });
+  const version = /based on MariaDB server (\S+)/.exec(output)?.[1] ?? /Ver\s+(\S+)/.exec(output)?.[1] ?? output;
+  if (!version.startsWith(`${variant.version}.`))
+    throw new AgentError('IMAGE_BUILD_FAILED', `${image} carries mariadb-backup ${version}, not the server's ${variant.version}`);
+  return version;
 }
 
 /**
@@ -82,7 +106,32 @@ export async function buildImages(variants: readonly ServerVariant[], options: {
     ROOT,
   ]);
   const agentBytes = await imageSize(AGENT_IMAGE);
-  const built: BuiltImages = { agent: { tag: AGENT_IMAGE, bytes: agentBytes, layerBytes: agentBytes - (await imageSize(NODE_BASE_IMAGE)) }, servers: [] };
+  const built: BuiltImages = {
+    agent: { tag: AGENT_IMAGE, bytes: agentBytes, layerBytes: agentBytes - (await imageSize(NODE_BASE_IMAGE)) },
+    agentsWithServerTools: [],
+    servers: [],
+  };
+
+  for (const variant of variants.filter((candidate) => agentImage(candidate) !== AGENT_IMAGE)) {
+    const tag = agentImage(variant);
+    progress(`building ${tag} from Dockerfile.agent (target with-server-tools) on ${serverBaseImage(variant)}`);
+    await dockerVisible([
+      'build',
+      '--file',
+      `${ROOT}Dockerfile.agent`,
+      '--target',
+      'with-server-tools',
+      '--build-arg',
+      `NODE_IMAGE=${NODE_BASE_IMAGE}`,
+      '--build-arg',
+      `SERVER_IMAGE=${serverBaseImage(variant)}`,
+      ...(ca ? ['--secret', `id=npm-ca,src=${ca}`] : []),
+      '--tag',
+      tag,
+      ROOT,
+    ]);
+    built.agentsWithServerTools.push({ tag, bytes: await imageSize(tag), toolVersion: await backupToolVersionIn(tag, variant) });
+  }
 
   for (const variant of variants) {
     const tag = serverImage(variant);
@@ -101,6 +150,7 @@ export async function buildImages(variants: readonly ServerVariant[], options: {
 
 /** Whether every image `variants` need is built, so a test can tell a missing image from a failure. */
 export async function imagesPresent(variants: readonly ServerVariant[]): Promise<boolean> {
-  for (const tag of [AGENT_IMAGE, ...variants.map(serverImage)]) if (!(await dockerSucceeds(['image', 'inspect', tag]))) return false;
+  for (const tag of new Set([AGENT_IMAGE, ...variants.map(agentImage), ...variants.map(serverImage)]))
+    if (!(await dockerSucceeds(['image', 'inspect', tag]))) return false;
   return true;
 }

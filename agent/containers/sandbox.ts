@@ -23,7 +23,7 @@ import { AGENT_PORT, MYSQL_PORT } from '../sandbox/pod.ts';
 import { serverVersion } from '../sandbox/probes.ts';
 import { INFRA_BASE_IMAGE } from './base-images.ts';
 import { docker, dockerSucceeds, ensureDockerEngine } from './docker.ts';
-import { AGENT_IMAGE, imagesPresent, serverImage, serverVariant } from './images.ts';
+import { agentImage, imagesPresent, serverImage, serverVariant } from './images.ts';
 
 const STATEFUL_SET = 'mysql-ha';
 const LABEL = 'io.mysql-ha.sandbox';
@@ -169,6 +169,11 @@ export class ContainerSandbox {
     return serverImage(serverVariant(this.flavor, this.options.version));
   }
 
+  /** The agent image for this server (MariaDB's carries mariadb-backup of the server's version). */
+  get agentImage(): string {
+    return agentImage(serverVariant(this.flavor, this.options.version));
+  }
+
   pod(name: string): ContainerPod {
     const pod = this.pods.find((candidate) => candidate.name === name);
     if (!pod) throw new AgentError('SANDBOX_POD_UNKNOWN', `no pod named ${name} in this sandbox (pods: ${this.pods.map((p) => p.name).join(', ')})`);
@@ -180,7 +185,7 @@ export class ContainerSandbox {
     await ensureDockerEngine(progress);
     const variant = serverVariant(this.flavor, this.options.version);
     if (!(await imagesPresent([variant]))) {
-      throw new AgentError('IMAGE_MISSING', `the images ${AGENT_IMAGE} and ${this.serverImage} are not built`, {
+      throw new AgentError('IMAGE_MISSING', `the images ${this.agentImage} and ${this.serverImage} are not built`, {
         hint: `build them first: npm run images -- --flavor ${variant.flavor} --version ${variant.version}`,
       });
     }
@@ -390,7 +395,7 @@ export class ContainerSandbox {
       ...[MYSQL_PORT, AGENT_PORT].flatMap((port) => ['--publish', `${pod.spec.address}:${port}:${port}`]),
       '--entrypoint',
       'sleep',
-      AGENT_IMAGE,
+      this.agentImage,
       'infinity',
     ]);
     const inPod = ['--network', `container:${pod.containers.pod}`, '--user', `${POD_USER}:${POD_USER}`, '--read-only', '--cap-drop', 'ALL'];
@@ -412,7 +417,7 @@ export class ContainerSandbox {
       `${conf}:/etc/mysql-ha/conf.d`,
       '--volume',
       `${init}:/etc/mysql-ha/init`,
-      AGENT_IMAGE,
+      this.agentImage,
       'stage',
       '--conf-dir',
       '/etc/mysql-ha/conf.d',
@@ -438,8 +443,12 @@ export class ContainerSandbox {
           this.serverImage,
         ],
       ],
-      // The run volume too, as in the StatefulSet: the agent tells the server's preStop hook when mysqld may stop.
-      [pod.containers.agent, [...secrets, ...env, '--volume', `${run}:/var/run/mysqld`, AGENT_IMAGE, 'run']],
+      // The run and data volumes too, as in the StatefulSet: the agent tells the server's preStop
+      // hook when mysqld may stop; a MariaDB reinit reads and replaces the data files.
+      [
+        pod.containers.agent,
+        [...secrets, ...env, '--volume', `${run}:/var/run/mysqld`, '--volume', `${data}:/var/lib/mysql`, '--tmpfs', '/tmp', this.agentImage, 'run'],
+      ],
     ] as const) {
       await this.#startOrRun(name, pod.name, [...inPod, '--stop-timeout', String(GRACE_SECONDS), ...args]);
     }
@@ -506,13 +515,6 @@ export class ContainerSandbox {
     return { before, after: await this.podIp(pod) };
   }
 
-  /** The documented fix for a node that cannot rejoin (MariaDB with errant transactions): its data volume emptied, then started again. */
-  async rebuildPod(pod: ContainerPod): Promise<void> {
-    await this.stopPod(pod);
-    rmSync(pod.paths.data, { recursive: true, force: true });
-    await this.startPod(pod);
-  }
-
   /** The pod's address on the sandbox network (empty while it is partitioned). */
   async podIp(pod: ContainerPod): Promise<string> {
     return docker(['inspect', '--format', `{{with index .NetworkSettings.Networks "${this.network}"}}{{.IPAddress}}{{end}}`, pod.containers.pod]);
@@ -524,7 +526,7 @@ export class ContainerSandbox {
       flavor: this.flavor,
       version: this.version,
       addressPrefix: this.options.addressPrefix,
-      images: { agent: AGENT_IMAGE, server: this.serverImage },
+      images: { agent: this.agentImage, server: this.serverImage },
       pods: this.pods.map((pod) => ({ name: pod.name, address: pod.spec.address, certificateName: pod.host, containers: pod.containers })),
       caFile: caFileOf(this.dir),
       haproxyAddress: this.haproxyAddress,

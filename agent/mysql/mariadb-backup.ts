@@ -12,6 +12,13 @@ import { AgentError } from '../errors.ts';
 // that the donor's agent sends and the recipient's agent unpacks and prepares. Both tools come
 // with Debian's mariadb-backup package, which must match the server's version.
 
+/**
+ * Where a recipient unpacks and prepares a copy: inside its data dir, the one place sure to be on
+ * the same volume (a pod's data dir is its volume's mount point), so the copy is swapped in by
+ * renaming. The server is told it is no database (ignore_db_dirs in the MariaDB cnf).
+ */
+export const COPY_DIR_NAME = '.mysql-ha-copy';
+
 const BACKUP = 'mariadb-backup';
 const MBSTREAM = 'mbstream';
 /** What the backup tool says last is why it failed. */

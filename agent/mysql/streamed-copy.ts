@@ -9,7 +9,16 @@ import type { BackupSource } from '../http/app.ts';
 import type { Logger } from '../log.ts';
 import type { CopyProgress } from '../loop/snapshot.ts';
 import type { Dialect, Statement } from './dialect/types.ts';
-import { type BackupConnection, backupToolsInstalled, byteCounter, prepareBackup, startBackup, takeBackupPosition, unpackBackup } from './mariadb-backup.ts';
+import {
+  type BackupConnection,
+  backupToolsInstalled,
+  byteCounter,
+  COPY_DIR_NAME,
+  prepareBackup,
+  startBackup,
+  takeBackupPosition,
+  unpackBackup,
+} from './mariadb-backup.ts';
 import { restartMysqld } from './mysqld-restart.ts';
 
 /** The donor's binary log state when its backup began (a header of GET /backup): with the backup's position, what the copy has executed. */
@@ -45,7 +54,7 @@ export interface StreamedCopyOptions {
 
 /**
  * MariaDB's reinit: this node's data replaced with a copy streamed from a donor's agent (GET
- * /backup, mariadb-backup's mbstream), prepared beside the data dir, swapped in while mysqld is
+ * /backup, mariadb-backup's mbstream), prepared inside the data dir, swapped in while mysqld is
  * stopped and held by its supervisor, then told its GTID position. The old data stays in place
  * until the copy is complete and prepared.
  */
@@ -60,7 +69,7 @@ export class StreamedCopy {
     const { node, server, client, agentPort, token } = this.#options;
     const [paths] = await server.query('SELECT @@datadir AS dataDir');
     const dataDir = String(paths!.dataDir).replace(/\/+$/, '');
-    const copyDir = `${dataDir}.mysql-ha-copy`;
+    const copyDir = join(dataDir, COPY_DIR_NAME);
     await rm(copyDir, { recursive: true, force: true });
     await mkdir(copyDir, { recursive: true });
     let lastReport = 0;
@@ -100,7 +109,7 @@ export class StreamedCopy {
     progress('restarting', received);
     // Contents, not the directory: a data dir is often a volume's mount point.
     await restartMysqld(node, server, async () => {
-      for (const name of await readdir(dataDir)) await rm(join(dataDir, name), { recursive: true, force: true });
+      for (const name of await readdir(dataDir)) if (name !== COPY_DIR_NAME) await rm(join(dataDir, name), { recursive: true, force: true });
       for (const name of await readdir(copyDir)) await rename(join(copyDir, name), join(dataDir, name));
       await rm(copyDir, { recursive: true, force: true });
     });

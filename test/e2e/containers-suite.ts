@@ -64,6 +64,15 @@ export function containersSuite(flavor: Flavor): void {
       const layer = (await imageSize(AGENT_IMAGE)) - (await imageSize(NODE_BASE_IMAGE));
       console.log(`# ${flavor}: agent image ${((await imageSize(AGENT_IMAGE)) / 1e6).toFixed(1)} MB, ${(layer / 1e6).toFixed(1)} MB on ${NODE_BASE_IMAGE}`);
       assert.ok(layer <= MAX_AGENT_LAYER_BYTES, `the agent's layer is ${layer} bytes, over ${MAX_AGENT_LAYER_BYTES}`);
+      // The image the pods run: for MariaDB, the agent on the server's base with mariadb-backup.
+      const podImage = cluster.sandbox.agentImage;
+      assert.equal(await docker(['inspect', '--format', '{{.Config.Image}}', pod!.containers.agent]), podImage);
+      if (podImage !== AGENT_IMAGE) {
+        const tool = await docker(['exec', pod!.containers.agent, 'mariadb-backup', '--version'], { withStderr: true });
+        const server = String((await pod!.adminRow('SELECT @@version AS version')).version);
+        assert.ok(tool.includes(server.split('-')[0]!), `mariadb-backup (${tool}) is not the server's version ${server}`);
+        console.log(`# ${flavor}: the pods' agent image ${podImage} ${((await imageSize(podImage)) / 1e6).toFixed(1)} MB (${tool})`);
+      }
     });
 
     test('the server container: its entrypoint initialised the empty volume and runs the staged cnf, as the mysql user; root is locked', async () => {
@@ -124,7 +133,7 @@ export function containersSuite(flavor: Flavor): void {
 
     test('in a pod, `mysql-ha-agent list` needs no flags: the agent container has its peers by DNS name, the CA and the token', async () => {
       await cluster.waitHealthy();
-      const table = await docker(['exec', cluster.pods[1]!.containers.agent, 'node', '/app/bin/agent.mjs', 'list']);
+      const table = await docker(['exec', cluster.pods[1]!.containers.agent, 'mysql-ha-agent', 'list']);
       console.log(`# ${flavor}: kubectl exec mysql-ha-1 -c agent -- mysql-ha-agent list, in Docker:\n${table}`);
       for (const pod of cluster.pods) assert.match(table, new RegExp(`^${pod.name} +https://${pod.host}:8080 +(primary|replica) +healthy `, 'm'));
       assert.doesNotMatch(table, /withheld/, 'the token was found: reasons are shown');
@@ -152,12 +161,11 @@ export function containersSuite(flavor: Flavor): void {
       await cluster.waitHealthy();
     });
 
-    test('a replica with a transaction of its own: its agent clones the primary over it, the server exits 16 and its entrypoint starts it again', {
-      skip: flavor === 'mariadb' && 'MariaDB has no clone: its agent refuses such a replica and names the fix (the partition test applies it)',
-    }, async () => {
+    test('a replica with a transaction of its own: its agent copies the primary over it and its entrypoint starts the server on the copy', async () => {
       await cluster.waitHealthy();
       const primary = await cluster.currentPrimary();
       const replica = cluster.pods.find((pod) => pod !== primary)!;
+      const fence = flavor === 'mysql' ? 'super_read_only' : 'read_only';
       // What a former primary's never-acknowledged commit leaves, made on purpose with the agent stopped.
       await docker(['stop', '--time', '60', replica.containers.agent]);
       try {
@@ -165,21 +173,22 @@ export function containersSuite(flavor: Flavor): void {
         try {
           await root.query('STOP REPLICA');
           await root.query('RESET REPLICA ALL');
-          await root.query('SET GLOBAL super_read_only = OFF');
+          await root.query(`SET GLOBAL ${fence} = OFF`);
           await root.query('CREATE TABLE IF NOT EXISTS app.own_only (id INT PRIMARY KEY)');
-          await root.query('SET GLOBAL super_read_only = ON');
+          await root.query(`SET GLOBAL ${fence} = ON`);
         } finally {
           await root.end();
         }
       } finally {
         await docker(['start', replica.containers.agent]);
       }
-      await waitFor(`${replica.name} restarted by its entrypoint after the clone`, async () =>
-        /asked to be started again \(exit status 16, after a clone\)/.test(await replica.logs('mysql', 400)),
-      );
+      // MySQL clones, and the server exits 16 to be started again; MariaDB's agent streams a
+      // mariadb-backup from a peer's agent and has the entrypoint hold the server while it swaps the data in.
+      const restarted = flavor === 'mysql' ? /asked to be started again \(exit status 16, after a clone\)/ : /holding mariadbd stopped for the agent/;
+      await waitFor(`${replica.name} started again by its entrypoint on the copy`, async () => restarted.test(await replica.logs('mysql', 400)));
       await cluster.waitHealthy();
       assert.equal((await replica.status()).replication?.source, primary.name);
-      assert.deepEqual(await replica.adminQuery("SHOW TABLES FROM app LIKE 'own_only'"), [], "the clone replaced the replica's own table");
+      assert.deepEqual(await replica.adminQuery("SHOW TABLES FROM app LIKE 'own_only'"), [], "the copy replaced the replica's own table");
       await assertNoErrantGtids(cluster, primary);
     });
 
@@ -240,7 +249,7 @@ export function containersSuite(flavor: Flavor): void {
     // MySQL, cut off from every replica: its commits wait for an acknowledgement that cannot
     // come, and super_read_only waits behind them; the agent then shuts its mysqld down
     // (seen in this test: MHA_MYSQL_FENCED_BY_SHUTDOWN) and Docker starts it again read-only.
-    test('a partitioned primary fences itself before its lease can expire; healed, it rejoins (or, MariaDB, is refused as errant)', async () => {
+    test('a partitioned primary fences itself before its lease can expire; healed, it rejoins, copied over where it must be', async () => {
       await cluster.waitHealthy();
       const old = await cluster.currentPrimary();
       let outcome: Awaited<ReturnType<typeof underLoad<ContainerTestPod>>>;
@@ -258,18 +267,8 @@ export function containersSuite(flavor: Flavor): void {
       assert.deepEqual(await ackedMissingOn(outcome.primary, outcome.load.acked), []);
       assert.deepEqual(outcome.sampler.violations, [], 'two nodes were writable at the same time');
       // Commits that waited for a replica's acknowledgement when the pod was cut off were never
-      // acknowledged, but are in its binary log: MySQL clones the new primary over them; the MariaDB
-      // agent image has no mariadb-backup to copy with, so the agent refuses the node and names the
-      // fix, which is applied here.
-      const verdict = await waitFor(`${old.name} rejoined or refused`, async () => {
-        const status = await old.statusOrUndefined();
-        if (status?.replication?.source === outcome.primary.name && status.healthy) return 'rejoined';
-        return status?.decision?.state === 'replica-errant' ? 'errant' : undefined;
-      });
-      if (verdict === 'errant') {
-        assert.equal(flavor, 'mariadb', `${old.name} was refused as errant, where MySQL rebuilds it by cloning`);
-        await cluster.sandbox.rebuildPod(old);
-      }
+      // acknowledged, but are in its binary log: its agent copies the new primary over them
+      // (MySQL: clone; MariaDB: mariadb-backup from a peer's agent) and it rejoins.
       await cluster.waitHealthy();
       assert.equal((await old.status()).replication?.source, outcome.primary.name);
       await assertNoErrantGtids(cluster, outcome.primary);

@@ -112,6 +112,24 @@ describe('Dockerfile.agent', () => {
     }
   });
 
+  it("has a with-server-tools target for MariaDB pods: the same bundle, Node and options on the server's image, nothing installed", () => {
+    const variant = dockerfile.stages.find((stage) => stage.name === 'with-server-tools');
+    assert.ok(variant, 'no stage named with-server-tools');
+    assert.equal(variant.base, dockerfile.globalArgs.SERVER_IMAGE);
+    assert.match(variant.base, /^mariadb:11\.8\.\d+$/);
+    assert.deepEqual(instructions(variant, 'RUN'), [], 'it installs nothing: mariadb-backup comes with the server image');
+    const copies = instructions(variant, 'COPY').map((instruction) => parseCopy(instruction.args));
+    assert.ok(copies.some((copy) => copy.from === 'build' && copy.sources.includes('/usr/local/bin/node')));
+    const argsOf = (stage: Stage, keyword: string) => instructions(stage, keyword).map((instruction) => instruction.args);
+    for (const keyword of ['ENV', 'USER', 'ENTRYPOINT']) assert.deepEqual(argsOf(variant, keyword), argsOf(final, keyword), keyword);
+    for (const copy of instructions(final, 'COPY'))
+      assert.ok(
+        instructions(variant, 'COPY').some((other) => other.args === copy.args),
+        copy.args,
+      );
+    assert.deepEqual(execForm(lastOf(variant, 'CMD') ?? ''), [], "CMD [] so the server image's CMD (mariadbd) is not passed to the agent");
+  });
+
   it('runs the Node version the tests run on (package.json devDependencies.node)', () => {
     const version = assertPinned(final.base, 'Dockerfile.agent');
     assert.equal(version, packageJson.devDependencies.node);

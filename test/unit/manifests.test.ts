@@ -17,7 +17,7 @@ import type { IContainer } from 'kubernetes-models/v1/Container';
 import type { IPodSpec } from 'kubernetes-models/v1/PodSpec';
 import type { ISecret } from 'kubernetes-models/v1/Secret';
 import type { IService } from 'kubernetes-models/v1/Service';
-import { AGENT_IMAGE, serverImage, serverVariant } from '../../agent/containers/images.ts';
+import { agentImage, serverImage, serverVariant } from '../../agent/containers/images.ts';
 import { haproxyDefaults } from '../../agent/haproxy/config.ts';
 import { roleLabelKey } from '../../agent/kubernetes/role-label.ts';
 import { CNF_FILE } from '../../agent/pod/stage.ts';
@@ -254,6 +254,14 @@ describe('manifests/ (the kustomize base)', () => {
     assert.equal(defaultCnf, posix.join(confDir, CNF_FILE));
     const defaultDatadir = /datadir="\$\{MYSQL_HA_DATADIR:-([^}]+)\}"/.exec(entrypoint)?.[1];
     assert.equal(mountPath(mysql, 'data'), defaultDatadir);
+  });
+
+  it("lets the agent copy a MariaDB pod: it sees the data volume where mysqld has it, and the tmp volume for the backup tool's buffer", () => {
+    const mysql = container(pod, 'mysql');
+    const agent = container(pod, 'agent');
+    assert.equal(mountPath(agent, 'data'), mountPath(mysql, 'data'), "a donor's mariadb-backup reads the files at the datadir mysqld reports");
+    assert.equal(mountPath(agent, 'tmp'), '/tmp');
+    assert.equal(agent.securityContext?.readOnlyRootFilesystem, true);
   });
 
   it('keeps data on a ReadWriteOnce volume claim per pod', () => {
@@ -533,10 +541,11 @@ describeOverlay('examples/dev-secret', 'overlay with a throwaway Secret', (overl
 
 for (const flavor of ['mysql', 'mariadb'] as const) {
   describeOverlay(`examples/${flavor}`, 'overlay naming the images npm run images builds', (overlay) => {
-    it(`runs ${AGENT_IMAGE} and the ${flavor} server image the container suites test, with MYSQL_HA_FLAVOR=${flavor}`, () => {
+    const variant = serverVariant(flavor);
+    it(`runs ${agentImage(variant)} and the ${flavor} server image the container suites test, with MYSQL_HA_FLAVOR=${flavor}`, () => {
       const pod = podSpecOf(overlay().one<IStatefulSet>('StatefulSet', 'mysql-ha'));
       const images = [...(pod.initContainers ?? []), ...pod.containers].map((container) => `${container.name}=${container.image}`);
-      assert.deepEqual(images.sort(), [`agent=${AGENT_IMAGE}`, `mysql=${serverImage(serverVariant(flavor))}`, `stage=${AGENT_IMAGE}`]);
+      assert.deepEqual(images.sort(), [`agent=${agentImage(variant)}`, `mysql=${serverImage(variant)}`, `stage=${agentImage(variant)}`]);
       assert.equal(overlay().generated<IConfigMap>('ConfigMap', 'mysql-ha-agent').data?.MYSQL_HA_FLAVOR, flavor);
     });
   });

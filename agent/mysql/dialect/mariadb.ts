@@ -1,4 +1,5 @@
 import { countMariadbGtids, mariadbGtidOriginatesFrom, mergeMariadbStates, subtractMariadbGtids } from '../gtid.ts';
+import { COPY_DIR_NAME } from '../mariadb-backup.ts';
 import { asBoolean, asNumberOrNull, asString } from './rows.ts';
 import type { Dialect, ReplicationSource } from './types.ts';
 
@@ -36,6 +37,8 @@ export function mariadbDialect(): Dialect {
       'loose-init_rpl_role = SLAVE',
       'rpl_semi_sync_master_wait_point = AFTER_SYNC',
       'rpl_semi_sync_master_timeout = 4294967295',
+      // A copy being received for a reinit, not a database (agent/mysql/streamed-copy.ts).
+      `ignore_db_dirs = ${COPY_DIR_NAME}`,
     ],
     agentGrants: (account, appDatabase) => [
       `GRANT REPLICATION SLAVE ON *.* TO ${account} WITH GRANT OPTION`,
@@ -116,6 +119,7 @@ export function mariadbDialect(): Dialect {
     originatesFrom: (member, identity) => mariadbGtidOriginatesFrom(member, Number(/^server-id-(\d+)$/.exec(identity)?.[1] ?? Number.NaN)),
     // No clone in MariaDB: a copy is a mariadb-backup stream (agent/mysql/streamed-copy.ts).
     cloneFrom: null,
+    cloneProgressQuery: null,
     // The copy has no binary logs: its binlog state is set from the donor's, which must be
     // done on an empty binary log (RESET MASTER), and replication asks from there.
     adoptCopiedGtids: (donorState, position) => [
