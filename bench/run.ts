@@ -337,17 +337,6 @@ async function dataPath(cluster: SandboxCluster, mode: 'lossless' | 'asynchronou
 
 type DataPathResult = Awaited<ReturnType<typeof dataPath>>;
 
-/** Until every replica is healthy at 0 s of lag. */
-function untilCaughtUp(cluster: SandboxCluster): Promise<true> {
-  return until('every replica caught up', async () => {
-    const statuses = await Promise.all(cluster.pods.map((pod) => podStatus(pod)));
-    const replicas = statuses.filter((status) => status?.role === 'replica');
-    return replicas.length === cluster.pods.length - 1 && replicas.every((status) => status?.healthy && status.replication?.lagSeconds === 0)
-      ? true
-      : undefined;
-  });
-}
-
 function sampleProcess(pid: number): { rssMiB: number; cpuTicks: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const rssKiB = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
@@ -414,8 +403,6 @@ async function benchFlavor(flavor: Flavor): Promise<BenchResults> {
     const checks = await healthChecks(cluster);
     log(`${flavor}: the data path, lossless: ${WORKLOAD.threads} writers direct and through HAProxy × ${iterations}`);
     const losslessPath = await dataPath(cluster, 'lossless');
-    // The workload leaves replicas applying a backlog; a failover now would time their catching up.
-    await untilCaughtUp(cluster);
     log(`${flavor}: failovers and switchovers × ${iterations}`);
     const failover = await failovers(cluster, flavor);
     log(`${flavor}: asynchronous mode (MYSQL_HA_LOSSLESS=off), mysqld SIGKILL × ${iterations}`);
