@@ -1,5 +1,5 @@
-// npm run bench: bootstrap time, failover RTO, switchover gap, health-check cost, footprint and
-// the data path's cost (HAProxy's hop, semi-sync's wait), measured on the sandbox with real servers, each next to a baseline taken in the same run.
+// npm run bench: bootstrap time, failover RTO, switchover gap, health-check cost and footprint,
+// measured on the sandbox with real servers, each next to a baseline taken in the same run.
 // npm run bench runs it built into dist/, so the agents run the built JavaScript, as the image does.
 
 import { spawn } from 'node:child_process';
@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
-import { checkTimings, failureDetectionSeconds } from '../agent/haproxy/config.ts';
+import { failureDetectionSeconds } from '../agent/haproxy/config.ts';
 import type { Flavor } from '../agent/mysql/dialect/types.ts';
 import { agentClientOf, agentUrl, podStatus } from '../agent/sandbox/agents.ts';
 import { SandboxCluster } from '../agent/sandbox/cluster.ts';
@@ -18,7 +18,6 @@ import { MYSQL_PORT, type SandboxPod } from '../agent/sandbox/pod.ts';
 import { accepts, adminQuery, waitFor } from '../agent/sandbox/probes.ts';
 import { runtimeFor } from '../agent/sandbox/runtime.ts';
 import { WriteLoad } from '../test/support/write-load.ts';
-import { dropTable, type Endpoint, prepareTable, runWorkload, type Workload, type WorkloadResult } from './sysbench.ts';
 
 const { values } = parseArgs({
   options: {
@@ -192,7 +191,7 @@ async function failovers(cluster: SandboxCluster, flavor: Flavor) {
   return {
     mysqldSigkill: {
       rtoMs: stats(mysqldKill.rto),
-      baselineDetectionFloorMs: failureDetectionSeconds(checkTimings.write) * 1000,
+      baselineDetectionFloorMs: failureDetectionSeconds * 1000,
       acknowledgedWritesLost: mysqldKill.lost,
       oldPrimaryCloned: mysqldKill.cloned,
     },
@@ -282,61 +281,6 @@ async function healthChecks(cluster: SandboxCluster): Promise<Record<HealthPath,
   return results;
 }
 
-/** The data path's workload: short write transactions from several connections. */
-const WORKLOAD: Workload = { threads: 4, seconds: loadSeconds };
-
-interface PathResult {
-  transactionsPerSecond: Stats;
-  p99Ms: Stats;
-  errors: number;
-}
-
-const pathResult = (runs: WorkloadResult[]): PathResult => ({
-  transactionsPerSecond: stats(runs.map((r) => r.transactionsPerSecond)),
-  p99Ms: stats(runs.map((r) => r.p99Ms)),
-  errors: runs.reduce((sum, r) => sum + r.errors, 0),
-});
-
-/**
- * What the HA layer costs an application while nothing fails: the same workload straight to the
- * primary's mysqld and through HAProxy's write port, alternated `iterations` times. Run once with
- * lossless semi-sync and once in asynchronous mode, so both ratios come from one run.
- */
-async function dataPath(cluster: SandboxCluster, mode: 'lossless' | 'asynchronous') {
-  const primary = await cluster.primary();
-  const semiSyncSource = (await podStatus(primary))?.semiSync?.source ?? null;
-  const { app, haproxy, caFile } = cluster.describe();
-  // The client presents a certificate of the cluster's CA (the primary pod's: this is a benchmark); the server asks for none.
-  const tls = { caFile: caFile!, certFile: join(primary.paths.tls, 'tls.crt'), keyFile: join(primary.paths.tls, 'tls.key') };
-  const account = { user: app.user, password: app.password, database: app.database, tls };
-  const direct: Endpoint = { host: primary.spec.address, port: MYSQL_PORT, ...account };
-  const throughHaproxy: Endpoint = { ...haproxy.write, ...account };
-  const runs = { direct: [] as WorkloadResult[], haproxy: [] as WorkloadResult[] };
-  await prepareTable(direct, WORKLOAD);
-  try {
-    for (let i = 0; i < iterations; i++) {
-      runs.direct.push(await runWorkload(direct, WORKLOAD));
-      runs.haproxy.push(await runWorkload(throughHaproxy, WORKLOAD));
-      log(
-        `data path (${mode}) ${i + 1}/${iterations}: direct ${runs.direct.at(-1)!.transactionsPerSecond} tx/s p99 ${runs.direct.at(-1)!.p99Ms} ms, ` +
-          `HAProxy ${runs.haproxy.at(-1)!.transactionsPerSecond} tx/s p99 ${runs.haproxy.at(-1)!.p99Ms} ms`,
-      );
-    }
-  } finally {
-    await dropTable(direct, WORKLOAD);
-  }
-  return {
-    mode,
-    primary: primary.name,
-    semiSyncSource,
-    workload: { ...WORKLOAD, transaction: 'one INSERT, autocommit (sysbench oltp_insert)' },
-    direct: pathResult(runs.direct),
-    haproxy: pathResult(runs.haproxy),
-  };
-}
-
-type DataPathResult = Awaited<ReturnType<typeof dataPath>>;
-
 function sampleProcess(pid: number): { rssMiB: number; cpuTicks: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const rssKiB = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
@@ -379,7 +323,6 @@ interface BenchResults {
   healthChecks: Record<HealthPath, HealthCheckResult>;
   failover: Awaited<ReturnType<typeof failovers>>;
   asyncFailover: Awaited<ReturnType<typeof asyncFailovers>>;
-  dataPath: { lossless: DataPathResult; asynchronous: DataPathResult };
 }
 
 async function benchFlavor(flavor: Flavor): Promise<BenchResults> {
@@ -401,62 +344,16 @@ async function benchFlavor(flavor: Flavor): Promise<BenchResults> {
     const idle = await footprint(cluster);
     log(`${flavor}: health checks`);
     const checks = await healthChecks(cluster);
-    log(`${flavor}: the data path, lossless: ${WORKLOAD.threads} writers direct and through HAProxy × ${iterations}`);
-    const losslessPath = await dataPath(cluster, 'lossless');
     log(`${flavor}: failovers and switchovers × ${iterations}`);
     const failover = await failovers(cluster, flavor);
     log(`${flavor}: asynchronous mode (MYSQL_HA_LOSSLESS=off), mysqld SIGKILL × ${iterations}`);
     const asyncFailover = await asyncFailovers(cluster, flavor);
-    log(`${flavor}: the data path, asynchronous × ${iterations}`);
-    const asyncPath = await dataPath(cluster, 'asynchronous');
     // The JSON's keys in this order, as before.
-    return {
-      flavor,
-      iterations,
-      machine,
-      bootstrap: bootstrapped,
-      version,
-      footprint: idle,
-      healthChecks: checks,
-      failover,
-      asyncFailover,
-      dataPath: { lossless: losslessPath, asynchronous: asyncPath },
-    };
+    return { flavor, iterations, machine, bootstrap: bootstrapped, version, footprint: idle, healthChecks: checks, failover, asyncFailover };
   } finally {
     // KEEP_BENCH_DATA=1 keeps the pods' logs of a failed run.
     await cluster.down(!process.env.KEEP_BENCH_DATA);
   }
-}
-
-/** The data path's figures and the two ratios: HAProxy's hop (HAProxy ÷ direct) and lossless semi-sync's wait (lossless ÷ asynchronous, direct). */
-function dataPathRows(paths: BenchResults['dataPath'], row: (what: string, value: string, baseline: string, target: string) => string): string[] {
-  const figures = (path: PathResult) =>
-    `${Math.round(path.transactionsPerSecond.median)} tx/s, p99 ${path.p99Ms.median} ms${path.errors > 0 ? ` (${path.errors} errors)` : ''}`;
-  const ratio = (a: number, b: number) => (a / b).toFixed(2);
-  const rows: string[] = [];
-  for (const path of [paths.lossless, paths.asynchronous]) {
-    const semiSync = `semi-sync source ${path.semiSyncSource ? 'on' : 'off'}`;
-    rows.push(
-      row(`data path, ${path.mode} (${semiSync}): through HAProxy`, figures(path.haproxy), `direct to mysqld: ${figures(path.direct)}`, 'report it'),
-      row(
-        `data path, ${path.mode}: HAProxy ÷ direct`,
-        `throughput ×${ratio(path.haproxy.transactionsPerSecond.median, path.direct.transactionsPerSecond.median)}, ` +
-          `p99 ×${ratio(path.haproxy.p99Ms.median, path.direct.p99Ms.median)}`,
-        '',
-        'report it',
-      ),
-    );
-  }
-  rows.push(
-    row(
-      'data path: lossless ÷ asynchronous (direct)',
-      `throughput ×${ratio(paths.lossless.direct.transactionsPerSecond.median, paths.asynchronous.direct.transactionsPerSecond.median)}, ` +
-        `p99 ×${ratio(paths.lossless.direct.p99Ms.median, paths.asynchronous.direct.p99Ms.median)}`,
-      '',
-      'report it',
-    ),
-  );
-  return rows;
 }
 
 function table(results: BenchResults): string {
@@ -509,7 +406,6 @@ function table(results: BenchResults): string {
         'p99 ≤ 2 ms, 0 statements/request',
       );
     }),
-    ...dataPathRows(results.dataPath, row),
     ...results.footprint.processes.map((p) =>
       row(
         `footprint: ${p.process}`,
@@ -521,7 +417,7 @@ function table(results: BenchResults): string {
   ].join('\n');
 }
 
-await ensurePrerequisites({ flavors, haproxy: true, etcd: true, loadGenerator: true }, log);
+await ensurePrerequisites({ flavors, haproxy: true, etcd: true }, log);
 // Run from the package root (npm run bench), which runs this file built into dist/.
 const resultsDir = join(process.cwd(), 'bench', 'results');
 mkdirSync(resultsDir, { recursive: true });
