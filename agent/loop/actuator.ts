@@ -110,13 +110,10 @@ export class Actuator {
       case 'acquire-lease':
         return this.#lease.acquire(action.expectedVersion, action.reason);
       case 'release-lease':
-        await this.#lease.release();
-        // The lease is free now: the replicas look at once instead of at their next tick.
-        return this.#nudge(null);
+        return this.#lease.release();
       case 'step-down':
         await this.stopWrites();
-        await this.#lease.release();
-        return this.#nudge(null);
+        return this.#lease.release();
       case 'fence':
         return this.fence();
       case 'catch-up':
