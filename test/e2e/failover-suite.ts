@@ -246,10 +246,11 @@ export function failoverSuite(flavor: Flavor): void {
       assert.equal(rejoined, 'rejoined', `${old.name}, restarted, did not rejoin as a replica by itself`);
     });
 
-    test('sandbox stop of the primary (pod deleted), 5 times under 4 writers: it hands over first; nothing lost, one writable, no clone', async () => {
+    // Three rounds: each pod deleted once while primary.
+    test('sandbox stop of the primary (pod deleted), 3 times under 4 writers: it hands over first; nothing lost, one writable, no clone', async () => {
       await cluster.waitHealthy();
       const gaps: number[] = [];
-      for (let round = 1; round <= 5; round++) {
+      for (let round = 1; round <= 3; round++) {
         const old = await cluster.currentPrimary();
         const since = old.logMarks();
         const outcome = await underLoad(cluster, async () => {
@@ -830,13 +831,15 @@ export function failoverSuite(flavor: Flavor): void {
       const primary = await cluster.currentPrimary();
       const summary = 'SELECT COUNT(*) AS total, SUM(id) AS ids FROM app.acked_writes';
       const expected = await primary.adminRow(summary);
+      // It replays the primary's whole binary log: by this point in the suite some 90,000
+      // transactions, about 20 s on MariaDB here and more on a busy machine.
       await waitFor(
         `${writer!.name} holding every row`,
         async () => {
           const actual = await writer!.adminRow(summary);
           return String(actual.total) === String(expected.total) && String(actual.ids) === String(expected.ids);
         },
-        30_000,
+        120_000,
       );
     });
 
