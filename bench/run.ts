@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
-import { failureDetectionSeconds } from '../agent/haproxy/config.ts';
+import { checkTimings, failureDetectionSeconds } from '../agent/haproxy/config.ts';
 import type { Flavor } from '../agent/mysql/dialect/types.ts';
 import { agentClientOf, agentUrl, podStatus } from '../agent/sandbox/agents.ts';
 import { SandboxCluster } from '../agent/sandbox/cluster.ts';
@@ -191,7 +191,7 @@ async function failovers(cluster: SandboxCluster, flavor: Flavor) {
   return {
     mysqldSigkill: {
       rtoMs: stats(mysqldKill.rto),
-      baselineDetectionFloorMs: failureDetectionSeconds * 1000,
+      baselineDetectionFloorMs: failureDetectionSeconds(checkTimings.write) * 1000,
       acknowledgedWritesLost: mysqldKill.lost,
       oldPrimaryCloned: mysqldKill.cloned,
     },

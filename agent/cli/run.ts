@@ -110,7 +110,9 @@ export async function main(_args: string[]): Promise<number> {
   // With the cluster's certificates the agents' API is HTTPS, and peers must present one from its CA.
   const agentClient = new AgentClient(caFile ?? null);
   const localServerOptions = { ...config.mysql, ...config.agent, node: config.pod.name, tls: caFile ? ({ verify: false } as const) : undefined };
-  const server = new LocalServer(localServerOptions);
+  let loop: AgentLoop | undefined;
+  // A lost connection (mysqld stopped or killed) is looked at now, not at the next tick.
+  const server = new LocalServer({ ...localServerOptions, onConnectionLost: () => loop?.wake() });
   const timings = { ttlMs: config.timings.leaseTtlMs, renewPeriodMs: config.timings.renewPeriodMs, fenceMarginMs: config.timings.fenceMarginMs };
   const leaseKeeper = new LeaseKeeper(await createLeaseStore(config), config.pod.name, timings, clock);
   // Serve probes first: while mysqld starts, /liveness is green and /health says why it is red.
@@ -145,7 +147,6 @@ export async function main(_args: string[]): Promise<number> {
   const mayStop = new MysqldMayStopFile(config.mysqldMayStopFile, log);
   mayStop.clear();
   process.once('exit', () => mayStop.write('the agent exited'));
-  let loop: AgentLoop | undefined;
   let found: Awaited<ReturnType<typeof waitForServer>> | undefined;
   const shutdown = async (signal: string) => {
     if (loop) {

@@ -58,16 +58,37 @@ export const haproxyDefaults = {
   maxLagSeconds: 10,
 } as const;
 
-/** Health-check timing shared by both backends. */
-export const healthCheck = { intervalMs: 500, fastIntervalMs: 250, downIntervalMs: 250, fall: 2, rise: 1, timeoutMs: 1000 } as const;
+export interface CheckTiming {
+  intervalMs: number;
+  /** After a failed check, until the server is marked down. */
+  fastIntervalMs: number;
+  /** While the server is down. */
+  downIntervalMs: number;
+  fall: number;
+  rise: number;
+  timeoutMs: number;
+}
+
+/**
+ * Health-check timing per backend. Writes are what a failover interrupts: a primary that stops
+ * answering /primary is dropped quickly, and the replicas (down in that backend) are looked at
+ * often, so a new primary takes writes soon after it answers 200. Reads can wait a little longer.
+ * Together at most 9 checks per second reach one agent from one HAProxy in steady state
+ * (a replica: 5 as down in the write backend, at most 4 in the read backend).
+ */
+export const checkTimings = {
+  write: { intervalMs: 250, fastIntervalMs: 100, downIntervalMs: 200, fall: 2, rise: 1, timeoutMs: 1000 },
+  read: { intervalMs: 500, fastIntervalMs: 250, downIntervalMs: 250, fall: 2, rise: 1, timeoutMs: 1000 },
+} as const satisfies Record<'write' | 'read', CheckTiming>;
 
 /**
  * Worst case from "an agent stops answering 200" to "HAProxy stops sending it traffic":
  * the next check (`inter`), then `fall` − 1 more `fastinter` apart, the last one running into
- * its timeout. The old primary of a switchover is such a pod: writes keep going to it (and
- * failing on read-only) until HAProxy marks it down.
+ * its timeout. The old primary of a switchover is such a pod in the write backend: writes keep
+ * going to it (and failing on read-only) until HAProxy marks it down.
  */
-export const failureDetectionSeconds = (healthCheck.intervalMs + (healthCheck.fall - 1) * healthCheck.fastIntervalMs + healthCheck.timeoutMs) / 1000;
+export const failureDetectionSeconds = (timing: CheckTiming): number =>
+  (timing.intervalMs + (timing.fall - 1) * timing.fastIntervalMs + timing.timeoutMs) / 1000;
 
 export const resolversName = 'cluster-dns';
 
@@ -164,12 +185,19 @@ export function renderHaproxyConfig(options: HaproxyConfigOptions): string {
   };
   validate(options, o);
 
-  const inter = seconds(healthCheck.intervalMs);
   const dnsOptions = o.kubernetes ? ` resolvers ${resolversName} init-addr last,libc,none` : '';
   // downinter: a server that is down (a new primary, a replica back in sync) is looked at more often.
   // The agents' API over TLS; MySQL traffic itself stays TCP, passed through unchanged.
   const tlsOptions = options.agentCaFile === undefined ? '' : ` check-ssl verify required ca-file "${options.agentCaFile}"`;
-  const defaultServer = `    default-server inter ${inter} fastinter ${seconds(healthCheck.fastIntervalMs)} downinter ${seconds(healthCheck.downIntervalMs)} fall ${healthCheck.fall} rise ${healthCheck.rise} on-marked-down shutdown-sessions${dnsOptions}${tlsOptions}`;
+  const defaultServer = (timing: CheckTiming) =>
+    `    default-server inter ${seconds(timing.intervalMs)} fastinter ${seconds(timing.fastIntervalMs)} downinter ${seconds(timing.downIntervalMs)} ` +
+    `fall ${timing.fall} rise ${timing.rise} on-marked-down shutdown-sessions${dnsOptions}${tlsOptions}`;
+  const describeChecks = (backend: string, timing: CheckTiming) => [
+    `# ${backend}: checked every ${seconds(timing.intervalMs)} (every ${seconds(timing.fastIntervalMs)} after a failed one), fail after ${timing.fall}, ` +
+      `recover after ${timing.rise}, time out after ${seconds(timing.timeoutMs)}:`,
+    `#   a pod stops getting traffic at most ${failureDetectionSeconds(timing)}s after its agent stops answering 200;`,
+    `#   a pod that is down is checked every ${seconds(timing.downIntervalMs)}.`,
+  ];
   const servers = options.srv
     ? [`    server-template ${options.srv.prefix} ${options.srv.slots} "${options.srv.record}" check port ${o.agentPort}`]
     : options.pods.map((pod) => `    server ${pod.name} ${address(pod.host, o.mysqlPort)} check port ${o.agentPort}${checkTls(pod.host, options.agentCaFile)}`);
@@ -188,10 +216,9 @@ export function renderHaproxyConfig(options: HaproxyConfigOptions): string {
       : [
           `# The agents answer over HTTPS: their certificates must be signed by ${options.agentCaFile}${options.srv ? '' : ' and name the pod where it is addressed by name'}.`,
         ]),
-    `# Checks run every ${inter} (every ${seconds(healthCheck.fastIntervalMs)} after a failed one), fail after ${healthCheck.fall}, recover after ${healthCheck.rise}, time out after ${seconds(healthCheck.timeoutMs)}:`,
-    `# a pod stops getting traffic at most ${failureDetectionSeconds}s after its agent stops answering 200,`,
-    '# and its open connections are closed then (on-marked-down shutdown-sessions).',
-    `# A pod that is down is checked every ${seconds(healthCheck.downIntervalMs)}, so a new primary gets traffic soon after it answers 200.`,
+    ...describeChecks('Writes', checkTimings.write),
+    ...describeChecks('Reads', checkTimings.read),
+    '# A pod marked down has its open connections closed (on-marked-down shutdown-sessions).',
     '',
     'global',
     // ISO timestamps: a log line says when a server went down or up (kubectl logs, sandbox logs).
@@ -200,15 +227,18 @@ export function renderHaproxyConfig(options: HaproxyConfigOptions): string {
     'defaults',
     '    log global',
     '    mode tcp',
-    '    timeout connect 3s',
+    // Also the pause before a retry (min(timeout connect, 1s)): each connection a just-killed
+    // mysqld refused waited a whole second before it was sent to the new primary.
+    '    # A handshake on the pod network takes a millisecond; this is also the pause before a retry.',
+    '    timeout connect 250ms',
     '    # A server that refuses a connection before its checks fail (a mysqld just killed) costs the',
-    '    # client nothing: the connection is retried on another server of the same backend.',
+    '    # client a retry on another server of the same backend, 250 ms later.',
     '    retries 2',
     '    option redispatch 1',
     "    # Pooled MySQL connections stay open for hours; match mysqld's default wait_timeout (8h).",
     '    timeout client 8h',
     '    timeout server 8h',
-    `    timeout check ${seconds(healthCheck.timeoutMs)}`,
+    `    timeout check ${seconds(Math.max(checkTimings.write.timeoutMs, checkTimings.read.timeoutMs))}`,
     '',
   ];
   if (o.kubernetes) {
@@ -239,7 +269,7 @@ export function renderHaproxyConfig(options: HaproxyConfigOptions): string {
     '    option httpchk',
     '    http-check send meth GET uri /primary',
     '    http-check expect status 200',
-    defaultServer,
+    defaultServer(checkTimings.write),
     ...servers,
     '',
     'frontend mysql-read',
@@ -254,7 +284,7 @@ export function renderHaproxyConfig(options: HaproxyConfigOptions): string {
     '    http-check expect status 200',
     // 404: a replica stopping on purpose (a restart, its pod terminating) drains: no new reads, running ones finish.
     '    http-check disable-on-404',
-    defaultServer,
+    defaultServer(checkTimings.read),
     ...servers,
     '',
     'frontend stats',

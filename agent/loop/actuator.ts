@@ -110,10 +110,13 @@ export class Actuator {
       case 'acquire-lease':
         return this.#lease.acquire(action.expectedVersion, action.reason);
       case 'release-lease':
-        return this.#lease.release();
+        await this.#lease.release();
+        // The lease is free now: the replicas look at once instead of at their next tick.
+        return this.#nudge(null);
       case 'step-down':
         await this.stopWrites();
-        return this.#lease.release();
+        await this.#lease.release();
+        return this.#nudge(null);
       case 'fence':
         return this.fence();
       case 'catch-up':

@@ -348,12 +348,12 @@ function decideNode(observation: Observation, context: DecideContext): Decision 
 
   if (!mysql.up) {
     const down = observation.mysqldDownSince === null ? 0 : observation.at - observation.mysqldDownSince;
-    if (lease.state === 'held' && lease.mine && down >= context.mysqldDownGraceMs && !observation.controls.paused) {
-      return decision(
-        'primary-releasing',
-        { kind: 'release-lease' },
-        `mysqld has been down for ${seconds(down)} (grace ${seconds(context.mysqldDownGraceMs)}): releasing the lease so a replica takes over`,
-      );
+    // A process that is gone (connection refused) will not answer within a grace: crash recovery
+    // takes longer than a failover. One that is there but does not answer gets the grace.
+    if (lease.state === 'held' && lease.mine && (mysql.gone === true || down >= context.mysqldDownGraceMs) && !observation.controls.paused) {
+      const why =
+        mysql.gone === true ? `mysqld is gone (${mysql.error})` : `mysqld has been down for ${seconds(down)} (grace ${seconds(context.mysqldDownGraceMs)})`;
+      return decision('primary-releasing', { kind: 'release-lease' }, `${why}: releasing the lease so a replica takes over`);
     }
     return decision('mysqld-down', none, `waiting for the local mysqld: ${mysql.error}`);
   }

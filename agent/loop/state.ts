@@ -45,6 +45,11 @@ export interface MysqlDown {
   up: false;
   error: string;
   /**
+   * Nothing listens on mysqld's port (connection refused): the process is not running, not
+   * merely slow or out of connections. A primary's agent then lets the lease go at once.
+   */
+  gone?: boolean;
+  /**
    * It answered that it is writable, then stopped answering within the time allowed: a hung
    * server (commits of a primary cut off from every replica wait for an acknowledgement and
    * hold up status statements), not a stopped one. It may still take writes, so it is fenced.

@@ -21,6 +21,22 @@ export interface LocalServerOptions {
    * has just replaced). Without it the connection is plain.
    */
   tls?: { verify: true; caFile: string } | { verify: false } | undefined;
+  /** Called when the open connection is lost (mysqld stopped or killed): the loop looks again at once. */
+  onConnectionLost?: () => void;
+}
+
+/** Errors of a connection attempt that found no server at all: nothing listens on the port (or socket). */
+const NOTHING_LISTENING = new Set(['ECONNREFUSED', 'ENOENT']);
+
+/**
+ * Whether a failed query found mysqld's process gone (connection refused), as opposed to a
+ * server that answers slowly, is out of connections or refuses the account.
+ */
+export function mysqldGone(error: unknown): boolean {
+  for (let cause: unknown = error; cause instanceof Error; cause = cause.cause) {
+    if (NOTHING_LISTENING.has(String((cause as { code?: unknown }).code))) return true;
+  }
+  return false;
 }
 
 type Row = Record<string, unknown>;
@@ -68,10 +84,20 @@ export class LocalServer {
   }
 
   #connect(): Promise<Connection> {
-    this.#connection ??= this.#open().then((connection) => {
-      connection.on('error', () => this.#drop());
-      return connection;
-    });
+    if (this.#connection === undefined) {
+      const opening: Promise<Connection> = this.#open().then((connection) => {
+        const lost = () => {
+          // Not a connection this agent closed, or one already replaced.
+          if (this.#connection !== opening) return;
+          this.#drop();
+          this.#options.onConnectionLost?.();
+        };
+        connection.on('error', lost);
+        connection.on('end', lost);
+        return connection;
+      });
+      this.#connection = opening;
+    }
     const pending = this.#connection;
     pending.catch(() => {
       if (this.#connection === pending) this.#connection = undefined;

@@ -1,7 +1,7 @@
 import { AgentError, messageOf } from '../errors.ts';
 import type { MysqlObservation, ReplicaStatus } from '../loop/state.ts';
 import type { Dialect } from './dialect/types.ts';
-import type { LocalServer } from './local-server.ts';
+import { type LocalServer, mysqldGone } from './local-server.ts';
 
 // Who can write through read_only changes rarely; looking it up once a minute is plenty.
 const BYPASS_REFRESH_MS = 60_000;
@@ -46,7 +46,7 @@ export class MysqlObserver {
         readOnlyBypass: await this.#readOnlyBypass(now),
       };
     } catch (error) {
-      return { up: false, error: messageOf(error), ...(answeredWritable ? { answeredWritable } : {}) };
+      return { up: false, error: messageOf(error), ...(answeredWritable ? { answeredWritable } : {}), ...(mysqldGone(error) ? { gone: true } : {}) };
     }
   }
 

@@ -88,7 +88,9 @@ function actuatorFor(
 
 const dispatch: Array<[Action, RegExp[]]> = [
   [{ kind: 'acquire-lease', expectedVersion: '7', reason: 'the lease is free' }, [/^lease: acquire 7 \(the lease is free\)$/]],
-  [{ kind: 'release-lease' }, [/^lease: release$/]],
+  // The replicas are told to look at once: the lease is free.
+  [{ kind: 'release-lease' }, [/^lease: release$/, /^nudge every peer$/]],
+  [{ kind: 'step-down' }, [/read_only/i, /^lease: release$/, /^nudge every peer$/]],
   [{ kind: 'start-replication' }, [/^local: START REPLICA$/]],
   [{ kind: 'start-io-thread' }, [/^local: START REPLICA IO_THREAD$/]],
   [{ kind: 'fence' }, [/PROCESSLIST/, /super_read_only/i, /PROCESSLIST/, /rpl_semi_sync_source_enabled/i]],

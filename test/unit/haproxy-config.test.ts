@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { DEFAULT_DRAIN_MS } from '../../agent/config.ts';
-import { failureDetectionSeconds, haproxyDefaults, renderHaproxyConfig, resolversName } from '../../agent/haproxy/config.ts';
+import { checkTimings, failureDetectionSeconds, haproxyDefaults, renderHaproxyConfig, resolversName } from '../../agent/haproxy/config.ts';
 import { haproxyCheck, isOfflineDnsWarning } from '../support/haproxy-check.ts';
 
 const pods = [0, 1, 2].map((i) => ({ name: `mysql-ha-${i}`, host: `10.0.0.${i + 10}` }));
@@ -136,51 +136,66 @@ describe('renderHaproxyConfig', () => {
     assert.equal(defaultServer(backend).get('on-marked-down'), 'shutdown-sessions');
   });
 
-  it('rechecks failed and down servers sooner, and the detection time it states fits its check settings', () => {
-    const [primary, readable] = ['backend mysql-primary', 'backend mysql-readable'].map((header) => defaultServer(directives(parsed, header)));
-    assert.deepEqual(primary, readable);
-    const checkTimeout = directives(parsed, 'defaults').find((line) => line.startsWith('timeout check '));
-    const settings = {
-      interMs: timeMs(primary!.get('inter')),
-      fastinterMs: timeMs(primary!.get('fastinter')),
-      downinterMs: timeMs(primary!.get('downinter')),
-      fall: Number(primary!.get('fall')),
-      rise: Number(primary!.get('rise')),
-      timeoutMs: timeMs(checkTimeout?.split(' ')[2]),
-    };
-    // A failed check is repeated sooner than the regular interval, and a server that is down is checked sooner too.
-    assert.ok(settings.fastinterMs < settings.interMs && settings.downinterMs < settings.interMs, JSON.stringify(settings));
+  for (const [kind, header] of [
+    ['write', 'backend mysql-primary'],
+    ['read', 'backend mysql-readable'],
+  ] as const) {
+    it(`${kind}s: rechecks failed and down servers sooner, and the detection time it states fits its check settings`, () => {
+      const server = defaultServer(directives(parsed, header));
+      const checkTimeout = directives(parsed, 'defaults').find((line) => line.startsWith('timeout check '));
+      const settings = {
+        interMs: timeMs(server.get('inter')),
+        fastinterMs: timeMs(server.get('fastinter')),
+        downinterMs: timeMs(server.get('downinter')),
+        fall: Number(server.get('fall')),
+        rise: Number(server.get('rise')),
+        timeoutMs: timeMs(checkTimeout?.split(' ')[2]),
+      };
+      // A failed check is repeated sooner than the regular interval, and a server that is down is checked sooner too.
+      assert.ok(settings.fastinterMs < settings.interMs && settings.downinterMs < settings.interMs, JSON.stringify(settings));
 
-    // The header comment describes these very settings...
-    const stated = /^# Checks run every (\S+) \(every (\S+) after a failed one\), fail after (\d+), recover after (\d+), time out after (\S+):$/m.exec(config);
-    assert.ok(stated, config);
-    const downStated = /^# A pod that is down is checked every (\S+),/m.exec(config);
-    assert.deepEqual(
-      {
-        interMs: timeMs(stated[1]),
-        fastinterMs: timeMs(stated[2]),
-        downinterMs: timeMs(downStated?.[1]),
-        fall: Number(stated[3]),
-        rise: Number(stated[4]),
-        timeoutMs: timeMs(stated[5]),
-      },
-      settings,
-    );
-    // ...and a worst case that they bound. The first failing check comes at most `inter` after the
-    // last passing one, each further one `fastinter` later; `fall` of them mark the pod down. At
-    // the quickest, every check fails at once; at the slowest, every one runs into its timeout.
-    const detection = /^# a pod stops getting traffic at most ([\d.]+)s after its agent stops answering 200,$/m.exec(config);
-    assert.ok(detection, config);
-    const statedMs = Number(detection[1]) * 1000;
-    const quickestMs = settings.interMs + (settings.fall - 1) * settings.fastinterMs;
-    const slowestMs = quickestMs + settings.fall * settings.timeoutMs;
-    assert.ok(
-      statedMs >= quickestMs && statedMs <= slowestMs,
-      `stated ${statedMs} ms, outside [${quickestMs}, ${slowestMs}] ms for ${JSON.stringify(settings)}`,
-    );
-    assert.equal(statedMs, failureDetectionSeconds * 1000, 'the exported failureDetectionSeconds (in docs and benchmark) is the one stated');
-    // A terminating pod fails its checks, then keeps mysqld serving this long: HAProxy has stopped sending it clients by then.
-    assert.ok(DEFAULT_DRAIN_MS >= statedMs, `the agent's default drain ${DEFAULT_DRAIN_MS} ms is shorter than HAProxy's ${statedMs} ms detection`);
+      // The header comment describes these very settings...
+      const title = kind === 'write' ? 'Writes' : 'Reads';
+      const stated = new RegExp(
+        `^# ${title}: checked every (\\S+) \\(every (\\S+) after a failed one\\), fail after (\\d+), recover after (\\d+), time out after (\\S+):\\n` +
+          '#   a pod stops getting traffic at most ([\\d.]+)s after its agent stops answering 200;\\n#   a pod that is down is checked every (\\S+)\\.$',
+        'm',
+      ).exec(config);
+      assert.ok(stated, config);
+      assert.deepEqual(
+        {
+          interMs: timeMs(stated[1]),
+          fastinterMs: timeMs(stated[2]),
+          downinterMs: timeMs(stated[7]),
+          fall: Number(stated[3]),
+          rise: Number(stated[4]),
+          timeoutMs: timeMs(stated[5]),
+        },
+        settings,
+      );
+      // ...and a worst case that they bound. The first failing check comes at most `inter` after the
+      // last passing one, each further one `fastinter` later; `fall` of them mark the pod down. At
+      // the quickest, every check fails at once; at the slowest, every one runs into its timeout.
+      const statedMs = Number(stated[6]) * 1000;
+      const quickestMs = settings.interMs + (settings.fall - 1) * settings.fastinterMs;
+      const slowestMs = quickestMs + settings.fall * settings.timeoutMs;
+      assert.ok(
+        statedMs >= quickestMs && statedMs <= slowestMs,
+        `stated ${statedMs} ms, outside [${quickestMs}, ${slowestMs}] ms for ${JSON.stringify(settings)}`,
+      );
+      assert.equal(statedMs, failureDetectionSeconds(checkTimings[kind]) * 1000, 'the exported detection time (in docs and benchmark) is the one stated');
+      // A terminating pod fails its checks, then keeps mysqld serving this long: HAProxy has stopped sending it clients by then.
+      assert.ok(DEFAULT_DRAIN_MS >= statedMs, `the agent's default drain ${DEFAULT_DRAIN_MS} ms is shorter than HAProxy's ${statedMs} ms detection`);
+    });
+  }
+
+  it("sends one agent at most 10 checks a second in steady state, whatever its pod's role", () => {
+    const [write, read] = ['backend mysql-primary', 'backend mysql-readable'].map((header) => defaultServer(directives(parsed, header)));
+    const perSecond = (server: Map<string, string>, setting: string) => 1000 / timeMs(server.get(setting));
+    // The primary is up in both backends; a replica is down in the write backend, up (or, lagging, down) in the read one.
+    const primary = perSecond(write!, 'inter') + perSecond(read!, 'inter');
+    const replica = perSecond(write!, 'downinter') + Math.max(perSecond(read!, 'inter'), perSecond(read!, 'downinter'));
+    assert.ok(primary <= 10 && replica <= 10, `primary ${primary}/s, replica ${replica}/s`);
   });
 
   it('serves a stats page', () => {
@@ -252,8 +267,9 @@ describe('renderHaproxyConfig', () => {
 describe('docs/kubernetes.md', () => {
   it('states the failure detection time the config implies', () => {
     const docs = readFileSync('docs/kubernetes.md', 'utf8');
-    assert.match(docs, new RegExp(`at most\\s+${failureDetectionSeconds} seconds\\s+after its agent stops answering 200`));
-    assert.match(docs, new RegExp(`within the stated ${failureDetectionSeconds} s`));
+    const [write, read] = [failureDetectionSeconds(checkTimings.write), failureDetectionSeconds(checkTimings.read)];
+    assert.match(docs, new RegExp(`at most\\s+${write} seconds\\s+\\(writes\\) or\\s+${read} seconds\\s+\\(reads\\)\\s+after its agent stops answering 200`));
+    assert.match(docs, new RegExp(`within the stated ${write} s`));
   });
 });
 
