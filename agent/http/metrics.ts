@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { Check, Role } from '../loop/health.ts';
 import type { Observation } from '../loop/state.ts';
 
@@ -52,6 +52,13 @@ export class AgentMetrics {
   });
   /** The last lease change of this node's own already counted. */
   #countedAt = Number.NEGATIVE_INFINITY;
+
+  constructor() {
+    // Node's own, among them nodejs_eventloop_lag_p99_seconds (how long the loop's SQL, lease calls
+    // and garbage collection kept HTTP checks waiting, since the last scrape), the resident memory
+    // and CPU time. The delay is sampled every 50 ms: every 20 ms cost an idle agent 0.3 % of a core.
+    collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 50 });
+  }
 
   /** Once per tick; `self` is this pod's name (the lease changes it took are counted on it). */
   record(observation: Observation, role: Role, health: Check, loopSeconds: number, self: string): void {

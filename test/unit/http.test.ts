@@ -311,6 +311,9 @@ test('GET /metrics: Prometheus text', async () => {
   assert.match(response.body, /mysql_ha_failovers_total 0/);
   assert.match(response.body, /mysql_ha_seconds_since_last_failover nan$/im);
   assert.match(response.body, /^mysql_ha_semi_sync_waiting_sessions 0$/m);
+  // Node's own: how long the event loop kept requests waiting, memory and CPU.
+  for (const name of ['nodejs_eventloop_lag_p99_seconds', 'nodejs_eventloop_lag_max_seconds', 'process_resident_memory_bytes', 'process_cpu_seconds_total'])
+    assert.match(response.body, new RegExp(`^${name} [\\d.e-]+$`, 'm'), name);
 });
 
 test('GET /metrics: the lease changes this node took, counted once each by how it got the lease; the term; the time since the last failover', async () => {
