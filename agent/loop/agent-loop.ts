@@ -92,8 +92,18 @@ export class AgentLoop {
     this.#wakeRequested = false;
     const acted = await this.tick();
     // After an action, look again soon: its effect is what the next decision needs.
-    const delay = acted || this.#wakeRequested ? AFTER_ACTION_DELAY_MS : this.#parts.config.loopIntervalMs;
+    const delay = acted || this.#wakeRequested || this.#holderLosingMysqld() ? AFTER_ACTION_DELAY_MS : this.#parts.config.loopIntervalMs;
     if (!this.#stopped) this.#timer = setTimeout(() => void this.#tickAndReschedule(), delay);
+  }
+
+  /**
+   * The lease holder's mysqld stopped answering but is not known gone: a server being killed
+   * resets the first connection and refuses the next, and only a refusal lets the lease go at once.
+   */
+  #holderLosingMysqld(): boolean {
+    const { observation } = this.#parts.board.current;
+    if (observation === null || observation.mysql.up || observation.mysql.gone === true || observation.controls.paused) return false;
+    return observation.lease.state === 'held' && observation.lease.mine;
   }
 
   stop(): void {

@@ -206,6 +206,17 @@ test('agent loop: with no grace (MYSQL_HA_MYSQLD_DOWN_GRACE_MS=0) the holder ren
   assert.equal(board.current.decision?.state, 'primary-releasing');
 });
 
+test('agent loop: a holder whose mysqld stops answering, not yet known gone, looks again within 50 ms instead of its interval', {
+  timeout: 10_000,
+}, async () => {
+  const world: World = { mysql: { up: false, error: 'read ECONNRESET' }, lease: asHolder(), peers: [], failing: null };
+  const { loop, keeps } = loopOf(asPrimary, world);
+  loop.start();
+  while (keeps.length < 3) await new Promise((resolve) => setTimeout(resolve, 10));
+  loop.stop();
+  assert.deepEqual(keeps.slice(0, 3), [true, true, true], 'three looks well before the 60 s interval, the lease kept within its grace');
+});
+
 test('agent loop: peers are asked only when a decision needs them (an election or a switchover)', async () => {
   const world: World = { mysql: servingPrimary, lease: asHolder(), peers: [peer(REPLICA.name), peer(OTHER.name)], failing: null };
   const { loop, peerAsks, controls } = loopOf(asPrimary, world);
