@@ -67,6 +67,7 @@ const envSchema = z.object({
   MYSQL_HA_STORE_TIMEOUT_MS: z._default(int(100, 60_000), 1000),
   MYSQL_HA_STATUS_TIMEOUT_MS: z._default(int(100, 60_000), 1000),
   MYSQL_HA_MYSQLD_DOWN_GRACE_MS: z._default(int(0, 600_000), 1000),
+  MYSQL_HA_MYSQLD_GONE_GRACE_MS: z._default(int(0, 600_000), 0),
   MYSQL_HA_FAILOVER_WINDOW_MS: z._default(int(0, 86_400_000), 30_000),
   MYSQL_HA_TERMINATION_TIMEOUT_MS: z._default(int(1000, 3_600_000), 40_000),
   MYSQL_HA_DRAIN_MS: z._default(int(0, 600_000), DEFAULT_DRAIN_MS),
@@ -158,7 +159,10 @@ export interface RunConfig {
     statusTimeoutMs: number;
     /** The holder turns read-only this long before its lease could expire: one loop tick, one store call and one hung mysqld's observation. */
     fenceMarginMs: number;
+    /** How long a primary's mysqld may listen without answering before the lease goes. */
     mysqldDownGraceMs: number;
+    /** How long a primary's mysqld may be gone (nothing listening) before the lease goes: 0, at once. */
+    mysqldGoneGraceMs: number;
     failoverWindowMs: number;
     /** After SIGTERM, how long the agent may take to hand over before it exits anyway. */
     terminationTimeoutMs: number;
@@ -408,6 +412,7 @@ export function loadRunConfig(env: Env): RunConfig {
       statusTimeoutMs: p.MYSQL_HA_STATUS_TIMEOUT_MS,
       fenceMarginMs,
       mysqldDownGraceMs: p.MYSQL_HA_MYSQLD_DOWN_GRACE_MS,
+      mysqldGoneGraceMs: p.MYSQL_HA_MYSQLD_GONE_GRACE_MS,
       failoverWindowMs: p.MYSQL_HA_FAILOVER_WINDOW_MS,
       terminationTimeoutMs: p.MYSQL_HA_TERMINATION_TIMEOUT_MS,
       drainMs: p.MYSQL_HA_DRAIN_MS,

@@ -11,7 +11,7 @@ import type { MysqlObserver } from '../mysql/observer.ts';
 import type { Actuator } from './actuator.ts';
 import type { Clock } from './clock.ts';
 import type { ControlInbox, SwitchoverOutcome } from './controls.ts';
-import { decide, ERRANT_STATES, followedPrimary, needsPrimaryPosition } from './decide.ts';
+import { decide, ERRANT_STATES, followedPrimary, mysqldDownGrace, needsPrimaryPosition } from './decide.ts';
 import { actionEvent } from './events.ts';
 import { checkContext, healthCheck, roleOf, stopsWrites } from './health.ts';
 import type { SnapshotBoard } from './snapshot.ts';
@@ -124,7 +124,7 @@ export class AgentLoop {
     const downFor = this.#mysqldDownSince === null ? 0 : now - this.#mysqldDownSince;
     // While paused the holder keeps its lease even with mysqld down: no automatic failover.
     // (A grace of 0 lets it go at the first failed look, never while mysqld answers.)
-    const leaseObservation = await lease.observe(requests.paused || mysql.up || downFor < config.timings.mysqldDownGraceMs);
+    const leaseObservation = await lease.observe(requests.paused || mysql.up || downFor < mysqldDownGrace(mysql, config.timings));
     const failsafe = await this.#failsafe(leaseObservation, now);
     const { topology, decision } = board.current;
     const primary = needsPrimaryPosition({ mysql, lease: leaseObservation.lease }, topology);
@@ -172,6 +172,7 @@ export class AgentLoop {
       countGtids: dialect.countGtids,
       originatesFrom: dialect.originatesFrom,
       mysqldDownGraceMs: config.timings.mysqldDownGraceMs,
+      mysqldGoneGraceMs: config.timings.mysqldGoneGraceMs,
       handOverTimeoutMs: HAND_OVER_TIMEOUT_MS,
       terminationTimeoutMs: config.timings.terminationTimeoutMs,
       failoverWindowMs: config.timings.failoverWindowMs,

@@ -5,6 +5,7 @@ import {
   type Action,
   type Decision,
   type FailoverRequest,
+  type MysqlDown,
   type MysqlUp,
   type NodeState,
   neverPromotedBecause,
@@ -23,8 +24,10 @@ export interface DecideContext {
   countGtids(...sets: string[]): number;
   /** The dialect's answer to "did the server with this UUID write this member of a GTID difference?". */
   originatesFrom(member: string, serverUuid: string): boolean;
-  /** How long the holder's mysqld may be down before its agent gives the lease up. */
+  /** How long the holder's mysqld may listen without answering before its agent gives the lease up. */
   mysqldDownGraceMs: number;
+  /** How long the holder's mysqld may be gone (nothing listening) before its agent gives the lease up. */
+  mysqldGoneGraceMs: number;
   /** Anti-flapping: a primary replaced sooner than this after it took the lease counts as flapping (agent/loop/flapping.ts). */
   failoverWindowMs: number;
   /** Semi-synchronous replication on the primary. */
@@ -328,6 +331,14 @@ function decideTermination(observation: Observation, node: Decision, context: De
   return decision('stopping', none, `pod terminating: ${self.name} holds no lease, nothing to hand over (was: ${node.reason}); mysqld may stop`);
 }
 
+/**
+ * How long the lease holder keeps its lease while its mysqld is down. A process that is gone
+ * (connection refused) will not answer within a grace (crash recovery takes longer than a
+ * failover), so by default it gets none; one that listens but does not answer gets the grace.
+ */
+export function mysqldDownGrace(mysql: MysqlDown, graces: Pick<DecideContext, 'mysqldDownGraceMs' | 'mysqldGoneGraceMs'>): number {
+  return mysql.gone === true ? graces.mysqldGoneGraceMs : graces.mysqldDownGraceMs;
+}
 function decideNode(observation: Observation, context: DecideContext): Decision {
   const { mysql, lease } = observation;
   const self = context.topology.self.name;
@@ -348,11 +359,10 @@ function decideNode(observation: Observation, context: DecideContext): Decision 
 
   if (!mysql.up) {
     const down = observation.mysqldDownSince === null ? 0 : observation.at - observation.mysqldDownSince;
-    // A process that is gone (connection refused) will not answer within a grace: crash recovery
-    // takes longer than a failover. One that is there but does not answer gets the grace.
-    if (lease.state === 'held' && lease.mine && (mysql.gone === true || down >= context.mysqldDownGraceMs) && !observation.controls.paused) {
-      const why =
-        mysql.gone === true ? `mysqld is gone (${mysql.error})` : `mysqld has been down for ${seconds(down)} (grace ${seconds(context.mysqldDownGraceMs)})`;
+    const grace = mysqldDownGrace(mysql, context);
+    if (lease.state === 'held' && lease.mine && down >= grace && !observation.controls.paused) {
+      const what = mysql.gone === true ? `mysqld is gone (${mysql.error})` : `mysqld has not answered (${mysql.error})`;
+      const why = grace === 0 ? what : `${what} for ${seconds(down)} (grace ${seconds(grace)})`;
       return decision('primary-releasing', { kind: 'release-lease' }, `${why}: releasing the lease so a replica takes over`);
     }
     return decision('mysqld-down', none, `waiting for the local mysqld: ${mysql.error}`);

@@ -204,10 +204,15 @@ export function replicationSuite(flavor: Flavor): void {
 
     before(async () => {
       const started = Date.now();
-      // A long grace period: the primary keeps its lease while its mysqld restarts, so this suite
-      // sees replicas reconnect to the same primary (failover has its own suite).
+      // Long grace periods (for a mysqld that does not answer, and one that is gone): the primary
+      // keeps its lease while its mysqld restarts, so this suite sees replicas reconnect to the
+      // same primary (failover has its own suite).
       // HAProxy too: its checks of the agents' HTTPS are verified against the sandbox's CA.
-      cluster = await TestCluster.start(flavor, { addressPrefix: '127.0.10.', haproxy: true, env: { MYSQL_HA_MYSQLD_DOWN_GRACE_MS: '600000' } });
+      cluster = await TestCluster.start(flavor, {
+        addressPrefix: '127.0.10.',
+        haproxy: true,
+        env: { MYSQL_HA_MYSQLD_DOWN_GRACE_MS: '600000', MYSQL_HA_MYSQLD_GONE_GRACE_MS: '600000' },
+      });
       await cluster.waitHealthy();
       console.log(`# ${flavor}: 3 pods from first start to all healthy in ${Date.now() - started} ms (data dirs initialised first)`);
     });

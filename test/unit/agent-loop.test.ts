@@ -74,6 +74,7 @@ function loopOf(topology: typeof asPrimary, world: World, graceMs = GRACE_MS) {
         statusTimeoutMs: 1000,
         fenceMarginMs: 2500,
         mysqldDownGraceMs: graceMs,
+        mysqldGoneGraceMs: 0,
         failoverWindowMs: 60_000,
         terminationTimeoutMs: 40_000,
         drainMs: 2000,
