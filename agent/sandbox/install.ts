@@ -15,6 +15,8 @@ export interface Prerequisites {
   debootstrap?: boolean;
   /** A command-line SQL client (`sandbox sql`): Debian's mariadb-client, which speaks to MySQL too. */
   sqlClient?: boolean;
+  /** sysbench, the benchmark's write workload. */
+  loadGenerator?: boolean;
 }
 
 type Progress = (line: string) => void;
@@ -51,6 +53,7 @@ function missingPackages(needs: Prerequisites, chroot: string): string[] {
     // promtool checks the alert rules and the dashboard's queries.
     [needs.testTools ?? false, onPath('promtool'), 'prometheus'],
     [needs.sqlClient ?? false, onPath('mariadb') || onPath('mysql'), 'mariadb-client'],
+    [needs.loadGenerator ?? false, onPath('sysbench'), 'sysbench'],
   ];
   return [...new Set(wanted.filter(([needed, present]) => needed && !present).map(([, , pkg]) => pkg))];
 }

@@ -34,6 +34,8 @@ export interface SandboxPodSpec {
    * cluster.json: a sandbox reattached by the CLI starts its agents directly.
    */
   agentCommandPrefix?: string[];
+  /** The agent's script: default the CLI beside this module; the benchmark runs the image's bundle. Not saved in cluster.json either. */
+  agentEntry?: string;
 }
 
 /** Node.js options the agent runs with, here and in the image (Dockerfile.agent's NODE_OPTIONS). */
@@ -122,7 +124,7 @@ export class SandboxPod {
   }
 
   startAgent(): void {
-    const argv = [...(this.spec.agentCommandPrefix ?? []), process.execPath, CLI, 'run'];
+    const argv = [...(this.spec.agentCommandPrefix ?? []), process.execPath, this.spec.agentEntry ?? CLI, 'run'];
     this.agentPid = this.#spawn(argv, this.paths.agentLog, { NODE_OPTIONS: AGENT_NODE_OPTIONS, ...this.spec.env });
   }
 
