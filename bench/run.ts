@@ -3,6 +3,7 @@
 // npm run bench runs it built into dist/, so the agents run the built JavaScript, as the image does.
 
 import { execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -13,10 +14,11 @@ import { BUNDLE_DIR, BUNDLE_ENTRY, bundleAgent } from '../agent/containers/bundl
 import { checkTimings, failureDetectionSeconds } from '../agent/haproxy/config.ts';
 import { EVENT_LOOP_SAMPLING_MS } from '../agent/http/metrics.ts';
 import type { Flavor } from '../agent/mysql/dialect/types.ts';
+import { manifestEnv } from '../agent/pod/manifest-env.ts';
 import { agentClientOf, agentUrl, podStatus } from '../agent/sandbox/agents.ts';
 import { SandboxCluster } from '../agent/sandbox/cluster.ts';
 import { ensurePrerequisites } from '../agent/sandbox/install.ts';
-import { MYSQL_PORT, type SandboxPod } from '../agent/sandbox/pod.ts';
+import { AGENT_NODE_OPTIONS, MYSQL_PORT, type SandboxPod } from '../agent/sandbox/pod.ts';
 import { accepts, adminQuery, waitFor } from '../agent/sandbox/probes.ts';
 import { runtimeFor } from '../agent/sandbox/runtime.ts';
 import { WriteLoad } from '../test/support/write-load.ts';
@@ -183,6 +185,53 @@ async function underLoad(cluster: SandboxCluster, event: (primary: SandboxPod) =
   return { old, clonesBefore, recoveryMs: firstNew - eventAt, gapMs: firstNew - (load.lastAckBy(serverId) ?? eventAt), lost };
 }
 
+/** The whole primary pod lost (agent and mysqld SIGKILLed, as a node lost): its lease must expire. */
+const killWholePrimaryPod = (cluster: SandboxCluster) =>
+  underLoad(cluster, async (primary) => {
+    await Promise.all([primary.stopAgent('SIGKILL'), primary.stopMysqld('SIGKILL')]);
+  });
+
+/** A rolling restart of the agents with `env` changed (undefined: removed), one at a time as a rolling update: each stopping primary hands its lease over. */
+async function restartAgents(cluster: SandboxCluster, env: Record<string, string | undefined>): Promise<void> {
+  for (const pod of cluster.pods) {
+    await pod.stopAgent('SIGTERM');
+    for (const [name, value] of Object.entries(env)) {
+      if (value === undefined) delete pod.spec.env[name];
+      else pod.spec.env[name] = value;
+    }
+    pod.startAgent();
+    await cluster.primary(60_000);
+  }
+  await cluster.waitHealthy(120_000);
+  await cluster.waitHaproxySettled(30_000);
+}
+
+/**
+ * Whole-pod kills again with the manifests' lease timings (a 15 s TTL, longer for API-server
+ * safety): the write gap should stay within TTL + 0.5 s at any TTL. The defaults are restored after.
+ */
+async function podKillsWithManifestTimings(cluster: SandboxCluster, flavor: Flavor) {
+  // Run from the package root (npm run bench): the built module's own path is under dist/.
+  const timings = Object.fromEntries(
+    Object.entries(manifestEnv(join(process.cwd(), 'manifests', 'agent.env'))).filter(([name]) =>
+      /^MYSQL_HA_(LEASE_TTL|RENEW_PERIOD|STORE_TIMEOUT)_MS$/.test(name),
+    ),
+  );
+  await restartAgents(cluster, timings);
+  const rto: number[] = [];
+  let lost = 0;
+  for (let i = 0; i < iterations; i++) {
+    const kill = await killWholePrimaryPod(cluster);
+    cluster.startPod(kill.old);
+    rto.push(kill.recoveryMs);
+    lost += kill.lost;
+    await heal(cluster, kill.old, kill.clonesBefore);
+    log(`${flavor} pod kill, TTL ${timings.MYSQL_HA_LEASE_TTL_MS} ms, ${i + 1}/${iterations}: ${kill.recoveryMs} ms, ${kill.lost} acknowledged writes lost`);
+  }
+  await restartAgents(cluster, Object.fromEntries(Object.keys(timings).map((name) => [name, undefined])));
+  return { rtoMs: stats(rto), leaseTtlMs: Number(timings.MYSQL_HA_LEASE_TTL_MS), acknowledgedWritesLost: lost };
+}
+
 async function failovers(cluster: SandboxCluster, flavor: Flavor, rounds = iterations) {
   const mysqldKill = { rto: [] as number[], lost: 0, cloned: 0 };
   const podKill = { rto: [] as number[], lost: 0, cloned: 0 };
@@ -195,9 +244,7 @@ async function failovers(cluster: SandboxCluster, flavor: Flavor, rounds = itera
     if (await heal(cluster, a.old, a.clonesBefore)) mysqldKill.cloned++;
     log(`${flavor} mysqld SIGKILL ${i + 1}/${rounds}: ${a.recoveryMs} ms, ${a.lost} acknowledged writes lost`);
 
-    const b = await underLoad(cluster, async (primary) => {
-      await Promise.all([primary.stopAgent('SIGKILL'), primary.stopMysqld('SIGKILL')]);
-    });
+    const b = await killWholePrimaryPod(cluster);
     cluster.startPod(b.old);
     podKill.rto.push(b.recoveryMs);
     podKill.lost += b.lost;
@@ -239,15 +286,7 @@ async function failovers(cluster: SandboxCluster, flavor: Flavor, rounds = itera
  * writes the new primary lacks is kept out (errant) and rebuilt as documented: empty data dir.
  */
 async function asyncFailovers(cluster: SandboxCluster, flavor: Flavor) {
-  for (const pod of cluster.pods) {
-    await pod.stopAgent('SIGTERM');
-    pod.spec.env.MYSQL_HA_LOSSLESS = 'off';
-    pod.startAgent();
-    // A stopping primary's agent hands its lease over: one restart at a time, as a rolling update.
-    await cluster.primary(60_000);
-  }
-  await cluster.waitHealthy(120_000);
-  await cluster.waitHaproxySettled(30_000);
+  await restartAgents(cluster, { MYSQL_HA_LOSSLESS: 'off' });
   const rto: number[] = [];
   let lost = 0;
   let keptOut = 0;
@@ -286,17 +325,65 @@ interface HealthCheckResult {
   statementsPerRequest: number;
 }
 
-/** The agent's event-loop delay p99 and maximum since its previous /metrics scrape, beyond the sampling interval Node counts in each sample. */
-async function eventLoopDelayMs(pod: SandboxPod): Promise<{ p99: number; max: number }> {
+/** One scrape of an agent's /metrics: the value of an unlabelled metric by name. */
+async function scrape(pod: SandboxPod): Promise<(name: string) => number> {
   const response = await agentClientOf(pod).request(`${agentUrl(pod)}/metrics`, { timeoutMs: 10_000 });
   const text = await response.text();
-  const seconds = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? Number.NaN);
+  return (name) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? Number.NaN);
+}
+
+/** The agent's event-loop delay p99 and maximum since its previous /metrics scrape, beyond the sampling interval Node counts in each sample. */
+async function eventLoopDelayMs(pod: SandboxPod): Promise<{ p99: number; max: number }> {
+  const seconds = await scrape(pod);
   const ms = (value: number) => Math.round((value * 1000 - EVENT_LOOP_SAMPLING_MS) * 10) / 10;
   return { p99: ms(seconds('nodejs_eventloop_lag_p99_seconds')), max: ms(seconds('nodejs_eventloop_lag_max_seconds')) };
 }
 
+/** Where an agent's memory is: V8's heap (used of allocated) and memory outside it held by JavaScript objects (buffers, TLS). */
+async function agentMemory(pod: SandboxPod) {
+  const bytes = await scrape(pod);
+  const mib = (name: string) => Math.round((bytes(name) / 1048576) * 10) / 10;
+  return {
+    heapUsedMiB: mib('nodejs_heap_size_used_bytes'),
+    heapTotalMiB: mib('nodejs_heap_size_total_bytes'),
+    externalMiB: mib('nodejs_external_memory_bytes'),
+  };
+}
+
+/** The check load: 2,000 requests/s from 10 connections, after a warm-up at the same rate (JIT, connection set-up) that is not measured. */
+async function checkLoad(url: string) {
+  await autocannon({ url, connections: 10, duration: 2, overallRate: 2000 });
+  return autocannon({ url, connections: 10, duration: loadSeconds, overallRate: 2000 });
+}
+
+/**
+ * The same load against a bare Node.js HTTPS server (the pod's certificate, the agent's Node
+ * options) that answers 200 at once, beside the cluster: the latency floor on this machine.
+ */
+async function bareHttpsServerLatency(pod: SandboxPod): Promise<{ p50: number; p99: number }> {
+  const address = `${PREFIX}250`;
+  const server = [
+    "const fs = require('node:fs');",
+    'const options = { cert: fs.readFileSync(process.argv[1]), key: fs.readFileSync(process.argv[2]) };',
+    "require('node:https').createServer(options, (request, response) => response.end('ok')).listen(8080, process.argv[3], () => process.send('listening'));",
+  ].join(' ');
+  const child = spawn(process.execPath, ['-e', server, join(pod.paths.tls, 'tls.crt'), join(pod.paths.tls, 'tls.key'), address], {
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    env: { ...process.env, NODE_OPTIONS: AGENT_NODE_OPTIONS },
+  });
+  try {
+    await once(child, 'message');
+    const result = await checkLoad(`https://${address}:8080/health`);
+    return { p50: result.latency.p50, p99: result.latency.p99 };
+  } finally {
+    child.kill();
+  }
+}
+
 /** /health and /replica at 2,000 requests/s against one agent; mysqld statements counted meanwhile against an idle baseline. */
-async function healthChecks(cluster: SandboxCluster): Promise<Record<HealthPath, HealthCheckResult>> {
+async function healthChecks(
+  cluster: SandboxCluster,
+): Promise<{ paths: Record<HealthPath, HealthCheckResult>; baselineBareServerMs: { p50: number; p99: number } }> {
   const roles = await Promise.all(cluster.pods.map(async (candidate) => (await podStatus(candidate))?.role));
   const pod = cluster.pods[roles.indexOf('replica')]!;
   const idleStart = await questions(pod);
@@ -305,14 +392,11 @@ async function healthChecks(cluster: SandboxCluster): Promise<Record<HealthPath,
   const idlePerSecond = ((await questions(pod)) - idleStart - 1) / loadSeconds;
   const results = {} as Record<HealthPath, HealthCheckResult>;
   for (const path of HEALTH_PATHS) {
-    const url = `${agentUrl(pod)}${path}`;
     // Over HTTPS as in the sandbox (autocannon does not verify the certificate; the load is the same).
-    // Warm-up at the same rate (JIT, connection set-up), not measured: the steady state is what HAProxy sees.
-    await autocannon({ url, connections: 10, duration: 2, overallRate: 2000 });
     const before = await questions(pod);
     // A scrape resets the agent's event-loop delay histogram: the next one covers the load alone.
     await eventLoopDelayMs(pod);
-    const result = await autocannon({ url, connections: 10, duration: loadSeconds, overallRate: 2000 });
+    const result = await checkLoad(`${agentUrl(pod)}${path}`);
     const delay = await eventLoopDelayMs(pod);
     const statements = (await questions(pod)) - before - 1;
     const requests = result.requests.total;
@@ -326,7 +410,7 @@ async function healthChecks(cluster: SandboxCluster): Promise<Record<HealthPath,
       statementsPerRequest: Math.max(0, statements - idlePerSecond * result.duration) / requests,
     };
   }
-  return results;
+  return { paths: results, baselineBareServerMs: await bareHttpsServerLatency(pod) };
 }
 
 /** The data path's workload: short write transactions from several connections. */
@@ -402,6 +486,14 @@ function sampleProcess(pid: number): { rssMiB: number; cpuTicks: number } {
   return { rssMiB: rssKiB / 1024, cpuTicks: Number(fields[11]) + Number(fields[12]) };
 }
 
+interface ProcessFootprint {
+  process: string;
+  rssMiB: number;
+  cpuPercentOfACore: number;
+  /** An agent's own view of its memory, from its /metrics at the end of the window. */
+  memory?: Awaited<ReturnType<typeof agentMemory>>;
+}
+
 /** Each agent's RSS and CPU while the cluster idles; baseline: a bare Node.js process idling as long. */
 async function footprint(cluster: SandboxCluster) {
   const bare = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
@@ -417,12 +509,16 @@ async function footprint(cluster: SandboxCluster) {
     });
   }
   const seconds = (Date.now() - started) / 1000;
-  const result = pids.map(({ name, pid }, i) => ({
+  const result: ProcessFootprint[] = pids.map(({ name, pid }, i) => ({
     process: name,
     rssMiB: Math.round(peak[i]! * 10) / 10,
     cpuPercentOfACore: Math.round(((sampleProcess(pid).cpuTicks - first[i]!.cpuTicks) / 100 / seconds) * 1000) / 10,
   }));
   bare.kill();
+  const memory = await Promise.all(cluster.pods.map((pod) => agentMemory(pod)));
+  memory.forEach((agent, i) => {
+    result[i]!.memory = agent;
+  });
   return { idleSeconds, processes: result };
 }
 
@@ -440,8 +536,9 @@ interface BenchResults {
   footprint: Footprint;
   /** The same with HAProxy stopped: what its health checks cost each agent. */
   footprintWithoutHaproxy: Footprint;
-  healthChecks: Record<HealthPath, HealthCheckResult>;
+  healthChecks: Awaited<ReturnType<typeof healthChecks>>;
   failover: FailoverResult;
+  manifestTtlPodKill: Awaited<ReturnType<typeof podKillsWithManifestTimings>>;
   asyncFailover: Awaited<ReturnType<typeof asyncFailovers>>;
   dataPath: { lossless: DataPathResult; asynchronous: DataPathResult };
   /** With --rebuild. */
@@ -451,7 +548,8 @@ interface BenchResults {
 }
 
 type FailoverResult = Awaited<ReturnType<typeof failovers>>;
-/** Rows of 1 MiB (ASCII, so no compression anywhere gains on it), written 64 MiB per transaction. */
+
+/** Rows of 1 MiB, written 64 MiB per transaction (nothing on the copy's path compresses: InnoDB's default row format, clone, mbstream). */
 const BULK_ROW = 'REPEAT(MD5(RAND()), 32768)';
 const BULK_BATCH_ROWS = 64;
 
@@ -555,6 +653,8 @@ async function benchFlavor(flavor: Flavor): Promise<BenchResults> {
     await untilCaughtUp(cluster);
     log(`${flavor}: failovers and switchovers × ${iterations}`);
     const failover = await failovers(cluster, flavor);
+    log(`${flavor}: whole pod killed with the manifests' lease timings × ${iterations}`);
+    const manifestTtlPodKill = await podKillsWithManifestTimings(cluster, flavor);
     log(`${flavor}: asynchronous mode (MYSQL_HA_LOSSLESS=off), mysqld SIGKILL × ${iterations}`);
     const asyncFailover = await asyncFailovers(cluster, flavor);
     log(`${flavor}: the data path, asynchronous × ${iterations}`);
@@ -572,6 +672,7 @@ async function benchFlavor(flavor: Flavor): Promise<BenchResults> {
       footprintWithoutHaproxy: idleUnchecked,
       healthChecks: checks,
       failover,
+      manifestTtlPodKill,
       asyncFailover,
       dataPath: { lossless: losslessPath, asynchronous: asyncPath },
       ...(rebuilt ? { rebuild: rebuilt } : {}),
@@ -644,6 +745,12 @@ function table(results: BenchResults): string {
       '',
       '0',
     ),
+    row(
+      "failover RTO, whole pod killed, the manifests' lease timings",
+      `${ms(results.manifestTtlPodKill.rtoMs)}; ${results.manifestTtlPodKill.acknowledgedWritesLost} acknowledged writes lost`,
+      `lease TTL ${results.manifestTtlPodKill.leaseTtlMs} ms`,
+      'median ≤ TTL + 0.5 s',
+    ),
     row('planned switchover write gap', ms(f.switchover.writeGapMs), '', 'median ≤ 0.5 s'),
     row('acknowledged writes lost (switchover)', `${f.switchover.acknowledgedWritesLost}; switchovers refused: ${f.switchover.refused.length}`, '', '0'),
     row('asynchronous mode: failover RTO, mysqld SIGKILL', ms(asyncMode.rtoMs), '', ''),
@@ -654,12 +761,13 @@ function table(results: BenchResults): string {
       'report it',
     ),
     ...HEALTH_PATHS.map((path) => {
-      const health = results.healthChecks[path];
+      const health = results.healthChecks.paths[path];
+      const bare = results.healthChecks.baselineBareServerMs;
       return row(
         `${path} at 2,000 req/s`,
         `${Math.round(health.requestsPerSecond)} req/s, p50 ${health.latencyMs.p50} ms, p99 ${health.latencyMs.p99} ms, ` +
           `${health.statementsPerRequest.toFixed(4)} statements/request; the agent's event-loop delay p99 ${health.eventLoopDelayMs.p99} ms, max ${health.eventLoopDelayMs.max} ms`,
-        `mysqld statements: ${health.mysqldStatementsMeanwhile} under load vs ${health.baselineIdleStatements} idle`,
+        `a bare Node.js HTTPS server: p50 ${bare.p50} ms, p99 ${bare.p99} ms; mysqld statements: ${health.mysqldStatementsMeanwhile} under load vs ${health.baselineIdleStatements} idle`,
         'p99 ≤ 2 ms, 0 statements/request',
       );
     }),
@@ -667,7 +775,8 @@ function table(results: BenchResults): string {
     ...results.footprint.processes.map((p, i) =>
       row(
         `footprint: ${p.process}`,
-        `RSS ${p.rssMiB} MiB, CPU ${p.cpuPercentOfACore} % of a core; without HAProxy's checks ${results.footprintWithoutHaproxy.processes[i]!.cpuPercentOfACore} %`,
+        `RSS ${p.rssMiB} MiB${p.memory ? ` (V8 heap ${p.memory.heapUsedMiB} MiB used of ${p.memory.heapTotalMiB}, external ${p.memory.externalMiB})` : ''}, ` +
+          `CPU ${p.cpuPercentOfACore} % of a core; without HAProxy's checks ${results.footprintWithoutHaproxy.processes[i]!.cpuPercentOfACore} %`,
         '',
         p.process.startsWith('baseline') ? '' : '≤ 60 MiB, ≤ 1 %',
       ),

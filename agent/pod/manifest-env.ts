@@ -3,9 +3,9 @@ import { fileURLToPath } from 'node:url';
 
 const MANIFEST_ENV = fileURLToPath(new URL('../../manifests/agent.env', import.meta.url));
 
-/** The agent settings of manifests/agent.env (KEY=VALUE lines), the configuration every pod gets. */
-export function manifestEnv(): Record<string, string> {
-  const lines = readFileSync(MANIFEST_ENV, 'utf8').split('\n');
+/** The agent settings of manifests/agent.env (KEY=VALUE lines), the configuration every pod gets; `file` when run built, from dist/. */
+export function manifestEnv(file = MANIFEST_ENV): Record<string, string> {
+  const lines = readFileSync(file, 'utf8').split('\n');
   return Object.fromEntries(
     lines
       .map((line) => line.trim())
