@@ -37,6 +37,8 @@ export class LeaseKeeper {
   #lastRenewAt = 0;
   #record: LeaseRecord | null = null;
   #lastHolder: string | undefined;
+  /** When this agent first saw the lease free, while it is free. */
+  #freeSince: number | null = null;
   #changes: LeaseChange[] = [];
 
   constructor(store: LeaseStore, self: string, timings: LeaseTimings, clock: Clock) {
@@ -142,7 +144,12 @@ export class LeaseKeeper {
     const monotonic = this.#clock.now();
     if (record !== null && this.#seen?.version !== record.version) this.#seen = { version: record.version, at: monotonic };
     const expired = record !== null && monotonic - this.#seen!.at > record.ttlMs && record.holder !== this.#self;
-    if (record !== null && !expired) return { state: 'held', record, mine: record.holder === this.#self };
-    return { state: 'free', record, lastHolder: this.#lastHolder ?? null, bootstrapped: record !== null || (await this.#store.isBootstrapped()) };
+    if (record !== null && !expired) {
+      this.#freeSince = null;
+      return { state: 'held', record, mine: record.holder === this.#self };
+    }
+    this.#freeSince ??= monotonic;
+    const bootstrapped = record !== null || (await this.#store.isBootstrapped());
+    return { state: 'free', record, lastHolder: this.#lastHolder ?? null, bootstrapped, freeSince: this.#freeSince };
   }
 }

@@ -18,6 +18,7 @@ export async function observePeers(client: AgentClient, peers: Peer[], agentPort
           retrievedGtids: '',
           errant: false,
           storeUnreachable: null,
+          viewedSinceLeaseFree: false,
           terminating: false,
           revision: null,
           tags: DEFAULT_TAGS,
@@ -30,6 +31,8 @@ export async function observePeers(client: AgentClient, peers: Peer[], agentPort
         retrievedGtids: status.replication?.retrievedGtids ?? '',
         errant: ERRANT_STATES.has(status.decision?.state ?? ''),
         storeUnreachable: status.lease?.state === 'unknown' ? (status.lease.error ?? 'lease store unreachable') : null,
+        // An agent of an older version does not say: its view counts as taken before.
+        viewedSinceLeaseFree: status.lease?.state === 'free' && status.lease.observedSinceFree === true,
         // An agent of an older version says neither.
         terminating: status.terminating === true,
         revision: status.revision ?? null,

@@ -52,7 +52,13 @@ export function statusOf(snapshot: AgentSnapshot, controls: Pick<ControlInbox, '
       : lease.state === 'unknown'
         ? { state: 'unknown' as const, error: lease.error }
         : lease.state === 'free'
-          ? { state: 'free' as const, lastHolder: lease.record?.holder ?? lease.lastHolder, bootstrapped: lease.bootstrapped }
+          ? {
+              state: 'free' as const,
+              lastHolder: lease.record?.holder ?? lease.lastHolder,
+              bootstrapped: lease.bootstrapped,
+              // Whether the GTIDs above were read after this agent saw the lease free (an election needs such views).
+              observedSinceFree: observation.at > lease.freeSince,
+            }
           : { state: 'held' as const, holder: lease.record.holder, term: lease.record.term, mine: lease.mine },
     semiSync: up ? { source: up.variables.semiSyncSource, lossless: snapshot.config.lossless } : null,
     decision: decision && { state: decision.state, action: decision.action.kind, reason: decision.reason },

@@ -109,6 +109,8 @@ export class Actuator {
         return;
       case 'acquire-lease':
         return this.#lease.acquire(action.expectedVersion, action.reason);
+      case 'nudge-peers':
+        return this.#nudge(null);
       case 'release-lease':
         await this.#lease.release();
         // The lease is free now: the replicas look at once instead of at their next tick.

@@ -173,6 +173,8 @@ export class AgentLoop {
       originatesFrom: dialect.originatesFrom,
       mysqldDownGraceMs: config.timings.mysqldDownGraceMs,
       mysqldGoneGraceMs: config.timings.mysqldGoneGraceMs,
+      // Two looks by each peer, each with a store call.
+      peerViewsWaitMs: 2 * (config.loopIntervalMs + config.timings.storeTimeoutMs),
       handOverTimeoutMs: HAND_OVER_TIMEOUT_MS,
       terminationTimeoutMs: config.timings.terminationTimeoutMs,
       failoverWindowMs: config.timings.failoverWindowMs,

@@ -5,6 +5,7 @@ import {
   type Action,
   type Decision,
   type FailoverRequest,
+  type LeaseView,
   type MysqlDown,
   type MysqlUp,
   type NodeState,
@@ -28,6 +29,8 @@ export interface DecideContext {
   mysqldDownGraceMs: number;
   /** How long the holder's mysqld may be gone (nothing listening) before its agent gives the lease up. */
   mysqldGoneGraceMs: number;
+  /** After a release, how long an election waits for views of mysqld taken since the lease was free (the peers' and its own). */
+  peerViewsWaitMs: number;
   /** Anti-flapping: a primary replaced sooner than this after it took the lease counts as flapping (agent/loop/flapping.ts). */
   failoverWindowMs: number;
   /** Semi-synchronous replication on the primary. */
@@ -339,6 +342,28 @@ function decideTermination(observation: Observation, node: Decision, context: De
 export function mysqldDownGrace(mysql: MysqlDown, graces: Pick<DecideContext, 'mysqldDownGraceMs' | 'mysqldGoneGraceMs'>): number {
   return mysql.gone === true ? graces.mysqldGoneGraceMs : graces.mysqldDownGraceMs;
 }
+
+/**
+ * A lease released at once (its holder's mysqld gone) is free before the replicas have looked
+ * again: a view of mysqld taken before then may lack the last transactions it received from the
+ * old primary, and the election would pass over the node that has them (it then holds errant
+ * transactions, or an acknowledged write is lost). So after a release, an election waits until
+ * its own observation and every answering peer's looked at mysqld after seeing the lease free,
+ * asking the peers to look again, for at most `peerViewsWaitMs` (a peer busy with a long action
+ * publishes no new view). An expired lease needs no wait: its holder stopped a TTL ago.
+ */
+function staleViews(observation: Observation, lease: Extract<LeaseView, { state: 'free' }>, others: PeerStatus[], context: DecideContext): Decision | null {
+  if (lease.record !== null || observation.at - lease.freeSince >= context.peerViewsWaitMs) return null;
+  const self = observation.at > lease.freeSince ? [] : [context.topology.self.name];
+  const peers = others.filter((peer) => peer.unreachable === null && peer.mysqldUp && !peer.viewedSinceLeaseFree).map((peer) => peer.name);
+  const stale = [...self, ...peers];
+  if (stale.length === 0) return null;
+  return decision(
+    'waiting-for-peer-views',
+    { kind: 'nudge-peers' },
+    `the lease was released: waiting for views of mysqld taken since (${stale.join(', ')} looked before, and may lack the last transactions received); asking the peers to look again`,
+  );
+}
 function decideNode(observation: Observation, context: DecideContext): Decision {
   const { mysql, lease } = observation;
   const self = context.topology.self.name;
@@ -644,6 +669,8 @@ function decideElection(observation: Observation, mysql: MysqlUp, context: Decid
       quorum === pods - 1 ? "every replica's transactions" : `the transactions of ${quorum} of the ${pods - 1} replicas (commits wait for ${acks})`;
     return decision('waiting-for-election', none, `the lease is free but no election without ${needed}: ${why}`);
   }
+  const stale = staleViews(observation, lease, others, context);
+  if (stale !== null) return stale;
   // A peer that cannot reach the store cannot take the lease: waiting for it would stall the
   // election (a fenced old primary cut off from the store, often the most advanced). Nor can
   // a terminating one: it is about to stop.

@@ -108,9 +108,11 @@ export type LeaseView =
   | { state: 'unknown'; error: string }
   /**
    * Nobody holds it: never taken, released, or expired (`record` is the expired one, for
-   * compare-and-set). `lastHolder`: who held it last, as far as this agent saw.
+   * compare-and-set). `lastHolder`: who held it last, as far as this agent saw. `freeSince`:
+   * when this agent first saw it free this time (its clock), so an observation whose `at` is later
+   * looked at mysqld after the lease was free.
    */
-  | { state: 'free'; record: LeaseRecord | null; lastHolder: string | null; bootstrapped: boolean }
+  | { state: 'free'; record: LeaseRecord | null; lastHolder: string | null; bootstrapped: boolean; freeSince: number }
   | { state: 'held'; record: LeaseRecord; mine: boolean };
 
 /** What a peer's agent says about its node, as far as an election needs it. */
@@ -125,6 +127,11 @@ export interface PeerStatus {
   errant: boolean;
   /** Why its agent cannot reach the lease store (so it cannot take the lease), or null. */
   storeUnreachable: string | null;
+  /**
+   * Its last observation looked at its mysqld after its agent saw the lease free: the GTIDs it
+   * reports include whatever it received from a primary that was gone by then.
+   */
+  viewedSinceLeaseFree: boolean;
   /** Its pod is being deleted: it hands over or leaves, and takes no lease. */
   terminating: boolean;
   /** Its pod template's revision (controller-revision-hash), or null when not known. */
@@ -255,6 +262,7 @@ export type NodeState =
   | 'fencing'
   | 'electing'
   | 'waiting-for-election'
+  | 'waiting-for-peer-views'
   | 'primary-catching-up'
   | 'primary-promoting'
   | 'primary-read-only'
@@ -283,6 +291,8 @@ export type Action =
   /** `reason`: why this node takes the lease, kept in the lease history (the decision's reason). */
   | { kind: 'acquire-lease'; expectedVersion: string | null; reason: string }
   | { kind: 'release-lease' }
+  /** Ask every peer's agent to look again now (POST /nudge). */
+  | { kind: 'nudge-peers' }
   /** Stop writes, then give the lease up (a terminating primary that no replica can take over from). */
   | { kind: 'step-down' }
   | { kind: 'fence' }

@@ -30,7 +30,14 @@ export function record(holder: string, overrides: Partial<LeaseRecord> = {}): Le
 
 /** The lease held by `holder`, seen from `self`. */
 export const heldBy = (holder: string, self: string): LeaseView => ({ state: 'held', record: record(holder), mine: holder === self });
-export const free = (lastHolder: string | null = PRIMARY.name, bootstrapped = true): LeaseView => ({ state: 'free', record: null, lastHolder, bootstrapped });
+/** Free since a second before NOW: this node's observation at NOW looked at mysqld after it saw the lease free. */
+export const free = (lastHolder: string | null = PRIMARY.name, bootstrapped = true, freeSince = NOW - 1000): LeaseView => ({
+  state: 'free',
+  record: null,
+  lastHolder,
+  bootstrapped,
+  freeSince,
+});
 
 export function variables(overrides: Partial<ServerVariables> = {}): ServerVariables {
   return {
@@ -76,6 +83,7 @@ export function peer(name: string, overrides: Partial<PeerStatus> = {}): PeerSta
     retrievedGtids: `${UUID0}:1-10`,
     errant: false,
     storeUnreachable: null,
+    viewedSinceLeaseFree: true,
     terminating: false,
     revision: null,
     tags: DEFAULT_TAGS,

@@ -227,7 +227,11 @@ test('agent loop: peers are asked only when a decision needs them (an election o
   await loop.tick();
   assert.deepEqual(peerAsks, [1000]);
   await answered;
-  world.lease = { lease: { state: 'free', record: null, lastHolder: PRIMARY.name, bootstrapped: true }, heldUntil: null, leaseChanges: [] };
+  world.lease = {
+    lease: { state: 'free', record: null, lastHolder: PRIMARY.name, bootstrapped: true, freeSince: NOW - 1000 },
+    heldUntil: null,
+    leaseChanges: [],
+  };
   await loop.tick();
   assert.deepEqual(peerAsks, [1000, 500], 'an election asks with a shorter timeout');
 });

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { type DecideContext, decide, needsPrimaryPosition } from '../../agent/loop/decide.ts';
-import { DEFAULT_TAGS, type Decision, type Observation, type PeerStatus, type Topology } from '../../agent/loop/state.ts';
+import { DEFAULT_TAGS, type Decision, type LeaseView, type Observation, type PeerStatus, type Topology } from '../../agent/loop/state.ts';
 import { dialectForFlavor } from '../../agent/mysql/dialect/index.ts';
 import {
   asPrimary,
@@ -36,6 +36,7 @@ const context = (topology: Topology, overrides: Partial<DecideContext> = {}): De
   originatesFrom: mysql.originatesFrom,
   mysqldDownGraceMs: 1500,
   mysqldGoneGraceMs: 0,
+  peerViewsWaitMs: 3000,
   failoverWindowMs: 60_000,
   lossless: true,
   canClone: true,
@@ -301,6 +302,47 @@ const table: Row[] = [
     reason: /mysql-ha-1 is the most advanced candidate \(12 transactions\): taking it/,
   },
   {
+    name: 'lease just released: a peer looked at mysqld before it saw the lease free: wait, and ask the peers to look again',
+    topology: asReplica,
+    observation: observed(behind, {
+      lease: free(PRIMARY.name, true, NOW - 100),
+      peers: [deadPrimary, peer(OTHER.name, { viewedSinceLeaseFree: false })],
+    }),
+    state: 'waiting-for-peer-views',
+    action: 'nudge-peers',
+    reason: /^the lease was released: waiting for views of mysqld taken since \(mysql-ha-2 looked before, and may lack the last transactions received\)/,
+  },
+  {
+    name: 'lease just released, seen free first in this very observation (mysqld was looked at before): wait for a second look',
+    topology: asReplica,
+    observation: observed(behind, { lease: free(PRIMARY.name, true, NOW + 5), peers: [deadPrimary, peer(OTHER.name)] }),
+    state: 'waiting-for-peer-views',
+    action: 'nudge-peers',
+    reason: /\(mysql-ha-1 looked before/,
+  },
+  {
+    name: 'lease released longer ago than the wait for fresh views: the election goes on with the views it has',
+    topology: asReplica,
+    observation: observed(behind, {
+      lease: free(PRIMARY.name, true, NOW - 3000),
+      peers: [deadPrimary, peer(OTHER.name, { viewedSinceLeaseFree: false })],
+    }),
+    state: 'electing',
+    action: 'acquire-lease',
+    reason: /mysql-ha-1 is the most advanced candidate/,
+  },
+  {
+    name: 'lease expired (not released), a peer viewed before it saw it free: no wait, its holder stopped a TTL ago',
+    topology: asReplica,
+    observation: observed(behind, {
+      lease: { ...free(PRIMARY.name, true, NOW - 100), record: record(PRIMARY.name, { version: '42' }) } as LeaseView,
+      peers: [deadPrimary, peer(OTHER.name, { viewedSinceLeaseFree: false })],
+    }),
+    state: 'electing',
+    action: 'acquire-lease',
+    reason: /mysql-ha-1 is the most advanced candidate/,
+  },
+  {
     name: 'primary gone: a less advanced candidate waits',
     topology: asReplica,
     observation: observed(behind, { lease: free(PRIMARY.name), peers: [deadPrimary, ahead] }),
@@ -459,7 +501,7 @@ const table: Row[] = [
     name: 'an expired Kubernetes Lease is taken over by compare-and-set on its version',
     topology: asReplica,
     observation: observed(behind, {
-      lease: { state: 'free', record: record(PRIMARY.name, { version: '42' }), lastHolder: PRIMARY.name, bootstrapped: true },
+      lease: { state: 'free', record: record(PRIMARY.name, { version: '42' }), lastHolder: PRIMARY.name, bootstrapped: true, freeSince: NOW - 1000 },
       peers: [deadPrimary, peer(OTHER.name, { gtidExecuted: '', retrievedGtids: '' })],
     }),
     state: 'electing',
@@ -1414,7 +1456,13 @@ test('decide: a replica configures itself to follow the lease holder', () => {
 });
 
 test('decide: an expired Lease is replaced by compare-and-set on the version the agent saw', () => {
-  const lease = { state: 'free' as const, record: record(PRIMARY.name, { version: '42' }), lastHolder: PRIMARY.name, bootstrapped: true };
+  const lease = {
+    state: 'free' as const,
+    record: record(PRIMARY.name, { version: '42' }),
+    lastHolder: PRIMARY.name,
+    bootstrapped: true,
+    freeSince: NOW - 1000,
+  };
   const decision = decide(observed(behind, { lease, peers: [deadPrimary, peer(OTHER.name, { gtidExecuted: '', retrievedGtids: '' })] }), context(asReplica));
   assert.deepEqual(decision.action, { kind: 'acquire-lease', expectedVersion: '42', reason: decision.reason });
 });

@@ -173,3 +173,24 @@ test('lease keeper: release deletes only its own record', async () => {
   const seen = await keeper.observe(true);
   assert.ok(seen.lease.state === 'free' && seen.lease.lastHolder === 'mysql-ha-0' && seen.lease.bootstrapped);
 });
+
+test('lease keeper: a free lease says since when this agent sees it free, on its own clock; held again, the next free view starts anew', async () => {
+  const { clock, store, keeper } = keeperOf('mysql-ha-1');
+  store.put('mysql-ha-0', timings.ttlMs);
+  assert.equal((await keeper.observe(true)).lease.state, 'held');
+  store.record = null; // released by its holder
+  clock.advance(100);
+  const first = (await keeper.observe(true)).lease;
+  clock.advance(500);
+  const later = (await keeper.observe(true)).lease;
+  assert.ok(first.state === 'free' && later.state === 'free');
+  assert.equal(first.freeSince, START + 100);
+  assert.equal(later.freeSince, START + 100, 'the same stretch of being free');
+  store.put('mysql-ha-2', timings.ttlMs);
+  assert.equal((await keeper.observe(true)).lease.state, 'held');
+  store.record = null; // released by its holder
+  clock.advance(50);
+  const again = (await keeper.observe(true)).lease;
+  assert.ok(again.state === 'free');
+  assert.equal(again.freeSince, START + 650);
+});
