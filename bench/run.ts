@@ -14,7 +14,7 @@ import { BUNDLE_DIR, BUNDLE_ENTRY, bundleAgent } from '../agent/containers/bundl
 import { checkTimings, failureDetectionSeconds } from '../agent/haproxy/config.ts';
 import { EVENT_LOOP_SAMPLING_MS } from '../agent/http/metrics.ts';
 import type { Flavor } from '../agent/mysql/dialect/types.ts';
-import { manifestEnv } from '../agent/pod/manifest-env.ts';
+import { manifestLeaseTimings } from '../agent/pod/manifest-env.ts';
 import { agentClientOf, agentUrl, podStatus } from '../agent/sandbox/agents.ts';
 import { SandboxCluster } from '../agent/sandbox/cluster.ts';
 import { ensurePrerequisites } from '../agent/sandbox/install.ts';
@@ -212,11 +212,7 @@ async function restartAgents(cluster: SandboxCluster, env: Record<string, string
  */
 async function podKillsWithManifestTimings(cluster: SandboxCluster, flavor: Flavor) {
   // Run from the package root (npm run bench): the built module's own path is under dist/.
-  const timings = Object.fromEntries(
-    Object.entries(manifestEnv(join(process.cwd(), 'manifests', 'agent.env'))).filter(([name]) =>
-      /^MYSQL_HA_(LEASE_TTL|RENEW_PERIOD|STORE_TIMEOUT)_MS$/.test(name),
-    ),
-  );
+  const timings = manifestLeaseTimings(join(process.cwd(), 'manifests', 'agent.env'));
   await restartAgents(cluster, timings);
   const rto: number[] = [];
   let lost = 0;

@@ -1,5 +1,5 @@
 import type { ControlInbox } from '../loop/controls.ts';
-import { primaryOf } from '../loop/decide.ts';
+import { observedSinceLeaseFree, primaryOf } from '../loop/decide.ts';
 import { checkContext, healthCheck, judge, roleOf } from '../loop/health.ts';
 import type { AgentSnapshot } from '../loop/snapshot.ts';
 
@@ -56,8 +56,7 @@ export function statusOf(snapshot: AgentSnapshot, controls: Pick<ControlInbox, '
               state: 'free' as const,
               lastHolder: lease.record?.holder ?? lease.lastHolder,
               bootstrapped: lease.bootstrapped,
-              // Whether the GTIDs above were read after this agent saw the lease free (an election needs such views).
-              observedSinceFree: observation.at > lease.freeSince,
+              observedSinceFree: observedSinceLeaseFree(observation),
             }
           : { state: 'held' as const, holder: lease.record.holder, term: lease.record.term, mine: lease.mine },
     semiSync: up ? { source: up.variables.semiSyncSource, lossless: snapshot.config.lossless } : null,

@@ -354,7 +354,7 @@ export function mysqldDownGrace(mysql: MysqlDown, graces: Pick<DecideContext, 'm
  */
 function staleViews(observation: Observation, lease: Extract<LeaseView, { state: 'free' }>, others: PeerStatus[], context: DecideContext): Decision | null {
   if (lease.record !== null || observation.at - lease.freeSince >= context.peerViewsWaitMs) return null;
-  const self = observation.at > lease.freeSince ? [] : [context.topology.self.name];
+  const self = observedSinceLeaseFree(observation) ? [] : [context.topology.self.name];
   const peers = others.filter((peer) => peer.unreachable === null && peer.mysqldUp && !peer.viewedSinceLeaseFree).map((peer) => peer.name);
   const stale = [...self, ...peers];
   if (stale.length === 0) return null;
@@ -364,6 +364,12 @@ function staleViews(observation: Observation, lease: Extract<LeaseView, { state:
     `the lease was released: waiting for views of mysqld taken since (${stale.join(', ')} looked before, and may lack the last transactions received); asking the peers to look again`,
   );
 }
+
+/** Whether this observation looked at mysqld after its agent saw the lease free (`/status` tells peers, an election needs it). */
+export function observedSinceLeaseFree(observation: Pick<Observation, 'at' | 'lease'>): boolean {
+  return observation.lease.state === 'free' && observation.at > observation.lease.freeSince;
+}
+
 function decideNode(observation: Observation, context: DecideContext): Decision {
   const { mysql, lease } = observation;
   const self = context.topology.self.name;

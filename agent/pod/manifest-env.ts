@@ -13,3 +13,8 @@ export function manifestEnv(file = MANIFEST_ENV): Record<string, string> {
       .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
   );
 }
+
+/** The lease timings of manifests/agent.env (TTL, renew period, store timeout), as they are set there. */
+export function manifestLeaseTimings(file = MANIFEST_ENV): Record<string, string> {
+  return Object.fromEntries(Object.entries(manifestEnv(file)).filter(([name]) => /^MYSQL_HA_(LEASE_TTL|RENEW_PERIOD|STORE_TIMEOUT)_MS$/.test(name)));
+}

@@ -17,7 +17,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { Lease } from 'kubernetes-models/coordination.k8s.io/v1/Lease';
 import { roleLabelKey } from '../../agent/kubernetes/role-label.ts';
-import { manifestEnv } from '../../agent/pod/manifest-env.ts';
+import { manifestLeaseTimings } from '../../agent/pod/manifest-env.ts';
 import { queryRows, type Row, TestCluster, type TestPod, waitFor } from '../support/cluster.ts';
 import { ackedMissingOn, largestWriteGapMs, writeTarget } from '../support/failover-checks.ts';
 import { type FakeKubeApi, type KubeObject, selfSignedCertificate, startFakeKubeApi } from '../support/fake-kube-api.ts';
@@ -305,7 +305,7 @@ describe(`${FLAVOR}: agents keeping their leader lease in a Kubernetes Lease (MY
   });
 
   test("the manifests' lease timings: an API server 500 ms slow costs no lease; down with a peer gone (no failsafe), the primary fences", async () => {
-    const timings = Object.fromEntries(Object.entries(manifestEnv()).filter(([name]) => /^MYSQL_HA_(LEASE_TTL|RENEW_PERIOD|STORE_TIMEOUT)_MS$/.test(name)));
+    const timings = manifestLeaseTimings();
     const ttlMs = Number(timings.MYSQL_HA_LEASE_TTL_MS);
     assert.ok(ttlMs > DEFAULT_TTL_MS, `manifests/agent.env sets no longer lease TTL: ${JSON.stringify(timings)}`);
     const restart = async (env: Record<string, string | undefined>) => {
