@@ -22,6 +22,8 @@ import { AGENT_NODE_OPTIONS, MYSQL_PORT, type SandboxPod } from '../agent/sandbo
 import { accepts, adminQuery, waitFor } from '../agent/sandbox/probes.ts';
 import { runtimeFor } from '../agent/sandbox/runtime.ts';
 import { WriteLoad } from '../test/support/write-load.ts';
+import { containerBench, containerTable } from './containers.ts';
+import { idleFootprint, log, memoryText, type Stats, scrape, stats, until } from './measure.ts';
 import { dropTable, type Endpoint, prepareTable, runWorkload, type Workload, type WorkloadResult } from './sysbench.ts';
 
 const { values } = parseArgs({
@@ -33,6 +35,8 @@ const { values } = parseArgs({
     scaling: { type: 'boolean', default: false },
     // Also a replica rebuilt with 2 GiB of data, against a file copy of its data directory.
     rebuild: { type: 'boolean', default: false },
+    // Where the pods run: processes on loopback addresses, containers (bench/containers.ts), or both.
+    runtime: { type: 'string', default: 'processes' },
   },
 });
 const flavors: Flavor[] = values.flavor === 'all' ? ['mysql', 'mariadb'] : [values.flavor as Flavor];
@@ -45,23 +49,6 @@ const LEASE_TTL_MS = 5000;
 const REBUILD_MIB = values.smoke ? 128 : 2048;
 /** Failover rounds at 5 and 7 pods: fewer than the main run's, each size costs minutes. */
 const SCALING_ROUNDS = Math.min(iterations, 3);
-
-const log = (line: string) => process.stderr.write(`bench: ${line}\n`);
-
-interface Stats {
-  median: number;
-  p95: number;
-  n: number;
-}
-
-function stats(samples: number[]): Stats {
-  const sorted = [...samples].sort((a, b) => a - b);
-  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] ?? Number.NaN;
-  return { median: at(0.5), p95: at(0.95), n: sorted.length };
-}
-
-/** Polls every 50 ms (the measured times are only as fine as this), for up to 2 minutes. */
-const until = <T>(what: string, probe: () => Promise<T | undefined>): Promise<T> => waitFor(what, probe, 120_000, { intervalMs: 50 });
 
 /** The agents run the image's bundle (one file, code split), as in a container, not the TypeScript build. */
 const AGENT_ENTRY = resolve(BUNDLE_DIR, BUNDLE_ENTRY);
@@ -321,29 +308,11 @@ interface HealthCheckResult {
   statementsPerRequest: number;
 }
 
-/** One scrape of an agent's /metrics: the value of an unlabelled metric by name. */
-async function scrape(pod: SandboxPod): Promise<(name: string) => number> {
-  const response = await agentClientOf(pod).request(`${agentUrl(pod)}/metrics`, { timeoutMs: 10_000 });
-  const text = await response.text();
-  return (name) => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? Number.NaN);
-}
-
 /** The agent's event-loop delay p99 and maximum since its previous /metrics scrape, beyond the sampling interval Node counts in each sample. */
 async function eventLoopDelayMs(pod: SandboxPod): Promise<{ p99: number; max: number }> {
   const seconds = await scrape(pod);
   const ms = (value: number) => Math.round((value * 1000 - EVENT_LOOP_SAMPLING_MS) * 10) / 10;
   return { p99: ms(seconds('nodejs_eventloop_lag_p99_seconds')), max: ms(seconds('nodejs_eventloop_lag_max_seconds')) };
-}
-
-/** Where an agent's memory is: V8's heap (used of allocated) and memory outside it held by JavaScript objects (buffers, TLS). */
-async function agentMemory(pod: SandboxPod) {
-  const bytes = await scrape(pod);
-  const mib = (name: string) => Math.round((bytes(name) / 1048576) * 10) / 10;
-  return {
-    heapUsedMiB: mib('nodejs_heap_size_used_bytes'),
-    heapTotalMiB: mib('nodejs_heap_size_total_bytes'),
-    externalMiB: mib('nodejs_external_memory_bytes'),
-  };
 }
 
 /** The check load: 2,000 requests/s from 10 connections, after a warm-up at the same rate (JIT, connection set-up) that is not measured. */
@@ -475,47 +444,19 @@ function untilCaughtUp(cluster: SandboxCluster): Promise<true> {
   });
 }
 
-function sampleProcess(pid: number): { rssMiB: number; cpuTicks: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const rssKiB = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return { rssMiB: rssKiB / 1024, cpuTicks: Number(fields[11]) + Number(fields[12]) };
-}
-
-interface ProcessFootprint {
-  process: string;
-  rssMiB: number;
-  cpuPercentOfACore: number;
-  /** An agent's own view of its memory, from its /metrics at the end of the window. */
-  memory?: Awaited<ReturnType<typeof agentMemory>>;
-}
-
 /** Each agent's RSS and CPU while the cluster idles; baseline: a bare Node.js process idling as long. */
 async function footprint(cluster: SandboxCluster) {
-  const bare = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+  const bare = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore', env: { ...process.env, NODE_OPTIONS: AGENT_NODE_OPTIONS } });
   await sleep(500);
-  const pids = [...cluster.pods.map((pod) => ({ name: pod.name, pid: pod.agentPid! })), { name: 'baseline: bare node', pid: bare.pid! }];
-  const first = pids.map(({ pid }) => sampleProcess(pid));
-  const peak = first.map((sample) => sample.rssMiB);
-  const started = Date.now();
-  while (Date.now() - started < idleSeconds * 1000) {
-    await sleep(1000);
-    pids.forEach(({ pid }, i) => {
-      peak[i] = Math.max(peak[i]!, sampleProcess(pid).rssMiB);
-    });
+  try {
+    const processes = await idleFootprint(
+      [...cluster.pods.map((pod) => ({ name: pod.name, pid: pod.agentPid!, agent: pod })), { name: 'baseline: bare node', pid: bare.pid! }],
+      idleSeconds,
+    );
+    return { idleSeconds, processes };
+  } finally {
+    bare.kill();
   }
-  const seconds = (Date.now() - started) / 1000;
-  const result: ProcessFootprint[] = pids.map(({ name, pid }, i) => ({
-    process: name,
-    rssMiB: Math.round(peak[i]! * 10) / 10,
-    cpuPercentOfACore: Math.round(((sampleProcess(pid).cpuTicks - first[i]!.cpuTicks) / 100 / seconds) * 1000) / 10,
-  }));
-  bare.kill();
-  const memory = await Promise.all(cluster.pods.map((pod) => agentMemory(pod)));
-  memory.forEach((agent, i) => {
-    result[i]!.memory = agent;
-  });
-  return { idleSeconds, processes: result };
 }
 
 type Footprint = Awaited<ReturnType<typeof footprint>>;
@@ -627,7 +568,6 @@ async function rebuild(cluster: SandboxCluster, flavor: Flavor) {
 
 async function benchFlavor(flavor: Flavor): Promise<BenchResults> {
   log(`${flavor}: bootstrap × ${iterations}`);
-  const machine = { cpus: cpus().length, node: process.version };
   const bootstrapped = await bootstrap(flavor);
   const cluster = newCluster(flavor);
   await cluster.checkAddressesFree(true);
@@ -771,7 +711,7 @@ function table(results: BenchResults): string {
     ...results.footprint.processes.map((p, i) =>
       row(
         `footprint: ${p.process}`,
-        `RSS ${p.rssMiB} MiB${p.memory ? ` (V8 heap ${p.memory.heapUsedMiB} MiB used of ${p.memory.heapTotalMiB}, external ${p.memory.externalMiB})` : ''}, ` +
+        `${memoryText(p)}, ` +
           `CPU ${p.cpuPercentOfACore} % of a core; without HAProxy's checks ${results.footprintWithoutHaproxy.processes[i]!.cpuPercentOfACore} %`,
         '',
         p.process.startsWith('baseline') ? '' : '≤ 60 MiB, ≤ 1 %',
@@ -824,16 +764,31 @@ async function scaling(flavor: Flavor) {
   return sizes;
 }
 
+const runtimes = values.runtime === 'both' ? ['processes', 'containers'] : [values.runtime];
+if (!runtimes.every((runtime) => runtime === 'processes' || runtime === 'containers')) {
+  throw new Error(`--runtime ${values.runtime}: expected processes, containers or both`);
+}
 await ensurePrerequisites({ flavors, haproxy: true, etcd: true, loadGenerator: true }, log);
 log(`bundling the agent as its image does (${BUNDLE_DIR}/${BUNDLE_ENTRY})`);
 await bundleAgent();
 // Run from the package root (npm run bench), which runs this file built into dist/.
 const resultsDir = join(process.cwd(), 'bench', 'results');
 mkdirSync(resultsDir, { recursive: true });
+const machine = { cpus: cpus().length, node: process.version };
+const resultsFile = (flavor: Flavor, runtime: string) =>
+  join(resultsDir, `${new Date().toISOString().slice(0, 10)}-${flavor}${runtime === 'containers' ? '-containers' : ''}${values.smoke ? '-smoke' : ''}.json`);
 for (const flavor of flavors) {
-  const results: BenchResults = await benchFlavor(flavor);
-  if (values.scaling) results.scaling = await scaling(flavor);
-  const file = join(resultsDir, `${new Date().toISOString().slice(0, 10)}-${flavor}${values.smoke ? '-smoke' : ''}.json`);
-  writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
-  process.stdout.write(`${table(results)}\n\n(${file})\n\n`);
+  if (runtimes.includes('processes')) {
+    const results: BenchResults = await benchFlavor(flavor);
+    if (values.scaling) results.scaling = await scaling(flavor);
+    const file = resultsFile(flavor, 'processes');
+    writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
+    process.stdout.write(`${table(results)}\n\n(${file})\n\n`);
+  }
+  if (runtimes.includes('containers')) {
+    const results = { flavor, iterations, machine, ...(await containerBench(flavor, { iterations, idleSeconds })) };
+    const file = resultsFile(flavor, 'containers');
+    writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
+    process.stdout.write(`${containerTable(results)}\n\n(${file})\n\n`);
+  }
 }

@@ -115,7 +115,7 @@ export class ContainerPod {
  * The agents' own lease timings (agent/config.ts), faster than the manifests': the manifests'
  * survive an API-server restart; an etcd on the same machine needs no such margin.
  */
-const SANDBOX_LEASE_TIMINGS = { MYSQL_HA_LEASE_TTL_MS: '5000', MYSQL_HA_RENEW_PERIOD_MS: '1000', MYSQL_HA_STORE_TIMEOUT_MS: '1000' };
+export const SANDBOX_LEASE_TIMINGS = { MYSQL_HA_LEASE_TTL_MS: '5000', MYSQL_HA_RENEW_PERIOD_MS: '1000', MYSQL_HA_STORE_TIMEOUT_MS: '1000' };
 
 const envArgs = (env: Record<string, string>) => Object.entries(env).flatMap(([name, value]) => ['--env', `${name}=${value}`]);
 

@@ -26,9 +26,8 @@ export class ContainerTestPod extends withTestClients(ContainerPod) {
  * The images the container suites run: built once per machine (Docker's cache makes a
  * rebuild with nothing changed take seconds), the way `npm run images` builds them.
  */
-export async function buildTestImages(flavor: Flavor): Promise<void> {
+export async function buildTestImages(flavor: Flavor, log = (line: string) => console.log(`# images: ${line}`)): Promise<void> {
   const variant = serverVariant(flavor);
-  const log = (line: string) => console.log(`# images: ${line}`);
   await ensurePrerequisites({ flavors: variant.flavor === 'mysql' ? ['mysql'] : [], debootstrap: true }, log);
   const built = await buildImages(
     SERVER_VARIANTS.filter((candidate) => candidate === variant),
@@ -56,6 +55,8 @@ export class ContainerTestCluster implements CheckedCluster<ContainerTestPod> {
       agentVolumes?: string[];
       /** Runs once the sandbox's network exists (its gateway given), before any pod starts. */
       prepare?: (sandbox: ContainerSandbox, gateway: string) => Promise<void>;
+      /** Where the sandbox's progress lines go (the test's output by default). */
+      progress?: (line: string) => void;
     },
   ): Promise<ContainerTestCluster> {
     const sandbox = new ContainerSandbox({
@@ -70,7 +71,7 @@ export class ContainerTestCluster implements CheckedCluster<ContainerTestPod> {
     const cluster = new ContainerTestCluster(sandbox);
     try {
       await options.prepare?.(sandbox, await sandbox.ensureNetwork());
-      await sandbox.up((line) => console.log(`# sandbox: ${line}`));
+      await sandbox.up(options.progress ?? ((line) => console.log(`# sandbox: ${line}`)));
     } catch (error) {
       console.log(await cluster.logs());
       await cluster.destroy();
