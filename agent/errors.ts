@@ -102,6 +102,10 @@ export const errorDefs = {
     code: 'MHA_SANDBOX_FILE_UNREADABLE',
     hint: 'sandbox up writes DIR/cluster.json: stop any process the sandbox left running, then start a new sandbox in another --dir',
   },
+  PACKAGE_FILES_MISSING: {
+    code: 'MHA_PACKAGE_FILES_MISSING',
+    hint: 'run it from a checkout of mysql-ha-agent: the sandbox, the images and the benchmark read manifests/ and the Dockerfiles there',
+  },
   SANDBOX_POD_UNKNOWN: { code: 'MHA_SANDBOX_POD_UNKNOWN', hint: 'use one of the pod names listed (mysql-ha-agent sandbox status shows them)' },
   SANDBOX_ADDRESS_IN_USE: {
     code: 'MHA_SANDBOX_ADDRESS_IN_USE',

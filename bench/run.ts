@@ -198,8 +198,7 @@ async function restartAgents(cluster: SandboxCluster, env: Record<string, string
  * safety): the write gap should stay within TTL + 0.5 s at any TTL. The defaults are restored after.
  */
 async function podKillsWithManifestTimings(cluster: SandboxCluster, flavor: Flavor) {
-  // Run from the package root (npm run bench): the built module's own path is under dist/.
-  const timings = manifestLeaseTimings(join(process.cwd(), 'manifests', 'agent.env'));
+  const timings = manifestLeaseTimings();
   await restartAgents(cluster, timings);
   const rto: number[] = [];
   let lost = 0;

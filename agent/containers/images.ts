@@ -2,14 +2,15 @@
 // Docker Engine from Dockerfile.agent and Dockerfile.mysql on local base images.
 import { execFile } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { AgentError } from '../errors.ts';
+import { packageRoot } from '../package-root.ts';
 import { ensureBaseImages, NODE_BASE_IMAGE, SERVER_VARIANTS, type ServerVariant, serverBaseImage } from './base-images.ts';
 import { docker, dockerSucceeds, dockerVisible, ensureDockerEngine } from './docker.ts';
 
 const run = promisify(execFile);
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+/** The build context: the package's root. */
+const ROOT = `${packageRoot()}/`;
 const packageVersion = (JSON.parse(readFileSync(`${ROOT}package.json`, 'utf8')) as { version: string }).version;
 
 export const AGENT_IMAGE = `mysql-ha/agent:${packageVersion}`;

@@ -1,11 +1,10 @@
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { packageRoot } from '../package-root.ts';
 
-const MANIFEST_ENV = fileURLToPath(new URL('../../manifests/agent.env', import.meta.url));
-
-/** The agent settings of manifests/agent.env (KEY=VALUE lines), the configuration every pod gets; `file` when run built, from dist/. */
-export function manifestEnv(file = MANIFEST_ENV): Record<string, string> {
-  const lines = readFileSync(file, 'utf8').split('\n');
+/** The agent settings of manifests/agent.env (KEY=VALUE lines), the configuration every pod gets. */
+export function manifestEnv(): Record<string, string> {
+  const lines = readFileSync(join(packageRoot(), 'manifests', 'agent.env'), 'utf8').split('\n');
   return Object.fromEntries(
     lines
       .map((line) => line.trim())
@@ -15,6 +14,6 @@ export function manifestEnv(file = MANIFEST_ENV): Record<string, string> {
 }
 
 /** The lease timings of manifests/agent.env (TTL, renew period, store timeout), as they are set there. */
-export function manifestLeaseTimings(file = MANIFEST_ENV): Record<string, string> {
-  return Object.fromEntries(Object.entries(manifestEnv(file)).filter(([name]) => /^MYSQL_HA_(LEASE_TTL|RENEW_PERIOD|STORE_TIMEOUT)_MS$/.test(name)));
+export function manifestLeaseTimings(): Record<string, string> {
+  return Object.fromEntries(Object.entries(manifestEnv()).filter(([name]) => /^MYSQL_HA_(LEASE_TTL|RENEW_PERIOD|STORE_TIMEOUT)_MS$/.test(name)));
 }
