@@ -242,7 +242,7 @@ export async function main(_args: string[]): Promise<number> {
       },
     }),
     peers: peerSet,
-    observePeers: (timeoutMs) => observePeers(agentClient, others(), config.http.port, config.switchoverToken, timeoutMs),
+    observePeers: (timeoutOf) => observePeers(agentClient, others(), config.http.port, config.switchoverToken, timeoutOf),
     readPrimaryGtids: (primary) => readPrimaryGtids(agentClient, primary, config.http.port, PRIMARY_GTIDS_TIMEOUT_MS),
     askFailsafe: (timeoutMs) => askFailsafe(others(), config.pod.name, peerControl, timeoutMs),
     metrics,

@@ -146,7 +146,7 @@ export class LeaseKeeper {
     const expired = record !== null && monotonic - this.#seen!.at > record.ttlMs && record.holder !== this.#self;
     if (record !== null && !expired) {
       this.#freeSince = null;
-      return { state: 'held', record, mine: record.holder === this.#self };
+      return { state: 'held', record, mine: record.holder === this.#self, expiresAt: this.#seen!.at + record.ttlMs };
     }
     this.#freeSince ??= monotonic;
     const bootstrapped = record !== null || (await this.#store.isBootstrapped());

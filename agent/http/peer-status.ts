@@ -5,10 +5,16 @@ import type { AgentClient } from './agent-client.ts';
 import { fetchStatus } from './status-client.ts';
 
 /** Asks every peer's agent for /status at once; an agent that does not answer is data. */
-export async function observePeers(client: AgentClient, peers: Peer[], agentPort: number, token: string | null, timeoutMs: number): Promise<PeerStatus[]> {
+export async function observePeers(
+  client: AgentClient,
+  peers: Peer[],
+  agentPort: number,
+  token: string | null,
+  timeoutOf: (peer: string) => number,
+): Promise<PeerStatus[]> {
   return Promise.all(
     peers.map(async (peer): Promise<PeerStatus> => {
-      const { status, unreachable } = await fetchStatus(client, client.url(peer.host, agentPort), timeoutMs, token);
+      const { status, unreachable } = await fetchStatus(client, client.url(peer.host, agentPort), timeoutOf(peer.name), token);
       if (status === null)
         return {
           name: peer.name,

@@ -30,7 +30,7 @@ export interface AgentParts {
   /** The cluster's pods now (this one included): fixed, or following the StatefulSet's replica count. */
   peers: { readonly current: Peer[] };
   /** Asks the other agents for their /status; one that does not answer is data. */
-  observePeers: (timeoutMs: number) => Promise<PeerStatus[]>;
+  observePeers: (timeoutOf: (peer: string) => number) => Promise<PeerStatus[]>;
   /** The executed GTIDs of the primary this node streams from (its /binlog-position); one that does not answer is data. */
   readPrimaryGtids: (primary: Peer) => Promise<PrimaryGtidsProbe>;
   /** Asks the other agents to confirm the failsafe (agent/loop/failsafe.ts); one that does not answer refuses. */
@@ -47,6 +47,12 @@ export interface AgentParts {
 const AFTER_ACTION_DELAY_MS = 50;
 /** Peers answer /status from memory; a slow one is as good as absent for an election. */
 const ELECTION_PEER_TIMEOUT_MS = 500;
+/**
+ * The lease's former holder is asked too (alive, it answers at once and may be the best
+ * candidate), but a lost pod's address drops packets: it must not hold every election for
+ * the whole wait above.
+ */
+const FORMER_HOLDER_PEER_TIMEOUT_MS = 100;
 /** A switchover's candidate must have applied everything within this long, or nothing moves. */
 const HAND_OVER_TIMEOUT_MS = 30_000;
 /** A failsafe round must end well within the fencing margin. */
@@ -93,7 +99,15 @@ export class AgentLoop {
     const acted = await this.tick();
     // After an action, look again soon: its effect is what the next decision needs.
     const delay = acted || this.#wakeRequested || this.#holderLosingMysqld() ? AFTER_ACTION_DELAY_MS : this.#parts.config.loopIntervalMs;
-    if (!this.#stopped) this.#timer = setTimeout(() => void this.#tickAndReschedule(), delay);
+    if (!this.#stopped) this.#timer = setTimeout(() => void this.#tickAndReschedule(), Math.min(delay, this.#untilLeaseExpiry()));
+  }
+
+  /** A lease another node holds will be judged expired before the next tick: look at that moment, so the election starts at once. */
+  #untilLeaseExpiry(): number {
+    const lease = this.#parts.board.current.observation?.lease;
+    if (lease?.state !== 'held' || lease.mine) return Number.POSITIVE_INFINITY;
+    // Expired is "longer than the TTL since the version was first seen": one millisecond past it.
+    return Math.max(0, lease.expiresAt + 1 - this.#parts.clock.now());
   }
 
   /**
@@ -134,8 +148,10 @@ export class AgentLoop {
     // Peers are asked only when a decision needs them: an election, a hand-over's candidate, a reinit's donor.
     const handingOver =
       requests.switchover !== null || (requests.terminatingSince !== null && leaseObservation.lease.state === 'held' && leaseObservation.lease.mine);
-    const peerTimeoutMs =
-      leaseObservation.lease.state === 'free' ? ELECTION_PEER_TIMEOUT_MS : handingOver || requests.reinit !== null ? REQUEST_PEER_TIMEOUT_MS : null;
+    const { lease: leaseView } = leaseObservation;
+    const peerTimeoutMs = leaseView.state === 'free' ? ELECTION_PEER_TIMEOUT_MS : handingOver || requests.reinit !== null ? REQUEST_PEER_TIMEOUT_MS : null;
+    const formerHolder = leaseView.state === 'free' ? (leaseView.record?.holder ?? leaseView.lastHolder) : null;
+    const timeoutOf = (peer: string) => (peer === formerHolder ? FORMER_HOLDER_PEER_TIMEOUT_MS : peerTimeoutMs!);
     return {
       at: now,
       mysql,
@@ -145,7 +161,7 @@ export class AgentLoop {
       heldUntil: failsafe.heldUntil,
       failsafe: failsafe.view,
       mysqldDownSince: this.#mysqldDownSince,
-      peers: peerTimeoutMs === null ? [] : await this.#parts.observePeers(peerTimeoutMs),
+      peers: peerTimeoutMs === null ? [] : await this.#parts.observePeers(timeoutOf),
       selfErrant: ERRANT_STATES.has(decision?.state ?? ''),
       controls: requests,
       passwordsChanged: this.#parts.actuator.passwordsChanged(),

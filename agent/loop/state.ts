@@ -113,7 +113,11 @@ export type LeaseView =
    * looked at mysqld after the lease was free.
    */
   | { state: 'free'; record: LeaseRecord | null; lastHolder: string | null; bootstrapped: boolean; freeSince: number }
-  | { state: 'held'; record: LeaseRecord; mine: boolean };
+  /**
+   * `expiresAt`: when this agent will judge it expired unless it sees it renewed first (its
+   * clock: when it first saw this version, plus the TTL), so a candidate can look at that moment.
+   */
+  | { state: 'held'; record: LeaseRecord; mine: boolean; expiresAt: number };
 
 /** What a peer's agent says about its node, as far as an election needs it. */
 export interface PeerStatus {

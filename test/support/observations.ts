@@ -29,7 +29,12 @@ export function record(holder: string, overrides: Partial<LeaseRecord> = {}): Le
 }
 
 /** The lease held by `holder`, seen from `self`. */
-export const heldBy = (holder: string, self: string): LeaseView => ({ state: 'held', record: record(holder), mine: holder === self });
+export const heldBy = (holder: string, self: string, expiresAt = Number.MAX_SAFE_INTEGER): LeaseView => ({
+  state: 'held',
+  record: record(holder),
+  mine: holder === self,
+  expiresAt,
+});
 /** Free since a second before NOW: this node's observation at NOW looked at mysqld after it saw the lease free. */
 export const free = (lastHolder: string | null = PRIMARY.name, bootstrapped = true, freeSince = NOW - 1000): LeaseView => ({
   state: 'free',

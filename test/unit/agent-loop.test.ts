@@ -13,7 +13,7 @@ import type { Action, MysqlObservation, PeerStatus, PrimaryGtidsProbe } from '..
 import { dialectForFlavor } from '../../agent/mysql/dialect/index.ts';
 import { captureLogger } from '../support/capture-logger.ts';
 import { FakeClock } from '../support/fake-clock.ts';
-import { asPrimary, asReplica, FOREIGN, heldBy, NOW, OTHER, PRIMARY, peer, REPLICA, streaming, UUID0, up, variables } from '../support/observations.ts';
+import { asPrimary, asReplica, FOREIGN, free, heldBy, NOW, OTHER, PRIMARY, peer, REPLICA, streaming, UUID0, up, variables } from '../support/observations.ts';
 
 const GRACE_MS = 1500;
 
@@ -34,7 +34,7 @@ function loopOf(topology: typeof asPrimary, world: World, graceMs = GRACE_MS) {
   const { logger, lines } = captureLogger();
   const actions: Action[] = [];
   const keeps: boolean[] = [];
-  const peerAsks: number[] = [];
+  const peerAsks: Array<Record<string, number>> = [];
   const extensions: number[] = [];
   const peerSet = { current: topology.peers };
   const failures: string[] = [];
@@ -109,8 +109,8 @@ function loopOf(topology: typeof asPrimary, world: World, graceMs = GRACE_MS) {
       },
     },
     peers: peerSet,
-    observePeers: async (timeoutMs) => {
-      peerAsks.push(timeoutMs);
+    observePeers: async (timeoutOf) => {
+      peerAsks.push(Object.fromEntries(topology.peers.filter((p) => p.name !== topology.self.name).map((p) => [p.name, timeoutOf(p.name)])));
       return world.peers;
     },
     readPrimaryGtids: async (primary) => {
@@ -225,7 +225,7 @@ test('agent loop: peers are asked only when a decision needs them (an election o
   assert.deepEqual(peerAsks, []);
   const answered = controls.requestSwitchover(null);
   await loop.tick();
-  assert.deepEqual(peerAsks, [1000]);
+  assert.deepEqual(peerAsks, [{ [REPLICA.name]: 1000, [OTHER.name]: 1000 }]);
   await answered;
   world.lease = {
     lease: { state: 'free', record: null, lastHolder: PRIMARY.name, bootstrapped: true, freeSince: NOW - 1000 },
@@ -233,7 +233,33 @@ test('agent loop: peers are asked only when a decision needs them (an election o
     leaseChanges: [],
   };
   await loop.tick();
-  assert.deepEqual(peerAsks, [1000, 500], 'an election asks with a shorter timeout');
+  assert.deepEqual(peerAsks.at(-1), { [REPLICA.name]: 500, [OTHER.name]: 500 }, 'an election asks with a shorter timeout');
+});
+
+test("agent loop: an election gives the lease's former holder only a moment to answer (a lost pod's address drops packets)", async () => {
+  const world: World = {
+    mysql: up({ replica: streaming() }),
+    lease: { lease: free(PRIMARY.name), heldUntil: null, leaseChanges: [] },
+    peers: [],
+    failing: null,
+  };
+  const { loop, peerAsks } = loopOf(asReplica, world);
+  await loop.tick();
+  assert.deepEqual(peerAsks, [{ [PRIMARY.name]: 100, [OTHER.name]: 500 }]);
+});
+
+test('agent loop: a replica looks again the moment the lease it follows would expire, not at its next interval', { timeout: 10_000 }, async () => {
+  const world: World = {
+    mysql: up({ replica: streaming() }),
+    lease: { lease: heldBy(PRIMARY.name, REPLICA.name, NOW + 30), heldUntil: null, leaseChanges: [] },
+    peers: [],
+    failing: null,
+  };
+  const { loop, keeps } = loopOf(asReplica, world);
+  loop.start();
+  while (keeps.length < 2) await new Promise((resolve) => setTimeout(resolve, 10));
+  loop.stop();
+  assert.equal(keeps.length, 2, 'a second look within milliseconds, where the interval is 60 s');
 });
 
 test('agent loop: a switchover request is decided, carried out by the actuator and answered with its outcome', async () => {

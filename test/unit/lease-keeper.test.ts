@@ -88,7 +88,12 @@ test("lease keeper: another holder's record is expired once its version has not 
   assert.equal((await keeper.observe(true)).lease.state, 'held', 'exactly TTL old: not yet');
   store.put('mysql-ha-0', timings.ttlMs, written.term); // renewed: a new version restarts the count from when it is seen
   clock.advance(1);
-  assert.equal((await keeper.observe(true)).lease.state, 'held');
+  const renewed = (await keeper.observe(true)).lease;
+  assert.equal(
+    renewed.state === 'held' && renewed.expiresAt,
+    clock.now() + timings.ttlMs,
+    'when it will be judged expired: TTL after the new version was seen',
+  );
   clock.advance(timings.ttlMs);
   assert.equal((await keeper.observe(true)).lease.state, 'held');
   clock.advance(1);
