@@ -117,6 +117,9 @@ export class ContainerPod {
  */
 export const SANDBOX_LEASE_TIMINGS = { MYSQL_HA_LEASE_TTL_MS: '5000', MYSQL_HA_RENEW_PERIOD_MS: '1000', MYSQL_HA_STORE_TIMEOUT_MS: '1000' };
 
+/** A running container's main process, as this machine numbers it. */
+export const mainProcess = async (container: string) => Number(await docker(['inspect', '--format', '{{.State.Pid}}', container]));
+
 const envArgs = (env: Record<string, string>) => Object.entries(env).flatMap(([name, value]) => ['--env', `${name}=${value}`]);
 
 export class ContainerSandbox {
@@ -476,17 +479,25 @@ export class ContainerSandbox {
 
   /** Every process of the pod SIGKILLed at once, as when its node is lost. */
   async crashPod(pod: ContainerPod): Promise<void> {
-    await docker(['kill', pod.containers.agent, pod.containers.mysql, pod.containers.pod]);
+    // The agent first, alone: one killed with its server (one docker kill) sometimes lived long
+    // enough to see the server gone and let its lease go, which a lost node cannot do.
+    await docker(['kill', pod.containers.agent]);
+    await docker(['kill', pod.containers.mysql, pod.containers.pod]);
   }
 
   /** SIGKILL to the server process in the pod's server container; Docker restarts the container, as the kubelet would. */
   async killServer(pod: ContainerPod): Promise<void> {
-    const supervisor = Number(await docker(['inspect', '--format', '{{.State.Pid}}', pod.containers.mysql]));
+    for (const pid of await this.serverProcesses(pod)) process.kill(pid, 'SIGKILL');
+  }
+
+  /** The server's processes in the pod's server container (its entrypoint's children), as this machine numbers them. */
+  async serverProcesses(pod: ContainerPod): Promise<number[]> {
+    const supervisor = await mainProcess(pod.containers.mysql);
     const children = existsSync(`/proc/${supervisor}/task/${supervisor}/children`)
       ? readFileSync(`/proc/${supervisor}/task/${supervisor}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number)
       : [];
     if (children.length === 0) throw new AgentError('DOCKER_FAILED', `${pod.name}: no server process runs in ${pod.containers.mysql}`);
-    for (const pid of children) process.kill(pid, 'SIGKILL');
+    return children;
   }
 
   /** Cuts the pod off the sandbox network (its containers keep running): a network partition. */

@@ -93,7 +93,7 @@ describe('Dockerfile.agent', () => {
     assert.ok(bundle, `the final stage does not copy ${posix.join(buildWorkdir, BUNDLE_DIR)} from the build stage`);
     assert.deepEqual(execForm(lastOf(final, 'ENTRYPOINT') ?? ''), ['node', posix.join(bundle.destination, BUNDLE_ENTRY)]);
     assert.ok(
-      instructions(final, 'ENV').some((env) => env.args === `NODE_OPTIONS=${AGENT_NODE_OPTIONS}`),
+      instructions(final, 'ENV').some((env) => env.args === `NODE_OPTIONS="${AGENT_NODE_OPTIONS}"`),
       'the agent image runs node with the options the sandbox uses',
     );
   });
