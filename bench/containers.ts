@@ -11,7 +11,7 @@ import { agentClientOf, agentUrl } from '../agent/sandbox/agents.ts';
 import { buildTestImages, ContainerTestCluster, type ContainerTestPod } from '../test/support/container-cluster.ts';
 import { ackedMissingOn, type LoadOutcome, underLoad, waitNewPrimary, writeTarget } from '../test/support/failover-checks.ts';
 import { WriteLoad } from '../test/support/write-load.ts';
-import { idleFootprint, log, memoryText, type ProcessFootprint, type Stats, stats } from './measure.ts';
+import { idleFootprint, log, memoryText, msText, type ProcessFootprint, tableRow as row, stats } from './measure.ts';
 
 /** Host addresses the pods' ports are published on (the process sandbox's are down by then). */
 const PREFIX = '127.0.21.';
@@ -163,8 +163,6 @@ export type ContainerBenchResults = Awaited<ReturnType<typeof containerBench>>;
 
 /** The section's table, as bench/README.md shows it. */
 export function containerTable(results: ContainerBenchResults & { flavor: Flavor; iterations: number; machine: { cpus: number } }): string {
-  const row = (what: string, value: string, baseline: string, target: string) => `| ${what} | ${value} | ${baseline} | ${target} |`;
-  const ms = (s: Stats) => `${s.median} / ${s.p95} ms`;
   const outcome = (e: ReturnType<typeof summary>) => `${e.acknowledgedWritesLost} acknowledged writes lost, ${e.twoWritable} samples with two writable servers`;
   const { serverKilled, podDeleted, podKilled, switchover } = results.events;
   return [
@@ -173,17 +171,17 @@ export function containerTable(results: ContainerBenchResults & { flavor: Flavor
     '| What | Measured | Baseline (same run) | Target |',
     '| --- | --- | --- | --- |',
     row('sandbox up: containers started to a healthy cluster', `${results.sandboxUpMs} ms (once)`, '', ''),
-    row('failover RTO, server process SIGKILLed (Docker restarts it)', `${ms(serverKilled.recoveryMs)}; ${outcome(serverKilled)}`, '', 'median ≤ 1 s'),
-    row('primary pod deleted (preStop hook, SIGTERM, grace period): write gap', `${ms(podDeleted.writeGapMs)}; ${outcome(podDeleted)}`, '', 'report it'),
+    row('failover RTO, server process SIGKILLed (Docker restarts it)', `${msText(serverKilled.recoveryMs)}; ${outcome(serverKilled)}`, '', 'median ≤ 1 s'),
+    row('primary pod deleted (preStop hook, SIGTERM, grace period): write gap', `${msText(podDeleted.writeGapMs)}; ${outcome(podDeleted)}`, '', 'report it'),
     // docker kill (the agent first, then the server and the pod) takes 0.5-0.8 s here before the
     // server dies: the write gap, from the old primary's last write, is the pod loss's cost.
     row(
       'whole pod killed (docker kill): write gap',
-      `${ms(podKilled.writeGapMs)} (from the docker kill command: ${ms(podKilled.recoveryMs)}); ${outcome(podKilled)}`,
+      `${msText(podKilled.writeGapMs)} (from the docker kill command: ${msText(podKilled.recoveryMs)}); ${outcome(podKilled)}`,
       `lease TTL ${SANDBOX_LEASE_TIMINGS.MYSQL_HA_LEASE_TTL_MS} ms`,
       'median ≤ TTL + 0.5 s',
     ),
-    row('planned switchover write gap', `${ms(switchover.writeGapMs)}; ${outcome(switchover)}`, '', 'median ≤ 0.5 s'),
+    row('planned switchover write gap', `${msText(switchover.writeGapMs)}; ${outcome(switchover)}`, '', 'median ≤ 0.5 s'),
     ...results.footprint.processes.map((p) =>
       row(
         `footprint: ${p.process}`,

@@ -20,6 +20,12 @@ export function stats(samples: number[]): Stats {
   return { median: at(0.5), p95: at(0.95), n: sorted.length };
 }
 
+/** A row of the tables: what, the measure, its same-run baseline, the target. */
+export const tableRow = (what: string, value: string, baseline: string, target: string) => `| ${what} | ${value} | ${baseline} | ${target} |`;
+
+/** A statistic as the tables print it. */
+export const msText = (s: Stats) => `${s.median} / ${s.p95} ms`;
+
 /** Polls every 50 ms (the measured times are only as fine as this), for up to 2 minutes. */
 export const until = <T>(what: string, probe: () => Promise<T | undefined>): Promise<T> => waitFor(what, probe, 120_000, { intervalMs: 50 });
 

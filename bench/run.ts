@@ -23,7 +23,7 @@ import { accepts, adminQuery, waitFor } from '../agent/sandbox/probes.ts';
 import { runtimeFor } from '../agent/sandbox/runtime.ts';
 import { WriteLoad } from '../test/support/write-load.ts';
 import { containerBench, containerTable } from './containers.ts';
-import { idleFootprint, log, memoryText, type Stats, scrape, stats, until } from './measure.ts';
+import { idleFootprint, log, memoryText, msText, tableRow as row, type Stats, scrape, stats, until } from './measure.ts';
 import { dropTable, type Endpoint, prepareTable, runWorkload, type Workload, type WorkloadResult } from './sysbench.ts';
 
 const { values } = parseArgs({
@@ -33,6 +33,8 @@ const { values } = parseArgs({
     smoke: { type: 'boolean', default: false },
     // Also at 5 and 7 pods: bootstrap, footprint, failovers and switchovers (3 pods: the main run).
     scaling: { type: 'boolean', default: false },
+    // The 5- and 7-pod runs alone, without the 3-pod run.
+    'only-scaling': { type: 'boolean', default: false },
     // Also a replica rebuilt with 2 GiB of data, against a file copy of its data directory.
     rebuild: { type: 'boolean', default: false },
     // Where the pods run: processes on loopback addresses, containers (bench/containers.ts), or both.
@@ -619,7 +621,7 @@ async function benchFlavor(flavor: Flavor): Promise<BenchResults> {
 }
 
 /** The data path's figures and the two ratios: HAProxy's hop (HAProxy ÷ direct) and lossless semi-sync's wait (lossless ÷ asynchronous, direct). */
-function dataPathRows(paths: BenchResults['dataPath'], row: (what: string, value: string, baseline: string, target: string) => string): string[] {
+function dataPathRows(paths: BenchResults['dataPath']): string[] {
   const figures = (path: PathResult) =>
     `${Math.round(path.transactionsPerSecond.median)} tx/s, p99 ${path.p99Ms.median} ms${path.errors > 0 ? ` (${path.errors} errors)` : ''}`;
   const ratio = (a: number, b: number) => (a / b).toFixed(2);
@@ -652,8 +654,6 @@ function dataPathRows(paths: BenchResults['dataPath'], row: (what: string, value
 function table(results: BenchResults): string {
   const f = results.failover;
   const asyncMode = results.asyncFailover;
-  const row = (what: string, value: string, baseline: string, target: string) => `| ${what} | ${value} | ${baseline} | ${target} |`;
-  const ms = (s: Stats) => `${s.median} / ${s.p95} ms`;
   return [
     `### ${results.flavor} ${results.version} (${results.iterations} runs, median / p95; ${results.runtime})`,
     '',
@@ -661,19 +661,19 @@ function table(results: BenchResults): string {
     '| --- | --- | --- | --- |',
     row(
       'bootstrap: 3 fresh pods to replicas at 0 lag',
-      ms(results.bootstrap.totalMs),
-      `mysqld accepting: ${ms(results.bootstrap.baselineMysqldUpMs)}`,
+      msText(results.bootstrap.totalMs),
+      `mysqld accepting: ${msText(results.bootstrap.baselineMysqldUpMs)}`,
       '≤ 15 s',
     ),
-    row('bootstrap: agent overhead', ms(results.bootstrap.agentOverheadMs), '', '≤ 1 s'),
-    row('failover RTO, mysqld SIGKILL', ms(f.mysqldSigkill.rtoMs), `HAProxy detection time ${f.mysqldSigkill.baselineDetectionFloorMs} ms`, 'median ≤ 1 s'),
+    row('bootstrap: agent overhead', msText(results.bootstrap.agentOverheadMs), '', '≤ 1 s'),
+    row('failover RTO, mysqld SIGKILL', msText(f.mysqldSigkill.rtoMs), `HAProxy detection time ${f.mysqldSigkill.baselineDetectionFloorMs} ms`, 'median ≤ 1 s'),
     row(
       'acknowledged writes lost (mysqld SIGKILL)',
       `${f.mysqldSigkill.acknowledgedWritesLost} (old primary rejoined every time, after cloning ${f.mysqldSigkill.oldPrimaryCloned}×)`,
       '',
       '0',
     ),
-    row('failover RTO, whole pod killed', ms(f.podKill.rtoMs), `lease TTL ${f.podKill.baselineLeaseTtlMs} ms`, 'median ≤ TTL + 0.5 s'),
+    row('failover RTO, whole pod killed', msText(f.podKill.rtoMs), `lease TTL ${f.podKill.baselineLeaseTtlMs} ms`, 'median ≤ TTL + 0.5 s'),
     row(
       'acknowledged writes lost (pod kill)',
       `${f.podKill.acknowledgedWritesLost} (old primary rejoined every time, after cloning ${f.podKill.oldPrimaryCloned}×)`,
@@ -682,13 +682,13 @@ function table(results: BenchResults): string {
     ),
     row(
       "failover RTO, whole pod killed, the manifests' lease timings",
-      `${ms(results.manifestTtlPodKill.rtoMs)}; ${results.manifestTtlPodKill.acknowledgedWritesLost} acknowledged writes lost`,
+      `${msText(results.manifestTtlPodKill.rtoMs)}; ${results.manifestTtlPodKill.acknowledgedWritesLost} acknowledged writes lost`,
       `lease TTL ${results.manifestTtlPodKill.leaseTtlMs} ms`,
       'median ≤ TTL + 0.5 s',
     ),
-    row('planned switchover write gap', ms(f.switchover.writeGapMs), '', 'median ≤ 0.5 s'),
+    row('planned switchover write gap', msText(f.switchover.writeGapMs), '', 'median ≤ 0.5 s'),
     row('acknowledged writes lost (switchover)', `${f.switchover.acknowledgedWritesLost}; switchovers refused: ${f.switchover.refused.length}`, '', '0'),
-    row('asynchronous mode: failover RTO, mysqld SIGKILL', ms(asyncMode.rtoMs), '', ''),
+    row('asynchronous mode: failover RTO, mysqld SIGKILL', msText(asyncMode.rtoMs), '', ''),
     row(
       'asynchronous mode: acknowledged writes lost',
       `${asyncMode.acknowledgedWritesLost} in ${asyncMode.rtoMs.n} failovers (old primary kept out as errant ${asyncMode.oldPrimaryKeptOutAsErrant}×, rebuilt)`,
@@ -706,7 +706,7 @@ function table(results: BenchResults): string {
         'p99 ≤ 2 ms, 0 statements/request',
       );
     }),
-    ...dataPathRows(results.dataPath, row),
+    ...dataPathRows(results.dataPath),
     ...results.footprint.processes.map((p, i) =>
       row(
         `footprint: ${p.process}`,
@@ -726,19 +726,24 @@ function table(results: BenchResults): string {
           ),
         ]
       : []),
-    ...(results.scaling ?? []).map((size) => {
-      const agents = size.footprint.processes.filter((p) => !p.process.startsWith('baseline'));
-      return row(
-        `${size.pods} pods`,
-        `bootstrap ${size.bootstrap.totalMs} ms (agent overhead ${size.bootstrap.totalMs - size.bootstrap.mysqldUpMs} ms); ` +
-          `RTO mysqld SIGKILL ${ms(size.failover.mysqldSigkill.rtoMs)}, pod kill ${ms(size.failover.podKill.rtoMs)}; ` +
-          `switchover gap ${ms(size.failover.switchover.writeGapMs)}; lost ${lostIn(size.failover)}; ` +
-          `agents' RSS ${Math.max(...agents.map((p) => p.rssMiB))} MiB and CPU ${Math.max(...agents.map((p) => p.cpuPercentOfACore))} % at most`,
-        '3 pods: the rows above',
-        'report it',
-      );
-    }),
+    ...scalingRows(results.scaling ?? []),
   ].join('\n');
+}
+
+/** One row per cluster size of a --scaling run. */
+function scalingRows(sizes: Awaited<ReturnType<typeof scaling>>): string[] {
+  return sizes.map((size) => {
+    const agents = size.footprint.processes.filter((p) => !p.process.startsWith('baseline'));
+    return row(
+      `${size.pods} pods`,
+      `bootstrap ${size.bootstrap.totalMs} ms (agent overhead ${size.bootstrap.totalMs - size.bootstrap.mysqldUpMs} ms); ` +
+        `RTO mysqld SIGKILL ${msText(size.failover.mysqldSigkill.rtoMs)}, pod kill ${msText(size.failover.podKill.rtoMs)}; ` +
+        `switchover gap ${msText(size.failover.switchover.writeGapMs)}; lost ${lostIn(size.failover)}; ` +
+        `agents' RSS ${Math.max(...agents.map((p) => p.rssMiB))} MiB and CPU ${Math.max(...agents.map((p) => p.cpuPercentOfACore))} % at most`,
+      '3 pods: the 3-pod run',
+      'report it',
+    );
+  });
 }
 
 const lostIn = (f: FailoverResult) => f.mysqldSigkill.acknowledgedWritesLost + f.podKill.acknowledgedWritesLost + f.switchover.acknowledgedWritesLost;
@@ -774,13 +779,21 @@ await bundleAgent();
 const resultsDir = join(process.cwd(), 'bench', 'results');
 mkdirSync(resultsDir, { recursive: true });
 const machine = { cpus: cpus().length, node: process.version };
-const resultsFile = (flavor: Flavor, runtime: string) =>
-  join(resultsDir, `${new Date().toISOString().slice(0, 10)}-${flavor}${runtime === 'containers' ? '-containers' : ''}${values.smoke ? '-smoke' : ''}.json`);
+const resultsFile = (flavor: Flavor, part: '' | 'containers' | 'scaling') =>
+  join(resultsDir, `${new Date().toISOString().slice(0, 10)}-${flavor}${part ? `-${part}` : ''}${values.smoke ? '-smoke' : ''}.json`);
 for (const flavor of flavors) {
-  if (runtimes.includes('processes')) {
+  if (runtimes.includes('processes') && values['only-scaling']) {
+    const results = { flavor, rounds: SCALING_ROUNDS, machine, runtime: RUNTIME, scaling: await scaling(flavor) };
+    const file = resultsFile(flavor, 'scaling');
+    writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
+    const heading = `### ${flavor} at 5 and 7 pods (${SCALING_ROUNDS} rounds, median / p95; ${RUNTIME})`;
+    process.stdout.write(
+      `${[heading, '', '| What | Measured | Baseline | Target |', '| --- | --- | --- | --- |', ...scalingRows(results.scaling)].join('\n')}\n\n(${file})\n\n`,
+    );
+  } else if (runtimes.includes('processes')) {
     const results: BenchResults = await benchFlavor(flavor);
     if (values.scaling) results.scaling = await scaling(flavor);
-    const file = resultsFile(flavor, 'processes');
+    const file = resultsFile(flavor, '');
     writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
     process.stdout.write(`${table(results)}\n\n(${file})\n\n`);
   }
