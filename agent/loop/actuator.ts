@@ -22,6 +22,8 @@ const RESET_REPLICA_ALL = 'RESET REPLICA ALL';
 const SHOW_REPLICA_STATUS = 'SHOW REPLICA STATUS';
 /** One catch-up step waits at most this long, so the lease is renewed in between. */
 const CATCH_UP_STEP_SECONDS = 1;
+/** A hand-over's candidate whose mysqld does not answer within this long is not reachable: the hand-over is refused. */
+const CANDIDATE_CONNECT_TIMEOUT_MS = 3000;
 /** A clone copies the whole data set; the loop waits for it (there is nothing else this node can do meanwhile). */
 const CLONE_TIMEOUT_MS = 24 * 60 * 60 * 1000;
 /** How often a running clone's progress is read for /status. */
@@ -174,14 +176,20 @@ export class Actuator {
   async #handOver(candidate: Peer, timeoutMs: number): Promise<ActionPhases> {
     const self = this.#config.pod.name;
     const started = this.#clock.now();
-    await this.stopWrites();
-    const writesStopped = this.#clock.now();
-    const [row] = await this.#server.query(this.#dialect.variablesQuery);
-    if (!row) throw new AgentError('MYSQL_QUERY_FAILED', `${self}: the server variables query returned no row`);
-    const executed = this.#dialect.parseVariables(row).gtidExecuted;
-    const deadline = writesStopped + timeoutMs;
     const peer = this.#connectPeer(candidate);
+    let writesStopped: number;
+    let connected: number;
     try {
+      // Connected while writes still flow: the connection (DNS, TLS, authentication) stays out of
+      // the write gap, and a candidate that cannot be reached refuses the hand-over before anything stopped.
+      await peer.query('SELECT 1', undefined, CANDIDATE_CONNECT_TIMEOUT_MS);
+      connected = this.#clock.now();
+      await this.stopWrites();
+      writesStopped = this.#clock.now();
+      const [row] = await this.#server.query(this.#dialect.variablesQuery);
+      if (!row) throw new AgentError('MYSQL_QUERY_FAILED', `${self}: the server variables query returned no row`);
+      const executed = this.#dialect.parseVariables(row).gtidExecuted;
+      const deadline = writesStopped + timeoutMs;
       for (;;) {
         const { sql, values } = this.#dialect.waitForGtids(executed, CATCH_UP_STEP_SECONDS);
         const [answer] = await peer.query(sql, values, (CATCH_UP_STEP_SECONDS + 2) * 1000);
@@ -203,7 +211,8 @@ export class Actuator {
     await this.#nudge(candidate);
     const ms = (from: number, to: number) => Math.round(to - from);
     return {
-      stopWritesMs: ms(started, writesStopped),
+      connectMs: ms(started, connected),
+      stopWritesMs: ms(connected, writesStopped),
       catchUpMs: ms(writesStopped, caughtUp),
       leaseMs: ms(caughtUp, handedOver),
       nudgeMs: ms(handedOver, this.#clock.now()),

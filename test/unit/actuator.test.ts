@@ -48,7 +48,15 @@ const variablesRow = { serverId: 100, serverUuid: UUID0, readOnly: 1, gtidExecut
 const secretFor = () => ({ agent: 'agent-secret', replication: 'repl-secret', app: 'app-secret' });
 
 function actuatorFor(
-  options: { peerAnswers?: Array<Row[]>; clock?: FakeClock; onPeerQuery?: () => void; localAnswer?: (sql: string) => Row[]; secret?: SecretPasswordsNow } = {},
+  options: {
+    peerAnswers?: Array<Row[]>;
+    clock?: FakeClock;
+    onPeerQuery?: () => void;
+    localAnswer?: (sql: string) => Row[];
+    secret?: SecretPasswordsNow;
+    /** Every statement to a peer fails as when its mysqld cannot be reached. */
+    peerUnreachable?: boolean;
+  } = {},
 ) {
   const journal: string[] = [];
   const clock = options.clock ?? new FakeClock(0);
@@ -64,7 +72,10 @@ function actuatorFor(
     },
   };
   const connectPeer = (peer: Peer) =>
-    new RecordingServer(peer.name, journal, () => {
+    new RecordingServer(peer.name, journal, (sql) => {
+      if (options.peerUnreachable) throw new AgentError('MYSQL_QUERY_FAILED', `${peer.name}: cannot connect to mysqld: connect ETIMEDOUT`);
+      // A hand-over's first statement only connects.
+      if (sql === 'SELECT 1') return [{ 1: 1 }];
       options.onPeerQuery?.();
       return answers.shift() ?? [];
     });
@@ -232,9 +243,14 @@ test('actuator: hand-over stops writes, reads what was executed after that, wait
   const clock = new FakeClock(0);
   const { actuator, journal } = actuatorFor({ clock, onPeerQuery: () => clock.advance(300), peerAnswers: [[{ applied: 0 }], [{ applied: 1 }]] });
   const phases = await actuator.run({ kind: 'hand-over', candidate: OTHER, timeoutMs: 30_000 });
-  assert.deepEqual(phases, { stopWritesMs: 0, catchUpMs: 600, leaseMs: 0, nudgeMs: 0 }, 'where the time went: two waits of 300 ms on the candidate');
+  assert.deepEqual(
+    phases,
+    { connectMs: 0, stopWritesMs: 0, catchUpMs: 600, leaseMs: 0, nudgeMs: 0 },
+    'where the time went: two waits of 300 ms on the candidate',
+  );
   const index = (pattern: RegExp) => journal.findIndex((line) => pattern.test(line));
   const readOnly = index(/^local: .*super_read_only/i);
+  assert.ok(index(/^mysql-ha-2: SELECT 1$/) < readOnly, 'connected to the candidate before writes stopped');
   const executed = index(/^local: SELECT @@server_id/);
   const waits = journal.filter((line) => line.startsWith(`${OTHER.name}: SELECT 1 - WAIT_FOR_EXECUTED_GTID_SET`));
   assert.ok(readOnly >= 0 && executed > readOnly, 'the executed set is read after writes stopped');
@@ -260,6 +276,13 @@ test('actuator: hand-over to a candidate that does not catch up in time gives up
   );
   assert.ok(!journal.some((line) => line.startsWith('lease: hand over')), 'the lease did not move');
   assert.ok(journal.includes('mysql-ha-2: close'), 'the connection to the candidate is closed');
+});
+
+test('actuator: hand-over to a candidate whose mysqld cannot be reached is refused before writes stop', async () => {
+  const { actuator, journal } = actuatorFor({ peerUnreachable: true });
+  await assert.rejects(actuator.run({ kind: 'hand-over', candidate: OTHER, timeoutMs: 30_000 }), /cannot connect to mysqld/);
+  assert.ok(!journal.some((line) => /read_only/i.test(line)), 'writes were never stopped');
+  assert.ok(journal.includes(`${OTHER.name}: close`));
 });
 
 for (const kind of ['promote', 'setup-primary'] as const) {
