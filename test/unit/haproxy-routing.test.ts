@@ -13,7 +13,7 @@ import { type HaproxyConfigOptions, renderHaproxyConfig } from '../../agent/hapr
 import { issueCertificate } from '../../agent/sandbox/certificates.ts';
 import { FakeSrvDns } from '../support/fake-dns.ts';
 import { FakeMysqlPod } from '../support/fake-mysql-pod.ts';
-import { freePort } from '../support/free-port.ts';
+import { freePorts } from '../support/free-port.ts';
 import { haproxyBinary } from '../support/tools.ts';
 
 const maxLagSeconds = 10;
@@ -74,7 +74,8 @@ class RunningHaproxy {
 
   /** On loopback, with free ports and the lag limit of these tests. */
   static async start(options: Omit<HaproxyConfigOptions, 'writePort' | 'readPort' | 'statsPort' | 'bindAddress' | 'maxLagSeconds'>): Promise<RunningHaproxy> {
-    const ports = { write: await freePort(), read: await freePort(), stats: await freePort() };
+    const [write, read, stats] = (await freePorts(3)) as [number, number, number];
+    const ports = { write, read, stats };
     const dir = mkdtempSync(join(tmpdir(), 'mysql-ha-routing-'));
     const file = join(dir, 'haproxy.cfg');
     const config = renderHaproxyConfig({

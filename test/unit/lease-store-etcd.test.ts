@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { EtcdLeaseStore } from '../../agent/coordination/etcd-lease-store.ts';
-import { freePort } from '../support/free-port.ts';
+import { freePorts } from '../support/free-port.ts';
 import { type LeaseStoreFixture, leaseStoreContract } from '../support/lease-store-contract.ts';
 
 const etcdBinary = '/usr/bin/etcd';
@@ -24,10 +24,21 @@ interface EtcdServer {
   stop(): Promise<void>;
 }
 
+/** Ports found free can be taken before etcd binds them (by another connection's ephemeral port): a few tries. */
 async function startEtcd(): Promise<EtcdServer> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startEtcdOnce();
+    } catch (error) {
+      if (attempt === 3 || !/address already in use/.test(String(error))) throw error;
+    }
+  }
+}
+
+async function startEtcdOnce(): Promise<EtcdServer> {
   if (!existsSync(etcdBinary)) throw new Error(`${etcdBinary} is missing: install Debian's etcd-server package (apt-get install etcd-server)`);
   const dataDir = await mkdtemp(join(tmpdir(), 'lease-store-etcd-'));
-  const [clientPort, peerPort] = [await freePort(), await freePort()];
+  const [clientPort, peerPort] = (await freePorts(2)) as [number, number];
   const url = `http://127.0.0.1:${clientPort}`;
   const peerUrl = `http://127.0.0.1:${peerPort}`;
   const child: ChildProcess = spawn(
