@@ -7,11 +7,10 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { docker } from '../agent/containers/docker.ts';
 import { mainProcess, SANDBOX_LEASE_TIMINGS } from '../agent/containers/sandbox.ts';
 import type { Flavor } from '../agent/mysql/dialect/types.ts';
-import { agentClientOf, agentUrl } from '../agent/sandbox/agents.ts';
 import { buildTestImages, ContainerTestCluster, type ContainerTestPod } from '../test/support/container-cluster.ts';
 import { ackedMissingOn, type LoadOutcome, underLoad, waitNewPrimary, writeTarget } from '../test/support/failover-checks.ts';
 import { WriteLoad } from '../test/support/write-load.ts';
-import { idleFootprint, log, memoryText, msText, type ProcessFootprint, tableRow as row, stats } from './measure.ts';
+import { idleFootprint, log, memoryText, msText, type ProcessFootprint, requestSwitchover, tableRow as row, stats } from './measure.ts';
 
 /** Host addresses the pods' ports are published on (the process sandbox's are down by then). */
 const PREFIX = '127.0.21.';
@@ -72,27 +71,27 @@ const summary = (samples: EventSamples) => ({
 async function events(cluster: ContainerTestCluster, rounds: number) {
   const { sandbox } = cluster;
   const token = sandbox.describe().switchoverToken;
-  // The server's processes are found before the event, so that it is the signal alone (a docker command takes 0.1-0.3 s here).
-  const sigkill = (pids: number[]) => {
-    for (const pid of pids) process.kill(pid, 'SIGKILL');
-  };
+  // Each kind prepares its event before the load starts and returns it: the server's processes
+  // are found first, so that the event is the signal alone (a docker command takes 0.1-0.3 s here).
   const kinds = {
-    serverKilled: async (old: ContainerTestPod, pids: number[]) => {
-      sigkill(pids);
-      return waitNewPrimary(cluster, old);
+    serverKilled: async (old: ContainerTestPod) => {
+      const pids = await sandbox.serverProcesses(old);
+      return () => {
+        for (const pid of pids) process.kill(pid, 'SIGKILL');
+        return waitNewPrimary(cluster, old);
+      };
     },
-    podDeleted: async (old: ContainerTestPod) => {
+    podDeleted: async (old: ContainerTestPod) => async () => {
       await sandbox.stopPod(old);
       return waitNewPrimary(cluster, old);
     },
     // With docker kill, as a node lost: Docker restarts a container whose process was killed otherwise (restart always).
-    podKilled: async (old: ContainerTestPod) => {
+    podKilled: async (old: ContainerTestPod) => async () => {
       await sandbox.crashPod(old);
       return waitNewPrimary(cluster, old);
     },
-    switchover: async (old: ContainerTestPod) => {
-      const response = await agentClientOf(old).request(`${agentUrl(old)}/switchover`, { method: 'POST', token, body: {}, timeoutMs: 60_000 });
-      if (response.status !== 200) throw new Error(`switchover refused by ${old.name} (HTTP ${response.status}): ${await response.text()}`);
+    switchover: async (old: ContainerTestPod) => async () => {
+      await requestSwitchover(old, token);
       return waitNewPrimary(cluster, old);
     },
   };
@@ -100,11 +99,11 @@ async function events(cluster: ContainerTestCluster, rounds: number) {
     Object.keys(kinds).map((kind) => [kind, { recoveryMs: [], writeGapMs: [], acknowledgedWritesLost: 0, twoWritable: 0 } as EventSamples]),
   ) as Record<keyof typeof kinds, EventSamples>;
   for (let round = 1; round <= rounds; round++) {
-    for (const [kind, event] of Object.entries(kinds) as Array<[keyof typeof kinds, (old: ContainerTestPod, pids: number[]) => Promise<ContainerTestPod>]>) {
+    for (const [kind, prepare] of Object.entries(kinds) as Array<[keyof typeof kinds, (old: ContainerTestPod) => Promise<() => Promise<ContainerTestPod>>]>) {
       await cluster.waitHealthy(180_000);
       const old = await cluster.currentPrimary();
-      const pids = kind === 'serverKilled' ? await sandbox.serverProcesses(old) : [];
-      const outcome: LoadOutcome<ContainerTestPod> = await underLoad(cluster, () => event(old, pids));
+      const event = await prepare(old);
+      const outcome: LoadOutcome<ContainerTestPod> = await underLoad(cluster, event);
       const lost = (await ackedMissingOn(outcome.primary, outcome.load.acked)).length;
       const into = samples[kind];
       into.recoveryMs.push(outcome.recoveryMs);

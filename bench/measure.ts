@@ -26,6 +26,12 @@ export const tableRow = (what: string, value: string, baseline: string, target: 
 /** A statistic as the tables print it. */
 export const msText = (s: Stats) => `${s.median} / ${s.p95} ms`;
 
+/** Asks `pod`, the primary, for a planned switchover; throws with the agent's answer when it is refused. */
+export async function requestSwitchover(pod: ReachablePod & { name: string }, token: string): Promise<void> {
+  const response = await agentClientOf(pod).request(`${agentUrl(pod)}/switchover`, { method: 'POST', token, body: {}, timeoutMs: 60_000 });
+  if (response.status !== 200) throw new Error(`switchover refused by ${pod.name} (HTTP ${response.status}): ${await response.text()}`);
+}
+
 /** Polls every 50 ms (the measured times are only as fine as this), for up to 2 minutes. */
 export const until = <T>(what: string, probe: () => Promise<T | undefined>): Promise<T> => waitFor(what, probe, 120_000, { intervalMs: 50 });
 
@@ -100,5 +106,5 @@ export async function idleFootprint(processes: Array<{ name: string; pid: number
 /** A footprint's memory as the tables print it. */
 export function memoryText(p: ProcessFootprint): string {
   const heap = p.memory ? `; V8 heap ${p.memory.heapUsedMiB} MiB used of ${p.memory.heapTotalMiB}, external ${p.memory.externalMiB}` : '';
-  return `RSS ${p.rssMiB} MiB (${p.anonymousMiB} anonymous, ${p.fileMiB} file-backed: the executable's pages${heap})`;
+  return `RSS ${p.rssMiB} MiB (${p.anonymousMiB} anonymous, ${p.fileMiB} file-backed: mostly the executable's${heap})`;
 }
