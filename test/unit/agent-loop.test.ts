@@ -27,6 +27,8 @@ interface World {
   failing: Action['kind'] | null;
   /** What the followed primary's /binlog-position gives (default: it does not answer). */
   primaryGtids?: PrimaryGtidsProbe;
+  /** What an action changes in the world. */
+  afterAction?: (action: Action) => void;
 }
 
 function loopOf(topology: typeof asPrimary, world: World, graceMs = GRACE_MS) {
@@ -104,6 +106,7 @@ function loopOf(topology: typeof asPrimary, world: World, graceMs = GRACE_MS) {
       run: async (action) => {
         actions.push(action);
         clock.advance(120);
+        world.afterAction?.(action);
         if (action.kind === world.failing) throw new AgentError('MYSQL_QUERY_FAILED', `${action.kind} refused by the fake server`);
         return undefined;
       },
@@ -216,6 +219,29 @@ test('agent loop: a holder whose mysqld stops answering, not yet known gone, loo
   while (keeps.length < 3) await new Promise((resolve) => setTimeout(resolve, 10));
   loop.stop();
   assert.deepEqual(keeps.slice(0, 3), [true, true, true], 'three looks well before the 60 s interval, the lease kept within its grace');
+});
+
+test('agent loop: after an action it looks again three times within a few hundred ms (its effect settling), not at its interval', {
+  timeout: 10_000,
+}, async () => {
+  const world: World = {
+    mysql: up({ variables: variables({ readOnly: true }) }),
+    lease: asHolder(),
+    peers: [],
+    failing: null,
+    afterAction: () => {
+      world.mysql = servingPrimary;
+    },
+  };
+  const { loop, keeps, actions } = loopOf(asPrimary, world);
+  loop.start();
+  while (keeps.length < 4) await new Promise((resolve) => setTimeout(resolve, 10));
+  loop.stop();
+  assert.deepEqual(
+    actions.map((action) => action.kind),
+    ['setup-primary'],
+    'one action, then three looks well before the 60 s interval',
+  );
 });
 
 test('agent loop: peers are asked only when a decision needs them (an election or a switchover)', async () => {
