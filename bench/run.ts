@@ -49,8 +49,6 @@ const PREFIX = '127.0.13.';
 const LEASE_TTL_MS = 5000;
 /** The data set a rebuild copies (the issue asks for at least 2 GB). */
 const REBUILD_MIB = values.smoke ? 128 : 2048;
-/** Failover rounds at 5 and 7 pods: as many as the main run's (medians of 5 by default). */
-const SCALING_ROUNDS = iterations;
 
 /** The agents run the image's bundle (one file, code split), as in a container, not the TypeScript build. */
 const AGENT_ENTRY = resolve(BUNDLE_DIR, BUNDLE_ENTRY);
@@ -240,7 +238,8 @@ async function podKillsWithManifestTimings(cluster: SandboxCluster, flavor: Flav
   return { rtoMs: stats(podKill.rto), leaseTtlMs: Number(timings.MYSQL_HA_LEASE_TTL_MS), acknowledgedWritesLost: podKill.lost };
 }
 
-async function failovers(cluster: SandboxCluster, flavor: Flavor, rounds = iterations) {
+async function failovers(cluster: SandboxCluster, flavor: Flavor) {
+  const rounds = iterations;
   const mysqldKill = noSamples();
   const podKill = noSamples();
   const switchover = { gap: [] as number[], lost: 0, refused: [] as string[] };
@@ -770,14 +769,14 @@ const lostIn = (f: FailoverResult) => f.mysqldSigkill.acknowledgedWritesLost + f
 async function scaling(flavor: Flavor) {
   const sizes = [];
   for (const pods of [5, 7]) {
-    log(`${flavor}: ${pods} pods: bootstrap, footprint over ${idleSeconds} s idle, failovers and switchovers × ${SCALING_ROUNDS}`);
+    log(`${flavor}: ${pods} pods: bootstrap, footprint over ${idleSeconds} s idle, failovers and switchovers × ${iterations}`);
     const cluster = newCluster(flavor, pods);
     await cluster.checkAddressesFree(true);
     await cluster.prepare();
     try {
       const bootstrapped = await startServing(cluster);
       const idle = await footprint(cluster);
-      const failover = await failovers(cluster, flavor, SCALING_ROUNDS);
+      const failover = await failovers(cluster, flavor);
       sizes.push({ pods, bootstrap: bootstrapped, footprint: idle, failover });
     } finally {
       await cluster.down(!process.env.KEEP_BENCH_DATA);
@@ -801,10 +800,10 @@ const resultsFile = (flavor: Flavor, part: '' | 'containers' | 'scaling') =>
   join(resultsDir, `${new Date().toISOString().slice(0, 10)}-${flavor}${part ? `-${part}` : ''}${values.smoke ? '-smoke' : ''}.json`);
 for (const flavor of flavors) {
   if (runtimes.includes('processes') && values['only-scaling']) {
-    const results = { flavor, rounds: SCALING_ROUNDS, machine, runtime: RUNTIME, scaling: await scaling(flavor) };
+    const results = { flavor, rounds: iterations, machine, runtime: RUNTIME, scaling: await scaling(flavor) };
     const file = resultsFile(flavor, 'scaling');
     writeFileSync(file, `${JSON.stringify(results, null, 2)}\n`);
-    const heading = `### ${flavor} at 5 and 7 pods (${SCALING_ROUNDS} rounds, median / p95; ${RUNTIME})`;
+    const heading = `### ${flavor} at 5 and 7 pods (${iterations} rounds, median / p95; ${RUNTIME})`;
     process.stdout.write(
       `${[heading, '', '| What | Measured | Baseline | Target |', '| --- | --- | --- | --- |', ...scalingRows(results.scaling)].join('\n')}\n\n(${file})\n\n`,
     );
