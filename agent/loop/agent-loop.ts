@@ -14,6 +14,7 @@ import type { ControlInbox, SwitchoverOutcome } from './controls.ts';
 import { decide, ERRANT_STATES, followedPrimary, mysqldDownGrace, needsPrimaryPosition } from './decide.ts';
 import { actionEvent } from './events.ts';
 import { checkContext, healthCheck, roleOf, stopsWrites } from './health.ts';
+import { type LookState, nextLook, SETTLED } from './next-look.ts';
 import type { SnapshotBoard } from './snapshot.ts';
 import type { Decision, FailsafeView, Observation, PeerStatus, PrimaryGtidsProbe, SwitchoverRequest } from './state.ts';
 
@@ -44,15 +45,6 @@ export interface AgentParts {
   clock: Clock;
 }
 
-/**
- * After an action (one that succeeded) the next look comes at once, then 100 and 200 ms later,
- * then at the interval: its effect (a promotion the checks should see, a replica catching up on
- * what it was sent) is what the next decisions and the checks need; a replica that just started
- * replication reports itself behind until it has applied the first events.
- */
-const AFTER_ACTION_DELAYS_MS = [0, 100, 200];
-/** New data arrived during a tick (a wake-up), or the holder's mysqld stops answering (a kill takes a moment): look again soon. */
-const SOON_MS = 50;
 /** Peers answer /status from memory; a slow one is as good as absent for an election. */
 const ELECTION_PEER_TIMEOUT_MS = 500;
 /**
@@ -76,8 +68,7 @@ export class AgentLoop {
   readonly #parts: AgentParts;
   #timer: NodeJS.Timeout | undefined;
   #wakeRequested = false;
-  /** Looks since the last action: which of AFTER_ACTION_DELAYS_MS comes next, if any. */
-  #looksSinceAction = AFTER_ACTION_DELAYS_MS.length;
+  #looks: LookState = SETTLED;
   #stopped = false;
   #mysqldDownSince: number | null = null;
 
@@ -107,10 +98,9 @@ export class AgentLoop {
     this.#timer = undefined;
     this.#wakeRequested = false;
     const acted = await this.tick();
-    this.#looksSinceAction = acted ? 0 : Math.min(this.#looksSinceAction + 1, AFTER_ACTION_DELAYS_MS.length);
-    const settling = AFTER_ACTION_DELAYS_MS[this.#looksSinceAction] ?? this.#parts.config.loopIntervalMs;
-    const delay = this.#wakeRequested || this.#holderLosingMysqld() ? SOON_MS : Math.min(settling, this.#parts.config.loopIntervalMs);
-    if (!this.#stopped) this.#timer = setTimeout(() => void this.#tickAndReschedule(), Math.min(delay, this.#untilLeaseExpiry()));
+    const next = nextLook(this.#looks, acted, this.#wakeRequested || this.#holderLosingMysqld(), this.#parts.config.loopIntervalMs);
+    this.#looks = next.state;
+    if (!this.#stopped) this.#timer = setTimeout(() => void this.#tickAndReschedule(), Math.min(next.delayMs, this.#untilLeaseExpiry()));
   }
 
   /** A lease another node holds will be judged expired before the next tick: look at that moment, so the election starts at once. */
